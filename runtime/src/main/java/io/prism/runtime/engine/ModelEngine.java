@@ -6,6 +6,7 @@ import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.sampling.Sampler;
 import io.prism.runtime.scheduler.BatchScheduler;
 import io.prism.runtime.scheduler.Sequence;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;
@@ -95,8 +96,18 @@ public final class ModelEngine implements AutoCloseable {
   private long steps, stalledSteps, computedTokens, generatedTokens, finished, cancelled, failed, rejected;
 
   /**
+   * An engine that samples with {@link Sampler#sample}.
+   *
+   * @see #ModelEngine(LoadedModel, ForwardBackend, PagePool, EngineOptions, TokenSampler)
+   */
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options) {
+    this(model, backend, pool, options, Sampler::sample);
+  }
+
+  /**
    * @param model the model (config, tokenizer; its id is the owner name in the pool)
-   * @param backend its forward pass over its KV cache; the engine takes ownership and closes it
+   * @param backend its forward pass over its KV cache; the engine takes ownership: {@link #close()}
+   *     closes the KV cache and then the backend
    * @param pool the GPU's page pool
    * @param options engine settings; {@code blockSize} must equal the KV cache's
    * @param sampler picks tokens ({@code Sampler::sample} in production)
