@@ -6,13 +6,11 @@ import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
-import java.io.FileDescriptor;
-import java.io.FileOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -28,6 +26,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt on the CPU.")
 public final class GenerateCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--model", required = true, paramLabel = "PATH|random:NAME",
       description = "llama2.c .bin, GGUF file, or random:NAME (stories15M, stories110M, ...)")
   String model;
@@ -58,8 +58,8 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
-    PrintStream err = System.err;
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
     int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     if (nThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + nThreads);
     long loadStart = System.nanoTime();
@@ -94,6 +94,7 @@ public final class GenerateCommand implements Callable<Integer> {
       long end = System.nanoTime();
       out.println();
       out.flush();
+      err.flush();
       double prefillSec = ((generated > 0 ? firstToken : end) - start) / 1e9;
       double decodeSec = (end - firstToken) / 1e9;
       err.printf("prefill: %d tokens in %.3f s (%.1f tok/s)%n", promptIds.length, prefillSec, promptIds.length / prefillSec);
