@@ -53,6 +53,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private final float[] invFreq; // [headDim / 2]
   private final float sqrtHeadDim;
   private final float[][] attScratch; // [threads][maxSeqLen]
+  private boolean resident = true;
 
   // Step buffers, grown on demand ([capTokens, width] row-major).
   private int capTokens;
@@ -123,6 +124,26 @@ public final class HostForwardBackend implements ForwardBackend {
     return w.bytes();
   }
 
+  @Override
+  public boolean weightsResident() {
+    return resident;
+  }
+
+  /**
+   * Marks the weights evicted. On the host the "device" copy is the host arrays themselves, so
+   * nothing is copied or freed; the caller releases the weight bytes from the pool's accounting.
+   */
+  @Override
+  public void evictWeights() {
+    resident = false;
+  }
+
+  /** Marks the weights resident again (the host arrays never left). */
+  @Override
+  public void activateWeights() {
+    resident = true;
+  }
+
   /** Threads running each parallel section, the caller included. */
   public int threads() {
     return pool.threads();
@@ -130,6 +151,7 @@ public final class HostForwardBackend implements ForwardBackend {
 
   @Override
   public void forward(ForwardBatch batch, float[][] logits) {
+    if (!resident) throw new IllegalStateException("weights of " + c.name() + " are evicted; activate them before a forward pass");
     List<ForwardBatch.Entry> entries = batch.entries();
     int numTokens = validate(entries, logits);
     if (numTokens == 0) return;
