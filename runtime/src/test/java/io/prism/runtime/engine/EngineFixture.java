@@ -26,14 +26,22 @@ final class EngineFixture {
   HashForwardBackend lastBackend;
 
   ModelEngine engine(String id, PagePool pool, EngineOptions options) {
-    return engine(memory, id, pool, options);
+    return engine(memory, id, pool, options, clock);
+  }
+
+  ModelEngine engine(String id, PagePool pool, EngineOptions options, LongSupplier clockNanos) {
+    return engine(memory, id, pool, options, clockNanos);
   }
 
   private ModelEngine engine(HostDeviceMemory mem, String id, PagePool pool, EngineOptions options) {
+    return engine(mem, id, pool, options, clock);
+  }
+
+  private ModelEngine engine(HostDeviceMemory mem, String id, PagePool pool, EngineOptions options, LongSupplier clockNanos) {
     KvCache kv = ModelEngine.reserveKvCache(mem, ModelEngineTest.CONFIG, options, 4);
     lastBackend = new HashForwardBackend(ModelEngineTest.CONFIG, kv, mem, ModelEngineTest.FREE);
     return new ModelEngine(new LoadedModel(id, id + ".bin", ModelEngineTest.CONFIG, null, tokenizer), lastBackend, pool, options,
-        ModelEngineTest.SAMPLER, clock);
+        ModelEngineTest.SAMPLER, clockNanos);
   }
 
   static GenerationRequest request(String id, int[] prompt, int maxTokens, long seed) {
