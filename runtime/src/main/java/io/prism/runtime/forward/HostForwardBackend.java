@@ -54,7 +54,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private final int blockSize;
   private final int blocksPerPage;
   private final float[] invFreq; // [headDim / 2]
-  private final float sqrtHeadDim;
+  private final float sqrtHeadDim; // scores are scaled by its inverse
   private final float[][] attScratch; // [threads][maxSeqLen]
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
   private final PackedMatrix[] wq; // [layers] of [dim, dim]
@@ -319,30 +319,22 @@ public final class HostForwardBackend implements ForwardBackend {
     int qOff = t * dim + h * headDim;
     int headOff = (h / c.kvGroupSize()) * headDim;
     int n = p + 1;
+    float scale = 1f / sqrtHeadDim;
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
-      float[] page = kPages[block / blocksPerPage];
       int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      int end = Math.min(n, start + blockSize);
-      for (int tp = start; tp < end; tp++) {
-        att[tp] = HostKernels.dot(q, qOff, page, base + (tp - start) * kvDim, headDim) / sqrtHeadDim;
-      }
+      HostKernels.dotRows(q, qOff, kPages[block / blocksPerPage], base, kvDim, Math.min(n - start, blockSize), headDim, scale, att, start);
     }
     HostKernels.softmax(att, 0, n);
     int outOff = t * dim + h * headDim;
     java.util.Arrays.fill(xb, outOff, outOff + headDim, 0f);
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
-      float[] page = vPages[block / blocksPerPage];
       int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      int end = Math.min(n, start + blockSize);
-      for (int tp = start; tp < end; tp++) {
-        HostKernels.axpy(att[tp], page, base + (tp - start) * kvDim, xb, outOff, headDim);
-      }
+      HostKernels.accumulateRows(att, start, Math.min(n - start, blockSize), vPages[block / blocksPerPage], base, kvDim, headDim, xb, outOff);
     }
   }
 
-  /** Blocks per parallel chunk: about 4 chunks per thread for balance on a shared machine, a multiple of the 2-block tile. */
   private int blockChunk(int blocks) {
     int target = Math.max(2, blocks / (pool.threads() * 4));
     return (target + 1) & ~1;

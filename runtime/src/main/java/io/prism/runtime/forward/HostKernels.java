@@ -54,6 +54,37 @@ public final class HostKernels {
     for (; i < n; i++) y[yOff + i] += a * x[xOff + i];
   }
 
+  /**
+   * Scores of {@code n} rows against one vector: {@code out[outOff + j] = dot(q[qOff, qOff + width),
+   * src[srcOff + j * srcStride, ... + width)) * scale} for {@code j < n} (attention scores of the
+   * positions of one KV block, {@code scale = 1 / sqrt(headDim)}).
+   */
+  public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int width, float scale, float[] out, int outOff) {
+    for (int j = 0; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
+  }
+
+  /**
+   * Weighted sum of {@code n} rows added to {@code out}: {@code out[outOff + i] += sum_j w[wOff + j]
+   * * src[srcOff + j * srcStride + i]} for {@code i < width}, the sum over {@code j} in order (the
+   * attention-weighted values of one KV block). Accumulates in registers, one 16-lane slice at a time.
+   */
+  public static void accumulateRows(float[] w, int wOff, int n, float[] src, int srcOff, int srcStride, int width, float[] out, int outOff) {
+    int bound = S.loopBound(width);
+    int i = 0;
+    for (; i < bound; i += L) {
+      FloatVector acc = FloatVector.fromArray(S, out, outOff + i);
+      for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) {
+        acc = FloatVector.fromArray(S, src, o).fma(FloatVector.broadcast(S, w[wOff + j]), acc);
+      }
+      acc.intoArray(out, outOff + i);
+    }
+    for (; i < width; i++) {
+      float acc = out[outOff + i];
+      for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) acc = Math.fma(src[o], w[wOff + j], acc);
+      out[outOff + i] = acc;
+    }
+  }
+
   /** {@code sum_i x[off + i]^2} for {@code i < n}. */
   public static float sumOfSquares(float[] x, int off, int n) {
     return dot(x, off, x, off, n);
