@@ -4,10 +4,12 @@ import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
+import io.prism.runtime.forward.HostForwardBackend;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -18,7 +20,8 @@ import picocli.CommandLine.Option;
  * {@code prism generate}: loads one model, prefills the prompt (with BOS) and streams the
  * continuation to stdout, one flush per token, through the same {@code ModelEngine} the server
  * uses. stdout gets the prompt followed by the generated text and a final newline, in UTF-8;
- * stderr gets the model line and the speed (prefill and decode tokens per second).
+ * stderr gets the model line and the speed (prefill and decode tokens per second). The kernels are
+ * JIT-warmed on a tiny model while the real one loads ({@link HostForwardBackend#warmUp}).
  *
  * <p>Defaults follow llama2.c's {@code run}: temperature 1.0, top-p 0.9; {@code --temperature 0}
  * is greedy. Generation ends at EOS (or BOS, which ends a llama2.c story), at {@code --max-tokens},
@@ -63,6 +66,10 @@ public final class GenerateCommand implements Callable<Integer> {
     int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     if (nThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + nThreads);
     long loadStart = System.nanoTime();
+    // Compile the kernels while the model loads (cold Vector API code is ~100x slower).
+    Thread warmUp = new Thread(() -> HostForwardBackend.warmUp(Duration.ofSeconds(3)), "prism-warm-up");
+    warmUp.setDaemon(true);
+    warmUp.start();
     LoadedModel m = ModelLoader.load(model, tokenizer);
     int[] promptIds = m.tokenizer().encode(prompt, true, false);
     int room = m.config().maxSeqLen() - promptIds.length;
@@ -71,7 +78,9 @@ public final class GenerateCommand implements Callable<Integer> {
     SamplingParams params = new SamplingParams(temperature, topP, topK, seed != null ? seed : System.nanoTime(), n, List.of(), false);
     err.printf("model %s (%s): dim %d, layers %d, vocab %d; loaded in %.2f s; %d threads%n", m.id(), m.source(),
         m.config().dim(), m.config().numLayers(), m.config().vocabSize(), (System.nanoTime() - loadStart) / 1e9, nThreads);
+    err.flush();
     try (HostEngineRig rig = new HostEngineRig(m, 1, promptIds.length + n, nThreads)) {
+      joinQuietly(warmUp);
       Admission a = rig.engine.submit(new GenerationRequest("cli", promptIds, params, System.nanoTime()));
       if (a instanceof Admission.Rejected r) throw new IllegalArgumentException(r.reason());
       out.print(prompt);
@@ -104,5 +113,13 @@ public final class GenerateCommand implements Callable<Integer> {
       err.printf("achieved tok/s: %.1f%n", generated / ((end - start) / 1e9));
     }
     return 0;
+  }
+
+  private static void joinQuietly(Thread t) {
+    try {
+      t.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }
