@@ -5,6 +5,7 @@ import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.forward.HostForwardBackend;
+import io.prism.runtime.forward.KernelWarmUp;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import java.io.PrintWriter;
@@ -21,7 +22,7 @@ import picocli.CommandLine.Option;
  * continuation to stdout, one flush per token, through the same {@code ModelEngine} the server
  * uses. stdout gets the prompt followed by the generated text and a final newline, in UTF-8;
  * stderr gets the model line and the speed (prefill and decode tokens per second). The kernels are
- * JIT-warmed on a tiny model while the real one loads ({@link HostForwardBackend#warmUp}).
+ * JIT-warmed on a tiny model while the real one loads ({@link KernelWarmUp#run}).
  *
  * <p>Defaults follow llama2.c's {@code run}: temperature 1.0, top-p 0.9; {@code --temperature 0}
  * is greedy. Generation ends at EOS (or BOS, which ends a llama2.c story), at {@code --max-tokens},
@@ -67,7 +68,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (nThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + nThreads);
     long loadStart = System.nanoTime();
     // Compile the kernels while the model loads (cold Vector API code is ~100x slower).
-    Thread warmUp = new Thread(() -> HostForwardBackend.warmUp(Duration.ofSeconds(3)), "prism-warm-up");
+    Thread warmUp = new Thread(() -> KernelWarmUp.run(Duration.ofSeconds(3)), "prism-warm-up");
     warmUp.setDaemon(true);
     warmUp.start();
     LoadedModel m = ModelLoader.load(model, tokenizer);
