@@ -55,7 +55,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private final int blocksPerPage;
   private final float[] invFreq; // [headDim / 2]
   private final float sqrtHeadDim; // scores are scaled by its inverse
-  private final float[][] attScratch; // [threads][maxSeqLen]
+  private final float[][] attScratch; // [threads][maxSeqLen + 16]
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
   private final PackedMatrix[] wq; // [layers] of [dim, dim]
   private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
@@ -120,7 +120,7 @@ public final class HostForwardBackend implements ForwardBackend {
     this.blocksPerPage = kv.blocksPerPage();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.sqrtHeadDim = (float) Math.sqrt(headDim);
-    this.attScratch = new float[threads][cfg.maxSeqLen()];
+    this.attScratch = new float[threads][cfg.maxSeqLen() + 16]; // dotRows may write up to 16 past the last score
     int layers = cfg.numLayers();
     wq = new PackedMatrix[layers];
     wk = new PackedMatrix[layers];
@@ -323,7 +323,7 @@ public final class HostForwardBackend implements ForwardBackend {
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
       int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      HostKernels.dotRows(q, qOff, kPages[block / blocksPerPage], base, kvDim, Math.min(n - start, blockSize), headDim, scale, att, start);
+      HostKernels.dotRows(q, qOff, kPages[block / blocksPerPage], base, kvDim, Math.min(n - start, blockSize), blockSize, headDim, scale, att, start);
     }
     HostKernels.softmax(att, 0, n);
     int outOff = t * dim + h * headDim;

@@ -1,7 +1,9 @@
 package io.prism.runtime.forward;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -55,19 +57,99 @@ public final class HostKernels {
    * Scores of {@code n} rows against one vector: {@code out[outOff + j] = dot(q[qOff, qOff + width),
    * src[srcOff + j * srcStride, ... + width)) * scale} for {@code j < n} (attention scores of the
    * positions of one KV block, {@code scale = 1 / sqrt(headDim)}).
+   *
+   * <p>With 16-lane vectors, rows go in groups of 16: each row's products are summed lane-wise into
+   * one vector, and the 16 vectors are reduced together by a transposing butterfly (4 levels of
+   * blend, permute and add) that leaves row {@code j}'s sum in lane {@code j}: about 4 vector
+   * operations per row instead of a 16-lane reduction per row. A last group shorter than 16 reads
+   * the following rows too (up to {@code rowsReadable}, e.g. the rest of the KV block; their values
+   * are discarded and cannot leak into other lanes) and writes up to 16 floats into {@code out},
+   * which therefore needs {@code roundUp(n, 16)} elements from {@code outOff}. Without enough
+   * readable rows, or with another vector length, rows are scored one by one.
+   *
+   * @param rowsReadable rows of {@code src} that exist from {@code srcOff} ({@code >= n})
    */
-  public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int width, float scale, float[] out, int outOff) {
-    for (int j = 0; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
+  public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int rowsReadable,
+      int width, float scale, float[] out, int outOff) {
+    int j = 0;
+    if (L == 16 && width >= L) {
+      for (; j < n && j + 16 <= rowsReadable; j += 16) dot16(q, qOff, src, srcOff + j * srcStride, srcStride, width, scale, out, outOff + j);
+    }
+    for (; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
+  }
+
+  private static final VectorShuffle<Float> SWAP8 = VectorShuffle.fromOp(S, i -> i ^ 8);
+  private static final VectorShuffle<Float> SWAP4 = VectorShuffle.fromOp(S, i -> i ^ 4);
+  private static final VectorShuffle<Float> SWAP2 = VectorShuffle.fromOp(S, i -> i ^ 2);
+  private static final VectorShuffle<Float> SWAP1 = VectorShuffle.fromOp(S, i -> i ^ 1);
+  private static final VectorMask<Float> BIT8 = VectorMask.fromLong(S, 0xFF00L);
+  private static final VectorMask<Float> BIT4 = VectorMask.fromLong(S, 0xF0F0L);
+  private static final VectorMask<Float> BIT2 = VectorMask.fromLong(S, 0xCCCCL);
+  private static final VectorMask<Float> BIT1 = VectorMask.fromLong(S, 0xAAAAL);
+
+  /** Lanes with bit {@code b} clear: pair sums of {@code x}; lanes with it set: pair sums of {@code y}. */
+  private static FloatVector combine(FloatVector x, FloatVector y, VectorMask<Float> bit, VectorShuffle<Float> swap) {
+    return x.blend(y, bit).add(y.blend(x, bit).rearrange(swap));
+  }
+
+  /** Partial products of one row: lane-wise sum over the vector part of the width (scalar tail excluded). */
+  private static FloatVector rowPartial(float[] q, int qOff, float[] src, int rowOff, int bound) {
+    FloatVector acc = FloatVector.fromArray(S, q, qOff).mul(FloatVector.fromArray(S, src, rowOff));
+    for (int i = L; i < bound; i += L) acc = FloatVector.fromArray(S, q, qOff + i).fma(FloatVector.fromArray(S, src, rowOff + i), acc);
+    return acc;
+  }
+
+  /** Sixteen row scores at once (16-lane vectors): {@code out[outOff + j]} for {@code j < 16}. */
+  private static void dot16(float[] q, int qOff, float[] src, int srcOff, int stride, int width, float scale, float[] out, int outOff) {
+    int bound = S.loopBound(width);
+    FloatVector c0 = combine(rowPartial(q, qOff, src, srcOff, bound), rowPartial(q, qOff, src, srcOff + 8 * stride, bound), BIT8, SWAP8);
+    FloatVector c1 = combine(rowPartial(q, qOff, src, srcOff + stride, bound), rowPartial(q, qOff, src, srcOff + 9 * stride, bound), BIT8, SWAP8);
+    FloatVector c2 = combine(rowPartial(q, qOff, src, srcOff + 2 * stride, bound), rowPartial(q, qOff, src, srcOff + 10 * stride, bound), BIT8, SWAP8);
+    FloatVector c3 = combine(rowPartial(q, qOff, src, srcOff + 3 * stride, bound), rowPartial(q, qOff, src, srcOff + 11 * stride, bound), BIT8, SWAP8);
+    FloatVector c4 = combine(rowPartial(q, qOff, src, srcOff + 4 * stride, bound), rowPartial(q, qOff, src, srcOff + 12 * stride, bound), BIT8, SWAP8);
+    FloatVector c5 = combine(rowPartial(q, qOff, src, srcOff + 5 * stride, bound), rowPartial(q, qOff, src, srcOff + 13 * stride, bound), BIT8, SWAP8);
+    FloatVector c6 = combine(rowPartial(q, qOff, src, srcOff + 6 * stride, bound), rowPartial(q, qOff, src, srcOff + 14 * stride, bound), BIT8, SWAP8);
+    FloatVector c7 = combine(rowPartial(q, qOff, src, srcOff + 7 * stride, bound), rowPartial(q, qOff, src, srcOff + 15 * stride, bound), BIT8, SWAP8);
+    FloatVector d0 = combine(c0, c4, BIT4, SWAP4), d1 = combine(c1, c5, BIT4, SWAP4);
+    FloatVector d2 = combine(c2, c6, BIT4, SWAP4), d3 = combine(c3, c7, BIT4, SWAP4);
+    FloatVector e0 = combine(d0, d2, BIT2, SWAP2), e1 = combine(d1, d3, BIT2, SWAP2);
+    FloatVector sums = combine(e0, e1, BIT1, SWAP1);
+    if (bound < width) { // scalar tail of each row, added after the vector part
+      float[] tail = new float[L];
+      for (int j = 0; j < L; j++) {
+        float t = 0f;
+        for (int i = bound, o = srcOff + j * stride + bound; i < width; i++, o++) t += q[qOff + i] * src[o];
+        tail[j] = t;
+      }
+      sums = sums.add(FloatVector.fromArray(S, tail, 0));
+    }
+    sums.mul(scale).intoArray(out, outOff);
   }
 
   /**
    * Weighted sum of {@code n} rows added to {@code out}: {@code out[outOff + i] += sum_j w[wOff + j]
    * * src[srcOff + j * srcStride + i]} for {@code i < width}, the sum over {@code j} in order (the
-   * attention-weighted values of one KV block). Accumulates in registers, one 16-lane slice at a time.
+   * attention-weighted values of one KV block). Accumulates in registers, four 16-lane slices per
+   * pass so that four independent FMA chains overlap.
    */
   public static void accumulateRows(float[] w, int wOff, int n, float[] src, int srcOff, int srcStride, int width, float[] out, int outOff) {
     int bound = S.loopBound(width);
     int i = 0;
+    for (; i + 4 * L <= bound; i += 4 * L) {
+      FloatVector a0 = FloatVector.fromArray(S, out, outOff + i), a1 = FloatVector.fromArray(S, out, outOff + i + L);
+      FloatVector a2 = FloatVector.fromArray(S, out, outOff + i + 2 * L), a3 = FloatVector.fromArray(S, out, outOff + i + 3 * L);
+      for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) {
+        FloatVector wj = FloatVector.broadcast(S, w[wOff + j]);
+        a0 = FloatVector.fromArray(S, src, o).fma(wj, a0);
+        a1 = FloatVector.fromArray(S, src, o + L).fma(wj, a1);
+        a2 = FloatVector.fromArray(S, src, o + 2 * L).fma(wj, a2);
+        a3 = FloatVector.fromArray(S, src, o + 3 * L).fma(wj, a3);
+      }
+      a0.intoArray(out, outOff + i);
+      a1.intoArray(out, outOff + i + L);
+      a2.intoArray(out, outOff + i + 2 * L);
+      a3.intoArray(out, outOff + i + 3 * L);
+    }
     for (; i < bound; i += L) {
       FloatVector acc = FloatVector.fromArray(S, out, outOff + i);
       for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) {
@@ -103,9 +185,9 @@ public final class HostKernels {
   }
 
   /**
-   * In-place softmax of {@code x[off, off + n)} (max subtracted first). The exponential is the Vector
-   * API's {@code EXP} lane operation (SVML on x86, within an ulp or so of {@link Math#exp}, which the
-   * scalar tail uses); about 20x faster than a {@link Math#exp} per element.
+   * In-place softmax of {@code x[off, off + n)} (max subtracted first). The exponential is {@link
+   * VectorMath#exp}, about 20x faster than {@link Math#exp} per element and the same bits in every
+   * JIT tier (vector body and scalar tail alike).
    */
   public static void softmax(float[] x, int off, int n) {
     int bound = S.loopBound(n);
@@ -119,13 +201,13 @@ public final class HostKernels {
     for (; i < n; i++) max = Math.max(max, x[off + i]);
     FloatVector vsum = FloatVector.zero(S);
     for (i = 0; i < bound; i += L) {
-      FloatVector e = FloatVector.fromArray(S, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+      FloatVector e = VectorMath.exp(FloatVector.fromArray(S, x, off + i).sub(max));
       e.intoArray(x, off + i);
       vsum = vsum.add(e);
     }
     float sum = vsum.reduceLanes(VectorOperators.ADD);
     for (; i < n; i++) {
-      float e = (float) Math.exp(x[off + i] - max);
+      float e = VectorMath.exp(x[off + i] - max);
       x[off + i] = e;
       sum += e;
     }
@@ -153,18 +235,18 @@ public final class HostKernels {
     }
   }
 
-  /** SwiGLU gate: {@code a[i] = silu(a[i]) * b[i]}, {@code silu(g) = g / (1 + exp(-g))}; vector {@code EXP} as in {@link #softmax}. */
+  /** SwiGLU gate: {@code a[i] = silu(a[i]) * b[i]}, {@code silu(g) = g / (1 + exp(-g))}; {@link VectorMath#exp} as in {@link #softmax}. */
   public static void siluMul(float[] a, int aOff, float[] b, int bOff, int n) {
     int bound = S.loopBound(n);
     int i = 0;
     for (; i < bound; i += L) {
       FloatVector g = FloatVector.fromArray(S, a, aOff + i);
-      FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+      FloatVector sig = VectorMath.exp(g.neg()).add(1f);
       g.div(sig).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(a, aOff + i);
     }
     for (; i < n; i++) {
       float g = a[aOff + i];
-      a[aOff + i] = g / (1f + (float) Math.exp(-g)) * b[bOff + i];
+      a[aOff + i] = g / (1f + VectorMath.exp(-g)) * b[bOff + i];
     }
   }
 }

@@ -90,19 +90,22 @@ class HostKernelsTest {
 
   @Test
   void attentionRowKernelsMatchScalar() {
-    for (int width : new int[] {8, 16, 48, 64, 70}) {
-      for (int n : new int[] {1, 5, 16}) {
-        int stride = width * 3 + 1;
-        float[] q = random(width + 2), src = random(4 + n * stride), w = random(n + 3);
-        float[] s1 = new float[n + 1], s2 = new float[n + 1];
-        ScalarKernels.dotRows(q, 2, src, 4, stride, n, width, 0.125f, s1, 1);
-        HostKernels.dotRows(q, 2, src, 4, stride, n, width, 0.125f, s2, 1);
-        assertClose(s1, s2, 1e-5f * width);
-        float[] o1 = random(width + 5), o2 = o1.clone();
-        ScalarKernels.accumulateRows(w, 3, n, src, 4, stride, width, o1, 0);
-        HostKernels.accumulateRows(w, 3, n, src, 4, stride, width, o2, 0);
-        assertClose(o1, o2, 1e-5f * n);
+    for (int width : new int[] {8, 16, 48, 64, 70, 128}) {
+      for (int n : new int[] {1, 5, 15, 16, 17, 33}) {
+        for (int readable : new int[] {n, (n + 15) / 16 * 16}) {
+          int stride = width * 3 + 1;
+          float[] q = random(width + 2), src = random(4 + readable * stride), w = random(n + 3);
+          float[] s1 = new float[n + 17], s2 = new float[n + 17];
+          ScalarKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s1, 1);
+          HostKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s2, 1);
+          assertClose(java.util.Arrays.copyOf(s1, n + 1), java.util.Arrays.copyOf(s2, n + 1), 1e-5f * width);
+          float[] o1 = random(width + 5), o2 = o1.clone();
+          ScalarKernels.accumulateRows(w, 3, n, src, 4, stride, width, o1, 0);
+          HostKernels.accumulateRows(w, 3, n, src, 4, stride, width, o2, 0);
+          assertClose(o1, o2, 1e-5f * n);
+        }
       }
     }
   }
+
 }
