@@ -56,6 +56,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private final float[] invFreq; // [headDim / 2]
   private final float sqrtHeadDim; // scores are scaled by its inverse
   private final float[][] attScratch; // [threads][maxSeqLen + 16]
+  private final float[][] dotScratch; // [threads][256]
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
   private final PackedMatrix[] wq; // [layers] of [dim, dim]
   private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
@@ -121,6 +122,7 @@ public final class HostForwardBackend implements ForwardBackend {
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.sqrtHeadDim = (float) Math.sqrt(headDim);
     this.attScratch = new float[threads][cfg.maxSeqLen() + 16]; // dotRows may write up to 16 past the last score
+    this.dotScratch = new float[threads][256];
     int layers = cfg.numLayers();
     wq = new PackedMatrix[layers];
     wk = new PackedMatrix[layers];
@@ -239,7 +241,7 @@ public final class HostForwardBackend implements ForwardBackend {
       final float[][] kPages = memory.pageArrays(kv.keys(layer));
       final float[][] vPages = memory.pageArrays(kv.values(layer));
       pool.run(T * c.numHeads(), 1, (from, to, worker) -> {
-        for (int item = from; item < to; item++) attend(entries, item, kPages, vPages, attScratch[worker]);
+        for (int item = from; item < to; item++) attend(entries, item, kPages, vPages, attScratch[worker], dotScratch[worker]);
       });
       final float[] in2 = input(xb, T, dim);
       final PackedMatrix mo = wo[l];
@@ -312,7 +314,7 @@ public final class HostForwardBackend implements ForwardBackend {
   }
 
   /** Attention of one (token, head) pair: writes the head's slice of {@code xb}. */
-  private void attend(List<ForwardBatch.Entry> entries, int item, float[][] kPages, float[][] vPages, float[] att) {
+  private void attend(List<ForwardBatch.Entry> entries, int item, float[][] kPages, float[][] vPages, float[] att, float[] scratch) {
     int t = item / c.numHeads(), h = item % c.numHeads();
     int[] table = entries.get(entryOf[t]).blockTable();
     int p = pos[t];
@@ -323,7 +325,7 @@ public final class HostForwardBackend implements ForwardBackend {
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
       int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      HostKernels.dotRows(q, qOff, kPages[block / blocksPerPage], base, kvDim, Math.min(n - start, blockSize), blockSize, headDim, scale, att, start);
+      HostKernels.dotRows(q, qOff, kPages[block / blocksPerPage], base, kvDim, Math.min(n - start, blockSize), blockSize, headDim, scale, att, start, scratch);
     }
     HostKernels.softmax(att, 0, n);
     int outOff = t * dim + h * headDim;

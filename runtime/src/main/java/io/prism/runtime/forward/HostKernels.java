@@ -59,69 +59,74 @@ public final class HostKernels {
    * positions of one KV block, {@code scale = 1 / sqrt(headDim)}).
    *
    * <p>With 16-lane vectors, rows go in groups of 16: each row's products are summed lane-wise into
-   * one vector, and the 16 vectors are reduced together by a transposing butterfly (4 levels of
-   * blend, permute and add) that leaves row {@code j}'s sum in lane {@code j}: about 4 vector
-   * operations per row instead of a 16-lane reduction per row. A last group shorter than 16 reads
-   * the following rows too (up to {@code rowsReadable}, e.g. the rest of the KV block; their values
-   * are discarded and cannot leak into other lanes) and writes up to 16 floats into {@code out},
-   * which therefore needs {@code roundUp(n, 16)} elements from {@code outOff}. Without enough
-   * readable rows, or with another vector length, rows are scored one by one.
+   * one vector (kept in {@code scratch}), and the 16 vectors are reduced together by a transposing
+   * butterfly (4 levels of blend, permute and add) that leaves row {@code j}'s sum in lane {@code
+   * j}: about 4 vector operations per row instead of a 16-lane reduction per row. A last group
+   * shorter than 16 reads the following rows too (up to {@code rowsReadable}, e.g. the rest of the
+   * KV block; their values are discarded and cannot leak into other lanes) and writes up to 16
+   * floats into {@code out}, which therefore needs {@code roundUp(n, 16)} elements from {@code
+   * outOff}. Without enough readable rows, or with another vector length, rows are scored one by one.
    *
    * @param rowsReadable rows of {@code src} that exist from {@code srcOff} ({@code >= n})
+   * @param scratch at least 256 floats, overwritten
    */
   public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int rowsReadable,
-      int width, float scale, float[] out, int outOff) {
+      int width, float scale, float[] out, int outOff, float[] scratch) {
     int j = 0;
     if (L == 16 && width >= L) {
-      for (; j < n && j + 16 <= rowsReadable; j += 16) dot16(q, qOff, src, srcOff + j * srcStride, srcStride, width, scale, out, outOff + j);
+      for (; j < n && j + 16 <= rowsReadable; j += 16) {
+        dot16(q, qOff, src, srcOff + j * srcStride, srcStride, width, scale, out, outOff + j, scratch);
+      }
     }
     for (; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
   }
 
-  private static final VectorShuffle<Float> SWAP8 = VectorShuffle.fromOp(S, i -> i ^ 8);
-  private static final VectorShuffle<Float> SWAP4 = VectorShuffle.fromOp(S, i -> i ^ 4);
-  private static final VectorShuffle<Float> SWAP2 = VectorShuffle.fromOp(S, i -> i ^ 2);
-  private static final VectorShuffle<Float> SWAP1 = VectorShuffle.fromOp(S, i -> i ^ 1);
-  private static final VectorMask<Float> BIT8 = VectorMask.fromLong(S, 0xFF00L);
-  private static final VectorMask<Float> BIT4 = VectorMask.fromLong(S, 0xF0F0L);
-  private static final VectorMask<Float> BIT2 = VectorMask.fromLong(S, 0xCCCCL);
-  private static final VectorMask<Float> BIT1 = VectorMask.fromLong(S, 0xAAAAL);
+  private static final VectorShuffle<Float> SWAP8 = L == 16 ? VectorShuffle.fromOp(S, i -> i ^ 8) : null;
+  private static final VectorShuffle<Float> SWAP4 = L == 16 ? VectorShuffle.fromOp(S, i -> i ^ 4) : null;
+  private static final VectorShuffle<Float> SWAP2 = L == 16 ? VectorShuffle.fromOp(S, i -> i ^ 2) : null;
+  private static final VectorShuffle<Float> SWAP1 = L == 16 ? VectorShuffle.fromOp(S, i -> i ^ 1) : null;
+  private static final VectorMask<Float> BIT8 = L == 16 ? VectorMask.fromLong(S, 0xFF00L) : null;
+  private static final VectorMask<Float> BIT4 = L == 16 ? VectorMask.fromLong(S, 0xF0F0L) : null;
+  private static final VectorMask<Float> BIT2 = L == 16 ? VectorMask.fromLong(S, 0xCCCCL) : null;
+  private static final VectorMask<Float> BIT1 = L == 16 ? VectorMask.fromLong(S, 0xAAAAL) : null;
 
-  /** Lanes with bit {@code b} clear: pair sums of {@code x}; lanes with it set: pair sums of {@code y}. */
-  private static FloatVector combine(FloatVector x, FloatVector y, VectorMask<Float> bit, VectorShuffle<Float> swap) {
-    return x.blend(y, bit).add(y.blend(x, bit).rearrange(swap));
-  }
-
-  /** Partial products of one row: lane-wise sum over the vector part of the width (scalar tail excluded). */
-  private static FloatVector rowPartial(float[] q, int qOff, float[] src, int rowOff, int bound) {
-    FloatVector acc = FloatVector.fromArray(S, q, qOff).mul(FloatVector.fromArray(S, src, rowOff));
-    for (int i = L; i < bound; i += L) acc = FloatVector.fromArray(S, q, qOff + i).fma(FloatVector.fromArray(S, src, rowOff + i), acc);
-    return acc;
+  private static FloatVector part(float[] scratch, int row) {
+    return FloatVector.fromArray(S, scratch, row * 16);
   }
 
   /** Sixteen row scores at once (16-lane vectors): {@code out[outOff + j]} for {@code j < 16}. */
-  private static void dot16(float[] q, int qOff, float[] src, int srcOff, int stride, int width, float scale, float[] out, int outOff) {
+  private static void dot16(float[] q, int qOff, float[] src, int srcOff, int stride, int width, float scale, float[] out,
+      int outOff, float[] scratch) {
     int bound = S.loopBound(width);
-    FloatVector c0 = combine(rowPartial(q, qOff, src, srcOff, bound), rowPartial(q, qOff, src, srcOff + 8 * stride, bound), BIT8, SWAP8);
-    FloatVector c1 = combine(rowPartial(q, qOff, src, srcOff + stride, bound), rowPartial(q, qOff, src, srcOff + 9 * stride, bound), BIT8, SWAP8);
-    FloatVector c2 = combine(rowPartial(q, qOff, src, srcOff + 2 * stride, bound), rowPartial(q, qOff, src, srcOff + 10 * stride, bound), BIT8, SWAP8);
-    FloatVector c3 = combine(rowPartial(q, qOff, src, srcOff + 3 * stride, bound), rowPartial(q, qOff, src, srcOff + 11 * stride, bound), BIT8, SWAP8);
-    FloatVector c4 = combine(rowPartial(q, qOff, src, srcOff + 4 * stride, bound), rowPartial(q, qOff, src, srcOff + 12 * stride, bound), BIT8, SWAP8);
-    FloatVector c5 = combine(rowPartial(q, qOff, src, srcOff + 5 * stride, bound), rowPartial(q, qOff, src, srcOff + 13 * stride, bound), BIT8, SWAP8);
-    FloatVector c6 = combine(rowPartial(q, qOff, src, srcOff + 6 * stride, bound), rowPartial(q, qOff, src, srcOff + 14 * stride, bound), BIT8, SWAP8);
-    FloatVector c7 = combine(rowPartial(q, qOff, src, srcOff + 7 * stride, bound), rowPartial(q, qOff, src, srcOff + 15 * stride, bound), BIT8, SWAP8);
-    FloatVector d0 = combine(c0, c4, BIT4, SWAP4), d1 = combine(c1, c5, BIT4, SWAP4);
-    FloatVector d2 = combine(c2, c6, BIT4, SWAP4), d3 = combine(c3, c7, BIT4, SWAP4);
-    FloatVector e0 = combine(d0, d2, BIT2, SWAP2), e1 = combine(d1, d3, BIT2, SWAP2);
-    FloatVector sums = combine(e0, e1, BIT1, SWAP1);
+    for (int j = 0, ro = srcOff; j < 16; j++, ro += stride) {
+      FloatVector acc = FloatVector.fromArray(S, q, qOff).mul(FloatVector.fromArray(S, src, ro));
+      for (int i = L; i < bound; i += L) acc = FloatVector.fromArray(S, q, qOff + i).fma(FloatVector.fromArray(S, src, ro + i), acc);
+      acc.intoArray(scratch, j * 16);
+    }
+    FloatVector p0 = part(scratch, 0), p1 = part(scratch, 1), p2 = part(scratch, 2), p3 = part(scratch, 3);
+    FloatVector p4 = part(scratch, 4), p5 = part(scratch, 5), p6 = part(scratch, 6), p7 = part(scratch, 7);
+    FloatVector p8 = part(scratch, 8), p9 = part(scratch, 9), p10 = part(scratch, 10), p11 = part(scratch, 11);
+    FloatVector p12 = part(scratch, 12), p13 = part(scratch, 13), p14 = part(scratch, 14), p15 = part(scratch, 15);
+    // combine(x, y): lanes with the bit clear get pair sums of x, lanes with it set pair sums of y
+    FloatVector c0 = p0.blend(p8, BIT8).add(p8.blend(p0, BIT8).rearrange(SWAP8));
+    FloatVector c1 = p1.blend(p9, BIT8).add(p9.blend(p1, BIT8).rearrange(SWAP8));
+    FloatVector c2 = p2.blend(p10, BIT8).add(p10.blend(p2, BIT8).rearrange(SWAP8));
+    FloatVector c3 = p3.blend(p11, BIT8).add(p11.blend(p3, BIT8).rearrange(SWAP8));
+    FloatVector c4 = p4.blend(p12, BIT8).add(p12.blend(p4, BIT8).rearrange(SWAP8));
+    FloatVector c5 = p5.blend(p13, BIT8).add(p13.blend(p5, BIT8).rearrange(SWAP8));
+    FloatVector c6 = p6.blend(p14, BIT8).add(p14.blend(p6, BIT8).rearrange(SWAP8));
+    FloatVector c7 = p7.blend(p15, BIT8).add(p15.blend(p7, BIT8).rearrange(SWAP8));
+    FloatVector d0 = c0.blend(c4, BIT4).add(c4.blend(c0, BIT4).rearrange(SWAP4)), d1 = c1.blend(c5, BIT4).add(c5.blend(c1, BIT4).rearrange(SWAP4));
+    FloatVector d2 = c2.blend(c6, BIT4).add(c6.blend(c2, BIT4).rearrange(SWAP4)), d3 = c3.blend(c7, BIT4).add(c7.blend(c3, BIT4).rearrange(SWAP4));
+    FloatVector e0 = d0.blend(d2, BIT2).add(d2.blend(d0, BIT2).rearrange(SWAP2)), e1 = d1.blend(d3, BIT2).add(d3.blend(d1, BIT2).rearrange(SWAP2));
+    FloatVector sums = e0.blend(e1, BIT1).add(e1.blend(e0, BIT1).rearrange(SWAP1));
     if (bound < width) { // scalar tail of each row, added after the vector part
-      float[] tail = new float[L];
-      for (int j = 0; j < L; j++) {
+      for (int j = 0; j < 16; j++) {
         float t = 0f;
         for (int i = bound, o = srcOff + j * stride + bound; i < width; i++, o++) t += q[qOff + i] * src[o];
-        tail[j] = t;
+        scratch[j] = t;
       }
-      sums = sums.add(FloatVector.fromArray(S, tail, 0));
+      sums = sums.add(FloatVector.fromArray(S, scratch, 0));
     }
     sums.mul(scale).intoArray(out, outOff);
   }

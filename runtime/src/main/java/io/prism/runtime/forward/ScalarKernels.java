@@ -25,7 +25,7 @@ public final class ScalarKernels {
 
   /** {@code out[outOff + j] = dot(q row, src row j) * scale} for {@code j < n}; see {@link HostKernels#dotRows}. */
   public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int rowsReadable,
-      int width, float scale, float[] out, int outOff) {
+      int width, float scale, float[] out, int outOff, float[] scratch) {
     for (int j = 0; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
   }
 

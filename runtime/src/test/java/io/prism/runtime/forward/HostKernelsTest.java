@@ -96,8 +96,8 @@ class HostKernelsTest {
           int stride = width * 3 + 1;
           float[] q = random(width + 2), src = random(4 + readable * stride), w = random(n + 3);
           float[] s1 = new float[n + 17], s2 = new float[n + 17];
-          ScalarKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s1, 1);
-          HostKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s2, 1);
+          ScalarKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s1, 1, new float[256]);
+          HostKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s2, 1, new float[256]);
           assertClose(java.util.Arrays.copyOf(s1, n + 1), java.util.Arrays.copyOf(s2, n + 1), 1e-5f * width);
           float[] o1 = random(width + 5), o2 = o1.clone();
           ScalarKernels.accumulateRows(w, 3, n, src, 4, stride, width, o1, 0);
