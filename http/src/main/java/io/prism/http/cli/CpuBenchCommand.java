@@ -4,9 +4,11 @@ import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
+import io.prism.runtime.forward.KernelWarmUp;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -21,7 +23,8 @@ import picocli.CommandLine.Option;
  * ({@code ModelEngine}, paged KV cache, greedy sampling), at batch 1 and batch 8, for random
  * weights in the stories15M and stories110M shapes.
  *
- * <p>Method: per model, one engine per batch size, each warmed up with a short round; then {@code
+ * <p>Method: the kernels are JIT-compiled first ({@link KernelWarmUp}); per model, one engine per
+ * batch size, each warmed up with short rounds for half a second; then {@code
  * --rounds} measured rounds alternating between the batch sizes, so that all of them see the same
  * background load (the machine is shared). A round submits {@code batch} requests of {@code --prompt-tokens} random prompt tokens each
  * (BOS first), {@code ignoreEos}, and steps the engine; the clock starts once every sequence has
@@ -70,8 +73,10 @@ public final class CpuBenchCommand implements Callable<Integer> {
     if (nThreads < 1 || steps < 2 || promptTokens < 1 || rounds < 1) {
       throw new IllegalArgumentException("need --threads >= 1, --steps >= 2, --prompt-tokens >= 1, --rounds >= 1");
     }
-    out.printf("prism bench cpu: %d threads, %d decode steps after a %d-token prompt, %d rounds (+1 warm-up), %s%n",
+    out.printf("prism bench cpu: %d threads, %d decode steps after a %d-token prompt, %d rounds (after warm-up), %s%n",
         nThreads, steps, promptTokens, rounds, Runtime.version());
+    out.flush();
+    KernelWarmUp.run(Duration.ofSeconds(5));
     out.printf("%-20s %5s %10s %10s %10s %10s %7s %7s%n", "model", "batch", "best", "median", "quiet", "goal", "best/", "quiet/");
     out.printf("%-20s %5s %10s %10s %10s %10s %7s %7s%n", "", "", "tok/s", "tok/s", "tok/s", "tok/s", "goal", "goal");
     for (String spec : models) {
@@ -82,7 +87,10 @@ public final class CpuBenchCommand implements Callable<Integer> {
         for (int batch : batches) {
           HostEngineRig rig = new HostEngineRig(m, batch, promptTokens + decode, nThreads);
           rigs.add(rig);
-          round(rig, m, batch, Math.min(decode, 16), -1, new ArrayList<>()); // warm-up: JIT, pages, worker threads
+          long warmEnd = System.nanoTime() + 500_000_000L; // warm-up: JIT at this shape, pages, worker threads
+          do {
+            round(rig, m, batch, Math.min(decode, 32), -1, new ArrayList<>());
+          } while (System.nanoTime() < warmEnd);
         }
         // Rounds alternate between batch sizes so that every size sees the same background load.
         double[][] rates = new double[batches.size()][rounds];

@@ -134,8 +134,8 @@ public final class HostKernels {
   /**
    * Weighted sum of {@code n} rows added to {@code out}: {@code out[outOff + i] += sum_j w[wOff + j]
    * * src[srcOff + j * srcStride + i]} for {@code i < width}, the sum over {@code j} in order (the
-   * attention-weighted values of one KV block). Accumulates in registers, four 16-lane slices per
-   * pass so that four independent FMA chains overlap.
+   * attention-weighted values of one KV block). Accumulates in registers, up to four 16-lane slices
+   * per pass so that independent FMA chains overlap.
    */
   public static void accumulateRows(float[] w, int wOff, int n, float[] src, int srcOff, int srcStride, int width, float[] out, int outOff) {
     int bound = S.loopBound(width);
@@ -154,6 +154,30 @@ public final class HostKernels {
       a1.intoArray(out, outOff + i + L);
       a2.intoArray(out, outOff + i + 2 * L);
       a3.intoArray(out, outOff + i + 3 * L);
+    }
+    if (i + 3 * L <= bound) { // e.g. head dim 48: three chains at once
+      FloatVector a0 = FloatVector.fromArray(S, out, outOff + i), a1 = FloatVector.fromArray(S, out, outOff + i + L);
+      FloatVector a2 = FloatVector.fromArray(S, out, outOff + i + 2 * L);
+      for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) {
+        FloatVector wj = FloatVector.broadcast(S, w[wOff + j]);
+        a0 = FloatVector.fromArray(S, src, o).fma(wj, a0);
+        a1 = FloatVector.fromArray(S, src, o + L).fma(wj, a1);
+        a2 = FloatVector.fromArray(S, src, o + 2 * L).fma(wj, a2);
+      }
+      a0.intoArray(out, outOff + i);
+      a1.intoArray(out, outOff + i + L);
+      a2.intoArray(out, outOff + i + 2 * L);
+      i += 3 * L;
+    } else if (i + 2 * L <= bound) {
+      FloatVector a0 = FloatVector.fromArray(S, out, outOff + i), a1 = FloatVector.fromArray(S, out, outOff + i + L);
+      for (int j = 0, o = srcOff + i; j < n; j++, o += srcStride) {
+        FloatVector wj = FloatVector.broadcast(S, w[wOff + j]);
+        a0 = FloatVector.fromArray(S, src, o).fma(wj, a0);
+        a1 = FloatVector.fromArray(S, src, o + L).fma(wj, a1);
+      }
+      a0.intoArray(out, outOff + i);
+      a1.intoArray(out, outOff + i + L);
+      i += 2 * L;
     }
     for (; i < bound; i += L) {
       FloatVector acc = FloatVector.fromArray(S, out, outOff + i);
