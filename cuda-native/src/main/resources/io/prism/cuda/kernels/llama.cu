@@ -1,0 +1,317 @@
+// Prism CUDA kernels for the Llama-family forward pass. Compiled at run time by NVRTC (no host
+// headers, no cuda_bf16.h: bf16 is handled as raw 16-bit words), once per process, for the
+// device's architecture (io.prism.cuda.KernelModule).
+//
+// Conventions
+//   - The residual stream x and every GEMM output are float32; GEMM inputs (norm output, attention
+//     output, SwiGLU output) and weights are "W" = bf16 (suffix _bf16) or float32 (suffix _f32).
+//   - KV cache elements are "KV" = bf16 or float32; the cache is paged (io.prism.runtime.memory.KvCache):
+//     per layer one K range and one V range; token slot s of block b lives at byte
+//       (b / blocksPerPage) * pageBytes + (b % blocksPerPage) * blockSize * kvDim * eb + s * kvDim * eb
+//     of each range, [kvDim] contiguous elements (heads major, then head dimension).
+//   - RoPE rotates adjacent pairs (2i, 2i+1) inside each head (llama2.c convention); Hugging Face
+//     checkpoints are permuted to this order at load.
+typedef unsigned short bf16_t;
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
+
+__device__ __forceinline__ float ld(const float* p) { return *p; }
+__device__ __forceinline__ float ld(const bf16_t* p) { return __uint_as_float(((unsigned int)*p) << 16); }
+__device__ __forceinline__ bf16_t f2bf(float f) {
+  unsigned int u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16_t)((u >> 16) | 0x40u);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
+  return (bf16_t)(u >> 16);
+}
+__device__ __forceinline__ void st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void st(bf16_t* p, float v) { *p = f2bf(v); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// ---- embedding: x[t, :] = table[tokens[t], :] ------------------------------------------------
+template <typename W>
+__device__ void embed(const W* table, const int* tokens, float* x, int dim) {
+  int t = blockIdx.x;
+  const W* row = table + (long long)tokens[t] * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) x[(long long)t * dim + i] = ld(row + i);
+}
+extern "C" __global__ void embed_bf16(const bf16_t* table, const int* tokens, float* x, int dim) { embed(table, tokens, x, dim); }
+extern "C" __global__ void embed_f32(const float* table, const int* tokens, float* x, int dim) { embed(table, tokens, x, dim); }
+
+// ---- RMSNorm: out[r] = x[rows ? rows[r] : r] * rsqrt(mean(x^2) + eps) * w ------------------------
+template <typename O>
+__device__ void rmsnorm(const float* x, const float* w, O* out, const int* rows, int dim, float eps) {
+  __shared__ float partial[32];
+  __shared__ float scale;
+  int r = blockIdx.x;
+  const float* xr = x + (long long)(rows ? rows[r] : r) * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = warp_sum(ss);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) partial[warp] = ss;
+  __syncthreads();
+  if (warp == 0) {
+    int nw = (blockDim.x + 31) >> 5;
+    float v = lane < nw ? partial[lane] : 0.f;
+    v = warp_sum(v);
+    if (lane == 0) scale = 1.0f / sqrtf(v / dim + eps);
+  }
+  __syncthreads();
+  float s = scale;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) st(out + (long long)r * dim + i, w[i] * (s * xr[i]));
+}
+extern "C" __global__ void rmsnorm_bf16(const float* x, const float* w, bf16_t* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
+extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
+
+// ---- RoPE on q and k (in place in the float32 qkv rows), then K and V into their cache slots ---
+// qkv row t: [q (nHeads*headDim) | k (kvDim) | v (kvDim)]; kvOff[t] is the byte offset of token t's
+// slot inside every layer's K and V range (-1: padding row, nothing written).
+template <typename KV>
+__device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
+                        char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
+  int t = blockIdx.x;
+  int dim = nHeads * headDim, kvDim = nKv * headDim, stride = dim + 2 * kvDim;
+  float* row = qkv + (long long)t * stride;
+  int p = pos[t];
+  int half = headDim / 2;
+  int pairs = (nHeads + nKv) * half;
+  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+    int head = i / half, j = i % half;
+    float s, c;
+    sincosf((float)p * invFreq[j], &s, &c);
+    float* v = row + head * headDim + 2 * j;  // k heads follow q heads contiguously
+    float a = v[0], b = v[1];
+    v[0] = a * c - b * s;
+    v[1] = a * s + b * c;
+  }
+  __syncthreads();
+  long long off = kvOff[t];
+  if (off < 0) return;
+  KV* kd = (KV*)(kBase + off);
+  KV* vd = (KV*)(vBase + off);
+  for (int i = threadIdx.x; i < kvDim; i += blockDim.x) {
+    st(kd + i, row[dim + i]);
+    st(vd + i, row[dim + kvDim + i]);
+  }
+}
+extern "C" __global__ void rope_kv_bf16(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
+                                        char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
+  rope_kv<bf16_t>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim);
+}
+extern "C" __global__ void rope_kv_f32(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
+                                       char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
+  rope_kv<float>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim);
+}
+
+// ---- paged attention, split over the key range (flash-decoding style), partial results --------
+// grid (T, nHeads / HPB, splits), block ATT_WARPS * 32. Token t attends causally over key positions
+// [0, pos[t]]; split z takes keys [z*chunk, min((z+1)*chunk, pos+1)). HPB query heads that share one
+// KV head (grouped-query attention) are handled by one block so K and V are read once for them.
+// Writes for each (t, head, split): m (running max), l (sum of exp) and acc[headDim] (unnormalised).
+#define ATT_WARPS 8
+#define MAX_DPL 4  /* head dimension <= 128 */
+#define MAX_HPB 8
+template <typename KV>
+__device__ void attn_partial(const float* qkv, const int* pos, const int* tableStart, const int* tables,
+                             const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
+                             int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
+                             float scale, int splits) {
+  __shared__ float sm[ATT_WARPS][MAX_HPB];
+  __shared__ float sl[ATT_WARPS][MAX_HPB];
+  __shared__ float sacc[ATT_WARPS][MAX_HPB][MAX_DPL * 32];
+  int t = blockIdx.x, hg = blockIdx.y, z = blockIdx.z;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int dim = nHeads * headDim, kvDim = nKv * headDim;
+  int h0 = hg * hpb;
+  int kvh = h0 / (nHeads / nKv);
+  int p = pos[t];
+  int n = p + 1;
+  int chunk = (n + splits - 1) / splits;
+  int k0 = z * chunk, k1 = min(n, k0 + chunk);
+  const float* qrow = qkv + (long long)t * (dim + 2 * kvDim);
+  float q[MAX_HPB][MAX_DPL], acc[MAX_HPB][MAX_DPL], m[MAX_HPB], l[MAX_HPB];
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++) {
+    m[h] = -INFINITY;
+    l[h] = 0.f;
+#pragma unroll
+    for (int j = 0; j < MAX_DPL; j++) {
+      int d = lane + 32 * j;
+      q[h][j] = (h < hpb && d < headDim) ? qrow[(h0 + h) * headDim + d] * scale : 0.f;
+      acc[h][j] = 0.f;
+    }
+  }
+  const int* table = tables + tableStart[t];
+  long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
+  for (int k = k0 + warp; k < k1; k += ATT_WARPS) {
+    int b = table[k / blockSize];
+    long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+        + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
+    const KV* kr = (const KV*)(kBase + off);
+    const KV* vr = (const KV*)(vBase + off);
+    float kv[MAX_DPL], vv[MAX_DPL];
+#pragma unroll
+    for (int j = 0; j < MAX_DPL; j++) {
+      int d = lane + 32 * j;
+      kv[j] = d < headDim ? ld(kr + d) : 0.f;
+      vv[j] = d < headDim ? ld(vr + d) : 0.f;
+    }
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) {
+      if (h < hpb) {
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < MAX_DPL; j++) s += q[h][j] * kv[j];
+        s = warp_sum(s);
+        float mn = fmaxf(m[h], s);
+        float corr = expf(m[h] - mn);
+        float e = expf(s - mn);
+        l[h] = l[h] * corr + e;
+#pragma unroll
+        for (int j = 0; j < MAX_DPL; j++) acc[h][j] = acc[h][j] * corr + e * vv[j];
+        m[h] = mn;
+      }
+    }
+  }
+  if (lane == 0) {
+    for (int h = 0; h < hpb; h++) { sm[warp][h] = m[h]; sl[warp][h] = l[h]; }
+  }
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++)
+#pragma unroll
+    for (int j = 0; j < MAX_DPL; j++)
+      if (h < hpb) sacc[warp][h][lane + 32 * j] = acc[h][j];
+  __syncthreads();
+  // combine the warps: thread i handles (head h, dim d) pairs
+  int rec = headDim + 2;
+  for (int i = threadIdx.x; i < hpb * headDim; i += blockDim.x) {
+    int h = i / headDim, d = i % headDim;
+    float M = -INFINITY;
+    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sm[w][h]);
+    float L = 0.f, A = 0.f;
+    if (M != -INFINITY) {
+      for (int w = 0; w < ATT_WARPS; w++) {
+        if (sm[w][h] == -INFINITY) continue;
+        float c = expf(sm[w][h] - M);
+        L += sl[w][h] * c;
+        A += sacc[w][h][d] * c;
+      }
+    }
+    float* out = part + (((long long)t * nHeads + h0 + h) * splits + z) * rec;
+    out[2 + d] = A;
+    if (d == 0) { out[0] = M; out[1] = L; }
+  }
+}
+extern "C" __global__ void attn_partial_bf16(const float* qkv, const int* pos, const int* tableStart, const int* tables,
+                                             const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
+                                             int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
+                                             float scale, int splits) {
+  attn_partial<bf16_t>(qkv, pos, tableStart, tables, kBase, vBase, part, nHeads, nKv, headDim, hpb, blockSize,
+                       blocksPerPage, pageBytes, scale, splits);
+}
+extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, const int* tableStart, const int* tables,
+                                            const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
+                                            int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
+                                            float scale, int splits) {
+  attn_partial<float>(qkv, pos, tableStart, tables, kBase, vBase, part, nHeads, nKv, headDim, hpb, blockSize,
+                      blocksPerPage, pageBytes, scale, splits);
+}
+
+// ---- merge the splits: out[t, head*headDim + d] = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M) --
+// grid (T, nHeads), block headDim (rounded up to 32).
+template <typename O>
+__device__ void attn_combine(const float* part, O* out, int nHeads, int headDim, int splits) {
+  int t = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+  if (d >= headDim) return;
+  int rec = headDim + 2;
+  const float* base = part + ((long long)t * nHeads + h) * splits * rec;
+  float M = -INFINITY;
+  for (int z = 0; z < splits; z++) M = fmaxf(M, base[z * rec]);
+  float L = 0.f, A = 0.f;
+  for (int z = 0; z < splits; z++) {
+    float mz = base[z * rec];
+    if (mz == -INFINITY) continue;
+    float c = expf(mz - M);
+    L += base[z * rec + 1] * c;
+    A += base[z * rec + 2 + d] * c;
+  }
+  st(out + (long long)t * nHeads * headDim + h * headDim + d, A / L);
+}
+extern "C" __global__ void attn_combine_bf16(const float* part, bf16_t* out, int nHeads, int headDim, int splits) { attn_combine(part, out, nHeads, headDim, splits); }
+extern "C" __global__ void attn_combine_f32(const float* part, float* out, int nHeads, int headDim, int splits) { attn_combine(part, out, nHeads, headDim, splits); }
+
+// ---- SwiGLU: out[t, i] = silu(gate[t, i]) * up[t, i]; h13 row = [gate (hidden) | up (hidden)] ---
+template <typename O>
+__device__ void swiglu(const float* h13, O* out, int hidden, long long total) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+    long long t = i / hidden, c = i % hidden;
+    float g = h13[t * 2 * hidden + c], u = h13[t * 2 * hidden + hidden + c];
+    st(out + i, g * (1.0f / (1.0f + expf(-g))) * u);
+  }
+}
+extern "C" __global__ void swiglu_bf16(const float* h13, bf16_t* out, int hidden, long long total) { swiglu(h13, out, hidden, total); }
+extern "C" __global__ void swiglu_f32(const float* h13, float* out, int hidden, long long total) { swiglu(h13, out, hidden, total); }
+
+// ---- residual add (x += y), used where a GEMM cannot accumulate in place ----------------------
+extern "C" __global__ void residual_add(float* x, const float* y, long long n) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] += y[i];
+}
+
+// ---- greedy sampling: out[r] = first index of the maximum of logits[r, :] ----------------------
+extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out) {
+  __shared__ float bv[32];
+  __shared__ int bi[32];
+  int r = blockIdx.x;
+  const float* row = logits + (long long)r * vocab;
+  float best = -INFINITY;
+  int idx = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    float v = row[i];
+    if (v > best) { best = v; idx = i; }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o);
+    int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+  }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
+  __syncthreads();
+  if (warp == 0) {
+    int nw = (blockDim.x + 31) >> 5;
+    best = lane < nw ? bv[lane] : -INFINITY;
+    idx = lane < nw ? bi[lane] : 0x7fffffff;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      float ov = __shfl_xor_sync(0xffffffffu, best, o);
+      int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+      if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    if (lane == 0) out[r] = idx == 0x7fffffff ? 0 : idx;
+  }
+}
+
+// ---- random weights generated on the device (no host copy): a counter hash, uniform in [-a, a] --
+__device__ __forceinline__ unsigned int mix32(unsigned long long x) {
+  x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+  return (unsigned int)x;
+}
+template <typename W>
+__device__ void fill_uniform(W* p, long long n, unsigned long long seed, float a) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    float u = (mix32(seed * 0x9e3779b97f4a7c15ULL + (unsigned long long)i) >> 8) * (1.0f / 16777216.0f);
+    st(p + i, (2.f * u - 1.f) * a);
+  }
+}
+extern "C" __global__ void fill_uniform_bf16(bf16_t* p, long long n, unsigned long long seed, float a) { fill_uniform(p, n, seed, a); }
+extern "C" __global__ void fill_uniform_f32(float* p, long long n, unsigned long long seed, float a) { fill_uniform(p, n, seed, a); }
+extern "C" __global__ void fill_const_f32(float* p, long long n, float v) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) p[i] = v;
+}
