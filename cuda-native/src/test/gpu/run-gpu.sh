@@ -24,5 +24,5 @@ if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
     -cp "$CP" --select-package io.prism.cuda --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log"
 fi
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
-  $JAVA -cp "$CP" io.prism.cuda.EngineBench "$@" 2>&1 | tee "$OUT/bench.log"
+  $JAVA -Dprism.bench.profile=${PROFILE:-false} -cp "$CP" io.prism.cuda.EngineBench "$@" 2>&1 | tee "$OUT/bench.log"
 fi

@@ -3,11 +3,12 @@ safetensors (bf16) + config.json, and writes reference float32 logits and 32 gre
 
 Usage: python3 hf_llama_reference.py OUT_DIR
 Writes: OUT_DIR/model.safetensors, OUT_DIR/config.json, OUT_DIR/prompt.txt (token ids),
-OUT_DIR/logits.f32 ([len(prompt), vocab] little-endian float32, from a float32 forward over the
-bf16-representable weights), OUT_DIR/greedy.txt (32 greedy token ids after the prompt, float32),
+OUT_DIR/logits.f32 ([len(prompt), vocab] little-endian float32, from a float32 forward on the CPU
+over the bf16-representable weights), OUT_DIR/greedy.txt (32 greedy token ids after the prompt, float32),
 OUT_DIR/inv_freq.txt (the rotary inverse frequencies transformers used).
 Used by HfLlamaGpuTest (cuda-native); runs on the GPU machine, which has torch + transformers.
 """
+import copy
 import json
 import os
 import sys
@@ -43,10 +44,10 @@ with torch.no_grad():
             p.copy_(1.0 + 0.1 * torch.randn_like(p))  # non-trivial norm weights
         # make every weight exactly bf16-representable, so bf16 files lose nothing
         p.copy_(p.to(torch.bfloat16).to(torch.float32))
-model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
-model.to(torch.float32)
-dev = "cuda" if torch.cuda.is_available() else "cpu"
-model.to(dev)
+# save a bf16 copy; the reference stays float32 (converting the model itself back and forth would
+# also round its rotary inv_freq buffer to bf16)
+copy.deepcopy(model).to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
+dev = "cpu"  # float32 on the CPU: no TF32 anywhere in the reference
 prompt = [1, 17, 300, 5, 999, 42, 7, 512, 64, 3, 100, 200, 250, 11, 13, 800]
 with torch.no_grad():
     ids = torch.tensor([prompt], device=dev)

@@ -55,6 +55,7 @@ public final class CudaForwardBackend implements ForwardBackend {
   private final Gemm gemm;
   private long steps;
   private boolean closed;
+  private StepProfiler profiler;
 
   private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, Workspace ws, Gemm gemm) {
     this.ctx = ctx;
@@ -106,6 +107,32 @@ public final class CudaForwardBackend implements ForwardBackend {
   /** Device address of the weights allocation (benchmarks time its eviction and activation). */
   long weightsAddress() {
     return w.base;
+  }
+
+  /**
+   * Turns per-operation device timing on or off (benchmarks only: it synchronizes every chunk).
+   * {@link #profile()} returns milliseconds per operation since it was turned on.
+   */
+  public void profiling(boolean on) {
+    if (on && profiler == null) profiler = new StepProfiler(ctx);
+    if (!on && profiler != null) {
+      profiler.close();
+      profiler = null;
+    }
+  }
+
+  /** Device milliseconds per operation accumulated while profiling (empty when off). */
+  public java.util.Map<String, Double> profile() {
+    return profiler == null ? java.util.Map.of() : new java.util.LinkedHashMap<>(profiler.totals());
+  }
+
+  /** Clears the accumulated profile. */
+  public void resetProfile() {
+    if (profiler != null) profiler.reset();
+  }
+
+  private void mark(String label) {
+    if (profiler != null) profiler.mark(label);
   }
 
   /** Steps run so far (for benchmarks and logs). */
@@ -233,10 +260,19 @@ public final class CudaForwardBackend implements ForwardBackend {
     long dKvOff = ws.meta, dTok = ws.meta + oTok, dPos = ws.meta + oPos, dTs = ws.meta + oTs, dRows = ws.meta + oRows, dTab = ws.meta + oTab;
 
     layers(T, dKvOff, dTok, dPos, dTs, dTab, maxPos);
+    try {
+      logitsRows(rows, dRows, rowEntry, logits, next);
+    } finally {
+      if (profiler != null) profiler.collect();
+    }
+  }
+
+  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next) {
 
     String sfx = p.suffix();
     KernelModule k = ctx.kernels;
     int vocab = c.vocabSize();
+    mark("logits");
     for (int g = 0; g < rows; g += LOGIT_ROWS) {
       int n = Math.min(LOGIT_ROWS, rows - g);
       k.args().ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows + 4L * g).i32(c.dim()).f32(c.normEps())
@@ -268,29 +304,39 @@ public final class CudaForwardBackend implements ForwardBackend {
     int groups = nh / hpb;
     int splits = ws.splits(T, groups, maxPos, ctx.multiprocessors);
     float scale = (float) (1.0 / Math.sqrt(hd));
+    mark("embed");
     k.args().ptr(w.embedding).ptr(dTok).ptr(ws.x).i32(dim).go("embed_" + sfx, ctx.stream, T, 1, 1, 256, 0);
     for (int l = 0; l < c.numLayers(); l++) {
       long kBase = kv.keys(l).address(), vBase = kv.values(l).address();
+      mark("rmsnorm");
       k.args().ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+      mark("gemm qkv");
       gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
+      mark("rope + kv write");
       k.args().ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
           .go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+      mark("attention");
       k.args().ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
           .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
           .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, 256, 0);
       k.args().ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+      mark("gemm o");
       gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
+      mark("rmsnorm");
       k.args().ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+      mark("gemm w13");
       gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+      mark("swiglu");
       long total = (long) T * hidden;
       k.args().ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total).go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total + 255) / 256), 1, 1, 256, 0);
+      mark("gemm w2");
       gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }
   }
 
-  /** Largest divisor of the GQA group size that is at most 8: query heads per attention block. */
+  /** Largest divisor of the GQA group size that is at most 4 (MAX_HPB in llama.cu): query heads per attention block. */
   static int headsPerBlock(int group) {
-    for (int h = Math.min(8, group); h > 1; h--) if (group % h == 0) return h;
+    for (int h = Math.min(4, group); h > 1; h--) if (group % h == 0) return h;
     return 1;
   }
 
@@ -303,6 +349,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     ws.close(ctx);
     gemm.close();
     w.close();
+    profiling(false);
   }
 
   /** Device and pinned host buffers of one backend, sized for {@code chunk} tokens. */

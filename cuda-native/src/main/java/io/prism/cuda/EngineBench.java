@@ -85,6 +85,7 @@ public final class EngineBench {
         out.println("| batch | prefill ms | prefill tok/s | decode ms/step | decode tok/s | floor ms/step | ratio to floor | maps in decode |");
         out.println("|------:|-----------:|--------------:|---------------:|-------------:|--------------:|---------------:|---------------:|");
         Random rnd = new Random(1);
+        List<String> profiles = new ArrayList<>();
         for (int b : batches) {
           int[][] tables = new int[b][nb];
           for (int s = 0; s < b; s++) for (int i = 0; i < nb; i++) tables[s][i] = s * nb + i;
@@ -114,7 +115,24 @@ public final class EngineBench {
           double floorMs = (be.weightBytes() + kvBytes) / (hbm * 1e9) * 1e3;
           out.printf("| %5d | %10.1f | %13.0f | %14.2f | %12.0f | %13.2f | %14.2f | %14d |%n", b, prefillMs, b * prompt / (prefillMs / 1e3), med,
               b / (med / 1e3), floorMs, med / floorMs, mapsInDecode);
+          if (PROFILE) {
+            be.profiling(true);
+            if (b == batches[0]) {
+              be.forwardGreedy(new ForwardBatch(pre), next);
+              profiles.add("prefill b" + b + ": " + format(be.profile(), 1));
+              be.resetProfile();
+            }
+            int reps = 8;
+            for (int g = 0; g < reps; g++) {
+              List<ForwardBatch.Entry> dec = new ArrayList<>(b);
+              for (int s = 0; s < b; s++) dec.add(new ForwardBatch.Entry(new int[] {next[s]}, prompt + g, tables[s], true));
+              be.forwardGreedy(new ForwardBatch(dec), next);
+            }
+            profiles.add("decode b" + b + " per step: " + format(be.profile(), reps));
+            be.profiling(false);
+          }
         }
+        for (String line : profiles) out.println(line);
         if (dev.memory().mappedPages() != mapsBefore) throw new IllegalStateException("pages mapped during the benchmark");
         activation(ctx, be, h2d, out);
         for (int p = 0; p < pageIds; p++) pages.addAll(kv.unmap(p));
@@ -124,6 +142,17 @@ public final class EngineBench {
       }
       pageLatency(dev, out);
     }
+  }
+
+  /** Per-operation device time when the system property {@code prism.bench.profile} is true. */
+  private static final boolean PROFILE = Boolean.getBoolean("prism.bench.profile");
+
+  private static String format(java.util.Map<String, Double> ms, int steps) {
+    StringBuilder sb = new StringBuilder();
+    double total = ms.values().stream().mapToDouble(Double::doubleValue).sum() / steps;
+    sb.append(String.format("total %.2f ms:", total));
+    ms.forEach((k, v) -> sb.append(String.format(" %s %.2f", k, v / steps)));
+    return sb.toString();
   }
 
   private static double deviceCopyGBs(CudaContext ctx, long bytes) {

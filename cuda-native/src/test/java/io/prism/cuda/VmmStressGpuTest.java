@@ -2,6 +2,7 @@ package io.prism.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.memory.KvCache;
@@ -66,7 +67,8 @@ class VmmStressGpuTest {
       assertEquals(0, mem.liveRanges());
       long free1 = freeBytes();
       System.out.printf("VMM stress: device free memory %d MiB before, %d MiB after%n", free0 >> 20, free1 >> 20);
-      assertEquals(free0 >> 21, free1 >> 21, "device free memory back to where it started (2 MiB resolution)");
+      // the churn held 160 pages (320 MiB); libraries may keep a few MiB they allocated lazily
+      assertTrue(Math.abs(free0 - free1) < (32L << 20), "device free memory back to where it started (within 32 MiB)");
     }
   }
 

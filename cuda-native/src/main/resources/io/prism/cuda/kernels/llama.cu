@@ -116,7 +116,8 @@ extern "C" __global__ void rope_kv_f32(float* qkv, const int* pos, const long lo
 // Writes for each (t, head, split): m (running max), l (sum of exp) and acc[headDim] (unnormalised).
 #define ATT_WARPS 8
 #define MAX_DPL 4  /* head dimension <= 128 */
-#define MAX_HPB 8
+#define MAX_HPB 4
+#define ATT_UNROLL 4
 template <typename KV>
 __device__ void attn_partial(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                              const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
@@ -149,33 +150,65 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
   }
   const int* table = tables + tableStart[t];
   long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
-  for (int k = k0 + warp; k < k1; k += ATT_WARPS) {
-    int b = table[k / blockSize];
-    long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-        + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
-    const KV* kr = (const KV*)(kBase + off);
-    const KV* vr = (const KV*)(vBase + off);
-    float kv[MAX_DPL], vv[MAX_DPL];
+  // ATT_UNROLL keys per warp per iteration: their loads are all in flight before the first use,
+  // and the running max and its correction are applied once per group of keys.
+  for (int kb = k0 + warp; kb < k1; kb += ATT_WARPS * ATT_UNROLL) {
+    float kv[ATT_UNROLL][MAX_DPL], vv[ATT_UNROLL][MAX_DPL];
 #pragma unroll
-    for (int j = 0; j < MAX_DPL; j++) {
-      int d = lane + 32 * j;
-      kv[j] = d < headDim ? ld(kr + d) : 0.f;
-      vv[j] = d < headDim ? ld(vr + d) : 0.f;
+    for (int u = 0; u < ATT_UNROLL; u++) {
+      int k = kb + u * ATT_WARPS;
+      bool ok = k < k1;
+      const KV* kr = 0;
+      const KV* vr = 0;
+      if (ok) {
+        int b = table[k / blockSize];
+        long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+            + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
+        kr = (const KV*)(kBase + off);
+        vr = (const KV*)(vBase + off);
+      }
+#pragma unroll
+      for (int j = 0; j < MAX_DPL; j++) {
+        int d = lane + 32 * j;
+        kv[u][j] = ok && d < headDim ? ld(kr + d) : 0.f;
+        vv[u][j] = ok && d < headDim ? ld(vr + d) : 0.f;
+      }
     }
+    float s[ATT_UNROLL][MAX_HPB];
+#pragma unroll
+    for (int u = 0; u < ATT_UNROLL; u++)
+#pragma unroll
+      for (int h = 0; h < MAX_HPB; h++) {
+        float a = 0.f;
+#pragma unroll
+        for (int j = 0; j < MAX_DPL; j++) a += q[h][j] * kv[u][j];
+        s[u][h] = a;
+      }
+#pragma unroll
+    for (int u = 0; u < ATT_UNROLL; u++)
+#pragma unroll
+      for (int h = 0; h < MAX_HPB; h++)
+        if (h < hpb) s[u][h] = warp_sum(s[u][h]);
 #pragma unroll
     for (int h = 0; h < MAX_HPB; h++) {
       if (h < hpb) {
-        float s = 0.f;
+        float mx = m[h];
 #pragma unroll
-        for (int j = 0; j < MAX_DPL; j++) s += q[h][j] * kv[j];
-        s = warp_sum(s);
-        float mn = fmaxf(m[h], s);
-        float corr = expf(m[h] - mn);
-        float e = expf(s - mn);
-        l[h] = l[h] * corr + e;
+        for (int u = 0; u < ATT_UNROLL; u++) if (kb + u * ATT_WARPS < k1) mx = fmaxf(mx, s[u][h]);
+        float corr = expf(m[h] - mx);
+        l[h] *= corr;
 #pragma unroll
-        for (int j = 0; j < MAX_DPL; j++) acc[h][j] = acc[h][j] * corr + e * vv[j];
-        m[h] = mn;
+        for (int j = 0; j < MAX_DPL; j++) acc[h][j] *= corr;
+#pragma unroll
+        for (int u = 0; u < ATT_UNROLL; u++) {
+          if (kb + u * ATT_WARPS < k1) {
+            float e = expf(s[u][h] - mx);
+            l[h] += e;
+#pragma unroll
+            for (int j = 0; j < MAX_DPL; j++) acc[h][j] += e * vv[u][j];
+          }
+        }
+        m[h] = mx;
       }
     }
   }
