@@ -7,11 +7,9 @@ import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.cuda.global.cudart;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * The Llama forward pass on one CUDA device over a paged {@link KvCache} in VMM-backed pages.
@@ -44,6 +42,8 @@ public final class CudaForwardBackend implements ForwardBackend {
   public static final int DEFAULT_CHUNK_TOKENS = 2048;
   /** Rows of logits computed per classifier GEMM (bounds the logits workspace). */
   static final int LOGIT_ROWS = 256;
+  /** Threads of an attention block (ATT_THREADS in llama.cu): keys per tile, and the largest head dimension. */
+  static final int ATT_THREADS = 128;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -51,13 +51,16 @@ public final class CudaForwardBackend implements ForwardBackend {
   private final ModelConfig c;
   private final Precision p;
   private final int chunk;
-  private final Workspace ws;
+  private final StepWorkspace ws;
   private final Gemm gemm;
   private long steps;
   private boolean closed;
   private StepProfiler profiler;
+  private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
+  private long graphReplays;
+  private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
 
-  private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, Workspace ws, Gemm gemm) {
+  private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, StepWorkspace ws, Gemm gemm) {
     this.ctx = ctx;
     this.w = w;
     this.kv = kv;
@@ -80,12 +83,12 @@ public final class CudaForwardBackend implements ForwardBackend {
       throw new IllegalArgumentException("KV cache has " + kv.elementBytes() + "-byte elements but precision " + w.precision
           + " needs " + w.precision.elementBytes);
     }
-    if (c.headDim() > 128 || c.headDim() % 2 != 0) {
-      throw new IllegalArgumentException("head dimension " + c.headDim() + " unsupported by the CUDA attention kernel (even, <= 128)");
+    if (c.headDim() > ATT_THREADS || c.headDim() % 8 != 0) {
+      throw new IllegalArgumentException("head dimension " + c.headDim() + " unsupported by the CUDA attention kernel (a multiple of 8, <= 128)");
     }
     if (maxChunkTokens <= 0) throw new IllegalArgumentException("max chunk tokens must be > 0, got " + maxChunkTokens);
     ctx.makeCurrent();
-    Workspace ws = Workspace.allocate(ctx, c, w.precision, maxChunkTokens);
+    StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens);
     return new CudaForwardBackend(ctx, w, kv, maxChunkTokens, ws, new Gemm(ctx, w.precision));
   }
 
@@ -156,7 +159,85 @@ public final class CudaForwardBackend implements ForwardBackend {
    * cross to the host.
    */
   public void forwardGreedy(ForwardBatch batch, int[] next) {
-    run(batch, null, next);
+    if (graphs && profiler == null && isDecode(batch) && batch.entries().size() <= maxBucket()) {
+      runGraph(batch, next);
+    } else {
+      run(batch, null, next);
+    }
+  }
+
+  /** Turns replay of captured decode-step CUDA graphs on or off (default: system property {@code prism.cuda.graphs}, true). */
+  public void graphs(boolean on) {
+    graphs = on;
+  }
+
+  /** Decode steps served by a CUDA graph replay so far. */
+  public long graphReplays() {
+    return graphReplays;
+  }
+
+  private static boolean isDecode(ForwardBatch b) {
+    for (ForwardBatch.Entry e : b.entries()) if (e.tokens().length != 1 || !e.wantLogits()) return false;
+    return !b.entries().isEmpty();
+  }
+
+  private int maxBucket() {
+    return Math.min(LOGIT_ROWS, Integer.highestOneBit(chunk));
+  }
+
+  private void runGraph(ForwardBatch batch, int[] next) {
+    if (closed) throw new IllegalStateException("backend is closed");
+    List<ForwardBatch.Entry> es = batch.entries();
+    validate(es);
+    ctx.makeCurrent();
+    int n = es.size();
+    int bucket = Math.max(1, Integer.highestOneBit(n - 1) << 1);
+    if (n == 1) bucket = 1;
+    DecodeGraph g = decodeGraphs.get(bucket);
+    if (g == null) {
+      g = captureDecode(bucket);
+      decodeGraphs.put(bucket, g);
+    }
+    ByteBuffer m = g.meta;
+    int bs = kv.blockSize(), kvDimBytes = c.kvDim() * p.elementBytes;
+    for (int i = 0; i < n; i++) {
+      ForwardBatch.Entry e = es.get(i);
+      int pos = e.startPos();
+      int[] table = e.blockTable();
+      int nb = pos / bs + 1;
+      int tab = g.oTab() + 4 * i * g.tableStride;
+      for (int b = 0; b < nb; b++) m.putInt(tab + 4 * b, table[b]);
+      m.putLong(8 * i, kv.blockOffsetBytes(table[pos / bs]) + (long) (pos % bs) * kvDimBytes);
+      m.putInt(g.oTok() + 4 * i, e.tokens()[0]);
+      m.putInt(g.oPos() + 4 * i, pos);
+      m.putInt(g.oTs() + 4 * i, i * g.tableStride);
+    }
+    for (int i = n; i < bucket; i++) g.padding(i);
+    g.launch();
+    for (int i = 0; i < n; i++) next[i] = g.out.getInt(4 * i);
+    steps++;
+    graphReplays++;
+  }
+
+  private DecodeGraph captureDecode(int bucket) {
+    int bs = kv.blockSize();
+    int stride = Math.min(kv.maxBlocks(), (c.maxSeqLen() + bs - 1) / bs);
+    int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
+    int splits = ws.splits(bucket, groups, c.maxSeqLen() - 1, ctx.multiprocessors);
+    ctx.synchronize();
+    DecodeGraph g = DecodeGraph.allocate(ctx, bucket, stride, splits);
+    try {
+      long d = g.metaDev;
+      g.capture(() -> {
+        layers(bucket, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
+        classifier(d + g.oRows(), bucket, true);
+        check("cuMemcpyDtoHAsync(graph argmax)", cudart.cuMemcpyDtoHAsync(g.outPinned, ws.argmax, 4L * bucket, ctx.stream));
+      });
+    } catch (RuntimeException e) {
+      g.close();
+      throw e;
+    }
+    return g;
   }
 
   /** Waits until the device finished all queued work of this backend. */
@@ -259,7 +340,8 @@ public final class CudaForwardBackend implements ForwardBackend {
     check("cuMemcpyHtoDAsync(meta)", cudart.cuMemcpyHtoDAsync(ws.meta, ws.metaPinned, metaBytes, ctx.stream));
     long dKvOff = ws.meta, dTok = ws.meta + oTok, dPos = ws.meta + oPos, dTs = ws.meta + oTs, dRows = ws.meta + oRows, dTab = ws.meta + oTab;
 
-    layers(T, dKvOff, dTok, dPos, dTs, dTab, maxPos);
+    int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
+    layers(T, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
     try {
       logitsRows(rows, dRows, rowEntry, logits, next);
     } finally {
@@ -269,17 +351,12 @@ public final class CudaForwardBackend implements ForwardBackend {
 
   private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next) {
 
-    String sfx = p.suffix();
-    KernelModule k = ctx.kernels;
     int vocab = c.vocabSize();
     mark("logits");
     for (int g = 0; g < rows; g += LOGIT_ROWS) {
       int n = Math.min(LOGIT_ROWS, rows - g);
-      k.args().ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows + 4L * g).i32(c.dim()).f32(c.normEps())
-          .go("rmsnorm_" + sfx, ctx.stream, n, 1, 1, 256, 0);
-      gemm.run(w.classifier, ws.xl, ws.logits, vocab, c.dim(), n, 0f);
+      classifier(dRows + 4L * g, n, next != null);
       if (next != null) {
-        k.args().ptr(ws.logits).i32(vocab).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
         check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));
         ctx.synchronize();
         for (int i = 0; i < n; i++) next[rowEntry[g + i]] = ws.logitsHost.getInt(4 * i);
@@ -295,14 +372,21 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
   }
 
-  private void layers(int T, long dKvOff, long dTok, long dPos, long dTs, long dTab, int maxPos) {
+  /** Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when {@code greedy}. */
+  private void classifier(long dRows, int n, boolean greedy) {
+    ctx.kernels.args().ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
+        .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
+    gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
+    if (greedy) ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
+  }
+
+  private void layers(int T, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
     String sfx = p.suffix();
     KernelModule k = ctx.kernels;
     int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
     int groups = nh / hpb;
-    int splits = ws.splits(T, groups, maxPos, ctx.multiprocessors);
     float scale = (float) (1.0 / Math.sqrt(hd));
     mark("embed");
     k.args().ptr(w.embedding).ptr(dTok).ptr(ws.x).i32(dim).go("embed_" + sfx, ctx.stream, T, 1, 1, 256, 0);
@@ -318,7 +402,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       mark("attention");
       k.args().ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
           .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
-          .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, 256, 0);
+          .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
       k.args().ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
       mark("gemm o");
       gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
@@ -346,83 +430,11 @@ public final class CudaForwardBackend implements ForwardBackend {
     closed = true;
     ctx.makeCurrent();
     ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
     ws.close(ctx);
     gemm.close();
     w.close();
     profiling(false);
-  }
-
-  /** Device and pinned host buffers of one backend, sized for {@code chunk} tokens. */
-  private static final class Workspace {
-    long x, xb, qkv, h13, hb, xl, logits, argmax, part, meta;
-    long partFloats;
-    int chunk, headDimRec, heads;
-    long metaBytes;
-    Pointer metaPinned, logitsPinned;
-    ByteBuffer metaHost, logitsHost;
-    long logitsHostBytes;
-
-    static Workspace allocate(CudaContext ctx, ModelConfig c, Precision p, int chunk) {
-      Workspace s = new Workspace();
-      int e = p.elementBytes;
-      long T = chunk;
-      int maxRows = LOGIT_ROWS;
-      s.chunk = chunk;
-      s.heads = c.numHeads();
-      s.headDimRec = c.headDim() + 2;
-      s.x = ctx.alloc("x", T * c.dim() * 4);
-      s.xb = ctx.alloc("xb", T * c.dim() * e);
-      s.qkv = ctx.alloc("qkv", T * (c.dim() + 2L * c.kvDim()) * 4);
-      s.h13 = ctx.alloc("h13", T * 2L * c.hiddenDim() * 4);
-      s.hb = ctx.alloc("hb", T * c.hiddenDim() * e);
-      s.xl = ctx.alloc("xl", (long) maxRows * c.dim() * e);
-      s.logits = ctx.alloc("logits", (long) maxRows * c.vocabSize() * 4);
-      s.argmax = ctx.alloc("argmax", 4L * maxRows);
-      s.partFloats = Math.max(T, 256) * c.numHeads() * (long) s.headDimRec;
-      s.part = ctx.alloc("attention partials", s.partFloats * 4);
-      s.ensureLogitsHost(ctx, 4L * maxRows * c.vocabSize());
-      return s;
-    }
-
-    /** Key-range splits for attention: enough blocks to fill the GPU, >= 32 keys a split, within the workspace. */
-    int splits(int T, int groups, int maxPos, int sms) {
-      long blocks = (long) T * groups;
-      int s = (int) Math.max(1, (2L * sms + blocks - 1) / blocks);
-      s = Math.min(s, Math.max(1, (maxPos + 1) / 32));
-      s = Math.min(s, 64);
-      s = (int) Math.min(s, partFloats / ((long) T * heads * headDimRec));
-      return Math.max(1, s);
-    }
-
-    void ensureMeta(CudaContext ctx, long bytes) {
-      if (bytes <= metaBytes) return;
-      long n = Math.max(bytes, 1 << 20);
-      if (meta != 0) {
-        ctx.synchronize();
-        ctx.free(meta);
-        ctx.freeHost(metaPinned);
-      }
-      meta = ctx.alloc("step metadata", n);
-      metaPinned = ctx.allocHost(n);
-      metaHost = metaPinned.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      metaBytes = n;
-    }
-
-    void ensureLogitsHost(CudaContext ctx, long bytes) {
-      if (bytes <= logitsHostBytes) return;
-      if (logitsPinned != null) {
-        ctx.synchronize();
-        ctx.freeHost(logitsPinned);
-      }
-      logitsPinned = ctx.allocHost(bytes);
-      logitsHost = logitsPinned.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      logitsHostBytes = bytes;
-    }
-
-    void close(CudaContext ctx) {
-      for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, part, meta}) ctx.free(a);
-      ctx.freeHost(metaPinned);
-      ctx.freeHost(logitsPinned);
-    }
   }
 }

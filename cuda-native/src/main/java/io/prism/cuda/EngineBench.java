@@ -132,6 +132,7 @@ public final class EngineBench {
             be.profiling(false);
           }
         }
+        out.printf("decode steps replayed as CUDA graphs: %d of %d%n", be.graphReplays(), be.steps());
         for (String line : profiles) out.println(line);
         if (dev.memory().mappedPages() != mapsBefore) throw new IllegalStateException("pages mapped during the benchmark");
         activation(ctx, be, h2d, out);

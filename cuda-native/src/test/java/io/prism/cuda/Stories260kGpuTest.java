@@ -131,4 +131,45 @@ class Stories260kGpuTest {
       assertEquals(TestModels.argmax(ref), TestModels.argmax(got));
     }
   }
+
+  @Test
+  void decodeGraphReplayEqualsDirectStepsWithPaddedRows() {
+    int[] oracle = TestModels.ints(oracle("stories260K_t0_n200_token_ids.txt"));
+    try (KvCache kv = KvCache.reserve(fp32.memory(), model.config(), 16, 4, 1024);
+        CudaForwardBackend be = fp32.load(model, kv)) {
+      KvPages pages = new KvPages(fp32.memory());
+      pages.ensure(kv, 0);
+      // three sequences (bucket of 4: one padding row) with different prompts, 30 decode steps
+      int[][] tables = {{0, 1, 2, 3}, {10, 11, 12, 13}, {20, 21, 22, 23}};
+      int[][] got = new int[2][];
+      for (int mode = 0; mode < 2; mode++) {
+        be.graphs(mode == 1);
+        int[] next = new int[3];
+        int[] len = {5, 9, 1};
+        java.util.List<ForwardBatch.Entry> pre = new java.util.ArrayList<>();
+        for (int s = 0; s < 3; s++) {
+          int[] prompt = new int[len[s]];
+          prompt[0] = 1;
+          System.arraycopy(oracle, 0, prompt, 1, len[s] - 1);
+          pre.add(new ForwardBatch.Entry(prompt, 0, tables[s], true));
+        }
+        be.forwardGreedy(new ForwardBatch(pre), next);
+        int[] trace = new int[90];
+        int[] pos = len.clone();
+        for (int step = 0; step < 30; step++) {
+          java.util.List<ForwardBatch.Entry> dec = new java.util.ArrayList<>();
+          for (int s = 0; s < 3; s++) dec.add(new ForwardBatch.Entry(new int[] {next[s]}, pos[s]++, tables[s], true));
+          be.forwardGreedy(new ForwardBatch(dec), next);
+          for (int s = 0; s < 3; s++) trace[3 * step + s] = next[s];
+        }
+        got[mode] = trace;
+      }
+      pages.unmapAll(kv);
+      pages.releaseAll();
+      assertTrue(be.graphReplays() >= 30, "graph replays " + be.graphReplays());
+      assertArrayEquals(got[0], got[1]);
+      // the first sequence continues the oracle text (prompt = BOS + 4 oracle tokens)
+      for (int step = 0; step < 30; step++) assertEquals(oracle[4 + 1 + step], got[1][3 * step]);
+    }
+  }
 }

@@ -110,135 +110,150 @@ extern "C" __global__ void rope_kv_f32(float* qkv, const int* pos, const long lo
 }
 
 // ---- paged attention, split over the key range (flash-decoding style), partial results --------
-// grid (T, nHeads / HPB, splits), block ATT_WARPS * 32. Token t attends causally over key positions
-// [0, pos[t]]; split z takes keys [z*chunk, min((z+1)*chunk, pos+1)). HPB query heads that share one
-// KV head (grouped-query attention) are handled by one block so K and V are read once for them.
+// grid (T, nHeads / hpb, splits), block ATT_THREADS. Token t attends causally over key positions
+// [0, pos[t]]; split z takes keys [z*chunk, min((z+1)*chunk, pos+1)). The hpb (<= MAX_HPB) query
+// heads that share one KV head (grouped-query attention) are handled by one block, so K and V are
+// read once for all of them. Keys go in tiles of ATT_THREADS:
+//   1. scores: thread i takes key tile+i, reads its K row with 16-byte loads and dots it with the
+//      hpb scaled query rows (shared memory, broadcast);
+//   2. softmax: warp h takes head h: tile max, running max and correction, exp, tile sum;
+//   3. P V: thread d takes head dimension d and accumulates sum_j p[h][j] * V[key j][d] for its
+//      heads (coalesced V rows).
 // Writes for each (t, head, split): m (running max), l (sum of exp) and acc[headDim] (unnormalised).
-#define ATT_WARPS 8
-#define MAX_DPL 4  /* head dimension <= 128 */
+// Requires headDim % (16 / sizeof(KV)) == 0 and headDim <= ATT_THREADS.
+#define ATT_THREADS 128
 #define MAX_HPB 4
-#define ATT_UNROLL 4
+#define ATT_MIN_KEYS 64
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ void unpack16(uint4 r, const bf16_t*, float* f) {
+  unsigned int w[4] = {r.x, r.y, r.z, r.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+__device__ __forceinline__ void unpack16(uint4 r, const float*, float* f) {
+  f[0] = __uint_as_float(r.x); f[1] = __uint_as_float(r.y); f[2] = __uint_as_float(r.z); f[3] = __uint_as_float(r.w);
+}
 template <typename KV>
 __device__ void attn_partial(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                              const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
                              int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
                              float scale, int splits) {
-  __shared__ float sm[ATT_WARPS][MAX_HPB];
-  __shared__ float sl[ATT_WARPS][MAX_HPB];
-  __shared__ float sacc[ATT_WARPS][MAX_HPB][MAX_DPL * 32];
-  int t = blockIdx.x, hg = blockIdx.y, z = blockIdx.z;
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int VEC = 16 / sizeof(KV);
+  __shared__ float sq[MAX_HPB][ATT_THREADS];
+  __shared__ float sp[MAX_HPB][ATT_THREADS];
+  __shared__ long long soff[ATT_THREADS];
+  __shared__ float sm[MAX_HPB], sl[MAX_HPB], scorr[MAX_HPB];
+  int t = blockIdx.x, hg = blockIdx.y, z = blockIdx.z, tid = threadIdx.x;
+  int lane = tid & 31, warp = tid >> 5;
   int dim = nHeads * headDim, kvDim = nKv * headDim;
   int h0 = hg * hpb;
   int kvh = h0 / (nHeads / nKv);
-  int p = pos[t];
-  int n = p + 1;
-  int chunk = (n + splits - 1) / splits;
+  int n = pos[t] + 1;
+  // splits is an upper bound (fixed in a captured CUDA graph); use only as many as give each split
+  // at least ATT_MIN_KEYS keys, and mark the others empty for the merge.
+  int eff = min(splits, max(1, n / ATT_MIN_KEYS));
+  if (z >= eff) {
+    if (tid < headDim) {
+      for (int h = 0; h < hpb; h++) {
+        float* out = part + (((long long)t * nHeads + h0 + h) * splits + z) * (headDim + 2);
+        out[2 + tid] = 0.f;
+        if (tid == 0) { out[0] = -INFINITY; out[1] = 0.f; }
+      }
+    }
+    return;
+  }
+  int chunk = (n + eff - 1) / eff;
   int k0 = z * chunk, k1 = min(n, k0 + chunk);
   const float* qrow = qkv + (long long)t * (dim + 2 * kvDim);
-  float q[MAX_HPB][MAX_DPL], acc[MAX_HPB][MAX_DPL], m[MAX_HPB], l[MAX_HPB];
+  for (int i = tid; i < hpb * headDim; i += ATT_THREADS) sq[i / headDim][i % headDim] = qrow[h0 * headDim + i] * scale;
+  if (tid < MAX_HPB) { sm[tid] = -INFINITY; sl[tid] = 0.f; }
+  float acc[MAX_HPB];
 #pragma unroll
-  for (int h = 0; h < MAX_HPB; h++) {
-    m[h] = -INFINITY;
-    l[h] = 0.f;
-#pragma unroll
-    for (int j = 0; j < MAX_DPL; j++) {
-      int d = lane + 32 * j;
-      q[h][j] = (h < hpb && d < headDim) ? qrow[(h0 + h) * headDim + d] * scale : 0.f;
-      acc[h][j] = 0.f;
-    }
-  }
+  for (int h = 0; h < MAX_HPB; h++) acc[h] = 0.f;
   const int* table = tables + tableStart[t];
   long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
-  // ATT_UNROLL keys per warp per iteration: their loads are all in flight before the first use,
-  // and the running max and its correction are applied once per group of keys.
-  for (int kb = k0 + warp; kb < k1; kb += ATT_WARPS * ATT_UNROLL) {
-    float kv[ATT_UNROLL][MAX_DPL], vv[ATT_UNROLL][MAX_DPL];
+  __syncthreads();
+  for (int tile = k0; tile < k1; tile += ATT_THREADS) {
+    int k = tile + tid;
+    float s[MAX_HPB];
 #pragma unroll
-    for (int u = 0; u < ATT_UNROLL; u++) {
-      int k = kb + u * ATT_WARPS;
-      bool ok = k < k1;
-      const KV* kr = 0;
-      const KV* vr = 0;
-      if (ok) {
-        int b = table[k / blockSize];
-        long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-            + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
-        kr = (const KV*)(kBase + off);
-        vr = (const KV*)(vBase + off);
+    for (int h = 0; h < MAX_HPB; h++) s[h] = 0.f;
+    if (k < k1) {
+      int b = table[k / blockSize];
+      long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+          + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
+      soff[tid] = off;
+      const uint4* kr = (const uint4*)(kBase + off);
+      for (int c = 0; c < headDim / VEC; c++) {
+        float kf[8];
+        unpack16(kr[c], (const KV*)0, kf);
+#pragma unroll
+        for (int h = 0; h < MAX_HPB; h++) {
+          if (h < hpb) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) s[h] += sq[h][c * VEC + e] * kf[e];
+          }
+        }
       }
+    } else {
 #pragma unroll
-      for (int j = 0; j < MAX_DPL; j++) {
-        int d = lane + 32 * j;
-        kv[u][j] = ok && d < headDim ? ld(kr + d) : 0.f;
-        vv[u][j] = ok && d < headDim ? ld(vr + d) : 0.f;
+      for (int h = 0; h < MAX_HPB; h++) s[h] = -INFINITY;
+    }
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) if (h < hpb) sp[h][tid] = s[h];
+    __syncthreads();
+    if (warp < hpb) {
+      float mx = -INFINITY;
+      for (int j = lane; j < ATT_THREADS; j += 32) mx = fmaxf(mx, sp[warp][j]);
+      mx = warp_max(mx);
+      float mOld = sm[warp];
+      float mNew = fmaxf(mOld, mx);
+      float sum = 0.f;
+      for (int j = lane; j < ATT_THREADS; j += 32) {
+        float v = sp[warp][j];
+        float e = v == -INFINITY ? 0.f : expf(v - mNew);
+        sp[warp][j] = e;
+        sum += e;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        float corr = expf(mOld - mNew);
+        scorr[warp] = corr;
+        sl[warp] = sl[warp] * corr + sum;
+        sm[warp] = mNew;
       }
     }
-    float s[ATT_UNROLL][MAX_HPB];
+    __syncthreads();
+    if (tid < headDim) {
 #pragma unroll
-    for (int u = 0; u < ATT_UNROLL; u++)
+      for (int h = 0; h < MAX_HPB; h++) if (h < hpb) acc[h] *= scorr[h];
+      int cnt = min(ATT_THREADS, k1 - tile);
+#pragma unroll 4
+      for (int j = 0; j < cnt; j++) {
+        float v = ld((const KV*)(vBase + soff[j]) + tid);
 #pragma unroll
-      for (int h = 0; h < MAX_HPB; h++) {
-        float a = 0.f;
-#pragma unroll
-        for (int j = 0; j < MAX_DPL; j++) a += q[h][j] * kv[u][j];
-        s[u][h] = a;
+        for (int h = 0; h < MAX_HPB; h++) if (h < hpb) acc[h] += sp[h][j] * v;
       }
-#pragma unroll
-    for (int u = 0; u < ATT_UNROLL; u++)
-#pragma unroll
-      for (int h = 0; h < MAX_HPB; h++)
-        if (h < hpb) s[u][h] = warp_sum(s[u][h]);
+    }
+    __syncthreads();
+  }
+  if (tid < headDim) {
+    int rec = headDim + 2;
 #pragma unroll
     for (int h = 0; h < MAX_HPB; h++) {
       if (h < hpb) {
-        float mx = m[h];
-#pragma unroll
-        for (int u = 0; u < ATT_UNROLL; u++) if (kb + u * ATT_WARPS < k1) mx = fmaxf(mx, s[u][h]);
-        float corr = expf(m[h] - mx);
-        l[h] *= corr;
-#pragma unroll
-        for (int j = 0; j < MAX_DPL; j++) acc[h][j] *= corr;
-#pragma unroll
-        for (int u = 0; u < ATT_UNROLL; u++) {
-          if (kb + u * ATT_WARPS < k1) {
-            float e = expf(s[u][h] - mx);
-            l[h] += e;
-#pragma unroll
-            for (int j = 0; j < MAX_DPL; j++) acc[h][j] += e * vv[u][j];
-          }
-        }
-        m[h] = mx;
+        float* out = part + (((long long)t * nHeads + h0 + h) * splits + z) * rec;
+        out[2 + tid] = acc[h];
+        if (tid == 0) { out[0] = sm[h]; out[1] = sl[h]; }
       }
     }
-  }
-  if (lane == 0) {
-    for (int h = 0; h < hpb; h++) { sm[warp][h] = m[h]; sl[warp][h] = l[h]; }
-  }
-#pragma unroll
-  for (int h = 0; h < MAX_HPB; h++)
-#pragma unroll
-    for (int j = 0; j < MAX_DPL; j++)
-      if (h < hpb) sacc[warp][h][lane + 32 * j] = acc[h][j];
-  __syncthreads();
-  // combine the warps: thread i handles (head h, dim d) pairs
-  int rec = headDim + 2;
-  for (int i = threadIdx.x; i < hpb * headDim; i += blockDim.x) {
-    int h = i / headDim, d = i % headDim;
-    float M = -INFINITY;
-    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sm[w][h]);
-    float L = 0.f, A = 0.f;
-    if (M != -INFINITY) {
-      for (int w = 0; w < ATT_WARPS; w++) {
-        if (sm[w][h] == -INFINITY) continue;
-        float c = expf(sm[w][h] - M);
-        L += sl[w][h] * c;
-        A += sacc[w][h][d] * c;
-      }
-    }
-    float* out = part + (((long long)t * nHeads + h0 + h) * splits + z) * rec;
-    out[2 + d] = A;
-    if (d == 0) { out[0] = M; out[1] = L; }
   }
 }
 extern "C" __global__ void attn_partial_bf16(const float* qkv, const int* pos, const int* tableStart, const int* tables,
