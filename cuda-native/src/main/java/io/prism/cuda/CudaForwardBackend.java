@@ -171,6 +171,18 @@ public final class CudaForwardBackend implements ForwardBackend {
     graphs = on;
   }
 
+  /**
+   * Chooses the skinny-GEMM kernel (true, the default) or cuBLAS for steps of at most 8 tokens in
+   * bf16; drops captured graphs so the next decode steps capture the new choice. For benchmarks.
+   */
+  public void skinnyGemm(boolean on) {
+    gemm.skinnyKernel = on;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
   /** Decode steps served by a CUDA graph replay so far. */
   public long graphReplays() {
     return graphReplays;

@@ -86,6 +86,7 @@ public final class EngineBench {
         out.println("|------:|-----------:|--------------:|---------------:|-------------:|--------------:|---------------:|---------------:|");
         Random rnd = new Random(1);
         List<String> profiles = new ArrayList<>();
+        List<String> comparisons = new ArrayList<>();
         for (int b : batches) {
           int[][] tables = new int[b][nb];
           for (int s = 0; s < b; s++) for (int i = 0; i < nb; i++) tables[s][i] = s * nb + i;
@@ -97,19 +98,16 @@ public final class EngineBench {
           long t0 = System.nanoTime();
           be.forwardGreedy(new ForwardBatch(pre), next);
           double prefillMs = (System.nanoTime() - t0) / 1e6;
-          double[] stepMs = new double[gen];
           long mapsAtStart = dev.memory().mappedPages();
-          for (int g = 0; g < gen; g++) {
-            List<ForwardBatch.Entry> dec = new ArrayList<>(b);
-            for (int s = 0; s < b; s++) dec.add(new ForwardBatch.Entry(new int[] {next[s]}, prompt + g, tables[s], true));
-            long s0 = System.nanoTime();
-            be.forwardGreedy(new ForwardBatch(dec), next);
-            stepMs[g] = (System.nanoTime() - s0) / 1e6;
-          }
+          int[] first = next.clone();
+          double med = decodeMedianMs(be, tables, next, prompt, gen);
           long mapsInDecode = dev.memory().mappedPages() - mapsAtStart;
-          double[] sorted = stepMs.clone();
-          Arrays.sort(sorted);
-          double med = sorted[gen / 2];
+          if (b <= Gemm.GEMV_MAX_T) {
+            be.skinnyGemm(false);
+            double cublasMs = decodeMedianMs(be, tables, first.clone(), prompt, Math.min(gen, 32));
+            be.skinnyGemm(true);
+            comparisons.add(String.format("batch %d decode: %.2f ms/step with the skinny GEMM kernel, %.2f ms/step with cuBLAS", b, med, cublasMs));
+          }
           double kvBytes = (double) b * (prompt + gen / 2.0) * c.kvBytesPerToken(2);
           // the copy rate counts bytes read plus written, so it stands for the rate of a read-only stream (issue 4's floor)
           double floorMs = (be.weightBytes() + kvBytes) / (hbm * 1e9) * 1e3;
@@ -133,6 +131,7 @@ public final class EngineBench {
           }
         }
         out.printf("decode steps replayed as CUDA graphs: %d of %d%n", be.graphReplays(), be.steps());
+        for (String line : comparisons) out.println(line);
         for (String line : profiles) out.println(line);
         if (dev.memory().mappedPages() != mapsBefore) throw new IllegalStateException("pages mapped during the benchmark");
         activation(ctx, be, h2d, out);
@@ -143,6 +142,21 @@ public final class EngineBench {
       }
       pageLatency(dev, out);
     }
+  }
+
+  /** Median wall time of {@code steps} greedy decode steps (positions {@code prompt ..}), host sync included. */
+  private static double decodeMedianMs(CudaForwardBackend be, int[][] tables, int[] next, int prompt, int steps) {
+    int b = tables.length;
+    double[] ms = new double[steps];
+    for (int g = 0; g < steps; g++) {
+      List<ForwardBatch.Entry> dec = new ArrayList<>(b);
+      for (int s = 0; s < b; s++) dec.add(new ForwardBatch.Entry(new int[] {next[s]}, prompt + g, tables[s], true));
+      long s0 = System.nanoTime();
+      be.forwardGreedy(new ForwardBatch(dec), next);
+      ms[g] = (System.nanoTime() - s0) / 1e6;
+    }
+    Arrays.sort(ms);
+    return ms[steps / 2];
   }
 
   /** Per-operation device time when the system property {@code prism.bench.profile} is true. */

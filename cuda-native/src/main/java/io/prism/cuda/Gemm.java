@@ -15,6 +15,10 @@ import org.bytedeco.javacpp.FloatPointer;
  * TF32 ({@code CUBLAS_COMPUTE_32F_PEDANTIC}); Y is always float32, so {@code beta = 1} adds the
  * product into the float32 residual stream (the residual add of the attention and FFN outputs).
  *
+ * <p>For 1 to {@link #GEMV_MAX_T} tokens in bf16 the {@code gemv_bf16} kernel (one warp per output
+ * row) is used instead of cuBLAS: decode GEMMs are weight-streaming and a warp per row keeps more
+ * loads in flight than a GEMM tile with a mostly empty N dimension.
+ *
  * <p>Threading: device thread only; the scalars live in native memory owned by this object.
  */
 final class Gemm implements AutoCloseable {
@@ -23,16 +27,27 @@ final class Gemm implements AutoCloseable {
   private final int compute;
   private final FloatPointer one = new FloatPointer(1f);
   private final FloatPointer zero = new FloatPointer(0f);
+  private final boolean bf16;
+  /** Use the gemv_bf16 kernel for 1..GEMV_MAX_T tokens (property {@code prism.cuda.gemv}, default true). */
+  boolean skinnyKernel = Boolean.parseBoolean(System.getProperty("prism.cuda.gemv", "true"));
+  /** Tokens up to which the skinny kernel is used (GEMV_MAX_T in llama.cu). */
+  static final int GEMV_MAX_T = 8;
 
   Gemm(CudaContext ctx, Precision p) {
     this.ctx = ctx;
     this.inType = p == Precision.BF16 ? cudart.CUDA_R_16BF : cudart.CUDA_R_32F;
     this.compute = p == Precision.BF16 ? cublas.CUBLAS_COMPUTE_32F : cublas.CUBLAS_COMPUTE_32F_PEDANTIC;
+    this.bf16 = p == Precision.BF16;
   }
 
   /** Queues {@code y = x w^T (+ y when beta == 1)} on the device's stream. */
   void run(long wPtr, long xPtr, long yPtr, int out, int in, int tokens, float beta) {
     if (tokens == 0) return;
+    if (bf16 && skinnyKernel && tokens <= GEMV_MAX_T && in % 8 == 0) {
+      ctx.kernels.args().ptr(wPtr).ptr(xPtr).ptr(yPtr).i32(out).i32(in).i32(tokens).i32(beta == 0f ? 0 : 1)
+          .go("gemv_bf16", ctx.stream, (out + 7) / 8, 1, 1, 256, 0);
+      return;
+    }
     checkBlas("cublasGemmEx(" + out + "x" + in + " x " + tokens + ")", cublas.cublasGemmEx(ctx.blas, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N,
         out, tokens, in, one, new DevicePointer(wPtr), inType, in, new DevicePointer(xPtr), inType, in,
         beta == 0f ? zero : one, new DevicePointer(yPtr), cudart.CUDA_R_32F, out, compute, cublas.CUBLAS_GEMM_DEFAULT));

@@ -175,8 +175,13 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
   for (int i = tid; i < hpb * headDim; i += ATT_THREADS) sq[i / headDim][i % headDim] = qrow[h0 * headDim + i] * scale;
   if (tid < MAX_HPB) { sm[tid] = -INFINITY; sl[tid] = 0.f; }
   float acc[MAX_HPB];
+  float pacc[MAX_HPB][8];
 #pragma unroll
-  for (int h = 0; h < MAX_HPB; h++) acc[h] = 0.f;
+  for (int h = 0; h < MAX_HPB; h++) {
+    acc[h] = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) pacc[h][e] = 0.f;
+  }
   const int* table = tables + tableStart[t];
   long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
   __syncthreads();
@@ -231,18 +236,56 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
       }
     }
     __syncthreads();
-    if (tid < headDim) {
-#pragma unroll
-      for (int h = 0; h < MAX_HPB; h++) if (h < hpb) acc[h] *= scorr[h];
+    // P V: VEC dimensions (16 bytes) per thread; lanes = headDim / VEC threads cover one V row and
+    // the ATT_THREADS / lanes key groups take every groups-th key of the tile
+    {
+      int lanesPerRow = headDim / VEC;
+      int groupsPv = ATT_THREADS / lanesPerRow;
+      int grp = tid / lanesPerRow, c = tid % lanesPerRow;
       int cnt = min(ATT_THREADS, k1 - tile);
-#pragma unroll 4
-      for (int j = 0; j < cnt; j++) {
-        float v = ld((const KV*)(vBase + soff[j]) + tid);
 #pragma unroll
-        for (int h = 0; h < MAX_HPB; h++) if (h < hpb) acc[h] += sp[h][j] * v;
+      for (int h = 0; h < MAX_HPB; h++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) if (h < hpb) pacc[h][e] *= scorr[h];
+      if (grp < groupsPv) {
+#pragma unroll 2
+        for (int j = grp; j < cnt; j += groupsPv) {
+          float vf[8];
+          unpack16(((const uint4*)(vBase + soff[j]))[c], (const KV*)0, vf);
+#pragma unroll
+          for (int h = 0; h < MAX_HPB; h++) {
+            if (h < hpb) {
+              float pj = sp[h][j];
+#pragma unroll
+              for (int e = 0; e < VEC; e++) pacc[h][e] += pj * vf[e];
+            }
+          }
+        }
       }
     }
     __syncthreads();
+  }
+  // reduce the key groups: thread (grp, c) holds dims [c*VEC, (c+1)*VEC) of its group's sum
+  {
+    int lanesPerRow = headDim / VEC;
+    int groupsPv = ATT_THREADS / lanesPerRow;
+    int grp = tid / lanesPerRow;
+    __shared__ float sred[ATT_THREADS][8 + 1];
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) {
+      if (h < hpb) {  // uniform over the block: the barriers below are safe
+#pragma unroll
+        for (int e = 0; e < 8; e++) sred[tid][e] = (grp < groupsPv && e < VEC) ? pacc[h][e] : 0.f;
+        __syncthreads();
+        if (tid < headDim) {
+          int cc = tid / VEC, e = tid % VEC;
+          float a = 0.f;
+          for (int g = 0; g < groupsPv; g++) a += sred[g * lanesPerRow + cc][e];
+          acc[h] = a;
+        }
+        __syncthreads();
+      }
+    }
   }
   if (tid < headDim) {
     int rec = headDim + 2;
@@ -362,4 +405,43 @@ extern "C" __global__ void fill_uniform_bf16(bf16_t* p, long long n, unsigned lo
 extern "C" __global__ void fill_uniform_f32(float* p, long long n, unsigned long long seed, float a) { fill_uniform(p, n, seed, a); }
 extern "C" __global__ void fill_const_f32(float* p, long long n, float v) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) p[i] = v;
+}
+
+// ---- skinny GEMM for decode: Y[t, r] = sum_c W[r, c] X[t, c] (+ Y[t, r]), T <= GEMV_MAX_T ---------
+// bf16 W [out, in] and X [T, in], float32 Y [T, out]; one warp per output row r reads W's row once
+// with 16-byte loads (coalesced) for all T tokens, whose X rows stay in L1/L2. For batch 1..8 this
+// streams the weights closer to the memory bandwidth than a general GEMM tile does.
+#define GEMV_MAX_T 8
+extern "C" __global__ void gemv_bf16(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int T, int accumulate) {
+  int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+  if (row >= out) return;
+  const uint4* wr = (const uint4*)(W + (long long)row * in);
+  float acc[GEMV_MAX_T];
+#pragma unroll
+  for (int t = 0; t < GEMV_MAX_T; t++) acc[t] = 0.f;
+  int n16 = in / 8;
+#pragma unroll 4
+  for (int c = lane; c < n16; c += 32) {
+    float wf[8];
+    unpack16(wr[c], (const bf16_t*)0, wf);
+#pragma unroll
+    for (int t = 0; t < GEMV_MAX_T; t++) {
+      if (t < T) {
+        float xf[8];
+        unpack16(((const uint4*)(X + (long long)t * in))[c], (const bf16_t*)0, xf);
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[t] += wf[e] * xf[e];
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < GEMV_MAX_T; t++) {
+    if (t < T) {
+      float s = warp_sum(acc[t]);
+      if (lane == 0) {
+        float* y = Y + (long long)t * out + row;
+        *y = accumulate ? *y + s : s;
+      }
+    }
+  }
 }
