@@ -44,8 +44,8 @@ final class Gemm implements AutoCloseable {
   void run(long wPtr, long xPtr, long yPtr, int out, int in, int tokens, float beta) {
     if (tokens == 0) return;
     if (bf16 && skinnyKernel && tokens <= GEMV_MAX_T && in % 8 == 0) {
-      ctx.kernels.args().ptr(wPtr).ptr(xPtr).ptr(yPtr).i32(out).i32(in).i32(tokens).i32(beta == 0f ? 0 : 1)
-          .go("gemv_bf16", ctx.stream, (out + 7) / 8, 1, 1, 256, 0);
+      ctx.kernels.args().ptr(wPtr).ptr(xPtr).ptr(yPtr).i32(out).i32(in).i32(beta == 0f ? 0 : 1)
+          .go("gemv_bf16_" + tokens, ctx.stream, (out + 7) / 8, 1, 1, 256, 0);
       return;
     }
     checkBlas("cublasGemmEx(" + out + "x" + in + " x " + tokens + ")", cublas.cublasGemmEx(ctx.blas, cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N,

@@ -48,7 +48,7 @@ final class StepWorkspace {
   /** Key-range splits for attention: enough blocks to fill the GPU, >= 64 keys a split, within the workspace. */
   int splits(int T, int groups, int maxPos, int sms) {
     long blocks = (long) T * groups;
-    int s = (int) Math.max(1, (4L * sms + blocks - 1) / blocks);
+    int s = (int) Math.max(1, (8L * sms + blocks - 1) / blocks);
     s = Math.min(s, Math.max(1, (maxPos + 1) / 64));
     s = Math.min(s, 64);
     s = (int) Math.min(s, partFloats / ((long) T * heads * headDimRec));

@@ -146,7 +146,7 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
                              int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
                              float scale, int splits) {
   const int VEC = 16 / sizeof(KV);
-  __shared__ float sq[MAX_HPB][ATT_THREADS];
+  __shared__ __align__(16) float sq[MAX_HPB][ATT_THREADS];
   __shared__ float sp[MAX_HPB][ATT_THREADS];
   __shared__ long long soff[ATT_THREADS];
   __shared__ float sm[MAX_HPB], sl[MAX_HPB], scorr[MAX_HPB];
@@ -202,8 +202,12 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
 #pragma unroll
         for (int h = 0; h < MAX_HPB; h++) {
           if (h < hpb) {
+            const float4* q4 = (const float4*)&sq[h][c * VEC];
 #pragma unroll
-            for (int e = 0; e < VEC; e++) s[h] += sq[h][c * VEC + e] * kf[e];
+            for (int e4 = 0; e4 < VEC / 4; e4++) {
+              float4 qv = q4[e4];
+              s[h] += qv.x * kf[4 * e4] + qv.y * kf[4 * e4 + 1] + qv.z * kf[4 * e4 + 2] + qv.w * kf[4 * e4 + 3];
+            }
           }
         }
       }
@@ -412,36 +416,35 @@ extern "C" __global__ void fill_const_f32(float* p, long long n, float v) {
 // with 16-byte loads (coalesced) for all T tokens, whose X rows stay in L1/L2. For batch 1..8 this
 // streams the weights closer to the memory bandwidth than a general GEMM tile does.
 #define GEMV_MAX_T 8
-extern "C" __global__ void gemv_bf16(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int T, int accumulate) {
+template <int T>
+__device__ void gemv(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int accumulate) {
   int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
   if (row >= out) return;
   const uint4* wr = (const uint4*)(W + (long long)row * in);
-  float acc[GEMV_MAX_T];
+  float acc[T];
 #pragma unroll
-  for (int t = 0; t < GEMV_MAX_T; t++) acc[t] = 0.f;
+  for (int t = 0; t < T; t++) acc[t] = 0.f;
   int n16 = in / 8;
 #pragma unroll 4
   for (int c = lane; c < n16; c += 32) {
     float wf[8];
-    unpack16(wr[c], (const bf16_t*)0, wf);
+    unpack16(__ldg(wr + c), (const bf16_t*)0, wf);
 #pragma unroll
-    for (int t = 0; t < GEMV_MAX_T; t++) {
-      if (t < T) {
-        float xf[8];
-        unpack16(((const uint4*)(X + (long long)t * in))[c], (const bf16_t*)0, xf);
+    for (int t = 0; t < T; t++) {
+      float xf[8];
+      unpack16(((const uint4*)(X + (long long)t * in))[c], (const bf16_t*)0, xf);
 #pragma unroll
-        for (int e = 0; e < 8; e++) acc[t] += wf[e] * xf[e];
-      }
+      for (int e = 0; e < 8; e++) acc[t] += wf[e] * xf[e];
     }
   }
 #pragma unroll
-  for (int t = 0; t < GEMV_MAX_T; t++) {
-    if (t < T) {
-      float s = warp_sum(acc[t]);
-      if (lane == 0) {
-        float* y = Y + (long long)t * out + row;
-        *y = accumulate ? *y + s : s;
-      }
+  for (int t = 0; t < T; t++) {
+    float s = warp_sum(acc[t]);
+    if (lane == 0) {
+      float* y = Y + (long long)t * out + row;
+      *y = accumulate ? *y + s : s;
     }
   }
 }
+#define GEMV_T(n) extern "C" __global__ void gemv_bf16_##n(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int accumulate) { gemv<n>(W, X, Y, out, in, accumulate); }
+GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4) GEMV_T(5) GEMV_T(6) GEMV_T(7) GEMV_T(8)
