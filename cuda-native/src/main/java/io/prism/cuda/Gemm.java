@@ -43,7 +43,7 @@ final class Gemm implements AutoCloseable {
   /** Queues {@code y = x w^T (+ y when beta == 1)} on the device's stream. */
   void run(long wPtr, long xPtr, long yPtr, int out, int in, int tokens, float beta) {
     if (tokens == 0) return;
-    if (bf16 && skinnyKernel && tokens <= GEMV_MAX_T && in % 8 == 0) {
+    if (bf16 && skinnyKernel && tokens == 1 && in % 8 == 0) {
       ctx.kernels.args().ptr(wPtr).ptr(xPtr).ptr(yPtr).i32(out).i32(in).i32(beta == 0f ? 0 : 1)
           .go("gemv_bf16_" + tokens, ctx.stream, (out + 7) / 8, 1, 1, 256, 0);
       return;
