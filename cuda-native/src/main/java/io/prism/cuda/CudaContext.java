@@ -52,12 +52,24 @@ final class CudaContext implements AutoCloseable {
     this.kernels = kernels;
   }
 
-  /** {@code cuInit} once per process. */
+  /**
+   * {@code cuInit} once per process.
+   *
+   * @throws io.prism.runtime.memory.DeviceException naming {@code cuInit}: status -1 when the CUDA
+   *     driver or the CUDA 13 libraries (libcuda.so.1, libcudart.so.13, libcublas.so.13,
+   *     libnvrtc.so.13) cannot be loaded, else the driver's status
+   */
   static synchronized void initDriver() {
-    if (!initialised) {
-      check("cuInit", cudart.cuInit(0));
-      initialised = true;
+    if (initialised) return;
+    int status;
+    try {
+      status = cudart.cuInit(0);
+    } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+      throw new io.prism.runtime.memory.DeviceException("cuInit", -1, "CUDA driver or libraries not found (" + e.getMessage()
+          + "); install the NVIDIA driver and the CUDA 13 runtime libraries (cudart, cublas, nvrtc), add their directory to LD_LIBRARY_PATH, or run with --backend host");
     }
+    check("cuInit", status);
+    initialised = true;
   }
 
   /** GPUs visible to this process ({@code cuDeviceGetCount}). */

@@ -8,7 +8,8 @@ import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.memory.VirtualRange;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
-import io.prism.runtime.model.RopeScaling;
+import io.prism.runtime.model.ModelLoader;
+import io.prism.runtime.model.RandomModels;
 import java.io.PrintStream;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -32,19 +33,6 @@ import org.bytedeco.javacpp.Pointer;
 public final class EngineBench {
   private EngineBench() {}
 
-  /** Shapes known without the model catalog ({@code random:NAME}). */
-  public static ModelConfig shape(String name) {
-    String n = name.startsWith("random:") ? name.substring(7) : name;
-    return switch (n) {
-      case "llama-3.1-8b" -> new ModelConfig(n, 4096, 14336, 32, 32, 8, 128256, 8192, 500000f,
-          new RopeScaling(8f, 1f, 4f, 8192), 1e-5f, false);
-      case "llama-3.2-1b" -> new ModelConfig(n, 2048, 8192, 16, 32, 8, 128256, 8192, 500000f,
-          new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true);
-      case "stories110M" -> new ModelConfig(n, 768, 2048, 12, 12, 12, 32000, 1024, 10000f, null, 1e-5f, true);
-      default -> throw new IllegalArgumentException("unknown random shape " + name + "; known: llama-3.1-8b, llama-3.2-1b, stories110M");
-    };
-  }
-
   /** {@code EngineBench MODEL BATCHES PROMPT GEN}, e.g. {@code random:llama-3.1-8b 1,8,32,64 512 128}. */
   public static void main(String[] args) {
     String model = args.length > 0 ? args[0] : "random:llama-3.1-8b";
@@ -56,7 +44,10 @@ public final class EngineBench {
 
   /** Runs the benchmark and prints its table to {@code out}. */
   public static void run(String model, int[] batches, int prompt, int gen, PrintStream out) {
-    ModelConfig c = shape(model);
+    LoadedModel lm = model.startsWith(RandomModels.PREFIX)
+        ? new LoadedModel(model, model, RandomModels.config(model), null, null) // weights generated on the device
+        : ModelLoader.load(model, null);
+    ModelConfig c = lm.config();
     int maxB = Arrays.stream(batches).max().orElse(1);
     try (CudaDevice dev = CudaDevices.open(1, 1L << 30, Precision.BF16, CudaForwardBackend.DEFAULT_CHUNK_TOKENS).get(0)) {
       CudaContext ctx = dev.context();
@@ -65,7 +56,6 @@ public final class EngineBench {
       double hbm = deviceCopyGBs(ctx, 1L << 30);
       double h2d = hostToDeviceGBs(ctx, 1L << 30);
       out.printf("HBM device-to-device copy: %.0f GB/s (read + write); host-to-device pinned: %.1f GB/s%n", hbm, h2d);
-      LoadedModel lm = new LoadedModel(c.name(), model, c, null, null);
       int tokensPerSeq = prompt + gen;
       KvCache kv = KvCache.reserve(dev.memory(), c, 16, 2, maxB * tokensPerSeq);
       Deque<PhysicalPage> pages = new ArrayDeque<>();

@@ -1,21 +1,17 @@
 package io.prism.cuda;
 
+import io.prism.runtime.model.Llama2cLoader;
 import io.prism.runtime.model.LoadedModel;
-import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.model.ModelWeights;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
  * Test data for the GPU tests: the shared directory ({@code prism.shared}, else {@code ../shared}),
- * a minimal llama2.c v0 checkpoint reader (header of 7 int32, then float32 tensors in llama2.c's
- * order; a negative vocab size means an unshared classifier at the end) and the oracle files.
+ * llama2.c checkpoints through {@link Llama2cLoader}, the oracle files and error measures.
  */
 final class TestModels {
   private TestModels() {}
@@ -34,41 +30,9 @@ final class TestModels {
   }
 
   static LoadedModel llama2c(Path file) {
-    try {
-      ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
-      int dim = b.getInt(), hidden = b.getInt(), layers = b.getInt(), heads = b.getInt(), kvHeads = b.getInt();
-      int vocab = b.getInt(), seq = b.getInt();
-      boolean shared = vocab > 0;
-      vocab = Math.abs(vocab);
-      String name = file.getFileName().toString().replaceFirst("\\.bin$", "");
-      ModelConfig c = new ModelConfig(name, dim, hidden, layers, heads, kvHeads, vocab, seq, 10000f, null, 1e-5f, shared);
-      FloatBuffer f = b.asFloatBuffer();
-      int kv = c.kvDim(), hs = c.headDim();
-      float[] emb = take(f, (long) vocab * dim);
-      float[] attn = take(f, (long) layers * dim);
-      float[] wq = take(f, (long) layers * dim * dim);
-      float[] wk = take(f, (long) layers * kv * dim);
-      float[] wv = take(f, (long) layers * kv * dim);
-      float[] wo = take(f, (long) layers * dim * dim);
-      float[] ffn = take(f, (long) layers * dim);
-      float[] w1 = take(f, (long) layers * hidden * dim);
-      float[] w2 = take(f, (long) layers * dim * hidden);
-      float[] w3 = take(f, (long) layers * hidden * dim);
-      float[] fin = take(f, dim);
-      take(f, (long) seq * hs / 2);
-      take(f, (long) seq * hs / 2);
-      float[] cls = shared ? emb : take(f, (long) vocab * dim);
-      ModelWeights w = new ModelWeights(c, emb, attn, wq, wk, wv, wo, ffn, w1, w2, w3, fin, cls);
-      return new LoadedModel(name, file.toString(), c, w, null);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static float[] take(FloatBuffer f, long n) {
-    float[] a = new float[Math.toIntExact(n)];
-    f.get(a);
-    return a;
+    ModelWeights w = Llama2cLoader.load(file);
+    String name = file.getFileName().toString().replaceFirst("\\.bin$", "");
+    return new LoadedModel(name, file.toString(), w.config, w, null);
   }
 
   static int[] ints(Path file) {
