@@ -39,11 +39,21 @@ public final class EngineBench {
     int[] batches = Arrays.stream((args.length > 1 ? args[1] : "1,8,32,64").split(",")).mapToInt(Integer::parseInt).toArray();
     int prompt = args.length > 2 ? Integer.parseInt(args[2]) : 512;
     int gen = args.length > 3 ? Integer.parseInt(args[3]) : 128;
-    run(model, batches, prompt, gen, System.out);
+    run(model, batches, prompt, gen, Boolean.getBoolean("prism.bench.profile"), System.out);
   }
 
-  /** Runs the benchmark and prints its table to {@code out}. */
-  public static void run(String model, int[] batches, int prompt, int gen, PrintStream out) {
+  /**
+   * Runs the benchmark on GPU 0 and prints its table to {@code out}.
+   *
+   * @param model {@code random:NAME} (weights generated on the device) or a model file
+   * @param batches batch sizes, each at most 256 for the decode graphs
+   * @param prompt prompt tokens per sequence (random ids)
+   * @param gen decode steps per batch size
+   * @param profile also print device time per operation (a separate, synchronising run)
+   * @throws io.prism.runtime.memory.DeviceException if there is no usable GPU
+   */
+  public static void run(String model, int[] batches, int prompt, int gen, boolean profile, PrintStream out) {
+    if (prompt < 1 || gen < 2) throw new IllegalArgumentException("prompt must be >= 1 and gen >= 2, got " + prompt + ", " + gen);
     LoadedModel lm = model.startsWith(RandomModels.PREFIX)
         ? new LoadedModel(model, model, RandomModels.config(model), null, null) // weights generated on the device
         : ModelLoader.load(model, null);
@@ -103,7 +113,7 @@ public final class EngineBench {
           double floorMs = (be.weightBytes() + kvBytes) / (hbm * 1e9) * 1e3;
           out.printf("| %5d | %10.1f | %13.0f | %14.2f | %12.0f | %13.2f | %14.2f | %14d |%n", b, prefillMs, b * prompt / (prefillMs / 1e3), med,
               b / (med / 1e3), floorMs, med / floorMs, mapsInDecode);
-          if (PROFILE) {
+          if (profile) {
             be.profiling(true);
             if (b == batches[0]) {
               be.forwardGreedy(new ForwardBatch(pre), next);
@@ -148,9 +158,6 @@ public final class EngineBench {
     Arrays.sort(ms);
     return ms[steps / 2];
   }
-
-  /** Per-operation device time when the system property {@code prism.bench.profile} is true. */
-  private static final boolean PROFILE = Boolean.getBoolean("prism.bench.profile");
 
   private static String format(java.util.Map<String, Double> ms, int steps) {
     StringBuilder sb = new StringBuilder();
