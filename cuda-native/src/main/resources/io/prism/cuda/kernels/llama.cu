@@ -196,17 +196,28 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
           + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
       soff[tid] = off;
       const uint4* kr = (const uint4*)(kBase + off);
-      for (int c = 0; c < headDim / VEC; c++) {
-        float kf[8];
-        unpack16(kr[c], (const KV*)0, kf);
+      const int nc = headDim / VEC;
+      // four 16-byte loads in flight before their first use
+      for (int c0 = 0; c0 < nc; c0 += 4) {
+        uint4 raw[4];
 #pragma unroll
-        for (int h = 0; h < MAX_HPB; h++) {
-          if (h < hpb) {
-            const float4* q4 = (const float4*)&sq[h][c * VEC];
+        for (int u = 0; u < 4; u++) if (c0 + u < nc) raw[u] = kr[c0 + u];
 #pragma unroll
-            for (int e4 = 0; e4 < VEC / 4; e4++) {
-              float4 qv = q4[e4];
-              s[h] += qv.x * kf[4 * e4] + qv.y * kf[4 * e4 + 1] + qv.z * kf[4 * e4 + 2] + qv.w * kf[4 * e4 + 3];
+        for (int u = 0; u < 4; u++) {
+          if (c0 + u < nc) {
+            int c = c0 + u;
+            float kf[8];
+            unpack16(raw[u], (const KV*)0, kf);
+#pragma unroll
+            for (int h = 0; h < MAX_HPB; h++) {
+              if (h < hpb) {
+                const float4* q4 = (const float4*)&sq[h][c * VEC];
+#pragma unroll
+                for (int e4 = 0; e4 < VEC / 4; e4++) {
+                  float4 qv = q4[e4];
+                  s[h] += qv.x * kf[4 * e4] + qv.y * kf[4 * e4 + 1] + qv.z * kf[4 * e4 + 2] + qv.w * kf[4 * e4 + 3];
+                }
+              }
             }
           }
         }
@@ -252,16 +263,27 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
 #pragma unroll
         for (int e = 0; e < 8; e++) if (h < hpb) pacc[h][e] *= scorr[h];
       if (grp < groupsPv) {
-#pragma unroll 2
-        for (int j = grp; j < cnt; j += groupsPv) {
-          float vf[8];
-          unpack16(((const uint4*)(vBase + soff[j]))[c], (const KV*)0, vf);
+        for (int j0 = grp; j0 < cnt; j0 += 4 * groupsPv) {
+          uint4 raw[4];
 #pragma unroll
-          for (int h = 0; h < MAX_HPB; h++) {
-            if (h < hpb) {
-              float pj = sp[h][j];
+          for (int u = 0; u < 4; u++) {
+            int j = j0 + u * groupsPv;
+            if (j < cnt) raw[u] = ((const uint4*)(vBase + soff[j]))[c];
+          }
 #pragma unroll
-              for (int e = 0; e < VEC; e++) pacc[h][e] += pj * vf[e];
+          for (int u = 0; u < 4; u++) {
+            int j = j0 + u * groupsPv;
+            if (j < cnt) {
+              float vf[8];
+              unpack16(raw[u], (const KV*)0, vf);
+#pragma unroll
+              for (int h = 0; h < MAX_HPB; h++) {
+                if (h < hpb) {
+                  float pj = sp[h][j];
+#pragma unroll
+                  for (int e = 0; e < VEC; e++) pacc[h][e] += pj * vf[e];
+                }
+              }
             }
           }
         }
