@@ -56,6 +56,7 @@ public final class CudaForwardBackend implements ForwardBackend {
   private long steps;
   private boolean closed;
   private StepProfiler profiler;
+  private org.bytedeco.javacpp.Pointer hostWeights;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
   private long graphReplays;
   private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
@@ -107,9 +108,60 @@ public final class CudaForwardBackend implements ForwardBackend {
     return w.bytes;
   }
 
-  /** Device address of the weights allocation (benchmarks time its eviction and activation). */
-  long weightsAddress() {
-    return w.base;
+  /** Whether the weights are on the device, so that forward steps can run. */
+  public boolean weightsResident() {
+    return w.onDevice();
+  }
+
+  /**
+   * Evicts the weights: copies them into a pinned host buffer (kept for the next activation and
+   * later evictions), frees the device allocation and drops the captured decode graphs (their
+   * weight addresses will change). Forward steps then throw {@link IllegalStateException}. The
+   * caller releases the weight bytes from the page pool afterwards. No-op when already evicted.
+   */
+  public void evictWeights() {
+    if (closed) throw new IllegalStateException("backend is closed");
+    if (!w.onDevice()) return;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    if (hostWeights == null) {
+      hostWeights = ctx.allocHost(w.bytes);
+      check("cuMemcpyDtoHAsync(weights)", cudart.cuMemcpyDtoHAsync(hostWeights, w.base, w.bytes, ctx.stream));
+      ctx.synchronize();
+    }
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+    w.releaseDevice();
+  }
+
+  /**
+   * Activates evicted weights: a new device allocation filled from the pinned host copy with
+   * asynchronous copies of 256 MiB (issue 4 measures this against bytes / host-to-device bandwidth).
+   * The caller reserved the bytes in the page pool first. No-op when resident.
+   *
+   * @throws io.prism.runtime.memory.DeviceException if the allocation or a copy fails (the weights stay evicted)
+   */
+  public void activateWeights() {
+    if (closed) throw new IllegalStateException("backend is closed");
+    if (w.onDevice()) return;
+    ctx.makeCurrent();
+    long base = ctx.alloc("weights " + c.name(), w.bytes);
+    try {
+      copyHostWeights(base);
+    } catch (RuntimeException e) {
+      ctx.free(base);
+      throw e;
+    }
+    w.rebase(base);
+  }
+
+  private void copyHostWeights(long base) {
+    long chunkBytes = 256L << 20;
+    for (long o = 0; o < w.bytes; o += chunkBytes) {
+      check("cuMemcpyHtoDAsync(weights)", cudart.cuMemcpyHtoDAsync(base + o, new DevicePointer(hostWeights.address() + o),
+          Math.min(chunkBytes, w.bytes - o), ctx.stream));
+    }
+    ctx.synchronize();
   }
 
   /**
@@ -198,7 +250,7 @@ public final class CudaForwardBackend implements ForwardBackend {
   }
 
   private void runGraph(ForwardBatch batch, int[] next) {
-    if (closed) throw new IllegalStateException("backend is closed");
+    checkRunnable();
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
@@ -259,7 +311,7 @@ public final class CudaForwardBackend implements ForwardBackend {
   }
 
   private void run(ForwardBatch batch, float[][] logits, int[] next) {
-    if (closed) throw new IllegalStateException("backend is closed");
+    checkRunnable();
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
@@ -283,6 +335,11 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
     if (!pieces.isEmpty()) runChunk(es, pieces, logits, next);
     steps++;
+  }
+
+  private void checkRunnable() {
+    if (closed) throw new IllegalStateException("backend is closed");
+    if (!w.onDevice()) throw new IllegalStateException("weights of " + c.name() + " are evicted; activate them first");
   }
 
   private void validate(List<ForwardBatch.Entry> es) {
@@ -447,6 +504,8 @@ public final class CudaForwardBackend implements ForwardBackend {
     ws.close(ctx);
     gemm.close();
     w.close();
+    ctx.freeHost(hostWeights);
+    hostWeights = null;
     profiling(false);
   }
 }

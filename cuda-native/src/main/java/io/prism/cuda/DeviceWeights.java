@@ -31,12 +31,12 @@ final class DeviceWeights implements AutoCloseable {
 
   final ModelConfig config;
   final Precision precision;
-  final long base;
+  long base;
   final long bytes;
-  final long embedding; // [vocab, dim]
-  final long classifier; // [vocab, dim]; == embedding when shared
-  final long finalNorm; // [dim] f32
-  final long invFreq; // [headDim / 2] f32
+  long embedding; // [vocab, dim]
+  long classifier; // [vocab, dim]; == embedding when shared
+  long finalNorm; // [dim] f32
+  long invFreq; // [headDim / 2] f32
   final long[] attnNorm; // [layers] -> [dim] f32
   final long[] wqkv; // [layers] -> [dim + 2 kvDim, dim]
   final long[] wo; // [layers] -> [dim, dim]
@@ -227,10 +227,45 @@ final class DeviceWeights implements AutoCloseable {
     ctx.kernels.args().ptr(ptr).i64(n).f32(v).go("fill_const_f32", ctx.stream, blocks, 1, 1, 256, 0);
   }
 
+  /**
+   * Moves every tensor address by {@code newBase - base}: the weights were copied to a new
+   * allocation (activation after an eviction). Does not free or copy anything.
+   */
+  void rebase(long newBase) {
+    long d = newBase - base;
+    base = newBase;
+    embedding += d;
+    classifier += d;
+    finalNorm += d;
+    invFreq += d;
+    for (int i = 0; i < attnNorm.length; i++) {
+      attnNorm[i] += d;
+      wqkv[i] += d;
+      wo[i] += d;
+      ffnNorm[i] += d;
+      w13[i] += d;
+      w2[i] += d;
+    }
+  }
+
+  /** Whether the device allocation is held ({@code false} after {@link #releaseDevice}). */
+  boolean onDevice() {
+    return base != 0;
+  }
+
+  /** Frees the device allocation (eviction); addresses are kept for {@link #rebase} on activation. */
+  void releaseDevice() {
+    if (base == 0) return;
+    ctx.makeCurrent();
+    ctx.free(base);
+    rebase(0); // addresses become offsets from 0 until the next rebase
+  }
+
   @Override
   public void close() {
     if (closed) return;
     closed = true;
+    if (base == 0) return;
     ctx.makeCurrent();
     ctx.free(base);
   }

@@ -172,4 +172,26 @@ class Stories260kGpuTest {
       for (int step = 0; step < 30; step++) assertEquals(oracle[4 + 1 + step], got[1][3 * step]);
     }
   }
+
+  @Test
+  void evictedWeightsComeBackAndGenerateTheSameTokens() {
+    int[] oracle = TestModels.ints(oracle("stories260K_t0_n200_token_ids.txt"));
+    try (KvCache kv = KvCache.reserve(fp32.memory(), model.config(), 16, 4, 512);
+        CudaForwardBackend be = fp32.load(model, kv)) {
+      KvPages pages = new KvPages(fp32.memory());
+      int[] table = Greedy.contiguous(kv.maxBlocks());
+      int[] before = Greedy.generate(be, pages, table, new int[] {1}, 40, null);
+      be.evictWeights();
+      assertTrue(!be.weightsResident());
+      org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+          () -> be.forwardGreedy(new ForwardBatch(List.of(new ForwardBatch.Entry(new int[] {1}, 0, table, true))), new int[1]));
+      be.activateWeights();
+      assertTrue(be.weightsResident());
+      int[] after = Greedy.generate(be, pages, table, new int[] {1}, 40, null);
+      pages.unmapAll(kv);
+      pages.releaseAll();
+      assertArrayEquals(before, after);
+      assertArrayEquals(java.util.Arrays.copyOf(oracle, 40), after);
+    }
+  }
 }
