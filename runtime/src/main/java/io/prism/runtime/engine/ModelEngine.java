@@ -145,7 +145,7 @@ public final class ModelEngine implements AutoCloseable {
   public Admission submit(GenerationRequest r) {
     String reason = closed ? "model " + model.id() + " is shut down"
         : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
-        : Admissions.problem(r, config, backend.kvCache(), pool, model.id());
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
     if (reason != null) {
       rejected++;
       return new Admission.Rejected(reason);
@@ -243,7 +243,10 @@ public final class ModelEngine implements AutoCloseable {
     return requests.states.size();
   }
 
-  /** When this model last received a request or ran a forward pass, on the engine's clock. */
+  /**
+   * When this model last received a request, ran a forward pass or was activated, on the engine's
+   * clock. {@link EngineMemory#idleNanos} counts from here, and is 0 while requests are in flight.
+   */
   public long lastActivityNanos() {
     return lastActivityNanos;
   }
@@ -295,8 +298,10 @@ public final class ModelEngine implements AutoCloseable {
   /**
    * Page ids this model needs beyond its own free and cached blocks for its next step to run every
    * running sequence's next chunk and admit the waiting requests the token budget allows; 0 if none
-   * or if its weights are evicted. What the pool could grant is not subtracted: the GPU actor
-   * negotiates only when {@code pagesWanted() * physicalPagesPerPageId() > pool.availableTo(owner())}.
+   * or if its weights are evicted; capped by the room its pool maximum leaves (at a lowered maximum
+   * it waits, or preempts its own sequences, instead of asking). What the pool could grant is not
+   * subtracted: the GPU actor negotiates only when {@code pagesWanted() * physicalPagesPerPageId() >
+   * pool.availableTo(owner())}.
    */
   public int pagesWanted() {
     return backend.weightsResident() ? memory.pageIdsWanted(true) : 0;

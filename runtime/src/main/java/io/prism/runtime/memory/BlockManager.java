@@ -30,8 +30,9 @@ import java.util.BitSet;
  * Shortage is {@link Allocation.Exhausted}, never an exception.
  *
  * <p>A lowered pool maximum ({@link PagePool#setLimits}) is respected lazily: acquires beyond it
- * fail, idle blocks are then reused in place, and while the owner holds more than its maximum no
- * empty page id is kept. Nothing is taken back by force.
+ * fail, idle blocks are then reused in place, and while the owner holds more than its maximum every
+ * page id that loses its last used block is released (neither kept empty nor kept for its cached
+ * blocks). Nothing in use is taken back.
  *
  * <p>Threading: not thread-safe; confined to the GPU's engine thread.
  */
@@ -223,8 +224,9 @@ public final class BlockManager {
    * Drops one reference to each of {@code blockIds}, last block first (so a sequence's tail blocks
    * are older in the LRU than its head and are evicted first). A block nobody uses any more becomes
    * idle if it is cached, free otherwise; a page id left with no used and no cached block is kept if
-   * fewer than {@code reservePageIds} are kept and the owner is within its pool maximum, else
-   * unmapped and its physical pages given back to the pool. All or nothing: the ids are checked first.
+   * fewer than {@code reservePageIds} are kept, else unmapped and its physical pages given back to the
+   * pool. While the owner holds more than its pool maximum, a page id left without a used block is
+   * released at once, its cached blocks evicted. All or nothing: the ids are checked first.
    *
    * @throws IllegalStateException if a block is not used or appears twice (double free)
    * @throws IllegalArgumentException if an id is outside {@code [0, maxBlocks)}
@@ -233,7 +235,13 @@ public final class BlockManager {
     checkUsedOnce(blockIds);
     for (int i = blockIds.length - 1; i >= 0; i--) {
       int page = dropReference(blockIds[i]);
-      if (page >= 0 && st.isEmpty(page)) onEmpty(page, true);
+      if (page < 0 || st.usedInPage[page] > 0) continue;
+      if (!pages.withinMax()) {
+        evictIdleIn(page); // over a lowered maximum: the cache does not keep the page either
+        pages.unmap(page);
+      } else if (st.isEmpty(page)) {
+        onEmpty(page, true);
+      }
     }
   }
 
