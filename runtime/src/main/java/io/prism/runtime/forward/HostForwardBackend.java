@@ -1,0 +1,339 @@
+package io.prism.runtime.forward;
+
+import io.prism.runtime.engine.ForwardBackend;
+import io.prism.runtime.engine.ForwardBatch;
+import io.prism.runtime.memory.HostDeviceMemory;
+import io.prism.runtime.memory.KvCache;
+import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.model.ModelWeights;
+import java.util.List;
+
+/**
+ * The float32 forward pass of a Llama-family model on the host, over a paged {@link KvCache} whose
+ * pages live in a {@link HostDeviceMemory}. Semantics are llama2.c's {@code forward()} (Karpathy,
+ * {@code run.c}, MIT), extended to many sequences and many tokens per sequence in one step:
+ *
+ * <pre>
+ *   x = embedding[token]                                  // [T, dim], T = tokens of the whole step
+ *   per layer l:
+ *     xb = rmsnorm(x, attnNorm[l])
+ *     q, k, v = xb Wq^T, xb Wk^T, xb Wv^T                 // one GEMM section: [T, dim + 2 kvDim]
+ *     rope(q), rope(k) at each token's position; k, v -> (block table[pos / blockSize], pos % blockSize)
+ *     per (token, head): softmax(q . K[0..pos] / sqrt(headDim)) . V[0..pos]   // GQA: kv head = head / group
+ *     x += att Wo^T
+ *     xb = rmsnorm(x, ffnNorm[l]);  x += (silu(xb W1^T) * (xb W3^T)) W2^T
+ *   logits = rmsnorm(x_last, finalNorm) classifier^T       // only for entries that want logits
+ * </pre>
+ *
+ * <p>RoPE rotates adjacent pairs {@code (2j, 2j + 1)} of each head by {@code pos * theta^(-2j /
+ * headDim)}, with Llama-3 frequency scaling when {@link ModelConfig#ropeScaling()} is set.
+ * Attention within a prefill chunk is causal: K and V of every token of the step are written to the
+ * cache before any token attends, and token {@code i} of an entry reads positions {@code [0,
+ * startPos + i]}.
+ *
+ * <p>Matrix products run as {@link HostKernels#gemm} over all tokens of the step, split by output
+ * rows across a {@link WorkerPool} of {@code threads} threads (the caller included). Results are
+ * bit-for-bit independent of batch composition and of how a prompt is chunked.
+ *
+ * <p>Threading: {@link #forward} is called from one thread at a time (the engine thread). The KV
+ * cache is not closed by {@link #close()}; its owner closes it.
+ */
+public final class HostForwardBackend implements ForwardBackend {
+  private final ModelWeights w;
+  private final ModelConfig c;
+  private final KvCache kv;
+  private final HostDeviceMemory memory;
+  private final WorkerPool pool;
+  private final int dim;
+  private final int kvDim;
+  private final int headDim;
+  private final int hidden;
+  private final int blockSize;
+  private final int blocksPerPage;
+  private final float[] invFreq; // [headDim / 2]
+  private final float sqrtHeadDim;
+  private final float[][] attScratch; // [threads][maxSeqLen]
+
+  // Step buffers, grown on demand ([capTokens, width] row-major).
+  private int capTokens;
+  private float[] x; // [T, dim] residual stream
+  private float[] xb; // [T, dim] normed input / attention output
+  private float[] q; // [T, dim]
+  private float[] k; // [T, kvDim]
+  private float[] v; // [T, kvDim]
+  private float[] hb; // [T, hidden]
+  private float[] hb2; // [T, hidden]
+  private float[] cos; // [T, headDim / 2]
+  private float[] sin; // [T, headDim / 2]
+  private int[] pos; // [T] position of each token
+  private int[] entryOf; // [T] entry index of each token
+  private float[] logitsBuf = new float[0]; // [R, vocab]
+  private float[] finalX = new float[0]; // [R, dim]
+
+  /**
+   * @param weights float32 weights (shared, read-only)
+   * @param kv the model instance's KV cache; its memory must be a {@link HostDeviceMemory} and its
+   *     elements float32
+   * @param threads threads for the parallel sections, the caller included (>= 1)
+   * @throws IllegalArgumentException if the cache is not a host float32 cache of this model's shape,
+   *     or {@code threads < 1}
+   */
+  public HostForwardBackend(ModelWeights weights, KvCache kv, int threads) {
+    if (weights == null) throw new IllegalArgumentException("weights must not be null (model has no host weights)");
+    if (!(kv.memory() instanceof HostDeviceMemory hm)) {
+      throw new IllegalArgumentException("the host backend needs a KV cache in HostDeviceMemory, got " + kv.memory().getClass().getName());
+    }
+    if (kv.elementBytes() != Float.BYTES) {
+      throw new IllegalArgumentException("the host backend stores float32 KV elements; cache has elementBytes " + kv.elementBytes());
+    }
+    ModelConfig cfg = weights.config;
+    if (kv.config().numLayers() != cfg.numLayers() || kv.config().kvDim() != cfg.kvDim()) {
+      throw new IllegalArgumentException("KV cache shape (" + kv.config().numLayers() + " layers, kvDim " + kv.config().kvDim()
+          + ") does not match model " + cfg.name() + " (" + cfg.numLayers() + " layers, kvDim " + cfg.kvDim() + ")");
+    }
+    if (cfg.headDim() % 2 != 0) throw new IllegalArgumentException("RoPE needs an even head dim, got " + cfg.headDim());
+    this.w = weights;
+    this.c = cfg;
+    this.kv = kv;
+    this.memory = hm;
+    this.pool = new WorkerPool(threads);
+    this.dim = cfg.dim();
+    this.kvDim = cfg.kvDim();
+    this.headDim = cfg.headDim();
+    this.hidden = cfg.hiddenDim();
+    this.blockSize = kv.blockSize();
+    this.blocksPerPage = kv.blocksPerPage();
+    this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
+    this.sqrtHeadDim = (float) Math.sqrt(headDim);
+    this.attScratch = new float[threads][cfg.maxSeqLen()];
+  }
+
+  @Override
+  public ModelConfig config() {
+    return c;
+  }
+
+  @Override
+  public KvCache kvCache() {
+    return kv;
+  }
+
+  @Override
+  public long weightBytes() {
+    return w.bytes();
+  }
+
+  /** Threads running each parallel section, the caller included. */
+  public int threads() {
+    return pool.threads();
+  }
+
+  @Override
+  public void forward(ForwardBatch batch, float[][] logits) {
+    List<ForwardBatch.Entry> entries = batch.entries();
+    int numTokens = validate(entries, logits);
+    if (numTokens == 0) return;
+    ensureCapacity(numTokens);
+    final int T = numTokens;
+    // Embed tokens, record positions and rotary angles.
+    int half = headDim / 2;
+    int t = 0;
+    for (int e = 0; e < entries.size(); e++) {
+      ForwardBatch.Entry en = entries.get(e);
+      for (int i = 0; i < en.tokens().length; i++, t++) {
+        System.arraycopy(w.tokenEmbedding, en.tokens()[i] * dim, x, t * dim, dim);
+        int p = en.startPos() + i;
+        pos[t] = p;
+        entryOf[t] = e;
+        for (int j = 0; j < half; j++) {
+          float angle = p * invFreq[j];
+          cos[t * half + j] = (float) Math.cos(angle);
+          sin[t * half + j] = (float) Math.sin(angle);
+        }
+      }
+    }
+    int rowChunk = rowChunk(dim + 2 * kvDim, T);
+    for (int l = 0; l < c.numLayers(); l++) {
+      final int layer = l;
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
+      final int qOff = offset(layer, dim, dim), kvOff = offset(layer, kvDim, dim);
+      pool.run(dim + 2 * kvDim, rowChunk, (from, to, worker) -> {
+        gemmSegment(w.wq, qOff, q, dim, T, from, to, 0, dim);
+        gemmSegment(w.wk, kvOff, k, kvDim, T, from, to, dim, kvDim);
+        gemmSegment(w.wv, kvOff, v, kvDim, T, from, to, dim + kvDim, kvDim);
+      });
+      for (int i = 0; i < T; i++) {
+        HostKernels.rope(q, i * dim, dim, headDim, cos, sin, i * half);
+        HostKernels.rope(k, i * kvDim, kvDim, headDim, cos, sin, i * half);
+      }
+      writeKv(entries, layer, T);
+      final float[][] kPages = memory.pageArrays(kv.keys(layer));
+      final float[][] vPages = memory.pageArrays(kv.values(layer));
+      pool.run(T * c.numHeads(), 1, (from, to, worker) -> {
+        for (int item = from; item < to; item++) attend(entries, item, kPages, vPages, attScratch[worker]);
+      });
+      final int oOff = offset(layer, dim, dim);
+      pool.run(dim, rowChunk(dim, T), (from, to, worker) ->
+          HostKernels.gemm(w.wo, oOff, dim, xb, 0, dim, T, x, 0, dim, from, to, true));
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
+      final int upOff = offset(layer, hidden, dim);
+      pool.run(hidden, rowChunk(hidden, T), (from, to, worker) -> {
+        HostKernels.gemm(w.w1, upOff, dim, xb, 0, dim, T, hb, 0, hidden, from, to, false);
+        HostKernels.gemm(w.w3, upOff, dim, xb, 0, dim, T, hb2, 0, hidden, from, to, false);
+        for (int i = 0; i < T; i++) HostKernels.siluMul(hb, i * hidden + from, hb2, i * hidden + from, to - from);
+      });
+      final int downOff = offset(layer, dim, hidden);
+      pool.run(dim, rowChunk(dim, T), (from, to, worker) ->
+          HostKernels.gemm(w.w2, downOff, hidden, hb, 0, hidden, T, x, 0, dim, from, to, true));
+    }
+    classify(entries, logits);
+  }
+
+  /** Final norm and classifier for the last token of each entry that wants logits. */
+  private void classify(List<ForwardBatch.Entry> entries, float[][] logits) {
+    int rows = 0;
+    for (ForwardBatch.Entry e : entries) if (e.wantLogits()) rows++;
+    if (rows == 0) return;
+    int vocab = c.vocabSize();
+    if (finalX.length < rows * dim) finalX = new float[rows * dim];
+    if (logitsBuf.length < (long) rows * vocab) logitsBuf = new float[rows * vocab];
+    int r = 0, t = 0;
+    for (ForwardBatch.Entry e : entries) {
+      t += e.tokens().length;
+      if (e.wantLogits()) HostKernels.rmsnorm(finalX, r++ * dim, x, (t - 1) * dim, w.finalNorm, 0, dim, c.normEps());
+    }
+    final int R = rows;
+    pool.run(vocab, rowChunk(vocab, R), (from, to, worker) ->
+        HostKernels.gemm(w.classifier, 0, dim, finalX, 0, dim, R, logitsBuf, 0, vocab, from, to, false));
+    r = 0;
+    for (int e = 0; e < entries.size(); e++) {
+      if (entries.get(e).wantLogits()) System.arraycopy(logitsBuf, r++ * vocab, logits[e], 0, vocab);
+    }
+  }
+
+  /** Rows {@code [from, to)} of the concatenated QKV output space, restricted to the segment {@code [segStart, segStart + segRows)}. */
+  private void gemmSegment(float[] wt, int wOff, float[] y, int yStride, int T, int from, int to, int segStart, int segRows) {
+    int a = Math.max(from, segStart) - segStart, b = Math.min(to, segStart + segRows) - segStart;
+    if (a < b) HostKernels.gemm(wt, wOff, dim, xb, 0, dim, T, y, 0, yStride, a, b, false);
+  }
+
+  private void writeKv(List<ForwardBatch.Entry> entries, int layer, int T) {
+    float[][] kPages = memory.pageArrays(kv.keys(layer));
+    float[][] vPages = memory.pageArrays(kv.values(layer));
+    for (int t = 0; t < T; t++) {
+      int[] table = entries.get(entryOf[t]).blockTable();
+      int p = pos[t];
+      int block = table[p / blockSize];
+      int off = ((block % blocksPerPage) * blockSize + p % blockSize) * kvDim;
+      int page = block / blocksPerPage;
+      System.arraycopy(k, t * kvDim, kPages[page], off, kvDim);
+      System.arraycopy(v, t * kvDim, vPages[page], off, kvDim);
+    }
+  }
+
+  /** Attention of one (token, head) pair: writes the head's slice of {@code xb}. */
+  private void attend(List<ForwardBatch.Entry> entries, int item, float[][] kPages, float[][] vPages, float[] att) {
+    int t = item / c.numHeads(), h = item % c.numHeads();
+    int[] table = entries.get(entryOf[t]).blockTable();
+    int p = pos[t];
+    int qOff = t * dim + h * headDim;
+    int headOff = (h / c.kvGroupSize()) * headDim;
+    int n = p + 1;
+    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
+      int block = table[b];
+      float[] page = kPages[block / blocksPerPage];
+      int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
+      int end = Math.min(n, start + blockSize);
+      for (int tp = start; tp < end; tp++) {
+        att[tp] = HostKernels.dot(q, qOff, page, base + (tp - start) * kvDim, headDim) / sqrtHeadDim;
+      }
+    }
+    HostKernels.softmax(att, 0, n);
+    int outOff = t * dim + h * headDim;
+    java.util.Arrays.fill(xb, outOff, outOff + headDim, 0f);
+    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
+      int block = table[b];
+      float[] page = vPages[block / blocksPerPage];
+      int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
+      int end = Math.min(n, start + blockSize);
+      for (int tp = start; tp < end; tp++) {
+        HostKernels.axpy(att[tp], page, base + (tp - start) * kvDim, xb, outOff, headDim);
+      }
+    }
+  }
+
+  private int rowChunk(int rows, int T) {
+    // About 4 chunks per thread for balance on a shared machine; multiples of the 4-row tile.
+    int target = Math.max(4, rows / (pool.threads() * 4));
+    return (target + 3) & ~3;
+  }
+
+  private static int offset(int layer, int rows, int cols) {
+    long o = (long) layer * rows * cols;
+    if (o > Integer.MAX_VALUE) throw new IllegalStateException("weight offset " + o + " overflows an int index");
+    return (int) o;
+  }
+
+  private int validate(List<ForwardBatch.Entry> entries, float[][] logits) {
+    if (logits == null || logits.length < entries.size()) {
+      throw new IllegalArgumentException("logits needs " + entries.size() + " rows, got " + (logits == null ? "null" : logits.length));
+    }
+    int total = 0;
+    for (int e = 0; e < entries.size(); e++) {
+      ForwardBatch.Entry en = entries.get(e);
+      int[] tokens = en.tokens();
+      if (tokens == null || tokens.length == 0) throw new IllegalArgumentException("entry " + e + " has no tokens");
+      if (en.startPos() < 0) throw new IllegalArgumentException("entry " + e + ": startPos " + en.startPos() + " < 0");
+      int end = en.startPos() + tokens.length;
+      if (end > c.maxSeqLen()) {
+        throw new IllegalArgumentException("entry " + e + ": positions up to " + (end - 1) + " exceed maxSeqLen " + c.maxSeqLen());
+      }
+      for (int id : tokens) {
+        if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("entry " + e + ": token id " + id + " outside [0, " + c.vocabSize() + ")");
+      }
+      int blocksNeeded = (end + blockSize - 1) / blockSize;
+      int[] table = en.blockTable();
+      if (table == null || table.length < blocksNeeded) {
+        throw new IllegalArgumentException("entry " + e + ": block table has " + (table == null ? 0 : table.length)
+            + " blocks, positions [0, " + end + ") need " + blocksNeeded);
+      }
+      for (int b = 0; b < blocksNeeded; b++) {
+        int block = table[b];
+        if (block < 0 || block >= kv.maxBlocks()) {
+          throw new IllegalArgumentException("entry " + e + ": block id " + block + " outside [0, " + kv.maxBlocks() + ")");
+        }
+        if (!kv.isMapped(block / blocksPerPage)) {
+          throw new IllegalStateException("entry " + e + ": block " + block + " lies in unmapped page id " + (block / blocksPerPage));
+        }
+      }
+      if (en.wantLogits() && (logits[e] == null || logits[e].length < c.vocabSize())) {
+        throw new IllegalArgumentException("entry " + e + ": logits row needs " + c.vocabSize() + " floats");
+      }
+      total += tokens.length;
+    }
+    return total;
+  }
+
+  private void ensureCapacity(int T) {
+    if (T <= capTokens) return;
+    int cap = Math.max(T, capTokens * 2);
+    x = new float[cap * dim];
+    xb = new float[cap * dim];
+    q = new float[cap * dim];
+    k = new float[cap * kvDim];
+    v = new float[cap * kvDim];
+    hb = new float[cap * hidden];
+    hb2 = new float[cap * hidden];
+    cos = new float[cap * (headDim / 2)];
+    sin = new float[cap * (headDim / 2)];
+    pos = new int[cap];
+    entryOf = new int[cap];
+    capTokens = cap;
+  }
+
+  /** Stops the worker threads. The KV cache stays open (its owner closes it). */
+  @Override
+  public void close() {
+    pool.close();
+  }
+}
