@@ -65,6 +65,9 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   public record GpuReport(GpuId gpu, String description, long incarnation, long budgetBytes, long freeBytes, boolean healthy,
       List<Resident> models) implements Command {}
 
+  /** A GPU lost a model it served (its actor failed for good); the placement moves it elsewhere. */
+  public record ModelLost(GpuId gpu, String modelId, String reason) implements Command {}
+
   /** A model resident on a GPU. */
   public record Resident(ModelSpec spec, int maxModelLen, long weightBytes) implements PrismMessage {}
 
@@ -157,6 +160,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         })
         .onMessage(GpuReport.class, this::onGpuReport)
         .onMessage(WrappedLoadReply.class, this::onLoadReply)
+        .onMessage(ModelLost.class, this::onModelLost)
         .onMessage(NodeRemoved.class, this::onNodeRemoved)
         .build();
   }
@@ -264,6 +268,19 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e.tried.add(f.gpu());
       e.failures.add(f.gpu() + ": " + f.reason());
       e.gpu = null;
+      place(e);
+    }
+    return this;
+  }
+
+  private Behavior<Command> onModelLost(ModelLost m) {
+    Entry e = catalog.get(m.modelId());
+    if (e != null && m.gpu().equals(e.gpu)) {
+      getContext().getLog().warn("GPU {} lost model {}: {}; placing it again", m.gpu(), m.modelId(), m.reason());
+      e.state = State.LOADING;
+      e.gpu = null;
+      e.tried.add(m.gpu());
+      e.failures.add(m.gpu() + ": " + m.reason());
       place(e);
     }
     return this;
