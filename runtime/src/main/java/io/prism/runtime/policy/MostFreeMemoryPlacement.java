@@ -3,43 +3,65 @@ package io.prism.runtime.policy;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * The simplest global placement: put a model on the GPU with the most free memory that can hold
- * its weights. A pure function over plain records, so the placement actor, tests and a simulator
- * share it. KV-pressure-aware placement (the paper's Algorithm 1) replaces it later.
+ * The simple baseline placement the server starts with: models keep the GPUs they hold; every other
+ * model goes to the GPUs with the most free memory (budget minus weights already assigned), ties to
+ * the lowest GPU id. Ignores load entirely; never migrates a model whose GPUs still exist.
  *
- * <p>Ties are broken by GPU id (lexicographic), so the result is deterministic.
+ * <p>Order: models that hold GPUs first (model-id order), then the rest by weight bytes descending
+ * (larger models first pack better), ties by model id. A model whose shard fits on fewer than
+ * {@code tensorParallelDegree} GPUs (leaving at least one byte for KV) is unplaced. A held GPU that
+ * is missing from the input makes the model be placed anew.
+ *
+ * <p>Pure and thread-safe.
  */
-public final class MostFreeMemoryPlacement {
-  private MostFreeMemoryPlacement() {}
-
-  /**
-   * One GPU as placement sees it.
-   *
-   * @param gpuId stable GPU name (e.g. a sharding entity id)
-   * @param freeBytes bytes of the GPU's budget not used by weights or mapped KV pages (pages of the
-   *     reserve count as free: they are handed out on demand), minus weights of loads in flight
-   */
-  public record Candidate(String gpuId, long freeBytes) {
-    public Candidate {
-      if (gpuId == null || gpuId.isEmpty()) throw new IllegalArgumentException("gpuId must not be empty");
+public final class MostFreeMemoryPlacement implements PlacementPolicy {
+  @Override
+  public Placement place(List<ModelDemand> models, List<GpuCapacity> gpus) {
+    GpuLedger.checkUniqueModels(models);
+    GpuLedger ledger = new GpuLedger(gpus);
+    Map<String, List<Integer>> assignment = new TreeMap<>();
+    List<ModelDemand> pending = new ArrayList<>();
+    List<ModelDemand> placedNow = new ArrayList<>(models.stream().filter(ModelDemand::isPlaced).toList());
+    placedNow.sort(Comparator.comparing(ModelDemand::modelId));
+    int kept = 0;
+    for (ModelDemand m : placedNow) {
+      if (m.currentGpus().stream().allMatch(ledger::contains)) {
+        List<Integer> cur = m.currentGpus(); // shard order preserved
+        ledger.add(cur, m.shardWeightBytes(), m.shardKvDemand());
+        assignment.put(m.modelId(), cur);
+        kept++;
+      } else {
+        pending.add(m);
+      }
     }
-  }
+    pending.addAll(models.stream().filter(m -> !m.isPlaced()).toList());
+    pending.sort(Comparator.comparingLong(ModelDemand::weightBytes).reversed().thenComparing(ModelDemand::modelId));
 
-  /**
-   * GPUs that can hold {@code requiredBytes}, best first (most free memory, then GPU id).
-   *
-   * @param requiredBytes bytes the model's weights need (an estimate; 0 if unknown)
-   * @throws IllegalArgumentException if {@code requiredBytes} is negative
-   */
-  public static List<String> rank(List<Candidate> gpus, long requiredBytes) {
-    if (requiredBytes < 0) throw new IllegalArgumentException("requiredBytes must be >= 0, got " + requiredBytes);
-    List<Candidate> fit = new ArrayList<>();
-    for (Candidate c : gpus) if (c.freeBytes() >= requiredBytes) fit.add(c);
-    fit.sort(Comparator.comparingLong(Candidate::freeBytes).reversed().thenComparing(Candidate::gpuId));
-    List<String> out = new ArrayList<>(fit.size());
-    for (Candidate c : fit) out.add(c.gpuId());
-    return out;
+    List<Move> moves = new ArrayList<>();
+    List<String> unplaced = new ArrayList<>();
+    for (ModelDemand m : pending) {
+      long w = m.shardWeightBytes();
+      List<Integer> candidates = new ArrayList<>();
+      for (int g : ledger.gpuIds()) if (ledger.fits(g, w)) candidates.add(g);
+      if (candidates.size() < m.tensorParallelDegree()) {
+        unplaced.add(m.modelId());
+        continue;
+      }
+      candidates.sort(Comparator.<Integer>comparingLong(ledger::freeBytes).reversed().thenComparing(g -> g));
+      List<Integer> chosen = GpuLedger.sorted(candidates.subList(0, m.tensorParallelDegree()));
+      ledger.add(chosen, w, m.shardKvDemand());
+      assignment.put(m.modelId(), chosen);
+      moves.add(new Move(m.modelId(), m.currentGpus(), chosen,
+          m.isPlaced() ? "current GPUs " + m.currentGpus() + " gone; most free memory " + chosen : "most free memory " + chosen));
+    }
+    unplaced.sort(null);
+    String summary = String.format(Locale.ROOT, "most-free-memory placement: %d kept, %d placed, %d unplaced",
+        kept, moves.size(), unplaced.size());
+    return new Placement(assignment, moves, unplaced, ledger.kvprByGpu(), summary);
   }
 }

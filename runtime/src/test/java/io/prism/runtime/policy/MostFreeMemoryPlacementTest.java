@@ -1,32 +1,35 @@
 package io.prism.runtime.policy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.prism.runtime.policy.MostFreeMemoryPlacement.Candidate;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class MostFreeMemoryPlacementTest {
-  @Test
-  void prefersTheGpuWithTheMostFreeMemoryAndSkipsThoseTooSmall() {
-    List<Candidate> gpus = List.of(new Candidate("a", 100), new Candidate("b", 300), new Candidate("c", 200), new Candidate("d", 50));
-    assertEquals(List.of("b", "c", "a"), MostFreeMemoryPlacement.rank(gpus, 80));
+  private static ModelDemand model(String id, long weightBytes, int currentGpu) {
+    return ModelDemand.of(id, 100, 1, Duration.ofMillis(50), weightBytes, currentGpu);
   }
 
   @Test
-  void breaksTiesByGpuId() {
-    List<Candidate> gpus = List.of(new Candidate("gpu-1", 10), new Candidate("gpu-0", 10));
-    assertEquals(List.of("gpu-0", "gpu-1"), MostFreeMemoryPlacement.rank(gpus, 0));
+  void keepsPlacedModelsAndPutsNewOnesWhereMostMemoryIsFree() {
+    // GPU0 100 B, GPU1 150 B with m1 (60 B) -> free 100 vs 90.
+    // Largest first: a (50) -> GPU0 (free 100 > 90), then b (30) -> GPU1 (free 90 > 50).
+    Placement p = new MostFreeMemoryPlacement().place(
+        List.of(model("b", 30, -1), model("m1", 60, 1), model("a", 50, -1)),
+        List.of(new GpuCapacity(0, 100), new GpuCapacity(1, 150)));
+    assertEquals(Map.of("a", List.of(0), "b", List.of(1), "m1", List.of(1)), p.assignment());
+    assertEquals(List.of("a", "b"), p.moves().stream().map(Move::modelId).toList());
+    assertTrue(p.migrations().isEmpty());
   }
 
   @Test
-  void returnsNothingWhenNoGpuFits() {
-    assertEquals(List.of(), MostFreeMemoryPlacement.rank(List.of(new Candidate("a", 5)), 6));
-  }
-
-  @Test
-  void rejectsNegativeSizes() {
-    assertThrows(IllegalArgumentException.class, () -> MostFreeMemoryPlacement.rank(List.of(), -1));
+  void tiesGoToLowestGpuIdAndOversizedModelsAreUnplaced() {
+    Placement p = new MostFreeMemoryPlacement().place(List.of(model("a", 10, -1), model("huge", 200, -1)),
+        List.of(new GpuCapacity(3, 100), new GpuCapacity(1, 100)));
+    assertEquals(Map.of("a", List.of(1)), p.assignment());
+    assertEquals(List.of("huge"), p.unplaced());
   }
 }

@@ -1,0 +1,81 @@
+package io.prism.runtime.engine;
+
+/**
+ * Settings of one {@link ModelEngine} (vLLM's names in parentheses).
+ *
+ * @param blockSize tokens per KV block ({@code block_size}), default 16; must equal the KV cache's
+ * @param maxBatchTokens token budget of one step, prefill and decode together ({@code
+ *     max_num_batched_tokens}), default 512
+ * @param maxRunningSequences sequences in the running batch ({@code max_num_seqs}), default 64
+ * @param prefillChunk most prompt tokens one sequence computes in one step (chunked prefill, {@code
+ *     long_prefill_token_threshold}), default 256
+ * @param hostThreads worker threads of the host forward pass, default the available processors
+ * @param bosEndsSequence whether a sampled BOS ends the sequence like EOS, default true: llama2.c
+ *     checkpoints end a story with BOS (id 1) and the reference program stops there; for other
+ *     Llama vocabularies a BOS in the middle of a completion is never wanted text either. Ignored
+ *     (like EOS) when the request sets {@code ignoreEos}
+ * @param kvCapacityTokens tokens the KV cache's virtual ranges are reserved for; 0 (default) means
+ *     {@code maxRunningSequences * maxSeqLen}. Virtual space only: physical pages come and go
+ * @throws IllegalArgumentException naming the first value out of range
+ */
+public record EngineOptions(
+    int blockSize,
+    int maxBatchTokens,
+    int maxRunningSequences,
+    int prefillChunk,
+    int hostThreads,
+    boolean bosEndsSequence,
+    int kvCapacityTokens) {
+
+  public EngineOptions {
+    positive("blockSize", blockSize);
+    positive("maxBatchTokens", maxBatchTokens);
+    positive("maxRunningSequences", maxRunningSequences);
+    positive("prefillChunk", prefillChunk);
+    positive("hostThreads", hostThreads);
+    if (kvCapacityTokens < 0) throw new IllegalArgumentException("kvCapacityTokens must be >= 0, got " + kvCapacityTokens);
+  }
+
+  /** The defaults listed above. */
+  public static EngineOptions defaults() {
+    return new EngineOptions(16, 512, 64, 256, Math.max(1, Runtime.getRuntime().availableProcessors()), true, 0);
+  }
+
+  public EngineOptions withBlockSize(int v) {
+    return new EngineOptions(v, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+  }
+
+  public EngineOptions withMaxBatchTokens(int v) {
+    return new EngineOptions(blockSize, v, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+  }
+
+  public EngineOptions withMaxRunningSequences(int v) {
+    return new EngineOptions(blockSize, maxBatchTokens, v, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+  }
+
+  public EngineOptions withPrefillChunk(int v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, v, hostThreads, bosEndsSequence, kvCapacityTokens);
+  }
+
+  public EngineOptions withHostThreads(int v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, v, bosEndsSequence, kvCapacityTokens);
+  }
+
+  public EngineOptions withBosEndsSequence(boolean v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, v, kvCapacityTokens);
+  }
+
+  public EngineOptions withKvCapacityTokens(int v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, v);
+  }
+
+  /** Tokens to reserve KV space for, for a model of context {@code maxSeqLen}. */
+  public int kvCapacityTokensFor(int maxSeqLen) {
+    if (kvCapacityTokens > 0) return kvCapacityTokens;
+    return (int) Math.min(Integer.MAX_VALUE, (long) maxRunningSequences * maxSeqLen);
+  }
+
+  private static void positive(String field, int value) {
+    if (value < 1) throw new IllegalArgumentException(field + " must be >= 1, got " + value);
+  }
+}

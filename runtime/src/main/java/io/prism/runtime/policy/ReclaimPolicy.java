@@ -1,0 +1,199 @@
+package io.prism.runtime.policy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reclaim negotiation on one GPU when a model needs pages that the pool's free pages do not cover
+ * (issue 5; Prism's memory ballooning, arXiv 2505.04021). Steps, cheapest and least harmful first:
+ * <ol>
+ *   <li>{@link ReclaimAction.TakeReserve}: the pool's pre-mapped reserve.
+ *   <li>{@link ReclaimAction.ReclaimEmptyPages}: empty pages other models hold (most empty pages
+ *       first, then model id). The requester's own empty pages are not listed: it uses them before asking.
+ *   <li>{@link ReclaimAction.DropCachedBlocks}: pages held only by cached blocks of finished
+ *       requests: the requester's own first, then other models loosest SLO first (then most such
+ *       pages, then model id).
+ *   <li>{@link ReclaimAction.EvictWeights}: evict to host memory a resident model other than the
+ *       requester that has no running sequence and has been idle at least the idle threshold
+ *       (default 45 s), longest idle first (then model id); yields its weight pages plus every KV page it
+ *       still holds.
+ *   <li>{@link ReclaimAction.PreemptDecode}, only if {@link Requester#mayPreempt()}: running
+ *       sequences chosen by {@link DecodePreemptionPolicy} (most slack first; never from a model
+ *       with a stricter SLO than the requester's: {@link Slo#isStricterThan}).
+ * </ol>
+ * Steps 2, 3 and 5 never take a model below its {@link ModelMemory#minPages()}; steps 1-4 take
+ * nothing that in-flight work uses, so only step 5 is preemption. Each step takes only what is
+ * still missing (eviction and preemption are all-or-nothing and may overshoot). If all allowed
+ * steps together cannot cover the need the answer is {@link ReclaimPlan.Insufficient} and nothing
+ * is to be done.
+ *
+ * <p>Pure and thread-safe.
+ */
+public final class ReclaimPolicy {
+  /**
+   * Who asks.
+   *
+   * @param modelId the requesting model
+   * @param slo its SLO
+   * @param pagesNeeded pages it needs, {@code > 0}
+   * @param mayPreempt true iff running sequences may be preempted for it (a decode step that cannot
+   *     grow; false for admitting a new prefill, which waits instead)
+   */
+  public record Requester(String modelId, Slo slo, int pagesNeeded, boolean mayPreempt) {
+    public Requester {
+      if (pagesNeeded <= 0) throw new IllegalArgumentException("pagesNeeded of " + modelId + " must be > 0, got " + pagesNeeded);
+      if (slo == null) throw new IllegalArgumentException("slo of " + modelId + " must not be null");
+    }
+  }
+
+  /**
+   * The pool's unheld pages.
+   *
+   * @param freePages mappable pages nobody holds, outside the reserve, {@code >= 0}
+   * @param reservePages pre-mapped reserve pages, {@code >= 0}
+   */
+  public record PoolState(int freePages, int reservePages) {
+    public PoolState {
+      if (freePages < 0 || reservePages < 0) {
+        throw new IllegalArgumentException("freePages and reservePages must be >= 0, got " + freePages + ", " + reservePages);
+      }
+    }
+  }
+
+  private final long idleThresholdNanos;
+
+  /** @param idleThreshold idle time after which a model's weights may be evicted, {@code >= 0} */
+  public ReclaimPolicy(Duration idleThreshold) {
+    if (idleThreshold == null || idleThreshold.isNegative()) throw new IllegalArgumentException("idleThreshold must be >= 0, got " + idleThreshold);
+    this.idleThresholdNanos = idleThreshold.toNanos();
+  }
+
+  /** With {@link IdleEvictionPolicy#DEFAULT_IDLE_THRESHOLD}. */
+  public ReclaimPolicy() {
+    this(IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD);
+  }
+
+  /**
+   * Plans how to give {@code requester} its pages.
+   *
+   * @param requester who needs pages
+   * @param pool the pool's free and reserve pages
+   * @param models every model on the GPU (the requester may be among them), unique ids
+   * @throws IllegalArgumentException on duplicate model ids
+   */
+  public ReclaimPlan plan(Requester requester, PoolState pool, List<ModelMemory> models) {
+    Set<String> ids = new HashSet<>();
+    for (ModelMemory m : models) if (!ids.add(m.modelId())) throw new IllegalArgumentException("duplicate model id " + m.modelId());
+    int fromFree = Math.min(pool.freePages(), requester.pagesNeeded());
+    int missing = requester.pagesNeeded() - fromFree;
+    if (missing == 0) return new ReclaimPlan.Granted(fromFree, List.of(), 0);
+
+    List<ReclaimAction> actions = new ArrayList<>();
+    Map<String, Integer> taken = new HashMap<>(); // pages already planned away from each model
+    int[] found = new int[5]; // pages reachable per step, for the shortage reason
+    int got = 0;
+
+    // 1. reserve
+    int reserve = pool.reservePages();
+    found[0] = reserve;
+    if (reserve > 0) {
+      int n = Math.min(reserve, missing);
+      actions.add(new ReclaimAction.TakeReserve(n));
+      got += n;
+    }
+
+    // 2. empty pages of other models
+    List<ModelMemory> withEmpty = new ArrayList<>(models.stream()
+        .filter(m -> !m.modelId().equals(requester.modelId()) && m.emptyPages() > 0).toList());
+    withEmpty.sort(Comparator.comparingInt(ModelMemory::emptyPages).reversed().thenComparing(ModelMemory::modelId));
+    for (ModelMemory m : withEmpty) {
+      int n = Math.min(m.emptyPages(), headroom(m, taken));
+      found[1] += n;
+      if (got < missing && n > 0) {
+        int use = Math.min(n, missing - got);
+        actions.add(new ReclaimAction.ReclaimEmptyPages(m.modelId(), use));
+        taken.merge(m.modelId(), use, Integer::sum);
+        got += use;
+      }
+    }
+
+    // 3. cached blocks: requester's own first, then loosest SLO first
+    List<ModelMemory> withCache = new ArrayList<>(models.stream().filter(m -> m.cachedBlockPages() > 0).toList());
+    withCache.sort(Comparator.<ModelMemory>comparingInt(m -> m.modelId().equals(requester.modelId()) ? 0 : 1)
+        .thenComparing((a, b) -> b.slo().compareStrictness(a.slo()))
+        .thenComparing(Comparator.comparingInt(ModelMemory::cachedBlockPages).reversed())
+        .thenComparing(ModelMemory::modelId));
+    for (ModelMemory m : withCache) {
+      int n = Math.min(m.cachedBlockPages(), headroom(m, taken));
+      found[2] += n;
+      if (got < missing && n > 0) {
+        int use = Math.min(n, missing - got);
+        actions.add(new ReclaimAction.DropCachedBlocks(m.modelId(), use));
+        taken.merge(m.modelId(), use, Integer::sum);
+        got += use;
+      }
+    }
+
+    // 4. evict weights of idle models
+    List<ModelMemory> idle = new ArrayList<>(models.stream()
+        .filter(m -> !m.modelId().equals(requester.modelId()) && m.resident() && m.running().isEmpty()
+            && m.idleNanos() >= idleThresholdNanos)
+        .toList());
+    idle.sort(Comparator.comparingLong(ModelMemory::idleNanos).reversed().thenComparing(ModelMemory::modelId));
+    Set<String> evicted = new HashSet<>();
+    for (ModelMemory m : idle) {
+      int n = m.weightPages() + m.heldPages() - taken.getOrDefault(m.modelId(), 0);
+      found[3] += n;
+      if (got < missing && n > 0) {
+        actions.add(new ReclaimAction.EvictWeights(m.modelId(), n));
+        taken.merge(m.modelId(), n, Integer::sum);
+        evicted.add(m.modelId());
+        got += n;
+      }
+    }
+
+    // 5. decode preemption by slack, never from a stricter SLO
+    if (requester.mayPreempt()) {
+      Map<String, ModelMemory> byId = new HashMap<>();
+      List<DecodePreemptionPolicy.Candidate> candidates = new ArrayList<>();
+      for (ModelMemory m : models) {
+        byId.put(m.modelId(), m);
+        if (evicted.contains(m.modelId())) continue;
+        for (ModelMemory.RunningSequence s : m.running()) {
+          DecodePreemptionPolicy.Candidate c = new DecodePreemptionPolicy.Candidate(m.modelId(), m.slo(), s.sequenceId(), s.pages(), s.slackNanos());
+          if (s.pages() > 0 && DecodePreemptionPolicy.eligible(requester.slo(), c)) candidates.add(c);
+        }
+      }
+      candidates.sort(DecodePreemptionPolicy.VICTIM_ORDER);
+      for (DecodePreemptionPolicy.Candidate c : candidates) {
+        ModelMemory m = byId.get(c.modelId());
+        if (c.pages() > headroom(m, taken)) continue;
+        found[4] += c.pages();
+        taken.merge(m.modelId(), c.pages(), Integer::sum); // counted as reachable either way
+        if (got < missing) {
+          actions.add(new ReclaimAction.PreemptDecode(c.modelId(), c.sequenceId(), c.pages(), c.slackNanos()));
+          got += c.pages();
+        }
+      }
+    }
+
+    if (got >= missing) return new ReclaimPlan.Granted(fromFree, actions, got);
+    int available = fromFree + found[0] + found[1] + found[2] + found[3] + found[4];
+    return new ReclaimPlan.Insufficient(available, String.format(Locale.ROOT,
+        "%s needs %d pages; reachable %d: free %d, reserve %d, empty pages %d, cached blocks %d, idle weights %d, preemptable %s",
+        requester.modelId(), requester.pagesNeeded(), available, fromFree, found[0], found[1], found[2], found[3],
+        requester.mayPreempt() ? Integer.toString(found[4]) : "not allowed"));
+  }
+
+  /** Pages {@code m} can still give without going below its minimum. */
+  private static int headroom(ModelMemory m, Map<String, Integer> taken) {
+    return Math.max(0, m.heldPages() - m.minPages() - taken.getOrDefault(m.modelId(), 0));
+  }
+}

@@ -1,0 +1,75 @@
+package io.prism.runtime.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.prism.runtime.memory.PagePool;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Collects engine events per request and checks the event protocol and invariants as it goes. */
+final class EngineHarness {
+  /** Everything one request produced. */
+  static final class Result {
+    final List<Integer> tokens = new ArrayList<>();
+    final StringBuilder text = new StringBuilder();
+    SequenceEvent.Finished finished;
+
+    @Override
+    public String toString() {
+      return tokens + " " + (finished == null ? "running" : finished.reason()) + " '" + text + "'";
+    }
+  }
+
+  final Map<String, Result> results = new LinkedHashMap<>();
+
+  void expect(String requestId) {
+    assertNull(results.put(requestId, new Result()), "request id reused: " + requestId);
+  }
+
+  void accept(List<SequenceEvent> events) {
+    for (SequenceEvent e : events) {
+      Result r = results.get(e.requestId());
+      assertNotNull(r, "event for an unknown request: " + e);
+      assertNull(r.finished, "event after Finished: " + e);
+      if (e instanceof SequenceEvent.Token t) {
+        assertEquals(r.tokens.size(), t.index(), "token index");
+        r.tokens.add(t.tokenId());
+        r.text.append(t.text());
+      } else {
+        SequenceEvent.Finished f = (SequenceEvent.Finished) e;
+        r.finished = f;
+        r.text.append(f.text());
+        assertEquals(r.tokens.size(), f.completionTokens(), "completion tokens of " + f);
+      }
+    }
+  }
+
+  /** Steps until no work is left, checking invariants after every step. */
+  void runToEnd(ModelEngine engine, PagePool pool) {
+    for (int i = 0; engine.hasWork(); i++) {
+      assertTrue(i < 100_000, "engine does not finish");
+      accept(engine.step());
+      engine.checkInvariants();
+      pool.checkInvariants();
+    }
+    assertAllFinished();
+  }
+
+  void assertAllFinished() {
+    for (Map.Entry<String, Result> e : results.entrySet()) {
+      assertNotNull(e.getValue().finished, e.getKey() + " never finished");
+    }
+  }
+
+  static void assertNoWorkAndNoPages(ModelEngine engine) {
+    assertFalse(engine.hasWork());
+    assertEquals(0, engine.usedBlocks());
+    assertEquals(0, engine.pageIdsHeld());
+  }
+}
