@@ -43,6 +43,9 @@ import java.util.random.RandomGenerator;
  * throws, the exception propagates and the state is as before the step; call {@link
  * #failAll(String)} to end everything.
  *
+ * <p>The engine never refills the pool's reserve: the loop that owns the pool calls {@link
+ * PagePool#refillReserve()} between steps, off the critical path.
+ *
  * <p>Weights are not accounted here: the caller reserves them in the pool before building the
  * backend (see {@link Device#load}). Threading: not thread-safe; confined to the GPU's engine thread,
  * which also owns the pool.
@@ -311,10 +314,12 @@ public final class ModelEngine implements AutoCloseable {
     return !pending.isEmpty() || scheduler.hasUnfinished();
   }
 
+  /** Requests queued and not running (new or preempted). */
   public int waitingCount() {
     return scheduler.waitingCount();
   }
 
+  /** Requests in the running batch (prefilling or decoding). */
   public int runningCount() {
     return scheduler.runningCount();
   }

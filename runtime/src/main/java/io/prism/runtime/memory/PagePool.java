@@ -26,7 +26,7 @@ import java.util.TreeMap;
  *
  * <p>A small reserve of pre-created pages ({@code cuMemCreate}d, unmapped) keeps the driver's create
  * call off the decode critical path: {@link #acquire} takes reserve pages first and creates only the
- * rest (counted as {@link Stats#criticalPathCreates()}); {@link #release} puts pages back into the
+ * rest (counted as {@link PagePoolStats#criticalPathCreates()}); {@link #release} puts pages back into the
  * reserve up to {@code reserveTarget} and releases the surplus to the driver; {@link
  * #refillReserve()} tops the reserve up and is meant to be called off the critical path (between
  * steps). The kvcached paper keeps 5-10 such pages.
@@ -36,6 +36,10 @@ import java.util.TreeMap;
  * it); {@code minPages} is a guarantee: other owners cannot acquire pages that would leave fewer free
  * pages than the sum of the unmet minimums of the rest.
  *
+ * <p>Sizing the reserve: a model maps a KV page id as {@code 2 * layers} physical pages at once
+ * ({@link KvCache#physicalPagesPerPageId()}), so a reserve smaller than that never covers a whole
+ * page id and every first block of a page id still creates pages on the critical path.
+ *
  * <p>One pool per {@link DeviceMemory}: {@link #checkInvariants()} compares the pool's count with
  * {@link DeviceMemory#livePages()}. Threading: not thread-safe; confined to the GPU's engine thread,
  * like the driver context.
@@ -43,28 +47,6 @@ import java.util.TreeMap;
 public final class PagePool {
   /** Default number of pre-created pages kept in the reserve. */
   public static final int DEFAULT_RESERVE_TARGET = 8;
-
-  /**
-   * Counters since construction, for logs and metrics.
-   *
-   * @param acquireCalls calls to {@link #acquire} with {@code n > 0}
-   * @param exhaustedCalls of those, the ones answered {@link PageAllocation.Exhausted}
-   * @param grantedPages pages handed out
-   * @param releasedPages pages given back through {@link #release}
-   * @param driverCreates pages created through {@link DeviceMemory#create()}
-   * @param criticalPathCreates of those, created inside {@link #acquire} because the reserve was short
-   * @param refillCreates of those, created by {@link #refillReserve()}
-   * @param driverReleases pages released through {@link DeviceMemory#release}
-   */
-  public record Stats(
-      long acquireCalls,
-      long exhaustedCalls,
-      long grantedPages,
-      long releasedPages,
-      long driverCreates,
-      long criticalPathCreates,
-      long refillCreates,
-      long driverReleases) {}
 
   private static final class Owner {
     final Map<Long, PhysicalPage> pages = new LinkedHashMap<>();
@@ -349,8 +331,8 @@ public final class PagePool {
   }
 
   /** Counters since construction. */
-  public Stats stats() {
-    return new Stats(acquireCalls, exhaustedCalls, grantedPages, releasedPages,
+  public PagePoolStats stats() {
+    return new PagePoolStats(acquireCalls, exhaustedCalls, grantedPages, releasedPages,
         criticalPathCreates + refillCreates, criticalPathCreates, refillCreates, driverReleases);
   }
 

@@ -130,10 +130,12 @@ public final class BatchScheduler {
     return List.copyOf(waiting);
   }
 
+  /** Sequences in the running batch. */
   public int runningCount() {
     return running.size();
   }
 
+  /** Sequences in the waiting queue. */
   public int waitingCount() {
     return waiting.size();
   }

@@ -53,6 +53,7 @@ public final class Sequence {
     this.numTokens = promptTokens.length;
   }
 
+  /** The request's id. */
   public String requestId() {
     return requestId;
   }
@@ -110,6 +111,7 @@ public final class Sequence {
     return Arrays.copyOf(blockTable, numBlocks);
   }
 
+  /** Where the sequence is now. */
   public Status status() {
     return status;
   }

@@ -33,7 +33,7 @@ class PagePoolTest {
     assertEquals(5, pool.createdPages());
     assertEquals(5, pool.pagesHeldBy("a"));
     assertEquals(5, pool.freePages());
-    PagePool.Stats s = pool.stats();
+    PagePoolStats s = pool.stats();
     assertEquals(3, s.refillCreates());
     assertEquals(2, s.criticalPathCreates());
     assertEquals(5, s.driverCreates());

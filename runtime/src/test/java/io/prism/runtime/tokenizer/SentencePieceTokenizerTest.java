@@ -188,12 +188,17 @@ class SentencePieceTokenizerTest {
   }
 
   /** run.c's encode(): the quadratic best-pair scan, written independently from the tokenizer. */
+  private static final java.util.Map<SentencePieceTokenizer, java.util.Map<String, Integer>> LOOKUPS = new java.util.IdentityHashMap<>();
+
   static int[] referenceEncode(SentencePieceTokenizer t, String text) {
-    java.util.Map<String, Integer> lookup = new java.util.HashMap<>();
-    for (int i = 0; i < t.vocabSize(); i++) {
-      int type = t.tokenType(i);
-      if (type == SentencePieceTokenizer.TYPE_NORMAL || type == SentencePieceTokenizer.TYPE_USER_DEFINED) lookup.putIfAbsent(t.piece(i), i);
-    }
+    java.util.Map<String, Integer> lookup = LOOKUPS.computeIfAbsent(t, k -> {
+      java.util.Map<String, Integer> m = new java.util.HashMap<>();
+      for (int i = 0; i < k.vocabSize(); i++) {
+        int type = k.tokenType(i);
+        if (type == SentencePieceTokenizer.TYPE_NORMAL || type == SentencePieceTokenizer.TYPE_USER_DEFINED) m.putIfAbsent(k.piece(i), i);
+      }
+      return m;
+    });
     List<Integer> tokens = new ArrayList<>();
     if (text.isEmpty()) return new int[0];
     tokens.add(lookup.get(" "));

@@ -1,0 +1,163 @@
+package io.prism.runtime.model;
+
+import io.prism.runtime.model.GgufReader.GgufFile;
+import io.prism.runtime.tokenizer.Llama2cTokenizerFile;
+import io.prism.runtime.tokenizer.SentencePieceTokenizer;
+import io.prism.runtime.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * Entry point for loading models by spec and for finding the models in a directory.
+ *
+ * <p>A spec is a path to a llama2.c version-0 checkpoint ({@code .bin}, {@link Llama2cLoader}) or
+ * a GGUF file ({@code .gguf}, {@link GgufLoader}), or {@code random:NAME} ({@link RandomModels},
+ * seed {@link RandomModels#DEFAULT_SEED}).
+ *
+ * <p>Tokenizer choice: the file given as {@code tokenizerOrNull} (a llama2.c tokenizer file) when
+ * not null; otherwise for a {@code .bin} the llama2.c tokenizer file in the checkpoint's directory
+ * whose entry count equals the vocab size (the first by name when several match); for a GGUF the
+ * embedded vocabulary; for a random shape see {@link RandomModels#tokenizer}. A tokenizer whose size
+ * differs from the vocab size is an error.
+ *
+ * <p>Model ids: the file stem; a GGUF whose stem equals that of a llama2.c checkpoint in the same
+ * directory gets the suffix {@code -gguf} ({@code stories260K} and {@code stories260K-gguf});
+ * random shapes are {@code random:NAME}.
+ *
+ * <p>Failure is atomic: a {@link LoadedModel} is returned only when everything loaded and checked;
+ * any problem throws and leaves nothing behind. Stateless and thread-safe.
+ */
+public final class ModelLoader {
+  private ModelLoader() {}
+
+  /**
+   * Loads weights, shape and tokenizer.
+   *
+   * @param spec file path ({@code .bin} or {@code .gguf}) or {@code random:NAME}
+   * @param tokenizerOrNull a llama2.c tokenizer file, or null to choose automatically
+   * @throws IllegalArgumentException for a missing file, an unknown extension or random name, a
+   *     tokenizer of the wrong size, or a random shape over the host memory limit
+   * @throws ModelFormatException for a corrupt file, naming the file, field, expected and found
+   * @throws UncheckedIOException when a file cannot be read
+   */
+  public static LoadedModel load(String spec, Path tokenizerOrNull) {
+    return load(spec, tokenizerOrNull, false);
+  }
+
+  /**
+   * As {@link #load} but without weights ({@link LoadedModel#weights()} is null): shape and
+   * tokenizer only, e.g. for a random shape too large for the host whose weights a device backend
+   * generates, or to inspect a file. File headers are still fully validated.
+   */
+  public static LoadedModel loadConfigOnly(String spec, Path tokenizerOrNull) {
+    return load(spec, tokenizerOrNull, true);
+  }
+
+  private static LoadedModel load(String spec, Path tokenizerOrNull, boolean configOnly) {
+    if (spec == null || spec.isBlank()) throw new IllegalArgumentException("model spec is empty");
+    if (spec.startsWith(RandomModels.PREFIX)) {
+      ModelConfig c = RandomModels.config(spec);
+      Tokenizer t = RandomModels.tokenizer(c, tokenizerOrNull);
+      ModelWeights w = configOnly ? null : RandomModels.weights(c, RandomModels.DEFAULT_SEED);
+      return new LoadedModel(RandomModels.PREFIX + c.name(), spec, c, w, t);
+    }
+    Path file = Path.of(spec);
+    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("model file not found: " + file.toAbsolutePath());
+    String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+    if (name.endsWith(".gguf")) {
+      GgufFile g = GgufReader.read(file);
+      ModelConfig c = GgufLoader.readConfig(g);
+      Tokenizer t = tokenizerOrNull != null ? givenTokenizer(tokenizerOrNull, c) : GgufLoader.readTokenizer(g);
+      if (t.vocabSize() != c.vocabSize()) {
+        throw new ModelFormatException(g.fileName() + ": tokenizer.ggml.tokens: expected " + c.vocabSize() + " tokens (token_embd rows), found " + t.vocabSize());
+      }
+      ModelWeights w = configOnly ? null : GgufLoader.loadWeights(g, c);
+      return new LoadedModel(idFor(file), spec, c, w, t);
+    }
+    if (name.endsWith(".bin")) {
+      ModelConfig c = Llama2cLoader.readConfig(file);
+      Tokenizer t = tokenizerOrNull != null ? givenTokenizer(tokenizerOrNull, c) : SentencePieceTokenizer.fromLlama2cFile(findTokenizer(file, c.vocabSize()));
+      ModelWeights w = configOnly ? null : Llama2cLoader.load(file);
+      return new LoadedModel(idFor(file), spec, c, w, t);
+    }
+    throw new IllegalArgumentException("model spec '" + spec + "': expected a .bin (llama2.c) or .gguf file, or random:NAME with NAME in " + RandomModels.names());
+  }
+
+  private static Tokenizer givenTokenizer(Path tokenizer, ModelConfig c) {
+    if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("tokenizer file not found: " + tokenizer.toAbsolutePath());
+    SentencePieceTokenizer t = SentencePieceTokenizer.fromLlama2cFile(tokenizer);
+    if (t.vocabSize() != c.vocabSize()) {
+      throw new IllegalArgumentException("tokenizer " + tokenizer.getFileName() + " has " + t.vocabSize() + " tokens but model " + c.name() + " has vocab size " + c.vocabSize());
+    }
+    return t;
+  }
+
+  /**
+   * The llama2.c tokenizer file beside {@code checkpoint} with exactly {@code vocabSize} entries
+   * (first by file name when several match).
+   *
+   * @throws IllegalArgumentException when there is none, listing the tokenizer files found
+   */
+  public static Path findTokenizer(Path checkpoint, int vocabSize) {
+    Path dir = checkpoint.toAbsolutePath().getParent();
+    List<String> seen = new ArrayList<>();
+    for (Path p : list(dir)) {
+      if (!p.getFileName().toString().endsWith(".bin") || p.getFileName().equals(checkpoint.getFileName())) continue;
+      OptionalInt n = Llama2cTokenizerFile.probeVocabSize(p);
+      if (n.isEmpty()) continue;
+      if (n.getAsInt() == vocabSize) return p;
+      seen.add(p.getFileName() + " (" + n.getAsInt() + " tokens)");
+    }
+    throw new IllegalArgumentException("no llama2.c tokenizer with " + vocabSize + " tokens beside " + checkpoint.getFileName() + " in " + dir
+        + (seen.isEmpty() ? " (found no tokenizer files)" : " (found " + String.join(", ", seen) + ")") + "; pass one with --tokenizer");
+  }
+
+  /**
+   * Model files directly inside {@code dir}: llama2.c version-0 checkpoints ({@code .bin} whose
+   * header matches the file size; tokenizer files are skipped) and files with the GGUF magic
+   * ({@code .gguf}). Unreadable or malformed files are skipped.
+   *
+   * @return model id (file stem; {@code -gguf} appended to a GGUF whose stem a checkpoint also has)
+   *     to path, sorted by id
+   * @throws UncheckedIOException when {@code dir} cannot be listed
+   */
+  public static Map<String, Path> discover(Path dir) {
+    Map<String, Path> out = new TreeMap<>();
+    for (Path p : list(dir)) {
+      String n = p.getFileName().toString();
+      if (n.endsWith(".bin") && Llama2cLoader.probe(p).isPresent()) out.put(Llama2cLoader.stem(p), p);
+    }
+    for (Path p : list(dir)) {
+      String n = p.getFileName().toString();
+      if (n.endsWith(".gguf") && GgufReader.hasMagic(p)) out.put(idFor(p), p);
+    }
+    return out;
+  }
+
+  /** The model id of {@code file} (see the class comment). */
+  public static String idFor(Path file) {
+    String stem = Llama2cLoader.stem(file);
+    if (file.getFileName().toString().endsWith(".gguf")) {
+      Path parent = file.toAbsolutePath().getParent();
+      Path sibling = parent.resolve(stem + ".bin");
+      if (Files.isRegularFile(sibling) && Llama2cLoader.probe(sibling).isPresent()) return stem + "-gguf";
+    }
+    return stem;
+  }
+
+  private static List<Path> list(Path dir) {
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.filter(Files::isRegularFile).sorted().toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + dir, e);
+    }
+  }
+}
