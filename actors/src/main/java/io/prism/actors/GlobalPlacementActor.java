@@ -1,7 +1,11 @@
 package io.prism.actors;
 
 import io.prism.actors.ModelInfo.State;
+import io.prism.runtime.policy.GpuCapacity;
+import io.prism.runtime.policy.ModelDemand;
 import io.prism.runtime.policy.MostFreeMemoryPlacement;
+import io.prism.runtime.policy.Placement;
+import io.prism.runtime.policy.PlacementPolicy;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -27,9 +31,11 @@ import org.apache.pekko.cluster.typed.Subscribe;
  * which model.
  *
  * <p>GPUs announce themselves with periodic {@link GpuReport}s (budget, free bytes, resident
- * models). A registered model is placed with {@link MostFreeMemoryPlacement} (free bytes minus the
- * estimated weights of loads already in flight to that GPU); if the chosen GPU cannot load it, the
- * next best is tried; when none is left the model is {@link State#FAILED}. A model registered
+ * models). A registered model is placed by a {@link PlacementPolicy} ({@link
+ * MostFreeMemoryPlacement} by default: the GPU whose budget has the most room left after the
+ * weights of the models placed or being loaded on it); models already placed stay. If the chosen
+ * GPU cannot load it, the policy runs again without that GPU; when no GPU is left the model is
+ * {@link State#FAILED}. A model registered
  * before any GPU has reported waits until one does. Models of a node that leaves the cluster, or of
  * a GPU actor that restarted (new {@code incarnation}), are placed again.
  *
@@ -122,6 +128,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
+  private final PlacementPolicy policy;
   private final ActorRef<GpuActor.LoadReply> loadReplies;
   private final Map<String, Entry> catalog = new LinkedHashMap<>();
   private final Map<GpuId, GpuReport> reports = new TreeMap<>();
@@ -131,12 +138,19 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
    * @param watchCluster subscribe to cluster membership (false in single-system tests without a cluster)
    */
   public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, boolean watchCluster) {
-    return Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, gpus, watchCluster));
+    return create(gpus, new MostFreeMemoryPlacement(), watchCluster);
   }
 
-  private GlobalPlacementActor(ActorContext<Command> ctx, Function<GpuId, RecipientRef<GpuActor.Command>> gpus, boolean watchCluster) {
+  /** As {@link #create(Function, boolean)} with another placement policy (e.g. KVPR placement). */
+  public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementPolicy policy, boolean watchCluster) {
+    return Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, gpus, policy, watchCluster));
+  }
+
+  private GlobalPlacementActor(ActorContext<Command> ctx, Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementPolicy policy,
+      boolean watchCluster) {
     super(ctx);
     this.gpus = gpus;
+    this.policy = policy;
     this.loadReplies = ctx.messageAdapter(GpuActor.LoadReply.class, WrappedLoadReply::new);
     if (watchCluster) {
       ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class, e -> {
@@ -322,13 +336,19 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Chooses a GPU for a LOADING entry without one and asks it to load; fails the entry if none fits. */
   private void place(Entry e) {
     if (reports.isEmpty()) return; // wait for the first GPU
-    List<MostFreeMemoryPlacement.Candidate> candidates = new ArrayList<>();
-    for (GpuReport r : reports.values()) {
-      if (e.tried.contains(r.gpu())) continue;
-      candidates.add(new MostFreeMemoryPlacement.Candidate(r.gpu().entityId(), r.freeBytes() - bytesInFlight(r.gpu())));
+    // The policy works on integer GPU ids: number the usable GPUs in GpuId order.
+    List<GpuId> usable = new ArrayList<>();
+    for (GpuId g : reports.keySet()) if (!e.tried.contains(g)) usable.add(g);
+    List<GpuCapacity> capacities = new ArrayList<>();
+    for (int i = 0; i < usable.size(); i++) capacities.add(new GpuCapacity(i, reports.get(usable.get(i)).budgetBytes()));
+    List<ModelDemand> demands = new ArrayList<>();
+    for (Entry other : catalog.values()) {
+      int current = other.gpu == null ? -1 : usable.indexOf(other.gpu);
+      if (other == e || current >= 0) demands.add(demandOf(other, other == e ? -1 : current));
     }
-    List<String> ranked = MostFreeMemoryPlacement.rank(candidates, e.spec.estimatedBytes());
-    if (ranked.isEmpty()) {
+    Placement plan = demands.isEmpty() ? null : policy.place(demands, capacities);
+    List<Integer> chosen = plan == null ? null : plan.assignment().get(e.spec.id());
+    if (chosen == null || chosen.isEmpty()) {
       e.state = State.FAILED;
       e.message = "no GPU can hold model '" + e.spec.id() + "' (about " + e.spec.estimatedBytes() + " bytes of weights)"
           + (e.failures.isEmpty() ? "" : "; " + String.join("; ", e.failures));
@@ -339,14 +359,17 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e.resolveWaiters.clear();
       return;
     }
-    e.gpu = GpuId.parse(ranked.get(0));
-    getContext().getLog().info("Placing model {} on {}", e.spec.id(), e.gpu);
+    e.gpu = usable.get(chosen.get(0));
+    getContext().getLog().info("Placing model {} on {} ({})", e.spec.id(), e.gpu, plan.reason());
     gpus.apply(e.gpu).tell(new GpuActor.LoadModel(e.spec, loadReplies));
   }
 
-  private long bytesInFlight(GpuId gpu) {
-    long sum = 0;
-    for (Entry e : catalog.values()) if (e.state == State.LOADING && gpu.equals(e.gpu)) sum += e.spec.estimatedBytes();
-    return sum;
+  /**
+   * The policy's view of a catalog model. Token rates are not measured yet (0), so KV demand plays
+   * no part; weights are the measured bytes once loaded, else the spec's estimate.
+   */
+  private static ModelDemand demandOf(Entry e, int currentGpu) {
+    long weights = e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
+    return ModelDemand.of(e.spec.id(), 0.0, 1, e.spec.tpotSlo(), weights, currentGpu);
   }
 }

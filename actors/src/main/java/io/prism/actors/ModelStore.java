@@ -1,6 +1,8 @@
 package io.prism.actors;
 
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.model.ModelLoader;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -23,6 +25,14 @@ public final class ModelStore {
      *     with a message naming the file and the problem
      */
     LoadedModel load(ModelSpec spec);
+  }
+
+  /**
+   * The runtime's {@link ModelLoader}: {@code spec.source()} is a {@code .bin} / {@code .gguf} path
+   * or {@code random:NAME}; {@code spec.tokenizer()} an optional llama2.c tokenizer file.
+   */
+  public static Loader fileLoader() {
+    return spec -> ModelLoader.load(spec.source(), spec.tokenizer() == null ? null : Path.of(spec.tokenizer()));
   }
 
   private final Loader loader;

@@ -8,6 +8,7 @@ import org.apache.pekko.actor.Address;
 import org.apache.pekko.cluster.Cluster;
 import org.apache.pekko.cluster.sharding.ShardCoordinator;
 import scala.collection.immutable.IndexedSeq;
+import org.apache.pekko.dispatch.Futures;
 import scala.concurrent.Future;
 
 /**
@@ -42,18 +43,18 @@ public final class NodeBoundAllocationStrategy extends ShardCoordinator.Abstract
     try {
       gpu = GpuId.parse(shardId);
     } catch (IllegalArgumentException e) {
-      return Future.failed(e);
+      return Futures.failed(e);
     }
     for (ActorRef region : currentShardAllocations.keySet()) {
-      if (gpu.isOn(addressOf(region))) return Future.successful(region);
+      if (gpu.isOn(addressOf(region))) return Futures.successful(region);
     }
-    return Future.failed(new IllegalStateException("GPU " + shardId + ": no shard region on node " + gpu.host() + ":" + gpu.port()
+    return Futures.failed(new IllegalStateException("GPU " + shardId + ": no shard region on node " + gpu.host() + ":" + gpu.port()
         + " (node not up yet or gone); allocation is retried"));
   }
 
   @Override
   public Future<Set<String>> rebalance(Map<ActorRef, IndexedSeq<String>> currentShardAllocations, Set<String> rebalanceInProgress) {
-    return Future.successful(Set.of());
+    return Futures.successful(Set.of());
   }
 
   private Address addressOf(ActorRef region) {
