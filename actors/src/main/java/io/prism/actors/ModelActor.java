@@ -5,6 +5,7 @@ import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
@@ -221,7 +222,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       return reject(g, ErrorKind.INVALID_REQUEST, "prompt cannot be tokenized: " + e.getMessage(), "prompt");
     }
     if (tokens.length == 0) return reject(g, ErrorKind.INVALID_REQUEST, "prompt must not be empty", "prompt");
-    Admission a = engine.submit(new GenerationRequest(r.requestId(), tokens, r.params(), System.nanoTime()));
+    SamplingParams params = r.params();
+    if (r.maxTokensToContext()) {
+      int room = Math.max(1, engine.model().config().maxSeqLen() - tokens.length);
+      params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
+    }
+    Admission a = engine.submit(new GenerationRequest(r.requestId(), tokens, params, System.nanoTime()));
     if (a instanceof Admission.Rejected rej) return reject(g, kindOf(rej.reason()), rej.reason(), paramOf(rej.reason()));
     inflight.put(r.requestId(), g.replyTo());
     watch(g.replyTo(), r.requestId());

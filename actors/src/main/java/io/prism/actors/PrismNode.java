@@ -37,7 +37,7 @@ import org.apache.pekko.cluster.typed.SingletonActor;
  *
  * <p>Threading: methods are thread-safe; futures complete on the actor system's threads.
  */
-public final class PrismNode implements AutoCloseable {
+public final class PrismNode implements PrismApi, AutoCloseable {
   private final ActorSystem<Void> system;
   private final PrismSettings settings;
   private final List<Device> devices;
@@ -135,26 +135,31 @@ public final class PrismNode implements AutoCloseable {
   }
 
   /** Starts serving {@code request}; every event goes to {@code replyTo}. */
+  @Override
   public void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) {
     frontend.tell(new Frontend.Generate(request, replyTo));
   }
 
   /** Registers and places a model; completes when it serves or cannot (after {@code prism.node.register-timeout} at most). */
+  @Override
   public CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec) {
     return AskPattern.ask(placement, r -> new GlobalPlacementActor.RegisterModel(spec, r), settings.registerTimeout(), system.scheduler());
   }
 
+  @Override
   public CompletionStage<GlobalPlacementActor.Unregistered> unregister(String modelId) {
     return AskPattern.ask(placement, r -> new GlobalPlacementActor.UnregisterModel(modelId, r), settings.askTimeout(), system.scheduler());
   }
 
   /** The catalog. */
+  @Override
   public CompletionStage<List<ModelInfo>> models() {
     return AskPattern.<GlobalPlacementActor.Command, GlobalPlacementActor.ModelList>ask(placement, GlobalPlacementActor.ListModels::new,
         settings.askTimeout(), system.scheduler()).thenApply(GlobalPlacementActor.ModelList::models);
   }
 
   /** Status of every GPU the placement knows; a GPU that does not answer in time is listed unhealthy. */
+  @Override
   public CompletionStage<List<GpuStatus>> gpus() {
     return gpus(settings.askTimeout());
   }
@@ -177,6 +182,7 @@ public final class PrismNode implements AutoCloseable {
   }
 
   /** Whether every GPU of the cluster can make progress (and there is at least one). */
+  @Override
   public CompletionStage<Health> health() {
     return gpus(settings.healthTimeout()).thenApply(list -> {
       List<String> problems = new ArrayList<>();
