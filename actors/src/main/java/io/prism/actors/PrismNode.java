@@ -134,6 +134,30 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     return placement;
   }
 
+  /**
+   * Blocks until the placement singleton knows every device of this node (so models registered
+   * next are spread over all of them rather than crowded onto the first that reported).
+   *
+   * @throws java.util.concurrent.TimeoutException if that takes longer than {@code timeout}
+   */
+  public void awaitLocalGpus(Duration timeout) throws java.util.concurrent.TimeoutException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      try {
+        GlobalPlacementActor.GpuList list = AskPattern.<GlobalPlacementActor.Command, GlobalPlacementActor.GpuList>ask(placement,
+            GlobalPlacementActor.ListGpus::new, settings.askTimeout(), system.scheduler()).toCompletableFuture()
+            .get(settings.askTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        if (list.gpus().stream().map(GlobalPlacementActor.GpuReport::gpu).toList().containsAll(localGpus)) return;
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+        // the singleton is not up yet; try again
+      }
+      if (System.nanoTime() > deadline) {
+        throw new java.util.concurrent.TimeoutException("the devices of this node did not join the placement within " + timeout.toSeconds() + " s");
+      }
+      Thread.sleep(100);
+    }
+  }
+
   /** Starts serving {@code request}; every event goes to {@code replyTo}. */
   @Override
   public void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) {

@@ -32,10 +32,8 @@ final class TestSupport {
             + "pekko.actor.serialize-messages = on\n"
             + "pekko.remote.artery.canonical.port = 0\n"
             + "prism.gpu.report-interval = 200ms\n"
-            + "prism.engine.max-running-sequences = 16\n")
-        .withFallback(ActorTestKit.applicationTestConfig())
-        .withFallback(ConfigFactory.load());
-    return PrismNode.withGpuDispatchers(c, 4).resolve();
+            + "prism.engine.max-running-sequences = 16\n");
+    return PrismNode.withGpuDispatchers(PrismConfig.load(c), 4);
   }
 
   static Path model(String file) {

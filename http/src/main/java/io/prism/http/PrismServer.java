@@ -6,6 +6,7 @@ import io.prism.actors.Devices;
 import io.prism.actors.GlobalPlacementActor;
 import io.prism.actors.ModelSpec;
 import io.prism.actors.ModelStore;
+import io.prism.actors.PrismConfig;
 import io.prism.actors.PrismNode;
 import io.prism.actors.PrismSettings;
 import io.prism.runtime.engine.Device;
@@ -57,7 +58,7 @@ public final class PrismServer implements AutoCloseable {
    * @throws IllegalStateException if the HTTP port cannot be bound or the devices cannot be opened
    */
   public static PrismServer start(Config overrides) throws Exception {
-    Config app = overrides.withFallback(ConfigFactory.load()).resolve();
+    Config app = PrismConfig.load(overrides);
     HttpSettings http = HttpSettings.from(app);
     Config config = ConfigFactory.parseMap(Map.of(
             "pekko.http.server.request-timeout", http.requestTimeout().toMillis() + "ms",
@@ -68,6 +69,7 @@ public final class PrismServer implements AutoCloseable {
     List<Device> devices = Devices.open(settings);
     PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader());
     try {
+      node.awaitLocalGpus(settings.registerTimeout());
       List<String> registered = registerModels(node, modelsDir(config), settings);
       PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http);
       ServerBinding binding = Http.get(node.system()).newServerAt(http.host(), http.port()).bind(routes.route())
