@@ -89,8 +89,9 @@ public final class GpuRuntime {
       long stalled = e.getValue().stalledSinceNanos;
       boolean stuck = stalled >= 0 && now - stalled > stallTimeoutNanos;
       if (stuck && problem.isEmpty()) problem = "model " + e.getKey() + " has made no progress for " + (now - stalled) / 1_000_000 + " ms";
+      ModelEngine.Stats st = engine.stats();
       models.add(new GpuStatus.ModelStatus(e.getKey(), e.getValue().weightBytes, pool.pagesHeldBy(engine.owner()), engine.pageIdsHeld(),
-          engine.waitingCount(), engine.runningCount(), !stuck));
+          engine.waitingCount(), engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions()));
     }
     String invariant = "";
     try {

@@ -37,9 +37,13 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    * @param waiting requests queued, not yet running
    * @param running requests in the running batch
    * @param progressing false when it has had work without progress for longer than the stall timeout
+   * @param finished requests ended by stop or length since the instance started
+   * @param cancelled requests cancelled (client gone, explicit cancel) since the instance started
+   * @param failed requests failed since the instance started
+   * @param preemptions sequences preempted (recompute) since the instance started
    */
-  public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pageIdsHeld, int waiting, int running, boolean progressing)
-      implements PrismMessage {}
+  public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pageIdsHeld, int waiting, int running, boolean progressing,
+      long finished, long cancelled, long failed, long preemptions) implements PrismMessage {}
 
   /** Bytes of the budget not used by weights or held pages (reserve pages count as free). */
   public long freeBytes() {

@@ -200,6 +200,10 @@ public final class AdminRoutes extends AllDirectives {
         mo.put("waiting", m.waiting());
         mo.put("running", m.running());
         mo.put("progressing", m.progressing());
+        mo.put("finished", m.finished());
+        mo.put("cancelled", m.cancelled());
+        mo.put("failed", m.failed());
+        mo.put("preemptions", m.preemptions());
       }
     }
     return json(200, root);
