@@ -34,12 +34,28 @@ public final class GpuRuntime {
   private final Device device;
   private final PagePool pool;
   private final Map<String, EngineEntry> engines = new TreeMap<>();
+  private final Thread owner;
   private String fault = "";
 
+  /** Created on the device's engine thread, which becomes its only legal user. */
   GpuRuntime(GpuId gpu, Device device, PagePool pool) {
     this.gpu = gpu;
     this.device = device;
     this.pool = pool;
+    this.owner = Thread.currentThread();
+  }
+
+  /**
+   * Checks that the caller is the device's engine thread.
+   *
+   * @throws IllegalStateException naming both threads otherwise (an actor of this device is not on
+   *     the device's dispatcher {@code prism.gpu.dispatchers.gpu-N})
+   */
+  void checkThread() {
+    if (Thread.currentThread() != owner) {
+      throw new IllegalStateException("device " + gpu + " is owned by thread " + owner.getName() + " but was used from "
+          + Thread.currentThread().getName() + "; its actors must run on dispatcher " + PrismSettings.dispatcherId(device.index()));
+    }
   }
 
   public GpuId gpu() {
@@ -55,6 +71,7 @@ public final class GpuRuntime {
   }
 
   void register(String modelId, ModelEngine engine, long weightBytes) {
+    checkThread();
     if (engines.putIfAbsent(modelId, new EngineEntry(engine, weightBytes)) != null) {
       throw new IllegalStateException("model " + modelId + " already has an engine on " + gpu);
     }
@@ -81,6 +98,7 @@ public final class GpuRuntime {
    * @param stallTimeoutNanos how long an engine may have work without progress before it counts as stuck
    */
   public GpuStatus snapshot(long incarnation, long stallTimeoutNanos) {
+    checkThread();
     long now = System.nanoTime();
     java.util.List<GpuStatus.ModelStatus> models = new java.util.ArrayList<>();
     String problem = fault;

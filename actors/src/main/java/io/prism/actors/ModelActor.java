@@ -255,6 +255,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   }
 
   private Behavior<Command> onStep() {
+    runtime.checkThread();
     stepScheduled = false;
     long stalledBefore = engine.stats().stalledSteps();
     List<SequenceEvent> events;

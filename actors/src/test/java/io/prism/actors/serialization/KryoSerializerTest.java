@@ -79,6 +79,13 @@ class KryoSerializerTest {
   }
 
   @Test
+  void roundTripsCatalogEntriesWithDurations() throws Exception {
+    io.prism.actors.ModelSpec spec = new io.prism.actors.ModelSpec("m", "/models/m.bin", null, java.time.Duration.ofMillis(1500),
+        java.time.Duration.ofMillis(120), 1234);
+    assertEquals(spec, roundTrip(spec));
+  }
+
+  @Test
   void keepsSharedSubObjectsShared() throws Exception {
     Reply r = new Reply(FinishReason.LENGTH, "x");
     Pair back = (Pair) roundTrip(new Pair(r, r));
