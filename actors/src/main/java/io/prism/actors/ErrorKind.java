@@ -25,6 +25,7 @@ public enum ErrorKind {
     this.retryable = retryable;
   }
 
+  /** Whether retrying the same request later can succeed. */
   public boolean retryable() {
     return retryable;
   }

@@ -56,8 +56,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Which GPU serves {@code modelId}; waits while the model is loading. */
   public record Resolve(String modelId, ActorRef<Resolution> replyTo) implements Command {}
 
+  /** Replies with the whole catalog. */
   public record ListModels(ActorRef<ModelList> replyTo) implements Command {}
 
+  /** Replies with the latest report of every known GPU. */
   public record ListGpus(ActorRef<GpuList> replyTo) implements Command {}
 
   /**
@@ -77,26 +79,36 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** A model resident on a GPU. */
   public record Resident(ModelSpec spec, int maxModelLen, long weightBytes) implements PrismMessage {}
 
+  /** Outcome of {@link RegisterModel}. */
   public sealed interface RegisterReply extends PrismMessage {}
 
+  /** The model serves on {@code model.gpu()}. */
   public record Registered(ModelInfo model) implements RegisterReply {}
 
+  /** No GPU could load it (or the id is taken by another source); {@code message} says why. */
   public record RegisterFailed(String modelId, ErrorKind kind, String message) implements RegisterReply {}
 
+  /** Outcome of {@link UnregisterModel}; {@code existed} is false for an unknown id. */
   public record Unregistered(String modelId, boolean existed) implements PrismMessage {}
 
+  /** Outcome of {@link Resolve}. */
   public sealed interface Resolution extends PrismMessage {
     String modelId();
   }
 
+  /** The model serves on {@code model.gpu()}. */
   public record Located(String modelId, ModelInfo model) implements Resolution {}
 
+  /** No such model in the catalog. */
   public record NotFound(String modelId) implements Resolution {}
 
+  /** The model is registered but no GPU serves it; {@code message} says why. */
   public record Unavailable(String modelId, String message) implements Resolution {}
 
+  /** Reply to {@link ListModels}, in registration order. */
   public record ModelList(List<ModelInfo> models) implements PrismMessage {}
 
+  /** Reply to {@link ListGpus}, in {@link GpuId} order. */
   public record GpuList(List<GpuReport> gpus) implements PrismMessage {}
 
   private record WrappedLoadReply(GpuActor.LoadReply reply) implements Command {}

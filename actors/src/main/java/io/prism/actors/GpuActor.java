@@ -75,8 +75,10 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     String modelId();
   }
 
+  /** Loaded and serving, with its context length and the weight bytes it takes from the budget. */
   public record ModelLoaded(GpuId gpu, String modelId, int maxModelLen, long weightBytes) implements LoadReply {}
 
+  /** Could not be loaded here; {@code reason} says why (e.g. not enough memory). */
   public record LoadFailed(GpuId gpu, String modelId, String reason) implements LoadReply {}
 
   /** From the pool actor: the device's runtime exists (node-local). */

@@ -58,14 +58,17 @@ public final class GpuRuntime {
     }
   }
 
+  /** The device's cluster-wide id. */
   public GpuId gpu() {
     return gpu;
   }
 
+  /** The device (engine thread only). */
   public Device device() {
     return device;
   }
 
+  /** The device's page pool (engine thread only). */
   public PagePool pool() {
     return pool;
   }

@@ -23,6 +23,7 @@ public record ModelInfo(ModelSpec spec, long createdEpochSeconds, State state, G
     FAILED
   }
 
+  /** The model id ({@code spec.id()}). */
   public String id() {
     return spec.id();
   }

@@ -111,10 +111,12 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     return null;
   }
 
+  /** The node's actor system. */
   public ActorSystem<Void> system() {
     return system;
   }
 
+  /** The node's {@code prism.*} settings. */
   public PrismSettings settings() {
     return settings;
   }

@@ -43,11 +43,13 @@ public final class AdminRoutes extends AllDirectives {
   private final PrismApi api;
   private final long maxBodyBytes;
 
+  /** @param maxBodyBytes largest {@code POST /admin/models} body */
   public AdminRoutes(PrismApi api, long maxBodyBytes) {
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
   }
 
+  /** {@code /health} and {@code /admin/*}. */
   public Route route() {
     return concat(
         path("health", () -> get(() -> completeWithFuture(api.health().thenApply(AdminRoutes::health)))),

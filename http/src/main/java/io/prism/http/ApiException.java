@@ -7,11 +7,13 @@ package io.prism.http;
 public final class ApiException extends RuntimeException {
   private final ApiError error;
 
+  /** @param error what to answer */
   public ApiException(ApiError error) {
     super(error.message());
     this.error = error;
   }
 
+  /** What to answer. */
   public ApiError error() {
     return error;
   }

@@ -27,6 +27,11 @@ public final class PrismRoutes extends AllDirectives {
   private final OpenAiRoutes openAi;
   private final AdminRoutes admin;
 
+  /**
+   * @param api the node (or a fake in route tests)
+   * @param materializer runs the per-request event streams
+   * @param settings body limit, keep-alive interval, event idle timeout
+   */
   public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings) {
     CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout());
     this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes());

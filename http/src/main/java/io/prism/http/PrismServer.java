@@ -137,6 +137,7 @@ public final class PrismServer implements AutoCloseable {
     return binding.localAddress().getPort();
   }
 
+  /** The cluster node behind the API. */
   public PrismNode node() {
     return node;
   }

@@ -53,6 +53,12 @@ public final class CompletionHandler {
   private final Duration keepAliveInterval;
   private final Duration eventIdleTimeout;
 
+  /**
+   * @param api where requests go
+   * @param materializer runs the event streams
+   * @param keepAliveInterval silence after which a stream gets a {@code : keep-alive} comment
+   * @param eventIdleTimeout silence from the model after which a request fails
+   */
   public CompletionHandler(PrismApi api, Materializer materializer, Duration keepAliveInterval, Duration eventIdleTimeout) {
     this.api = api;
     this.materializer = materializer;

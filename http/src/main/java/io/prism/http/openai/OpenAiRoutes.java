@@ -27,12 +27,14 @@ public final class OpenAiRoutes extends AllDirectives {
   private final CompletionHandler handler;
   private final long maxBodyBytes;
 
+  /** @param maxBodyBytes largest request body; larger ones get 413 */
   public OpenAiRoutes(PrismApi api, CompletionHandler handler, long maxBodyBytes) {
     this.api = api;
     this.handler = handler;
     this.maxBodyBytes = maxBodyBytes;
   }
 
+  /** {@code /v1/*}. */
   public Route route() {
     return pathPrefix("v1", () -> concat(
         path("models", () -> get(() -> completeWithFuture(api.models().thenApply(OpenAiRoutes::modelList)))),
