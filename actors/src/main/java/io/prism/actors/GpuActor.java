@@ -31,6 +31,11 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  *
  * <p>Threading: this actor runs on the default dispatcher and never touches the device; its
  * children do, on the device's one-thread dispatcher {@code prism.gpu.dispatchers.gpu-<index>}.
+ *
+ * <p>Failure: a failing model actor is restarted (see {@link ModelActor}), a failing pool actor
+ * resumed. This actor only keeps books, and if it throws it is resumed rather than restarted: a
+ * restart would stop its children in no defined order and rebuild the pool over a device whose
+ * pages the old model actors might still be returning.
  */
 public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Sharding entity type of GPU actors. */
@@ -131,7 +136,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
               settings.stallTimeout(), ctx.getSelf())).onFailure(SupervisorStrategy.resume()),
           "page-pool", DispatcherSelector.fromConfig(PrismSettings.dispatcherId(device.index())));
       return waitingForPool(ctx, gpu, store, settings, placement, pool, incarnation, stash, timers);
-    })))).onFailure(SupervisorStrategy.restart());
+    })))).onFailure(SupervisorStrategy.resume());
   }
 
   private static Behavior<Command> waitingForPool(ActorContext<Command> ctx, GpuId gpu, ModelStore store, PrismSettings settings,
