@@ -141,6 +141,23 @@ class ServerIT {
   }
 
   @Test
+  void stopStringsEndTheCompletionBeforeTheStringAndSeedsRepeat() throws Exception {
+    String body = "{\"model\":\"stories260K\",\"prompt\":\"" + PROMPT + "\",\"max_tokens\":100,\"temperature\":0,\"stop\":[\"Lily\"]}";
+    JsonNode stopped = Json.parse(http.send(post("/v1/completions", body), HttpResponse.BodyHandlers.ofString()).body());
+    assertEquals(oracle.substring(PROMPT.length(), oracle.indexOf("Lily")), stopped.at("/choices/0/text").asText());
+    assertEquals("stop", stopped.at("/choices/0/finish_reason").asText());
+
+    String sampled = "{\"model\":\"stories260K-gguf\",\"messages\":[{\"role\":\"user\",\"content\":\"" + PROMPT + "\"}],"
+        + "\"max_tokens\":40,\"temperature\":0.9,\"top_p\":0.95,\"seed\":1234}";
+    String first = Json.parse(http.send(post("/v1/chat/completions", sampled), HttpResponse.BodyHandlers.ofString()).body())
+        .at("/choices/0/message/content").asText();
+    String second = Json.parse(http.send(post("/v1/chat/completions", sampled), HttpResponse.BodyHandlers.ofString()).body())
+        .at("/choices/0/message/content").asText();
+    assertFalse(first.isEmpty());
+    assertEquals(first, second, "the same seed gives the same text");
+  }
+
+  @Test
   void badRequestsGetTheirStatusAndTheServerKeepsServing() throws Exception {
     HttpResponse<String> unknown = http.send(post("/v1/completions", "{\"model\":\"ghost\",\"prompt\":\"x\"}"), HttpResponse.BodyHandlers.ofString());
     assertEquals(404, unknown.statusCode());
