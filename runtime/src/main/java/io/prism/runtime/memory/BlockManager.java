@@ -297,6 +297,11 @@ public final class BlockManager {
     return hits;
   }
 
+  /** Blocks {@link #acquireCachedPrefix} would hit now (a dry run). */
+  public int cachedPrefixBlocks(int[] tokens, int maxBlocks) {
+    return cache == null ? 0 : cache.longestPrefix(tokens, maxBlocks).length;
+  }
+
   /**
    * Registers the used, now full block {@code blockId} holding {@code tokens} (exactly {@code
    * blockSize}) in the prefix cache, after {@code parentBlockId} ({@code -1} for a sequence's first

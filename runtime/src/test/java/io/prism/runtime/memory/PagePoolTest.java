@@ -62,6 +62,29 @@ class PagePoolTest {
   }
 
   @Test
+  void ownersReserveWishesRaiseTheReserveTarget() {
+    PagePool pool = new PagePool(memory, 40 * PAGE, 2);
+    pool.setReserveWanted("a", 8); // e.g. one page id of a 4-layer model
+    pool.setReserveWanted("b", 6);
+    assertEquals(14, pool.reserveTarget());
+    assertEquals(14, pool.refillReserve());
+
+    List<PhysicalPage> pages = granted(pool.acquire("a", 8));
+    assertEquals(0, pool.stats().criticalPathCreates(), "a whole page id came from the reserve");
+    pool.setReserveWanted("b", 0);
+    assertEquals(8, pool.reserveTarget());
+    pool.release("a", pages);
+    assertEquals(8, pool.reservePages(), "back to the new target, the surplus released");
+    assertEquals(6, pool.stats().driverReleases());
+    pool.checkInvariants();
+    pool.setReserveWanted("a", 0);
+    assertEquals(2, pool.reserveTarget(), "the constructor's target is the floor");
+    assertEquals(0, pool.reserveWantedBy("a"));
+    assertThrows(IllegalArgumentException.class, () -> pool.setReserveWanted("a", -1));
+    pool.checkInvariants();
+  }
+
+  @Test
   void acquireIsAllOrNothing() {
     PagePool pool = new PagePool(memory, 4 * PAGE, 2);
     pool.refillReserve();
