@@ -32,7 +32,7 @@ import java.util.List;
  * startPos + i]}.
  *
  * <p>Matrix products run as {@link PackedGemm#gemm} over all tokens of the step, split by output
- * panels across a {@link WorkerPool} of {@code threads} threads (the caller included), so each weight
+ * row blocks across a {@link WorkerPool} of {@code threads} threads (the caller included), so each weight
  * is read from memory once per step whatever the batch. The backend keeps its own copy of every
  * matrix in {@link PackedMatrix} layout, built once in the constructor: host memory for weights is
  * about twice the checkpoint's while both copies are referenced. Results are bit-for-bit
@@ -220,13 +220,13 @@ public final class HostForwardBackend implements ForwardBackend {
         }
       }
     }
-    final int pq = wq[0].panels(), pkv = wk[0].panels(), ph = w1[0].panels(), pd = wo[0].panels();
+    final int pq = wq[0].blocks(), pkv = wk[0].blocks(), ph = w1[0].blocks(), pd = wo[0].blocks();
     for (int l = 0; l < c.numLayers(); l++) {
       final int layer = l;
       for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
       final float[] in1 = input(xb, T, dim);
       final PackedMatrix mq = wq[l], mk = wk[l], mv = wv[l];
-      pool.run(pq + 2 * pkv, panelChunk(pq + 2 * pkv), (from, to, worker) -> {
+      pool.run(pq + 2 * pkv, blockChunk(pq + 2 * pkv), (from, to, worker) -> {
         segment(mq, in1, T, q, dim, from, to, 0);
         segment(mk, in1, T, k, kvDim, from, to, pq);
         segment(mv, in1, T, v, kvDim, from, to, pq + pkv);
@@ -243,19 +243,19 @@ public final class HostForwardBackend implements ForwardBackend {
       });
       final float[] in2 = input(xb, T, dim);
       final PackedMatrix mo = wo[l];
-      pool.run(pd, panelChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, x, 0, dim, from, to, true));
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, x, 0, dim, from, to, true));
       for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
       final float[] in3 = input(xb, T, dim);
       final PackedMatrix m1 = w1[l], m3 = w3[l];
-      pool.run(ph, panelChunk(ph), (from, to, worker) -> {
+      pool.run(ph, blockChunk(ph), (from, to, worker) -> {
         PackedGemm.gemm(m1, in3, T, hb, 0, hidden, from, to, false);
         PackedGemm.gemm(m3, in3, T, hb2, 0, hidden, from, to, false);
-        int r0 = from * PackedMatrix.PANEL, r1 = Math.min(hidden, to * PackedMatrix.PANEL);
+        int r0 = from * PackedMatrix.BLOCK, r1 = Math.min(hidden, to * PackedMatrix.BLOCK);
         for (int i = 0; i < T; i++) HostKernels.siluMul(hb, i * hidden + r0, hb2, i * hidden + r0, r1 - r0);
       });
       final float[] in4 = input(hb, T, hidden);
       final PackedMatrix m2 = w2[l];
-      pool.run(pd, panelChunk(pd), (from, to, worker) -> PackedGemm.gemm(m2, in4, T, x, 0, dim, from, to, true));
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(m2, in4, T, x, 0, dim, from, to, true));
     }
     classify(entries, logits);
   }
@@ -275,7 +275,7 @@ public final class HostForwardBackend implements ForwardBackend {
     }
     final int R = rows;
     final float[] in = input(finalX, R, dim);
-    pool.run(classifier.panels(), panelChunk(classifier.panels()), (from, to, worker) ->
+    pool.run(classifier.blocks(), blockChunk(classifier.blocks()), (from, to, worker) ->
         PackedGemm.gemm(classifier, in, R, logitsBuf, 0, vocab, from, to, false));
     r = 0;
     for (int e = 0; e < entries.size(); e++) {
@@ -283,9 +283,9 @@ public final class HostForwardBackend implements ForwardBackend {
     }
   }
 
-  /** Panels {@code [from, to)} of the concatenated Q|K|V panel space, restricted to the matrix whose panels start at {@code start}. */
+  /** Blocks {@code [from, to)} of the concatenated Q|K|V block space, restricted to the matrix whose blocks start at {@code start}. */
   private static void segment(PackedMatrix m, float[] in, int T, float[] y, int yStride, int from, int to, int start) {
-    int a = Math.max(from, start) - start, b = Math.min(to, start + m.panels()) - start;
+    int a = Math.max(from, start) - start, b = Math.min(to, start + m.blocks()) - start;
     if (a < b) PackedGemm.gemm(m, in, T, y, 0, yStride, a, b, false);
   }
 
@@ -342,10 +342,10 @@ public final class HostForwardBackend implements ForwardBackend {
     }
   }
 
-  /** Panels per parallel chunk: about 4 chunks per thread for balance on a shared machine, a multiple of the 4-panel tile. */
-  private int panelChunk(int panels) {
-    int target = Math.max(4, panels / (pool.threads() * 4));
-    return (target + 3) & ~3;
+  /** Blocks per parallel chunk: about 4 chunks per thread for balance on a shared machine, a multiple of the 2-block tile. */
+  private int blockChunk(int blocks) {
+    int target = Math.max(2, blocks / (pool.threads() * 4));
+    return (target + 1) & ~1;
   }
 
   private int validate(List<ForwardBatch.Entry> entries, float[][] logits) {

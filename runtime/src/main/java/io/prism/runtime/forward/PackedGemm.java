@@ -9,11 +9,12 @@ import jdk.incubator.vector.VectorSpecies;
  * input element {@code x[t, k]} is broadcast, so the product is a chain of fused multiply-adds per
  * output with no horizontal reduction, and a panel's 16 results are stored with one vector store.
  *
- * <p>Register tiles (panels x tokens), chosen by how many tokens are left: 2 x 8 for groups of 8
- * tokens, 4 x 4 for groups of 4, 4 x 1 for single tokens; one panel at a time for the last panels.
- * Each loads every weight vector once per token group, so a step of 8 tokens streams the weights
- * from memory once and does 8 FMAs per weight vector; the loop over panels is outermost so that a
- * long prefill reuses each block of panels from cache for all its tokens.
+ * <p>Register tiles (panels x tokens), chosen by how many tokens are left: 2 x 8 (one block) for
+ * groups of 8 tokens, 4 x 4 (two blocks) for groups of 4, 4 x 1 for single tokens; one block at a
+ * time at the end of the range. Each loads every weight vector once per token group, so a step of 8
+ * tokens streams the weights from memory once and does 8 FMAs per weight vector, and the 2 x 8 tile
+ * reads its weights as one sequential stream. The loop over blocks is outermost so that a long
+ * prefill reuses each block from cache for all its tokens.
  *
  * <p><b>Batch invariance.</b> Every output is {@code acc = 0; for k in order: acc = fma(W[r, k],
  * x[t, k], acc)}, then {@code y = acc} or {@code y = y + acc}, whatever tile computes it; so a token's
@@ -25,6 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class PackedGemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int P = PackedMatrix.PANEL;
+  private static final int B = PackedMatrix.BLOCK;
 
   static {
     if (S.length() != P) throw new IllegalStateException("PackedMatrix.PANEL " + P + " != vector length " + S.length());
@@ -43,28 +45,28 @@ public final class PackedGemm {
   }
 
   /**
-   * For panels {@code [panelFrom, panelTo)} of {@code w} (rows {@code 16 * panelFrom} up to {@code
-   * min(16 * panelTo, rows)}) and every token {@code t < numTokens}: {@code y[yOff + t * yStride +
+   * For blocks {@code [blockFrom, blockTo)} of {@code w} (rows {@code 32 * blockFrom} up to {@code
+   * min(32 * blockTo, rows)}) and every token {@code t < numTokens}: {@code y[yOff + t * yStride +
    * r] = sum_k W[r, k] * xt[k * numTokens + t]}, added to {@code y} when {@code accumulate}.
    */
   public static void gemm(PackedMatrix w, float[] xt, int numTokens, float[] y, int yOff, int yStride,
-      int panelFrom, int panelTo, boolean accumulate) {
+      int blockFrom, int blockTo, boolean accumulate) {
     float[] d = w.data;
     int cols = w.cols(), rows = w.rows();
-    int p = panelFrom;
-    for (; p + 4 <= panelTo; p += 4) {
+    int b = blockFrom;
+    for (; b + 2 <= blockTo; b += 2) {
       int t = 0;
       for (; t + 8 <= numTokens; t += 8) {
-        k2x8(d, cols, p, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
-        k2x8(d, cols, p + 2, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+        k2x8(d, cols, b, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+        k2x8(d, cols, b + 1, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
       }
-      for (; t + 4 <= numTokens; t += 4) k4x4(d, cols, p, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
-      for (; t < numTokens; t++) k4x1(d, cols, p, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+      for (; t + 4 <= numTokens; t += 4) k4x4(d, cols, b, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+      for (; t < numTokens; t++) k4x1(d, cols, b, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
     }
-    for (; p < panelTo; p++) {
+    for (; b < blockTo; b++) {
       int t = 0;
-      for (; t + 8 <= numTokens; t += 8) k1x8(d, cols, p, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
-      for (; t < numTokens; t++) k1x1(d, cols, p, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+      for (; t + 8 <= numTokens; t += 8) k2x8(d, cols, b, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
+      for (; t < numTokens; t++) k2x1(d, cols, b, xt, numTokens, t, y, yOff, yStride, rows, accumulate);
     }
   }
 
@@ -75,70 +77,78 @@ public final class PackedGemm {
     if (valid >= P) {
       if (accumulate) acc = acc.add(FloatVector.fromArray(S, y, o));
       acc.intoArray(y, o);
-    } else {
+    } else if (valid > 0) {
       float[] tmp = new float[P];
       acc.intoArray(tmp, 0);
       for (int i = 0; i < valid; i++) y[o + i] = accumulate ? y[o + i] + tmp[i] : tmp[i];
     }
   }
 
-  private static void k4x1(float[] d, int cols, int p, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
-    int b0 = p * cols * P, b1 = b0 + cols * P, b2 = b1 + cols * P, b3 = b2 + cols * P;
+  /** Blocks b, b + 1 (panels 2b .. 2b + 3) x token t. */
+  private static void k4x1(float[] d, int cols, int b, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
+    int o0 = b * cols * B, o1 = o0 + cols * B;
     FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-    for (int k = 0, o = 0; k < cols; k++, o += P) {
+    for (int k = 0; k < cols; k++, o0 += B, o1 += B) {
       FloatVector x = FloatVector.broadcast(S, xt[k * T + t]);
-      a0 = FloatVector.fromArray(S, d, b0 + o).fma(x, a0);
-      a1 = FloatVector.fromArray(S, d, b1 + o).fma(x, a1);
-      a2 = FloatVector.fromArray(S, d, b2 + o).fma(x, a2);
-      a3 = FloatVector.fromArray(S, d, b3 + o).fma(x, a3);
+      a0 = FloatVector.fromArray(S, d, o0).fma(x, a0);
+      a1 = FloatVector.fromArray(S, d, o0 + P).fma(x, a1);
+      a2 = FloatVector.fromArray(S, d, o1).fma(x, a2);
+      a3 = FloatVector.fromArray(S, d, o1 + P).fma(x, a3);
     }
+    int p = 2 * b;
     store(a0, y, yOff, yStride, t, p, rows, acc);
     store(a1, y, yOff, yStride, t, p + 1, rows, acc);
     store(a2, y, yOff, yStride, t, p + 2, rows, acc);
     store(a3, y, yOff, yStride, t, p + 3, rows, acc);
   }
 
-  private static void k1x1(float[] d, int cols, int p, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
-    int b0 = p * cols * P;
-    FloatVector a0 = FloatVector.zero(S);
-    for (int k = 0, o = b0; k < cols; k++, o += P) {
-      a0 = FloatVector.fromArray(S, d, o).fma(FloatVector.broadcast(S, xt[k * T + t]), a0);
+  /** Block b (panels 2b, 2b + 1) x token t. */
+  private static void k2x1(float[] d, int cols, int b, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
+    int o = b * cols * B;
+    FloatVector a0 = FloatVector.zero(S), a1 = a0;
+    for (int k = 0; k < cols; k++, o += B) {
+      FloatVector x = FloatVector.broadcast(S, xt[k * T + t]);
+      a0 = FloatVector.fromArray(S, d, o).fma(x, a0);
+      a1 = FloatVector.fromArray(S, d, o + P).fma(x, a1);
     }
-    store(a0, y, yOff, yStride, t, p, rows, acc);
+    store(a0, y, yOff, yStride, t, 2 * b, rows, acc);
+    store(a1, y, yOff, yStride, t, 2 * b + 1, rows, acc);
   }
 
-  private static void k4x4(float[] d, int cols, int p, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
-    int b0 = p * cols * P, b1 = b0 + cols * P, b2 = b1 + cols * P, b3 = b2 + cols * P;
+  /** Blocks b, b + 1 (panels 2b .. 2b + 3) x tokens t .. t + 3. */
+  private static void k4x4(float[] d, int cols, int b, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
+    int o0 = b * cols * B, o1 = o0 + cols * B;
     FloatVector z = FloatVector.zero(S);
     FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
     FloatVector a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
-    for (int k = 0, o = 0; k < cols; k++, o += P) {
+    for (int k = 0; k < cols; k++, o0 += B, o1 += B) {
       int xk = k * T + t;
       FloatVector x0 = FloatVector.broadcast(S, xt[xk]);
       FloatVector x1 = FloatVector.broadcast(S, xt[xk + 1]);
       FloatVector x2 = FloatVector.broadcast(S, xt[xk + 2]);
       FloatVector x3 = FloatVector.broadcast(S, xt[xk + 3]);
-      FloatVector w = FloatVector.fromArray(S, d, b0 + o);
+      FloatVector w = FloatVector.fromArray(S, d, o0);
       a00 = w.fma(x0, a00);
       a01 = w.fma(x1, a01);
       a02 = w.fma(x2, a02);
       a03 = w.fma(x3, a03);
-      w = FloatVector.fromArray(S, d, b1 + o);
+      w = FloatVector.fromArray(S, d, o0 + P);
       a10 = w.fma(x0, a10);
       a11 = w.fma(x1, a11);
       a12 = w.fma(x2, a12);
       a13 = w.fma(x3, a13);
-      w = FloatVector.fromArray(S, d, b2 + o);
+      w = FloatVector.fromArray(S, d, o1);
       a20 = w.fma(x0, a20);
       a21 = w.fma(x1, a21);
       a22 = w.fma(x2, a22);
       a23 = w.fma(x3, a23);
-      w = FloatVector.fromArray(S, d, b3 + o);
+      w = FloatVector.fromArray(S, d, o1 + P);
       a30 = w.fma(x0, a30);
       a31 = w.fma(x1, a31);
       a32 = w.fma(x2, a32);
       a33 = w.fma(x3, a33);
     }
+    int p = 2 * b;
     store(a00, y, yOff, yStride, t, p, rows, acc);
     store(a01, y, yOff, yStride, t + 1, p, rows, acc);
     store(a02, y, yOff, yStride, t + 2, p, rows, acc);
@@ -157,15 +167,16 @@ public final class PackedGemm {
     store(a33, y, yOff, yStride, t + 3, p + 3, rows, acc);
   }
 
-  private static void k2x8(float[] d, int cols, int p, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
-    int b0 = p * cols * P, b1 = b0 + cols * P;
+  /** Block b (panels 2b, 2b + 1) x tokens t .. t + 7: one sequential weight stream. */
+  private static void k2x8(float[] d, int cols, int b, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
+    int o = b * cols * B;
     FloatVector z = FloatVector.zero(S);
     FloatVector a00 = z, a01 = z, a02 = z, a03 = z, a04 = z, a05 = z, a06 = z, a07 = z;
     FloatVector a10 = z, a11 = z, a12 = z, a13 = z, a14 = z, a15 = z, a16 = z, a17 = z;
-    for (int k = 0, o = 0; k < cols; k++, o += P) {
+    for (int k = 0; k < cols; k++, o += B) {
       int xk = k * T + t;
-      FloatVector w0 = FloatVector.fromArray(S, d, b0 + o);
-      FloatVector w1 = FloatVector.fromArray(S, d, b1 + o);
+      FloatVector w0 = FloatVector.fromArray(S, d, o);
+      FloatVector w1 = FloatVector.fromArray(S, d, o + P);
       FloatVector x = FloatVector.broadcast(S, xt[xk]);
       a00 = w0.fma(x, a00);
       a10 = w1.fma(x, a10);
@@ -191,6 +202,7 @@ public final class PackedGemm {
       a07 = w0.fma(x, a07);
       a17 = w1.fma(x, a17);
     }
+    int p = 2 * b;
     store(a00, y, yOff, yStride, t, p, rows, acc);
     store(a01, y, yOff, yStride, t + 1, p, rows, acc);
     store(a02, y, yOff, yStride, t + 2, p, rows, acc);
@@ -207,31 +219,5 @@ public final class PackedGemm {
     store(a15, y, yOff, yStride, t + 5, p + 1, rows, acc);
     store(a16, y, yOff, yStride, t + 6, p + 1, rows, acc);
     store(a17, y, yOff, yStride, t + 7, p + 1, rows, acc);
-  }
-
-  private static void k1x8(float[] d, int cols, int p, float[] xt, int T, int t, float[] y, int yOff, int yStride, int rows, boolean acc) {
-    int b0 = p * cols * P;
-    FloatVector z = FloatVector.zero(S);
-    FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-    for (int k = 0, o = b0; k < cols; k++, o += P) {
-      int xk = k * T + t;
-      FloatVector w = FloatVector.fromArray(S, d, o);
-      a0 = w.fma(FloatVector.broadcast(S, xt[xk]), a0);
-      a1 = w.fma(FloatVector.broadcast(S, xt[xk + 1]), a1);
-      a2 = w.fma(FloatVector.broadcast(S, xt[xk + 2]), a2);
-      a3 = w.fma(FloatVector.broadcast(S, xt[xk + 3]), a3);
-      a4 = w.fma(FloatVector.broadcast(S, xt[xk + 4]), a4);
-      a5 = w.fma(FloatVector.broadcast(S, xt[xk + 5]), a5);
-      a6 = w.fma(FloatVector.broadcast(S, xt[xk + 6]), a6);
-      a7 = w.fma(FloatVector.broadcast(S, xt[xk + 7]), a7);
-    }
-    store(a0, y, yOff, yStride, t, p, rows, acc);
-    store(a1, y, yOff, yStride, t + 1, p, rows, acc);
-    store(a2, y, yOff, yStride, t + 2, p, rows, acc);
-    store(a3, y, yOff, yStride, t + 3, p, rows, acc);
-    store(a4, y, yOff, yStride, t + 4, p, rows, acc);
-    store(a5, y, yOff, yStride, t + 5, p, rows, acc);
-    store(a6, y, yOff, yStride, t + 6, p, rows, acc);
-    store(a7, y, yOff, yStride, t + 7, p, rows, acc);
   }
 }

@@ -1,14 +1,16 @@
 package io.prism.runtime.forward;
 
 /**
- * A weight matrix {@code W [rows, cols]} re-laid out for {@link PackedGemm}: in panels of {@link
- * #PANEL} consecutive rows (16 here), each panel stored column by column, so one vector load reads one column
- * of 16 rows and the product needs no horizontal reductions (the layout of the "B panels" in
- * Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008):
+ * A weight matrix {@code W [rows, cols]} re-laid out for {@link PackedGemm}: in blocks of {@link
+ * #BLOCK} consecutive rows (two panels of {@link #PANEL}, one vector each), each block stored column
+ * by column, so a vector load reads one column of 16 rows, the product needs no horizontal
+ * reductions, and a register tile of one block reads one sequential stream (the packed "B panels"
+ * of Goto and van de Geijn, "Anatomy of High-Performance Matrix Multiplication", 2008):
  *
  * <pre>
- *   data[(p * cols + k) * 16 + i] = W[p * 16 + i][k]     p &lt; panels = ceil(rows / 16), i &lt; 16
- *   rows past the end of W (last panel) are zero
+ *   data[(b * cols + k) * 32 + j] = W[b * 32 + j][k]     b &lt; blocks = ceil(rows / 32), j &lt; 32
+ *   panel p = rows [16p, 16p + 16) = lanes [16 (p % 2), 16 (p % 2) + 16) of block p / 2
+ *   rows past the end of W (last block) are zero
  * </pre>
  *
  * <p>A copy: the source array is not referenced afterwards. Immutable after construction and safe
@@ -17,16 +19,18 @@ package io.prism.runtime.forward;
 public final class PackedMatrix {
   /** Rows per panel: the lanes of the preferred float vector (16 with AVX-512, 8 with AVX2). */
   public static final int PANEL = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+  /** Rows per block: two panels. */
+  public static final int BLOCK = 2 * PANEL;
 
   private final int rows;
   private final int cols;
-  private final int panels;
-  final float[] data; // [panels, cols, 16]
+  private final int blocks;
+  final float[] data; // [blocks, cols, 32]
 
   private PackedMatrix(int rows, int cols, float[] data) {
     this.rows = rows;
     this.cols = cols;
-    this.panels = (rows + PANEL - 1) / PANEL;
+    this.blocks = (rows + BLOCK - 1) / BLOCK;
     this.data = data;
   }
 
@@ -40,16 +44,16 @@ public final class PackedMatrix {
     if (offset < 0 || offset + (long) rows * cols > w.length) {
       throw new IllegalArgumentException("matrix " + rows + " x " + cols + " at offset " + offset + " exceeds an array of " + w.length);
     }
-    int panels = (rows + PANEL - 1) / PANEL;
-    long size = (long) panels * cols * PANEL;
+    int blocks = (rows + BLOCK - 1) / BLOCK;
+    long size = (long) blocks * cols * BLOCK;
     if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("packed matrix of " + size + " floats exceeds one Java array");
     float[] d = new float[(int) size];
     int off = (int) offset;
     for (int r = 0; r < rows; r++) {
-      int p = r / PANEL, i = r % PANEL;
+      int b = r / BLOCK, j = r % BLOCK;
       int src = off + r * cols;
-      int dst = p * cols * PANEL + i;
-      for (int k = 0; k < cols; k++) d[dst + k * PANEL] = w[src + k];
+      int dst = b * cols * BLOCK + j;
+      for (int k = 0; k < cols; k++) d[dst + k * BLOCK] = w[src + k];
     }
     return new PackedMatrix(rows, cols, d);
   }
@@ -64,9 +68,9 @@ public final class PackedMatrix {
     return cols;
   }
 
-  /** Panels of 16 rows, the last one possibly padded. */
-  public int panels() {
-    return panels;
+  /** Blocks of 32 rows, the last one possibly padded with zero rows. */
+  public int blocks() {
+    return blocks;
   }
 
   /** Bytes of the packed array. */

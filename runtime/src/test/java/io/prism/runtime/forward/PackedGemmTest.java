@@ -22,22 +22,22 @@ class PackedGemmTest {
   }
 
   @Test
-  void packingPlacesEachRowInItsPanelColumnAndZeroPadsTheLastPanel() {
-    int rows = P + 3, cols = 5;
+  void packingPlacesEachRowInItsBlockColumnAndZeroPadsTheLastBlock() {
+    int rows = 2 * P + 3, cols = 5, b = PackedMatrix.BLOCK;
     float[] w = random(2 + rows * cols);
     PackedMatrix m = PackedMatrix.pack(w, 2, rows, cols);
-    assertEquals(2, m.panels());
-    for (int r = 0; r < 2 * P; r++) {
+    assertEquals(2, m.blocks());
+    for (int r = 0; r < 2 * b; r++) {
       for (int k = 0; k < cols; k++) {
         float expected = r < rows ? w[2 + r * cols + k] : 0f;
-        assertEquals(expected, m.data[((r / P) * cols + k) * P + r % P]);
+        assertEquals(expected, m.data[((r / b) * cols + k) * b + r % b]);
       }
     }
   }
 
   @Test
   void matchesScalarGemmForEveryTileAndTail() {
-    for (int rows : new int[] {1, P - 1, P, 3 * P + 5, 4 * P, 9 * P + 1}) {
+    for (int rows : new int[] {1, P - 1, P, 3 * P + 5, 4 * P, 9 * P + 1, 12 * P}) {
       for (int cols : new int[] {1, 7, 48, 65}) {
         for (int tokens : new int[] {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 17}) {
           for (boolean acc : new boolean[] {false, true}) {
@@ -46,7 +46,7 @@ class PackedGemmTest {
             float[] expected = random(tokens * yStride), actual = expected.clone();
             ScalarKernels.gemm(w, 0, cols, x, 0, cols, tokens, expected, 0, yStride, 0, rows, acc);
             PackedMatrix m = PackedMatrix.pack(w, 0, rows, cols);
-            PackedGemm.gemm(m, transposed(x, tokens, cols), tokens, actual, 0, yStride, 0, m.panels(), acc);
+            PackedGemm.gemm(m, transposed(x, tokens, cols), tokens, actual, 0, yStride, 0, m.blocks(), acc);
             for (int i = 0; i < expected.length; i++) {
               assertEquals(expected[i], actual[i], 1e-5f * cols * Math.max(1f, Math.abs(expected[i])),
                   "rows " + rows + " cols " + cols + " tokens " + tokens + " acc " + acc + " element " + i);
@@ -58,8 +58,8 @@ class PackedGemmTest {
   }
 
   @Test
-  void panelRangeWritesOnlyItsRows() {
-    int rows = 6 * P, cols = 9, tokens = 3;
+  void blockRangeWritesOnlyItsRows() {
+    int rows = 6 * PackedMatrix.BLOCK, cols = 9, tokens = 3, P = PackedMatrix.BLOCK;
     float[] w = random(rows * cols), x = random(tokens * cols), y = random(tokens * rows), before = y.clone();
     PackedMatrix m = PackedMatrix.pack(w, 0, rows, cols);
     PackedGemm.gemm(m, transposed(x, tokens, cols), tokens, y, 0, rows, 2, 5, false);
@@ -79,10 +79,10 @@ class PackedGemmTest {
     for (int tokens = 1; tokens <= 17; tokens++) {
       float[] x = random(tokens * cols);
       float[] batched = new float[tokens * rows];
-      PackedGemm.gemm(m, transposed(x, tokens, cols), tokens, batched, 0, rows, 0, m.panels(), false);
+      PackedGemm.gemm(m, transposed(x, tokens, cols), tokens, batched, 0, rows, 0, m.blocks(), false);
       for (int t = 0; t < tokens; t++) {
         float[] alone = new float[rows];
-        PackedGemm.gemm(m, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, alone, 0, rows, 0, m.panels(), false);
+        PackedGemm.gemm(m, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, alone, 0, rows, 0, m.blocks(), false);
         assertArrayEquals(alone, Arrays.copyOfRange(batched, t * rows, (t + 1) * rows), "token " + t + " of " + tokens);
       }
     }
