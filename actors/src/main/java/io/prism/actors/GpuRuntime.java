@@ -1,6 +1,7 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.Device;
+import io.prism.runtime.engine.EngineStats;
 import io.prism.runtime.engine.ModelEngine;
 import io.prism.runtime.memory.PagePool;
 import java.util.Map;
@@ -110,8 +111,9 @@ public final class GpuRuntime {
       long stalled = e.getValue().stalledSinceNanos;
       boolean stuck = stalled >= 0 && now - stalled > stallTimeoutNanos;
       if (stuck && problem.isEmpty()) problem = "model " + e.getKey() + " has made no progress for " + (now - stalled) / 1_000_000 + " ms";
-      ModelEngine.Stats st = engine.stats();
-      models.add(new GpuStatus.ModelStatus(e.getKey(), e.getValue().weightBytes, pool.pagesHeldBy(engine.owner()), engine.pageIdsHeld(),
+      EngineStats st = engine.stats();
+      int kept = (engine.emptyPageIds() + engine.cachedPageIds()) * engine.physicalPagesPerPageId();
+      models.add(new GpuStatus.ModelStatus(e.getKey(), e.getValue().weightBytes, pool.pagesHeldBy(engine.owner()), kept, engine.pageIdsHeld(),
           engine.waitingCount(), engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions()));
     }
     String invariant = "";

@@ -33,6 +33,9 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    * One model instance on the device.
    *
    * @param pagesHeld physical pages its KV cache holds
+   * @param pagesKept of those, pages of page ids with no block in use by a request: empty ones the
+   *     model keeps as its own reserve and ones holding only prefix-cached blocks (both reclaimable);
+   *     {@code pagesHeld - pagesKept} are in use by requests
    * @param pageIdsHeld KV page ids mapped (each {@code 2 * layers} physical pages)
    * @param waiting requests queued, not yet running
    * @param running requests in the running batch
@@ -42,8 +45,13 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    * @param failed requests failed since the instance started
    * @param preemptions sequences preempted (recompute) since the instance started
    */
-  public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pageIdsHeld, int waiting, int running, boolean progressing,
-      long finished, long cancelled, long failed, long preemptions) implements PrismMessage {}
+  public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pagesKept, int pageIdsHeld, int waiting, int running, boolean progressing,
+      long finished, long cancelled, long failed, long preemptions) implements PrismMessage {
+    /** Pages in use by requests in flight. */
+    public int pagesInUse() {
+      return pagesHeld - pagesKept;
+    }
+  }
 
   /** Bytes of the budget not used by weights or held pages (reserve pages count as free). */
   public long freeBytes() {

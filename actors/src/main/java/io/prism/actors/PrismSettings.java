@@ -77,6 +77,8 @@ public record PrismSettings(
         .withPrefillChunk(c.getInt("engine.prefill-chunk"))
         .withKvCapacityTokens(c.getInt("engine.kv-capacity-tokens"))
         .withBosEndsSequence(c.getBoolean("engine.bos-ends-sequence"))
+        .withPrefixCaching(c.getBoolean("engine.prefix-caching"))
+        .withReservePageIds(c.getInt("engine.reserve-page-ids"))
         .withHostThreads(Math.max(1, c.getInt("gpu.host-threads")));
     PrismSettings s = new PrismSettings(
         backend,

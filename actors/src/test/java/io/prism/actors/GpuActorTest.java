@@ -25,7 +25,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A GPU actor with its page pool and model actors on a host device, serving stories260K; every
- * message serialized. Checks after each scenario that every page is back in the pool.
+ * message serialized. Checks after each scenario that every page is back in the pool (prefix
+ * caching off, so an idle model keeps none).
  */
 class GpuActorTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
@@ -38,7 +39,8 @@ class GpuActorTest {
 
   @BeforeAll
   static void start() {
-    testKit = ActorTestKit.create("gpu-actor-test", TestSupport.config(""));
+    // no prefix cache and no kept empty page ids: once idle, a model holds no page at all
+    testKit = ActorTestKit.create("gpu-actor-test", TestSupport.config("prism.engine.prefix-caching = off\nprism.engine.reserve-page-ids = 0"));
     PrismSettings settings = PrismSettings.from(testKit.system().settings().config());
     device = new HostDevice(0, 64 * 1024, 1);
     ModelStore store = new ModelStore(ModelStore.fileLoader(), Executors.newCachedThreadPool());

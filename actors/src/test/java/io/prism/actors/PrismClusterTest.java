@@ -61,10 +61,15 @@ class PrismClusterTest {
     assertEquals(FinishReason.LENGTH, TestSupport.last(events, GenerationEvent.Completed.class).reason());
     assertEquals(TestSupport.oracle(), TestSupport.PROMPT + TestSupport.text(events));
 
-    // the GPU, seen from node A, has every page back
+    // the GPU, seen from node A: no page in use by a request; what the model holds it keeps (its
+    // empty reserve page id and prefix-cached blocks), and the pool's books balance
     List<GpuStatus> gpus = a.gpus().toCompletableFuture().get(30, TimeUnit.SECONDS);
     assertEquals(1, gpus.size());
-    assertEquals(0, gpus.get(0).heldPages());
+    GpuStatus gpu = gpus.get(0);
+    assertEquals("", gpu.invariantViolation());
+    assertEquals(1, gpu.models().size());
+    assertEquals(0, gpu.models().get(0).pagesInUse());
+    assertEquals(gpu.heldPages(), gpu.models().get(0).pagesKept());
     assertTrue(a.health().toCompletableFuture().get(30, TimeUnit.SECONDS).healthy());
   }
 

@@ -198,6 +198,8 @@ public final class AdminRoutes extends AllDirectives {
         mo.put("id", m.modelId());
         mo.put("weight_bytes", m.weightBytes());
         mo.put("pages_held", m.pagesHeld());
+        mo.put("pages_in_use", m.pagesInUse());
+        mo.put("pages_kept", m.pagesKept());
         mo.put("page_ids_held", m.pageIdsHeld());
         mo.put("waiting", m.waiting());
         mo.put("running", m.running());
