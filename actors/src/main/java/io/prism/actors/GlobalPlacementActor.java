@@ -282,9 +282,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     GpuActor.LoadReply reply = w.reply();
     Entry e = catalog.get(reply.modelId());
     if (e == null || !reply.gpu().equals(e.gpu)) {
-      if (reply instanceof GpuActor.ModelLoaded && (e == null || !reply.gpu().equals(e.gpu))) {
-        gpus.apply(reply.gpu()).tell(new GpuActor.UnloadModel(reply.modelId())); // stale load
-      }
+      // a load this actor no longer wants (model unregistered or placed elsewhere meanwhile)
+      if (reply instanceof GpuActor.ModelLoaded) gpus.apply(reply.gpu()).tell(new GpuActor.UnloadModel(reply.modelId()));
       return this;
     }
     if (reply instanceof GpuActor.ModelLoaded l) {
