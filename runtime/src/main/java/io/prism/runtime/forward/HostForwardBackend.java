@@ -31,9 +31,12 @@ import java.util.List;
  * cache before any token attends, and token {@code i} of an entry reads positions {@code [0,
  * startPos + i]}.
  *
- * <p>Matrix products run as {@link HostKernels#gemm} over all tokens of the step, split by output
- * rows across a {@link WorkerPool} of {@code threads} threads (the caller included). Results are
- * bit-for-bit independent of batch composition and of how a prompt is chunked.
+ * <p>Matrix products run as {@link PackedGemm#gemm} over all tokens of the step, split by output
+ * row blocks across a {@link WorkerPool} of {@code threads} threads (the caller included), so each weight
+ * is read from memory once per step whatever the batch. The backend keeps its own copy of every
+ * matrix in {@link PackedMatrix} layout, built once in the constructor: host memory for weights is
+ * about twice the checkpoint's while both copies are referenced. Results are bit-for-bit
+ * independent of batch composition and of how a prompt is chunked.
  *
  * <p>Threading: {@link #forward} is called from one thread at a time (the engine thread). The KV
  * cache is not closed by {@link #close()}; its owner closes it.
@@ -53,6 +56,16 @@ public final class HostForwardBackend implements ForwardBackend {
   private final float[] invFreq; // [headDim / 2]
   private final float sqrtHeadDim;
   private final float[][] attScratch; // [threads][maxSeqLen]
+  // Packed copies of the matrices (PackedMatrix layout), one per layer.
+  private final PackedMatrix[] wq; // [layers] of [dim, dim]
+  private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
+  private final PackedMatrix[] wv; // [layers] of [kvDim, dim]
+  private final PackedMatrix[] wo; // [layers] of [dim, dim]
+  private final PackedMatrix[] w1; // [layers] of [hidden, dim]
+  private final PackedMatrix[] w2; // [layers] of [dim, hidden]
+  private final PackedMatrix[] w3; // [layers] of [hidden, dim]
+  private final PackedMatrix classifier; // [vocab, dim]
+  private final long packedBytes;
   private boolean resident = true;
 
   // Step buffers, grown on demand ([capTokens, width] row-major).
@@ -64,6 +77,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private float[] v; // [T, kvDim]
   private float[] hb; // [T, hidden]
   private float[] hb2; // [T, hidden]
+  private float[] xt; // [max(dim, hidden), T] the current GEMM input, tokens innermost
   private float[] cos; // [T, headDim / 2]
   private float[] sin; // [T, headDim / 2]
   private int[] pos; // [T] position of each token
@@ -107,6 +121,36 @@ public final class HostForwardBackend implements ForwardBackend {
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.sqrtHeadDim = (float) Math.sqrt(headDim);
     this.attScratch = new float[threads][cfg.maxSeqLen()];
+    int layers = cfg.numLayers();
+    wq = new PackedMatrix[layers];
+    wk = new PackedMatrix[layers];
+    wv = new PackedMatrix[layers];
+    wo = new PackedMatrix[layers];
+    w1 = new PackedMatrix[layers];
+    w2 = new PackedMatrix[layers];
+    w3 = new PackedMatrix[layers];
+    PackedMatrix[] cls = new PackedMatrix[1];
+    pool.run(7 * layers + 1, 1, (from, to, worker) -> {
+      for (int i = from; i < to; i++) {
+        int l = i / 7;
+        switch (i == 7 * layers ? -1 : i % 7) {
+          case -1 -> cls[0] = PackedMatrix.pack(weights.classifier, 0, cfg.vocabSize(), dim);
+          case 0 -> wq[l] = PackedMatrix.pack(weights.wq, (long) l * dim * dim, dim, dim);
+          case 1 -> wk[l] = PackedMatrix.pack(weights.wk, (long) l * kvDim * dim, kvDim, dim);
+          case 2 -> wv[l] = PackedMatrix.pack(weights.wv, (long) l * kvDim * dim, kvDim, dim);
+          case 3 -> wo[l] = PackedMatrix.pack(weights.wo, (long) l * dim * dim, dim, dim);
+          case 4 -> w1[l] = PackedMatrix.pack(weights.w1, (long) l * hidden * dim, hidden, dim);
+          case 5 -> w2[l] = PackedMatrix.pack(weights.w2, (long) l * dim * hidden, dim, hidden);
+          default -> w3[l] = PackedMatrix.pack(weights.w3, (long) l * hidden * dim, hidden, dim);
+        }
+      }
+    });
+    classifier = cls[0];
+    long bytes = classifier.bytes();
+    for (int l = 0; l < layers; l++) {
+      bytes += wq[l].bytes() + wk[l].bytes() + wv[l].bytes() + wo[l].bytes() + w1[l].bytes() + w2[l].bytes() + w3[l].bytes();
+    }
+    packedBytes = bytes;
   }
 
   @Override
@@ -119,9 +163,11 @@ public final class HostForwardBackend implements ForwardBackend {
     return kv;
   }
 
+  /** Bytes of the packed matrices plus the embedding and norms this backend reads. */
   @Override
   public long weightBytes() {
-    return w.bytes();
+    long vectors = (long) c.numLayers() * 2 * dim + dim;
+    return packedBytes + ((long) c.vocabSize() * dim + vectors) * Float.BYTES;
   }
 
   @Override
@@ -174,15 +220,16 @@ public final class HostForwardBackend implements ForwardBackend {
         }
       }
     }
-    int rowChunk = rowChunk(dim + 2 * kvDim, T);
+    final int pq = wq[0].blocks(), pkv = wk[0].blocks(), ph = w1[0].blocks(), pd = wo[0].blocks();
     for (int l = 0; l < c.numLayers(); l++) {
       final int layer = l;
       for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
-      final int qOff = offset(layer, dim, dim), kvOff = offset(layer, kvDim, dim);
-      pool.run(dim + 2 * kvDim, rowChunk, (from, to, worker) -> {
-        gemmSegment(w.wq, qOff, q, dim, T, from, to, 0, dim);
-        gemmSegment(w.wk, kvOff, k, kvDim, T, from, to, dim, kvDim);
-        gemmSegment(w.wv, kvOff, v, kvDim, T, from, to, dim + kvDim, kvDim);
+      final float[] in1 = input(xb, T, dim);
+      final PackedMatrix mq = wq[l], mk = wk[l], mv = wv[l];
+      pool.run(pq + 2 * pkv, blockChunk(pq + 2 * pkv), (from, to, worker) -> {
+        segment(mq, in1, T, q, dim, from, to, 0);
+        segment(mk, in1, T, k, kvDim, from, to, pq);
+        segment(mv, in1, T, v, kvDim, from, to, pq + pkv);
       });
       for (int i = 0; i < T; i++) {
         HostKernels.rope(q, i * dim, dim, headDim, cos, sin, i * half);
@@ -194,19 +241,21 @@ public final class HostForwardBackend implements ForwardBackend {
       pool.run(T * c.numHeads(), 1, (from, to, worker) -> {
         for (int item = from; item < to; item++) attend(entries, item, kPages, vPages, attScratch[worker]);
       });
-      final int oOff = offset(layer, dim, dim);
-      pool.run(dim, rowChunk(dim, T), (from, to, worker) ->
-          HostKernels.gemm(w.wo, oOff, dim, xb, 0, dim, T, x, 0, dim, from, to, true));
+      final float[] in2 = input(xb, T, dim);
+      final PackedMatrix mo = wo[l];
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, x, 0, dim, from, to, true));
       for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
-      final int upOff = offset(layer, hidden, dim);
-      pool.run(hidden, rowChunk(hidden, T), (from, to, worker) -> {
-        HostKernels.gemm(w.w1, upOff, dim, xb, 0, dim, T, hb, 0, hidden, from, to, false);
-        HostKernels.gemm(w.w3, upOff, dim, xb, 0, dim, T, hb2, 0, hidden, from, to, false);
-        for (int i = 0; i < T; i++) HostKernels.siluMul(hb, i * hidden + from, hb2, i * hidden + from, to - from);
+      final float[] in3 = input(xb, T, dim);
+      final PackedMatrix m1 = w1[l], m3 = w3[l];
+      pool.run(ph, blockChunk(ph), (from, to, worker) -> {
+        PackedGemm.gemm(m1, in3, T, hb, 0, hidden, from, to, false);
+        PackedGemm.gemm(m3, in3, T, hb2, 0, hidden, from, to, false);
+        int r0 = from * PackedMatrix.BLOCK, r1 = Math.min(hidden, to * PackedMatrix.BLOCK);
+        for (int i = 0; i < T; i++) HostKernels.siluMul(hb, i * hidden + r0, hb2, i * hidden + r0, r1 - r0);
       });
-      final int downOff = offset(layer, dim, hidden);
-      pool.run(dim, rowChunk(dim, T), (from, to, worker) ->
-          HostKernels.gemm(w.w2, downOff, hidden, hb, 0, hidden, T, x, 0, dim, from, to, true));
+      final float[] in4 = input(hb, T, hidden);
+      final PackedMatrix m2 = w2[l];
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(m2, in4, T, x, 0, dim, from, to, true));
     }
     classify(entries, logits);
   }
@@ -225,18 +274,27 @@ public final class HostForwardBackend implements ForwardBackend {
       if (e.wantLogits()) HostKernels.rmsnorm(finalX, r++ * dim, x, (t - 1) * dim, w.finalNorm, 0, dim, c.normEps());
     }
     final int R = rows;
-    pool.run(vocab, rowChunk(vocab, R), (from, to, worker) ->
-        HostKernels.gemm(w.classifier, 0, dim, finalX, 0, dim, R, logitsBuf, 0, vocab, from, to, false));
+    final float[] in = input(finalX, R, dim);
+    pool.run(classifier.blocks(), blockChunk(classifier.blocks()), (from, to, worker) ->
+        PackedGemm.gemm(classifier, in, R, logitsBuf, 0, vocab, from, to, false));
     r = 0;
     for (int e = 0; e < entries.size(); e++) {
       if (entries.get(e).wantLogits()) System.arraycopy(logitsBuf, r++ * vocab, logits[e], 0, vocab);
     }
   }
 
-  /** Rows {@code [from, to)} of the concatenated QKV output space, restricted to the segment {@code [segStart, segStart + segRows)}. */
-  private void gemmSegment(float[] wt, int wOff, float[] y, int yStride, int T, int from, int to, int segStart, int segRows) {
-    int a = Math.max(from, segStart) - segStart, b = Math.min(to, segStart + segRows) - segStart;
-    if (a < b) HostKernels.gemm(wt, wOff, dim, xb, 0, dim, T, y, 0, yStride, a, b, false);
+  /** Blocks {@code [from, to)} of the concatenated Q|K|V block space, restricted to the matrix whose blocks start at {@code start}. */
+  private static void segment(PackedMatrix m, float[] in, int T, float[] y, int yStride, int from, int to, int start) {
+    int a = Math.max(from, start) - start, b = Math.min(to, start + m.blocks()) - start;
+    if (a < b) PackedGemm.gemm(m, in, T, y, 0, yStride, a, b, false);
+  }
+
+  /** The GEMM input for {@code T} tokens of width {@code cols}: {@code a} itself for one token, else its transpose in {@link #xt}. */
+  private float[] input(float[] a, int T, int cols) {
+    if (T == 1) return a;
+    if (xt.length < T * cols) xt = new float[T * cols];
+    PackedGemm.transpose(a, 0, cols, T, cols, xt);
+    return xt;
   }
 
   private void writeKv(List<ForwardBatch.Entry> entries, int layer, int T) {
@@ -284,16 +342,10 @@ public final class HostForwardBackend implements ForwardBackend {
     }
   }
 
-  private int rowChunk(int rows, int T) {
-    // About 4 chunks per thread for balance on a shared machine; multiples of the 4-row tile.
-    int target = Math.max(4, rows / (pool.threads() * 4));
-    return (target + 3) & ~3;
-  }
-
-  private static int offset(int layer, int rows, int cols) {
-    long o = (long) layer * rows * cols;
-    if (o > Integer.MAX_VALUE) throw new IllegalStateException("weight offset " + o + " overflows an int index");
-    return (int) o;
+  /** Blocks per parallel chunk: about 4 chunks per thread for balance on a shared machine, a multiple of the 2-block tile. */
+  private int blockChunk(int blocks) {
+    int target = Math.max(2, blocks / (pool.threads() * 4));
+    return (target + 1) & ~1;
   }
 
   private int validate(List<ForwardBatch.Entry> entries, float[][] logits) {
@@ -346,6 +398,7 @@ public final class HostForwardBackend implements ForwardBackend {
     v = new float[cap * kvDim];
     hb = new float[cap * hidden];
     hb2 = new float[cap * hidden];
+    xt = new float[cap * Math.max(dim, hidden)];
     cos = new float[cap * (headDim / 2)];
     sin = new float[cap * (headDim / 2)];
     pos = new int[cap];

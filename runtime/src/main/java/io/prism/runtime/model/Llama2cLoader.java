@@ -81,7 +81,8 @@ public final class Llama2cLoader {
     if ((dim / heads) % 2 != 0) {
       throw new ModelFormatException(name + ": header field n_heads: head size dim/n_heads must be even for RoPE, found " + dim / heads);
     }
-    double roughFloats = (double) h[0] * ((double) Math.abs(h[5]) * 2 + (double) h[2] * (2.0 * h[0] + 3.0 * h[1] + 2) + h[6]);
+    // at most twice the exact count, computed in double so that a garbage header cannot overflow
+    double roughFloats = (double) h[0] * ((double) Math.abs(h[5]) * 2 + (double) h[2] * (2.0 * h[0] + 3.0 * h[1] + 2)) + (double) h[6] * (dim / heads);
     if (roughFloats * Float.BYTES > 2.0 * size + 1e6) {
       throw new ModelFormatException(
           name + ": file size: expected about " + (long) (roughFloats * Float.BYTES) + " bytes for header " + describe(h) + ", found " + size + " (truncated file or not a checkpoint)");

@@ -33,11 +33,13 @@ final class MappedFile implements AutoCloseable {
   final Path path;
   final long sizeBytes;
   private final FileChannel channel;
+  private final long windowBytes;
 
-  private MappedFile(Path path, FileChannel channel, long sizeBytes) {
+  private MappedFile(Path path, FileChannel channel, long sizeBytes, long windowBytes) {
     this.path = path;
     this.channel = channel;
     this.sizeBytes = sizeBytes;
+    this.windowBytes = windowBytes;
   }
 
   /**
@@ -46,9 +48,17 @@ final class MappedFile implements AutoCloseable {
    * @throws UncheckedIOException if the file cannot be opened
    */
   static MappedFile open(Path path) {
+    return open(path, WINDOW_BYTES);
+  }
+
+  /** As {@link #open(Path)} with windows of {@code windowBytes} (a multiple of 68; tests use small ones). */
+  static MappedFile open(Path path, long windowBytes) {
+    if (windowBytes <= 0 || windowBytes % 68 != 0 || windowBytes > WINDOW_BYTES) {
+      throw new IllegalArgumentException("windowBytes must be a positive multiple of 68 up to " + WINDOW_BYTES + ", got " + windowBytes);
+    }
     try {
       FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
-      return new MappedFile(path, ch, ch.size());
+      return new MappedFile(path, ch, ch.size(), windowBytes);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open " + path, e);
     }
@@ -101,7 +111,7 @@ final class MappedFile implements AutoCloseable {
    * that {@code count} is a multiple of the encoding's block size.
    */
   void read(Encoding enc, long offset, float[] dst, int dstOffset, int count) {
-    long elementsPerWindow = WINDOW_BYTES / enc.blockBytes * enc.blockElements;
+    long elementsPerWindow = windowBytes / enc.blockBytes * enc.blockElements;
     long done = 0;
     while (done < count) {
       int n = (int) Math.min(elementsPerWindow, count - done);

@@ -40,7 +40,8 @@ import java.util.stream.IntStream;
  *
  * <p>Weights are uniform in {@code [-a, a)} with {@code a = 0.02 * sqrt(3)} (standard deviation
  * 0.02, the usual init scale), RMSNorm weights are 1. Element {@code i} of tensor {@code k} is a
- * hash of {@code (seed, k, i)} (SplitMix64's finaliser), so the result is the same for a seed on any
+ * hash of {@code (seed, k, i / 2)} (SplitMix64's finaliser; one 64-bit hash gives two 24-bit
+ * uniforms), so the result is the same for a seed on any
  * number of threads; generation runs in parallel chunks on the common fork-join pool. Stateless and
  * thread-safe.
  */
@@ -143,9 +144,10 @@ public final class RandomModels {
     int chunks = (int) ((count + CHUNK - 1) / CHUNK);
     IntStream.range(0, chunks).parallel().forEach(k -> {
       int from = k * CHUNK, to = (int) Math.min(count, (long) from + CHUNK);
-      for (int i = from; i < to; i++) {
-        long bits = mix(base + i * 0x9E3779B97F4A7C15L);
-        a[i] = ((bits >>> 40) * 0x1p-24f * 2f - 1f) * AMPLITUDE;
+      for (int i = from; i < to; i += 2) { // CHUNK is even: a pair never straddles chunks
+        long bits = mix(base + (i >>> 1) * 0x9E3779B97F4A7C15L);
+        a[i] = ((int) (bits >>> 40) * 0x1p-23f - 1f) * AMPLITUDE;
+        if (i + 1 < to) a[i + 1] = ((int) ((bits >>> 8) & 0xFFFFFF) * 0x1p-23f - 1f) * AMPLITUDE;
       }
     });
     return a;

@@ -29,7 +29,8 @@ import java.util.TreeMap;
  *       model are on distinct GPUs by construction. Fewer than {@code k} candidates: the model is
  *       unplaced. A new shard list is in ascending GPU id (shard {@code i} on the {@code i}-th).
  *   <li>Stickiness: if the model holds GPUs now and all of them are still candidates, it stays
- *       unless {@code score(current) - score(best) > tau}, where the score of a set is the largest
+ *       unless {@code score(current) - score(best) > tau} and, with a relative threshold {@code r},
+ *       also {@code score(current) > (1 + r) * score(best)}; the score of a set is the largest
  *       score of its GPUs. Otherwise it moves to the best set. A kept model keeps its
  *       GPU list as given (shard order preserved).
  * </ol>
@@ -38,7 +39,9 @@ import java.util.TreeMap;
  * <p>{@code tau} is absolute, in KVPR units (1/s^2). For scale: a model at 1000 tokens/s with
  * 128 KiB per token and a 100 ms TPOT SLO on 60 GB of free memory has KVPR about 0.022; the default
  * {@code tau} is 0.005. {@code tau = 0} moves a model whenever a strictly better set exists; a
- * huge {@code tau} never migrates running models.
+ * huge {@code tau} never migrates running models. Because KVPR scales with rates, KV sizes and
+ * SLOs, an absolute {@code tau} has to be tuned per fleet; {@link #withRelativeThreshold} adds a
+ * scale-free condition (our addition, not in the paper).
  *
  * <p>Pure and thread-safe. The paper's released prototype does not implement this (DESIGN.md
  * section 6); this is our reading of Algorithm 1.
@@ -48,14 +51,38 @@ public final class KvprPlacement implements PlacementPolicy {
   public static final double DEFAULT_TAU = 0.005;
 
   private final double tau;
+  private final double relativeThreshold;
 
   /**
    * @param tau migration threshold in KVPR units, finite and {@code >= 0}
    * @throws IllegalArgumentException if {@code tau} is negative or not finite
    */
   public KvprPlacement(double tau) {
+    this(tau, 0);
+  }
+
+  private KvprPlacement(double tau, double relativeThreshold) {
     if (!(tau >= 0) || Double.isInfinite(tau)) throw new IllegalArgumentException("tau must be finite and >= 0, got " + tau);
+    if (!(relativeThreshold >= 0) || Double.isInfinite(relativeThreshold)) {
+      throw new IllegalArgumentException("relativeThreshold must be finite and >= 0, got " + relativeThreshold);
+    }
     this.tau = tau;
+    this.relativeThreshold = relativeThreshold;
+  }
+
+  /**
+   * This policy with an additional relative migration threshold: a model also stays unless its
+   * current score exceeds {@code (1 + relativeThreshold)} times the best (e.g. 0.5: 50% worse).
+   *
+   * @throws IllegalArgumentException if negative or not finite
+   */
+  public KvprPlacement withRelativeThreshold(double relativeThreshold) {
+    return new KvprPlacement(tau, relativeThreshold);
+  }
+
+  /** The relative migration threshold (0 unless set by {@link #withRelativeThreshold}). */
+  public double relativeThreshold() {
+    return relativeThreshold;
   }
 
   /** With {@link #DEFAULT_TAU}. */
@@ -101,9 +128,9 @@ public final class KvprPlacement implements PlacementPolicy {
         reason = String.format(Locale.ROOT, "current GPUs %s gone or full; move to lowest KVPR %s (%.6g)", current, best, bestScore);
       } else {
         double currentScore = score(ledger, current, w, d);
-        if (currentScore - bestScore > tau) {
-          reason = String.format(Locale.ROOT, "KVPR on current %s %.6g exceeds best %s %.6g by more than tau %.6g",
-              current, currentScore, best, bestScore, tau);
+        if (currentScore - bestScore > tau && currentScore > (1 + relativeThreshold) * bestScore) {
+          reason = String.format(Locale.ROOT, "KVPR on current %s %.6g exceeds best %s %.6g by more than tau %.6g (relative %.3g)",
+              current, currentScore, best, bestScore, tau, relativeThreshold);
         } else {
           chosen = current; // shard i stays on current.get(i)
           reason = null;

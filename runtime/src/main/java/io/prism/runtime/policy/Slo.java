@@ -15,8 +15,11 @@ import java.time.Duration;
  * @param tpot bound on mean time per output token after the first, positive
  */
 public record Slo(Duration ttft, Duration tpot) {
-  /** An SLO so loose that nothing is looser: every model may preempt a model holding it. */
-  public static final Slo NONE = new Slo(Duration.ofSeconds(Long.MAX_VALUE / 4), Duration.ofSeconds(Long.MAX_VALUE / 4));
+  /**
+   * A practically absent SLO (100 years for both bounds, still representable in nanoseconds):
+   * nearly every model may preempt a model holding it.
+   */
+  public static final Slo NONE = new Slo(Duration.ofDays(36500), Duration.ofDays(36500));
 
   public Slo {
     if (ttft == null || ttft.isNegative() || ttft.isZero()) throw new IllegalArgumentException("ttft SLO must be positive, got " + ttft);

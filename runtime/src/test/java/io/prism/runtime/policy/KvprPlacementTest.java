@@ -75,6 +75,15 @@ class KvprPlacementTest {
   }
 
   @Test
+  void relativeThresholdAlsoHasToBeExceededToMigrate() {
+    // b: current 0.25 vs best 0.0625 = 4x the best. tau 0.1 alone moves it (see above).
+    List<ModelDemand> models = List.of(model("a", 10, 20, 1), model("b", 5, 20, 1), model("c", 4, 50, 0));
+    assertEquals(List.of(0), new KvprPlacement(0.1).withRelativeThreshold(2.9).place(models, gpus(100, 100)).assignment().get("b"));
+    assertEquals(List.of(1), new KvprPlacement(0.1).withRelativeThreshold(3.0).place(models, gpus(100, 100)).assignment().get("b"));
+    assertThrows(IllegalArgumentException.class, () -> new KvprPlacement().withRelativeThreshold(-0.1));
+  }
+
+  @Test
   void weightsMustLeaveRoomForKv() {
     Placement p = new KvprPlacement().place(List.of(model("full", 1, 100, -1), model("fits", 1, 99, -1)), gpus(100));
     assertEquals(Map.of("fits", List.of(0)), p.assignment());

@@ -1,0 +1,15 @@
+package io.prism.http.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** {@code prism bench}: benchmarks that print numbers (never pass/fail tests). */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.", subcommands = {CpuBenchCommand.class})
+public final class BenchCommand implements Runnable {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+}

@@ -1,0 +1,386 @@
+package io.prism.runtime.policy.sim;
+
+import io.prism.runtime.policy.GpuCapacity;
+import io.prism.runtime.policy.IdleEvictionPolicy;
+import io.prism.runtime.policy.KvprPlacement;
+import io.prism.runtime.policy.ModelActivity;
+import io.prism.runtime.policy.ModelDemand;
+import io.prism.runtime.policy.ModelMemory;
+import io.prism.runtime.policy.Move;
+import io.prism.runtime.policy.Placement;
+import io.prism.runtime.policy.RateEstimator;
+import io.prism.runtime.policy.ReclaimAction;
+import io.prism.runtime.policy.ReclaimPlan;
+import io.prism.runtime.policy.ReclaimPolicy;
+import io.prism.runtime.policy.Slo;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * Discrete-event simulation of a {@link Workload} served by {@code G} identical GPUs under a
+ * {@link SimPolicy}. Deterministic: no clock, no threads, no randomness (the workload carries it).
+ *
+ * <p>Per GPU, the models on it share one execution stream: a step is either a prefill chunk (up to
+ * 512 prompt tokens of one model's admitted requests; a longer prompt takes several chunks) or a
+ * decode round (one decode step of every model with running sequences, their times added); when
+ * both are pending they alternate. Costs come from {@link GpuProfile}. KV is accounted
+ * in 16-token blocks; a request is admitted to prefill only if the KV of its whole prompt fits with a 1% watermark left; a decode
+ * round that cannot grow preempts (recompute) per the policy. Models' weights and KV share the GPU
+ * budget; the ledger is checked against the instances after every step ({@link SimGpu#checkInvariants}).
+ *
+ * <p>Prism's control loops: under memory pressure, {@link ReclaimPolicy} (evict models idle past
+ * the threshold, then preempt by slack); with eager eviction also every second
+ * ({@link IdleEvictionPolicy}); activation of an evicted or unplaced model on its first request, on the GPU {@link KvprPlacement} picks among
+ * those where {@link ReclaimPolicy} finds room for the weights (retried every 50 ms until it fits);
+ * relocation every {@code placementInterval} with {@link RateEstimator} rates (a migrating model
+ * serves on the source until the target is ready, then the source drains).
+ *
+ * <p>Not thread-safe; one {@link #run} per instance.
+ */
+public final class Simulator {
+  static final int BLOCK_TOKENS = 16;
+  /** Chunked prefill: prompt tokens per prefill step. */
+  static final int PREFILL_CHUNK_TOKENS = 512;
+  static final int MAX_DECODE_BATCH = 256;
+  static final long RECLAIM_PAGE_BYTES = 2L << 20;
+  private static final long SECOND = 1_000_000_000L;
+  private static final long EVICTION_TICK_NANOS = SECOND;
+  private static final long ACTIVATION_RETRY_NANOS = 50_000_000L;
+  /** Requests still running this long after the last arrival count as missed. */
+  static final long DRAIN_NANOS = 120 * SECOND;
+
+  private record Event(long timeNanos, long seq, Runnable action) {}
+
+  final SimPolicy policy;
+  final GpuProfile gpu;
+  private final Workload workload;
+  final List<SimGpu> gpus = new ArrayList<>();
+  final Map<String, SimModelState> models = new LinkedHashMap<>();
+  private final List<SimRequest> requests = new ArrayList<>();
+  private final PriorityQueue<Event> events = new PriorityQueue<>(Comparator.comparingLong(Event::timeNanos).thenComparingLong(Event::seq));
+  private long seq;
+  long now;
+  private int outstanding;
+  private final List<SimModelState> awaiting = new ArrayList<>();
+  private boolean retryScheduled;
+  final RateEstimator rates = new RateEstimator();
+  private final IdleEvictionPolicy idlePolicy;
+  final ReclaimPolicy reclaimPolicy;
+  final SimCounters counters = new SimCounters();
+  private final StepScheduler steps;
+
+  private Simulator(Workload workload, Map<String, Slo> slos, SimPolicy policy, GpuProfile gpu, int numGpus) {
+    if (numGpus <= 0) throw new IllegalArgumentException("numGpus must be > 0, got " + numGpus);
+    this.workload = workload;
+    this.policy = policy;
+    this.gpu = gpu;
+    this.idlePolicy = new IdleEvictionPolicy(policy.idleThreshold());
+    this.reclaimPolicy = new ReclaimPolicy(policy.idleThreshold());
+    for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes()));
+    for (Workload.SimModel m : workload.models()) {
+      Slo slo = slos.get(m.modelId());
+      if (slo == null) throw new IllegalArgumentException("no SLO for model " + m.modelId());
+      models.put(m.modelId(), new SimModelState(m, slo));
+    }
+    this.steps = new StepScheduler(this);
+  }
+
+  /**
+   * Simulates {@code workload} on {@code numGpus} GPUs of kind {@code gpu} under {@code policy}.
+   *
+   * @param slos SLO of every model of the workload
+   * @throws IllegalArgumentException if a model has no SLO or {@code numGpus <= 0}
+   */
+  public static SimResult run(Workload workload, Map<String, Slo> slos, SimPolicy policy, GpuProfile gpu, int numGpus) {
+    return new Simulator(workload, slos, policy, gpu, numGpus).run();
+  }
+
+  private SimResult run() {
+    initialPlacement();
+    if (policy.eagerEviction()) schedule(EVICTION_TICK_NANOS, this::evictionTick);
+    if (policy.relocation()) schedule(policy.placementInterval().toNanos(), this::relocationTick);
+    List<Workload.Arrival> arrivals = workload.arrivals();
+    int next = 0;
+    long endNanos = workload.durationNanos() + DRAIN_NANOS;
+    while (true) {
+      long arrivalAt = next < arrivals.size() ? arrivals.get(next).arrivalNanos() : Long.MAX_VALUE;
+      Event e = events.peek();
+      long eventAt = e == null ? Long.MAX_VALUE : e.timeNanos();
+      if (next >= arrivals.size() && outstanding == 0) break;
+      long t = Math.min(arrivalAt, eventAt);
+      if (t == Long.MAX_VALUE || t > endNanos) break;
+      now = t;
+      if (arrivalAt <= eventAt) {
+        onArrival(arrivals.get(next++));
+      } else {
+        events.poll().action().run();
+      }
+    }
+    return SimResult.of(policy.name(), gpus.size(), models.values(), requests, workload.durationNanos(), counters);
+  }
+
+  void schedule(long atNanos, Runnable action) {
+    events.add(new Event(atNanos, seq++, action));
+  }
+
+  // ---- placement at start: the same for every policy ----
+
+  private void initialPlacement() {
+    List<ModelDemand> demands = new ArrayList<>();
+    for (SimModelState m : models.values()) {
+      demands.add(ModelDemand.of(m.id(), m.spec.meanTokensPerSecond(), m.spec.profile().kvBytesPerToken(), m.slo.tpot(),
+          m.spec.profile().weightBytes(), -1));
+    }
+    List<GpuCapacity> caps = gpus.stream().map(g -> new GpuCapacity(g.id, g.budgetBytes)).toList();
+    Placement p = new KvprPlacement(0).place(demands, caps);
+    p.assignment().forEach((id, gs) -> {
+      SimInstance inst = new SimInstance(models.get(id), gpus.get(gs.get(0)));
+      inst.ready = true;
+      inst.gpu.instances.add(inst);
+      inst.gpu.weightBytes += inst.weightBytes();
+      inst.model.serving = inst;
+    });
+    for (SimGpu g : gpus) {
+      if (g.instances.isEmpty()) continue;
+      long share = (g.budgetBytes - g.weightBytes) / g.instances.size();
+      if (!policy.elasticKv()) for (SimInstance i : g.instances) i.quotaBytes = share;
+    }
+  }
+
+  // ---- requests ----
+
+  private void onArrival(Workload.Arrival a) {
+    SimModelState m = models.get(a.modelId());
+    SimRequest r = new SimRequest(a, m);
+    requests.add(r);
+    outstanding++;
+    m.lastActivityNanos = now;
+    if (m.serving == null && m.activating == null && !policy.idleEviction()) {
+      reject(r); // never placed, and this system cannot time-share
+      return;
+    }
+    m.queue.addLast(r);
+    if (m.serving != null) {
+      steps.kick(m.serving.gpu);
+    } else if (m.activating == null) {
+      requestActivation(m);
+    }
+  }
+
+  void reject(SimRequest r) {
+    r.rejected = true;
+    r.finishNanos = now;
+    outstanding--;
+    counters.rejected++;
+  }
+
+  void complete(SimRequest r, SimInstance inst) {
+    freeKv(r, inst);
+    inst.running.remove(r);
+    r.instance = null;
+    r.finishNanos = now;
+    outstanding--;
+    releaseIfDrained(inst);
+  }
+
+  void freeKv(SimRequest r, SimInstance inst) {
+    inst.kvBytes -= r.kvBytes;
+    inst.gpu.kvBytes -= r.kvBytes;
+    r.kvBytes = 0;
+    r.contextTokens = 0;
+  }
+
+  void releaseIfDrained(SimInstance inst) {
+    if (inst.draining && !inst.busy()) removeInstance(inst);
+  }
+
+  private void removeInstance(SimInstance inst) {
+    if (inst.kvBytes != 0) throw new IllegalStateException("removing " + inst.model.id() + " with " + inst.kvBytes + " KV bytes held");
+    inst.gpu.instances.remove(inst);
+    inst.gpu.weightBytes -= inst.weightBytes();
+    if (inst.model.serving == inst) inst.model.serving = null;
+  }
+
+  // ---- time sharing: idle eviction and activation ----
+
+  private void evictionTick() {
+    for (SimGpu g : gpus) {
+      List<ModelActivity> activity = new ArrayList<>();
+      Map<String, SimInstance> byId = new HashMap<>();
+      for (SimInstance i : g.instances) {
+        if (!i.serving()) continue;
+        activity.add(new ModelActivity(i.model.id(), true, i.model.lastActivityNanos,
+            i.model.queue.size() + i.prefilling.size() + i.running.size()));
+        byId.put(i.model.id(), i);
+      }
+      for (String id : idlePolicy.modelsToEvict(activity, now)) {
+        removeInstance(byId.get(id));
+        counters.evictions++;
+      }
+    }
+    retryActivations();
+    schedule(now + EVICTION_TICK_NANOS, this::evictionTick);
+  }
+
+  private void requestActivation(SimModelState m) {
+    if (tryActivate(m) || m.awaitingActivation) return;
+    m.awaitingActivation = true;
+    awaiting.add(m);
+    scheduleRetry();
+  }
+
+  private void scheduleRetry() {
+    if (retryScheduled || awaiting.isEmpty()) return;
+    retryScheduled = true;
+    schedule(now + ACTIVATION_RETRY_NANOS, () -> {
+      retryScheduled = false;
+      retryActivations();
+      scheduleRetry();
+    });
+  }
+
+  private void retryActivations() {
+    for (SimModelState m : new ArrayList<>(awaiting)) {
+      if (m.serving != null || m.activating != null || tryActivate(m)) {
+        m.awaitingActivation = false;
+        awaiting.remove(m);
+      }
+    }
+  }
+
+  /** Room for the weights, with the watermark left for KV. */
+  private long roomNeeded(SimModelState m) {
+    return m.spec.profile().weightBytes() + gpu.memoryBudgetBytes() / 100;
+  }
+
+  private boolean tryActivate(SimModelState m) {
+    long need = roomNeeded(m);
+    Map<Integer, List<ReclaimAction>> plans = new LinkedHashMap<>();
+    for (SimGpu g : gpus) {
+      long free = g.freeBytes();
+      if (free >= need) {
+        plans.put(g.id, List.of());
+        continue;
+      }
+      int freePages = (int) Math.max(0, free / RECLAIM_PAGE_BYTES);
+      int pagesNeeded = (int) ((need + RECLAIM_PAGE_BYTES - 1) / RECLAIM_PAGE_BYTES) - freePages;
+      ReclaimPlan plan = reclaimPolicy.plan(new ReclaimPolicy.Requester(m.id(), m.slo, Math.max(1, pagesNeeded), false),
+          new ReclaimPolicy.PoolState(freePages, 0), memories(g, RECLAIM_PAGE_BYTES));
+      if (plan instanceof ReclaimPlan.Granted granted) plans.put(g.id, granted.actions());
+    }
+    if (plans.isEmpty()) return false;
+    // Among GPUs with room, the lowest KVPR (models about to be evicted excluded).
+    List<ModelDemand> demands = new ArrayList<>();
+    List<GpuCapacity> caps = new ArrayList<>();
+    for (var entry : plans.entrySet()) {
+      SimGpu g = gpus.get(entry.getKey());
+      long pinned = 0; // weights the policy cannot move: activating or draining instances
+      for (SimInstance i : g.instances) {
+        boolean evicted = entry.getValue().stream().anyMatch(a -> a instanceof ReclaimAction.EvictWeights e && e.modelId().equals(i.model.id()));
+        if (evicted) continue;
+        if (i.serving()) demands.add(demand(i.model, g.id));
+        else pinned += i.weightBytes();
+      }
+      caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
+    }
+    demands.add(demand(m, -1));
+    Placement p = new KvprPlacement(Double.MAX_VALUE).place(demands, caps);
+    List<Integer> target = p.assignment().get(m.id());
+    if (target == null) return false;
+    SimGpu g = gpus.get(target.get(0));
+    for (ReclaimAction a : plans.get(g.id)) {
+      if (a instanceof ReclaimAction.EvictWeights e) evict(g, e.modelId());
+    }
+    if (g.freeBytes() < need) return false; // the plan's page rounding was optimistic; retry later
+    startActivation(m, g);
+    return true;
+  }
+
+  /**
+   * The GPU's models as {@link ReclaimPolicy} sees them, in pages of {@code unitBytes}: held pages
+   * rounded up, each running sequence's pages rounded down, idle time only for a model with nothing
+   * queued or admitted.
+   */
+  List<ModelMemory> memories(SimGpu g, long unitBytes) {
+    List<ModelMemory> out = new ArrayList<>();
+    for (SimInstance i : g.instances) {
+      if (!i.serving() && i.running.isEmpty()) continue;
+      SimModelState m = i.model;
+      boolean quiet = m.queue.isEmpty() && !i.busy();
+      List<ModelMemory.RunningSequence> running = new ArrayList<>();
+      for (SimRequest r : i.running) {
+        long slack = io.prism.runtime.policy.DecodePreemptionPolicy.slackNanos(r.firstTokenNanos, r.generated - 1, m.slo.tpot(), now);
+        running.add(new ModelMemory.RunningSequence(r.arrival.requestId(), (int) (r.kvBytes / unitBytes), slack));
+      }
+      // A draining instance shares its model's id with the serving one: report it under a suffixed id.
+      String id = i.serving() ? m.id() : m.id() + "@draining";
+      out.add(new ModelMemory(id, m.slo, i.serving(), (int) ((i.kvBytes + unitBytes - 1) / unitBytes), 0, 0, 0,
+          quiet && i.serving() ? now - m.lastActivityNanos : 0, (int) ((i.weightBytes() + unitBytes - 1) / unitBytes), running));
+    }
+    return out;
+  }
+
+  /** Evicts the instance of {@code modelId} on {@code g} (a {@link ReclaimAction.EvictWeights} step). */
+  void evict(SimGpu g, String modelId) {
+    SimInstance victim = g.instances.stream().filter(i -> i.serving() && i.model.id().equals(modelId)).findFirst()
+        .orElseThrow(() -> new IllegalStateException("no evictable instance of " + modelId + " on GPU " + g.id));
+    if (victim.busy() || !victim.model.queue.isEmpty()) throw new IllegalStateException("evicting busy model " + modelId);
+    removeInstance(victim);
+    counters.evictions++;
+  }
+
+  private ModelDemand demand(SimModelState m, int gpuId) {
+    return ModelDemand.of(m.id(), rates.tokensPerSecond(m.id(), now), m.spec.profile().kvBytesPerToken(), m.slo.tpot(),
+        m.spec.profile().weightBytes(), gpuId);
+  }
+
+  private void startActivation(SimModelState m, SimGpu g) {
+    SimInstance inst = new SimInstance(m, g);
+    g.instances.add(inst);
+    g.weightBytes += inst.weightBytes();
+    m.activating = inst;
+    counters.activations++;
+    schedule(now + gpu.activationNanos(m.spec.profile()), () -> onReady(inst));
+  }
+
+  private void onReady(SimInstance inst) {
+    SimModelState m = inst.model;
+    inst.ready = true;
+    m.activating = null;
+    SimInstance old = m.serving;
+    m.serving = inst;
+    if (old != null) {
+      old.draining = true;
+      counters.migrations++;
+      releaseIfDrained(old);
+    }
+    steps.kick(inst.gpu);
+  }
+
+  // ---- relocation ----
+
+  private void relocationTick() {
+    List<ModelDemand> demands = new ArrayList<>();
+    List<GpuCapacity> caps = new ArrayList<>();
+    for (SimGpu g : gpus) {
+      long pinned = 0;
+      for (SimInstance i : g.instances) {
+        if (i.serving() && i.model.activating == null) demands.add(demand(i.model, g.id));
+        else pinned += i.weightBytes();
+      }
+      caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
+    }
+    Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
+    for (Move mv : p.migrations()) {
+      SimModelState m = models.get(mv.modelId());
+      SimGpu target = gpus.get(mv.toGpus().get(0));
+      if (target.freeBytes() >= roomNeeded(m)) startActivation(m, target);
+    }
+    schedule(now + policy.placementInterval().toNanos(), this::relocationTick);
+  }
+}
