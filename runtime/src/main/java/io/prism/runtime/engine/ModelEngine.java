@@ -63,7 +63,7 @@ public final class ModelEngine implements AutoCloseable {
   private final EngineMemory memory;
   private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
-  private float[][] logitRows = new float[0][];
+  private final LogitRows logitRows;
   private boolean closed;
   private long lastActivityNanos;
   private long steps, stalledSteps, computedTokens, rejected, evictions, activations;
@@ -108,6 +108,7 @@ public final class ModelEngine implements AutoCloseable {
     this.options = options;
     this.sampler = sampler;
     this.clock = clockNanos;
+    this.logitRows = new LogitRows(config.vocabSize(), options.maxRunningSequences());
     this.blocks = new BlockManager(kv, pool, model.id(), options.prefixCaching(), options.reservePageIds());
     if (!backend.weightsResident()) blocks.wantReserve(false);
     this.scheduler = new BatchScheduler(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
@@ -190,7 +191,7 @@ public final class ModelEngine implements AutoCloseable {
       Sequence s = c.sequence();
       entries.add(new ForwardBatch.Entry(s.tokens(c.startPos(), c.startPos() + c.numTokens()), c.startPos(), s.blockTable(), c.completesSequence()));
     }
-    float[][] logits = logitRows(entries.size());
+    float[][] logits = logitRows.rows(entries.size());
     backend.forward(new ForwardBatch(entries), logits);
     scheduler.completeStep(plan);
     steps++;
@@ -426,18 +427,5 @@ public final class ModelEngine implements AutoCloseable {
     } finally {
       backend.close();
     }
-  }
-
-  private float[][] logitRows(int n) {
-    if (logitRows.length < n) {
-      float[][] grown = new float[Math.max(n, options.maxRunningSequences())][];
-      System.arraycopy(logitRows, 0, grown, 0, logitRows.length);
-      logitRows = grown;
-    }
-    for (int i = 0; i < n; i++) if (logitRows[i] == null) logitRows[i] = new float[config.vocabSize()];
-    if (logitRows.length == n) return logitRows;
-    float[][] view = new float[n][];
-    System.arraycopy(logitRows, 0, view, 0, n);
-    return view;
   }
 }
