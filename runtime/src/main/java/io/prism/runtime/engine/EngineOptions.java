@@ -16,6 +16,14 @@ package io.prism.runtime.engine;
  *     (like EOS) when the request sets {@code ignoreEos}
  * @param kvCapacityTokens tokens the KV cache's virtual ranges are reserved for; 0 (default) means
  *     {@code maxRunningSequences * maxSeqLen}. Virtual space only: physical pages come and go
+ * @param prefixCaching keep the full KV blocks of finished (and preempted) requests, keyed by their
+ *     token chain, and reuse them for a later prompt with the same prefix ({@code
+ *     enable_prefix_caching}), default true. Outputs are the same either way: cached K/V equal
+ *     recomputed K/V on a backend whose results do not depend on chunking (the host one)
+ * @param reservePageIds page ids the model keeps mapped while empty, and asks the pool to keep
+ *     pre-created ({@link io.prism.runtime.memory.PagePool#setReserveWanted}), default 1: a decode
+ *     step maps at most one new page id, so after the pool's reserve is refilled between steps no
+ *     step creates a page on the critical path. 0 turns both off
  * @throws IllegalArgumentException naming the first value out of range
  */
 public record EngineOptions(
@@ -25,7 +33,9 @@ public record EngineOptions(
     int prefillChunk,
     int hostThreads,
     boolean bosEndsSequence,
-    int kvCapacityTokens) {
+    int kvCapacityTokens,
+    boolean prefixCaching,
+    int reservePageIds) {
 
   public EngineOptions {
     positive("blockSize", blockSize);
@@ -34,39 +44,54 @@ public record EngineOptions(
     positive("prefillChunk", prefillChunk);
     positive("hostThreads", hostThreads);
     if (kvCapacityTokens < 0) throw new IllegalArgumentException("kvCapacityTokens must be >= 0, got " + kvCapacityTokens);
+    if (reservePageIds < 0) throw new IllegalArgumentException("reservePageIds must be >= 0, got " + reservePageIds);
+  }
+
+  /** The options of the first seven fields, with prefix caching on and one reserve page id. */
+  public EngineOptions(int blockSize, int maxBatchTokens, int maxRunningSequences, int prefillChunk, int hostThreads,
+      boolean bosEndsSequence, int kvCapacityTokens) {
+    this(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, true, 1);
   }
 
   /** The defaults listed above. */
   public static EngineOptions defaults() {
-    return new EngineOptions(16, 512, 64, 256, Math.max(1, Runtime.getRuntime().availableProcessors()), true, 0);
+    return new EngineOptions(16, 512, 64, 256, Math.max(1, Runtime.getRuntime().availableProcessors()), true, 0, true, 1);
   }
 
   public EngineOptions withBlockSize(int v) {
-    return new EngineOptions(v, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+    return new EngineOptions(v, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withMaxBatchTokens(int v) {
-    return new EngineOptions(blockSize, v, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+    return new EngineOptions(blockSize, v, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withMaxRunningSequences(int v) {
-    return new EngineOptions(blockSize, maxBatchTokens, v, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens);
+    return new EngineOptions(blockSize, maxBatchTokens, v, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withPrefillChunk(int v) {
-    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, v, hostThreads, bosEndsSequence, kvCapacityTokens);
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, v, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withHostThreads(int v) {
-    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, v, bosEndsSequence, kvCapacityTokens);
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, v, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withBosEndsSequence(boolean v) {
-    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, v, kvCapacityTokens);
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, v, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
   public EngineOptions withKvCapacityTokens(int v) {
-    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, v);
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, v, prefixCaching, reservePageIds);
+  }
+
+  public EngineOptions withPrefixCaching(boolean v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, v, reservePageIds);
+  }
+
+  public EngineOptions withReservePageIds(int v) {
+    return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, v);
   }
 
   /** Tokens to reserve KV space for, for a model of context {@code maxSeqLen}. */

@@ -23,11 +23,41 @@ public interface ForwardBackend extends AutoCloseable {
    *
    * @param logits {@code [entries][vocabSize]}, allocated by the caller
    * @throws IllegalArgumentException if a position is beyond {@code maxSeqLen} or a block table is too short
+   * @throws IllegalStateException if the weights are evicted ({@link #weightsResident()} is false)
    */
   void forward(ForwardBatch batch, float[][] logits);
 
-  /** Bytes of weights this backend holds on its device. */
+  /** Bytes of weights this backend holds on its device (when resident). */
   long weightBytes();
+
+  /**
+   * Whether the weights are on the device, so that {@link #forward} can run. Default: always true
+   * (a backend that cannot evict).
+   */
+  default boolean weightsResident() {
+    return true;
+  }
+
+  /**
+   * Drops the device copy of the weights and keeps a host copy (pinned on the GPU backend) for
+   * {@link #activateWeights()}; {@link #forward} then throws {@link IllegalStateException}. The
+   * caller releases the weight bytes from the page pool's accounting afterwards ({@code
+   * PagePool.releaseWeights}). No-op if already evicted. Default: unsupported.
+   *
+   * @throws UnsupportedOperationException if this backend cannot evict its weights
+   */
+  default void evictWeights() {
+    throw new UnsupportedOperationException(getClass().getSimpleName() + " cannot evict its weights");
+  }
+
+  /**
+   * Brings the weights back to the device from the host copy. The caller has reserved their bytes in
+   * the page pool first ({@code PagePool.reserveWeights}). No-op if resident. Default: no-op (a
+   * backend that cannot evict is always resident).
+   *
+   * @throws RuntimeException the backend's device error if the copy fails (the weights stay evicted)
+   */
+  default void activateWeights() {}
 
   @Override
   void close();

@@ -9,99 +9,73 @@ import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.sampling.Sampler;
 import io.prism.runtime.scheduler.BatchScheduler;
 import io.prism.runtime.scheduler.Sequence;
-import io.prism.runtime.tokenizer.StreamingDetokenizer;
-import io.prism.runtime.tokenizer.Tokenizer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
-import java.util.random.RandomGenerator;
+import java.util.function.LongSupplier;
 
 /**
  * The engine of one model instance on one device: admission, continuous batching with chunked
- * prefill ({@link BatchScheduler}), the forward pass ({@link ForwardBackend}), sampling, stop
- * conditions and streaming text. KV blocks come from a {@link BlockManager} over the backend's
- * {@link KvCache} and the GPU's shared {@link PagePool}, under the owner name {@code model.id()}.
+ * prefill and prefix caching ({@link BatchScheduler}), the forward pass ({@link ForwardBackend}),
+ * sampling, stop conditions and streaming text. KV blocks come from a {@link BlockManager} over the
+ * backend's {@link KvCache} and the GPU's shared {@link PagePool}, under the owner name {@code
+ * model.id()}.
  *
  * <p>One {@link #step()} runs one forward pass and returns what it produced. Per accepted request
  * the events are zero or more {@link SequenceEvent.Token} then exactly one {@link
  * SequenceEvent.Finished}; after that, no event carries its id. Stop rules, checked on each sampled
- * token in this order:
- *
- * <ol>
- *   <li>EOS, or BOS when {@link EngineOptions#bosEndsSequence()} (unless {@code ignoreEos}): {@code
- *       STOP}; the stop token is not emitted and not counted in {@code completionTokens}.
- *   <li>A stop string in the text: {@code STOP}; text before it is emitted, the rest dropped.
- *   <li>{@code maxTokens} generated, or the context ({@code maxSeqLen}) full: {@code LENGTH}.
- * </ol>
+ * token in this order: EOS, or BOS when {@link EngineOptions#bosEndsSequence()} (unless {@code
+ * ignoreEos}): {@code STOP}, the stop token neither emitted nor counted; a stop string in the text:
+ * {@code STOP}, text before it emitted, the rest dropped; {@code maxTokens} generated or the context
+ * full: {@code LENGTH}.
  *
  * <p>Preemption is by recompute: a preempted sequence keeps its tokens and its random generator,
- * and when it runs again prefills prompt and generated tokens before sampling the next one, so its
- * output is the same as without preemption. Cancellation frees blocks at once and its {@code
- * Finished(CANCELLED)} comes with the next {@link #step()}. If {@link ForwardBackend#forward}
- * throws, the exception propagates and the state is as before the step; call {@link
- * #failAll(String)} to end everything.
+ * and when it runs again prefills prompt and generated tokens (less what the prefix cache still
+ * holds) before sampling the next one, so its output is the same as without preemption.
+ * Cancellation frees blocks at once and its {@code Finished(CANCELLED)} comes with the next {@link
+ * #step()}. If {@link ForwardBackend#forward} throws, the exception propagates and the state is as
+ * before the step; call {@link #failAll(String)} to end everything.
  *
- * <p>Weights are not accounted here: the caller reserves them in the pool before building the
- * backend (see {@link Device#load}). Threading: not thread-safe; confined to the GPU's engine thread,
- * which also owns the pool.
+ * <p><b>Memory on a shared GPU</b> (issue 5). The GPU actor negotiates between the models of one
+ * pool by calling, on the engine thread: {@link #pagesWanted()} (is this model short?), {@link
+ * EngineMemory#modelMemory} and {@link #runningSequences()} (inputs of {@code ReclaimPolicy}), then
+ * the reclaim hooks {@link #releaseEmptyPages}, {@link #dropCachedBlocks}, {@link #preemptForMemory}
+ * and {@link #evict()}. Page ids are this model's unit; a page id is {@link
+ * #physicalPagesPerPageId()} pool pages. The engine never refills the pool's reserve: the loop that
+ * owns the pool calls {@link PagePool#refillReserve()} between steps, off the critical path.
+ *
+ * <p><b>Weights and time sharing</b>: weights are accounted by the caller. Evicting an idle model:
+ * {@code engine.evict(); pool.releaseWeights(engine.owner());}. Activating it (a request arrived;
+ * {@link #submit} accepts requests while evicted and {@link #step()} waits, counting stalled steps):
+ * free room through the reclaim path until {@code pool.reserveWeights(engine.owner(),
+ * engine.weightBytes())} succeeds, then {@code engine.activate()}. Threading: not thread-safe;
+ * confined to the GPU's engine thread, which also owns the pool.
  */
 public final class ModelEngine implements AutoCloseable {
-  /**
-   * Counters since construction.
-   *
-   * @param steps forward passes run
-   * @param stalledSteps {@link #step()} calls with work but nothing schedulable (no memory)
-   * @param computedTokens tokens through the forward pass (prefill, recompute and decode)
-   * @param generatedTokens tokens sampled and emitted
-   * @param preemptions sequences preempted (recompute)
-   * @param finished requests ended by STOP or LENGTH
-   * @param cancelled requests cancelled
-   * @param failed requests failed
-   * @param rejected requests rejected at admission
-   */
-  public record Stats(long steps, long stalledSteps, long computedTokens, long generatedTokens, long preemptions,
-      long finished, long cancelled, long failed, long rejected) {}
-
-  /** Per-request state beside the scheduler's integer view. */
-  private static final class Output {
-    final GenerationRequest request;
-    final RandomGenerator rng;
-    final StreamingDetokenizer detokenizer;
-    final StopStringMatcher stops;
-
-    Output(GenerationRequest request, RandomGenerator rng, StreamingDetokenizer detokenizer) {
-      this.request = request;
-      this.rng = rng;
-      this.detokenizer = detokenizer;
-      this.stops = new StopStringMatcher(request.params().stop());
-    }
-  }
-
   private final LoadedModel model;
   private final ModelConfig config;
-  private final Tokenizer tokenizer;
   private final ForwardBackend backend;
   private final PagePool pool;
   private final EngineOptions options;
   private final TokenSampler sampler;
+  private final LongSupplier clock;
   private final BlockManager blocks;
   private final BatchScheduler scheduler;
-  private final Map<String, Output> outputs = new HashMap<>();
+  private final EngineMemory memory;
+  private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
-  private final SplittableRandom seeds = new SplittableRandom();
-  private float[][] logitRows = new float[0][];
+  private final LogitRows logitRows;
   private boolean closed;
-  private long steps, stalledSteps, computedTokens, generatedTokens, finished, cancelled, failed, rejected;
+  private long lastActivityNanos;
+  private long steps, stalledSteps, computedTokens, rejected, evictions, activations;
 
-  /**
-   * An engine that samples with {@link Sampler#sample}.
-   *
-   * @see #ModelEngine(LoadedModel, ForwardBackend, PagePool, EngineOptions, TokenSampler)
-   */
+  /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
   public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options) {
-    this(model, backend, pool, options, Sampler::sample);
+    this(model, backend, pool, options, Sampler::sample, System::nanoTime);
+  }
+
+  /** An engine that reads {@link System#nanoTime()}. */
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler) {
+    this(model, backend, pool, options, sampler, System::nanoTime);
   }
 
   /**
@@ -111,11 +85,14 @@ public final class ModelEngine implements AutoCloseable {
    * @param pool the GPU's page pool
    * @param options engine settings; {@code blockSize} must equal the KV cache's
    * @param sampler picks tokens ({@code Sampler::sample} in production)
+   * @param clockNanos monotonic clock for activity and first-token times ({@code System::nanoTime};
+   *     the clock of {@link GenerationRequest#arrivalNanos()})
    * @throws IllegalArgumentException if the block sizes or vocabulary sizes disagree
    */
-  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler) {
-    if (model == null || backend == null || pool == null || options == null || sampler == null) {
-      throw new IllegalArgumentException("model, backend, pool, options and sampler must not be null");
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler,
+      LongSupplier clockNanos) {
+    if (model == null || backend == null || pool == null || options == null || sampler == null || clockNanos == null) {
+      throw new IllegalArgumentException("model, backend, pool, options, sampler and clock must not be null");
     }
     KvCache kv = backend.kvCache();
     if (kv.blockSize() != options.blockSize()) {
@@ -126,13 +103,18 @@ public final class ModelEngine implements AutoCloseable {
     }
     this.model = model;
     this.config = model.config();
-    this.tokenizer = model.tokenizer();
     this.backend = backend;
     this.pool = pool;
     this.options = options;
     this.sampler = sampler;
-    this.blocks = new BlockManager(kv, pool, model.id());
+    this.clock = clockNanos;
+    this.logitRows = new LogitRows(config.vocabSize(), options.maxRunningSequences());
+    this.blocks = new BlockManager(kv, pool, model.id(), options.prefixCaching(), options.reservePageIds());
+    if (!backend.weightsResident()) blocks.wantReserve(false);
     this.scheduler = new BatchScheduler(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
+    this.requests = new RequestLifecycle(model.tokenizer(), config, options, scheduler);
+    this.memory = new EngineMemory(this, blocks, scheduler, pool, requests.states);
+    this.lastActivityNanos = clock.getAsLong();
   }
 
   /**
@@ -158,50 +140,20 @@ public final class ModelEngine implements AutoCloseable {
   /**
    * Queues {@code r}. Rejected, with no events to follow, when the engine is closed, the id is in
    * use, a prompt token is outside the vocabulary, prompt plus {@code maxTokens} exceeds the context
-   * length, or the sequence could never fit the KV cache or the pool.
+   * length, or the sequence could never fit the KV cache or the pool. Accepted while the weights are
+   * evicted: the request waits for {@link #activate()}.
    */
   public Admission submit(GenerationRequest r) {
-    String reason = admissionProblem(r);
+    String reason = closed ? "model " + model.id() + " is shut down"
+        : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
     if (reason != null) {
       rejected++;
       return new Admission.Rejected(reason);
     }
-    int total = r.promptTokens().length + r.params().maxTokens();
-    Sequence s = new Sequence(r.requestId(), r.promptTokens(), total);
-    Long seed = r.params().seed();
-    RandomGenerator rng = new SplittableRandom(seed != null ? seed : seeds.nextLong());
-    int[] prompt = r.promptTokens();
-    outputs.put(r.requestId(), new Output(r, rng, new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1])));
-    scheduler.add(s);
+    requests.add(r);
+    lastActivityNanos = clock.getAsLong();
     return new Admission.Accepted(r.requestId());
-  }
-
-  private String admissionProblem(GenerationRequest r) {
-    if (closed) return "model " + model.id() + " is shut down";
-    if (outputs.containsKey(r.requestId())) return "request id " + r.requestId() + " is already in flight";
-    int p = r.promptTokens().length;
-    int c = r.params().maxTokens();
-    int n = config.maxSeqLen();
-    if (p > n || (long) p + c > n) {
-      return "This model's maximum context length is " + n + " tokens. However, you requested " + ((long) p + c)
-          + " tokens (" + p + " in the messages, " + c + " in the completion).";
-    }
-    for (int t : r.promptTokens()) {
-      if (t < 0 || t >= config.vocabSize()) return "prompt token id " + t + " is outside the vocabulary of " + config.vocabSize() + " tokens";
-    }
-    KvCache kv = backend.kvCache();
-    int kvTokens = p + c - 1; // the last sampled token is never computed
-    int needBlocks = (kvTokens + kv.blockSize() - 1) / kv.blockSize();
-    if (needBlocks > kv.maxBlocks()) {
-      return "request needs " + needBlocks + " KV blocks but model " + model.id() + " reserves only " + kv.maxBlocks()
-          + "; lower max_tokens or raise the engine's KV capacity";
-    }
-    long needPages = (long) ((needBlocks + kv.blocksPerPage() - 1) / kv.blocksPerPage()) * kv.physicalPagesPerPageId();
-    if (needPages > pool.capacityPages()) {
-      return "request needs " + needPages + " KV pages but the GPU's page pool has room for " + pool.capacityPages()
-          + "; lower max_tokens";
-    }
-    return null;
   }
 
   /**
@@ -213,12 +165,13 @@ public final class ModelEngine implements AutoCloseable {
   public boolean cancel(String requestId) {
     Sequence s = scheduler.get(requestId);
     if (s == null) return false;
-    end(s, FinishReason.CANCELLED, "", "", pending);
+    requests.end(s, FinishReason.CANCELLED, "", "", pending);
     return true;
   }
 
   /**
    * One scheduler iteration: plans a batch, runs the forward pass, samples, applies the stop rules.
+   * With the weights evicted it only delivers pending events (a stalled step if work waits).
    *
    * @return events of this step (and of cancellations since the last one), in batch order
    * @throws IllegalStateException if the engine is closed
@@ -228,8 +181,8 @@ public final class ModelEngine implements AutoCloseable {
     List<SequenceEvent> events = new ArrayList<>(pending);
     pending.clear();
     if (!scheduler.hasUnfinished()) return events;
-    BatchScheduler.Schedule plan = scheduler.schedule();
-    if (plan.chunks().isEmpty()) {
+    BatchScheduler.Schedule plan = backend.weightsResident() ? scheduler.schedule() : null;
+    if (plan == null || plan.chunks().isEmpty()) {
       stalledSteps++;
       return events;
     }
@@ -238,62 +191,26 @@ public final class ModelEngine implements AutoCloseable {
       Sequence s = c.sequence();
       entries.add(new ForwardBatch.Entry(s.tokens(c.startPos(), c.startPos() + c.numTokens()), c.startPos(), s.blockTable(), c.completesSequence()));
     }
-    float[][] logits = logitRows(entries.size());
+    float[][] logits = logitRows.rows(entries.size());
     backend.forward(new ForwardBatch(entries), logits);
     scheduler.completeStep(plan);
     steps++;
     computedTokens += plan.numTokens();
+    long now = clock.getAsLong();
+    lastActivityNanos = now;
     for (int i = 0; i < entries.size(); i++) {
       BatchScheduler.Chunk c = plan.chunks().get(i);
       if (!c.completesSequence()) continue;
       Sequence s = c.sequence();
-      Output out = outputs.get(s.requestId());
-      onToken(s, out, sampler.sample(logits[i], out.request.params(), out.rng), events);
+      RequestState out = requests.states.get(s.requestId());
+      requests.onToken(s, sampler.sample(logits[i], out.request.params(), out.rng), now, events);
     }
     return events;
   }
 
-  private void onToken(Sequence s, Output out, int token, List<SequenceEvent> events) {
-    SamplingParams p = out.request.params();
-    boolean stopToken = token == tokenizer.eosId() || (options.bosEndsSequence() && token == tokenizer.bosId());
-    if (stopToken && !p.ignoreEos()) {
-      finishWithFlush(s, out, FinishReason.STOP, events);
-      return;
-    }
-    int index = s.numOutputTokens();
-    s.appendToken(token);
-    generatedTokens++;
-    String text = out.stops.append(out.detokenizer.next(token));
-    events.add(new SequenceEvent.Token(s.requestId(), token, text, index));
-    if (out.stops.stopped()) {
-      end(s, FinishReason.STOP, "", "", events);
-    } else if (s.numOutputTokens() >= p.maxTokens() || s.numTokens() >= config.maxSeqLen()) {
-      finishWithFlush(s, out, FinishReason.LENGTH, events);
-    }
-  }
-
-  /** Ends {@code s}, emitting held-back text; a stop string completed by that text makes it STOP. */
-  private void finishWithFlush(Sequence s, Output out, FinishReason reason, List<SequenceEvent> events) {
-    String text = out.stops.append(out.detokenizer.flush());
-    if (out.stops.stopped()) reason = FinishReason.STOP;
-    else text += out.stops.flush();
-    end(s, reason, text, "", events);
-  }
-
-  private void end(Sequence s, FinishReason reason, String text, String message, List<SequenceEvent> events) {
-    scheduler.remove(s);
-    outputs.remove(s.requestId());
-    switch (reason) {
-      case CANCELLED -> cancelled++;
-      case FAILED -> failed++;
-      default -> finished++;
-    }
-    events.add(new SequenceEvent.Finished(s.requestId(), reason, text, s.promptLength(), s.numOutputTokens(), message));
-  }
-
   /**
    * Ends every request in flight with {@code FAILED} and {@code message}, freeing all their blocks
-   * (so every page of this engine goes back to the pool).
+   * and dropping the prefix cache, so every page of this engine goes back to the pool.
    *
    * @return pending events, then one {@code Finished} per request ended (running, then waiting)
    */
@@ -302,7 +219,8 @@ public final class ModelEngine implements AutoCloseable {
     pending.clear();
     List<Sequence> all = new ArrayList<>(scheduler.running());
     all.addAll(scheduler.waiting());
-    for (Sequence s : all) end(s, FinishReason.FAILED, "", message, events);
+    for (Sequence s : all) requests.end(s, FinishReason.FAILED, "", message, events);
+    blocks.releaseAll();
     return events;
   }
 
@@ -311,27 +229,170 @@ public final class ModelEngine implements AutoCloseable {
     return !pending.isEmpty() || scheduler.hasUnfinished();
   }
 
+  /** Requests queued and not running (new or preempted). */
   public int waitingCount() {
     return scheduler.waitingCount();
   }
 
+  /** Requests in the running batch (prefilling or decoding). */
   public int runningCount() {
     return scheduler.runningCount();
   }
 
-  /** Page ids of the KV cache currently mapped (each is {@code 2 * layers} pool pages). */
+  /** Requests accepted and not yet finished (waiting plus running). */
+  public int inFlight() {
+    return requests.states.size();
+  }
+
+  /**
+   * When this model last received a request, ran a forward pass or was activated, on the engine's
+   * clock. {@link EngineMemory#idleNanos} counts from here, and is 0 while requests are in flight.
+   */
+  public long lastActivityNanos() {
+    return lastActivityNanos;
+  }
+
+  /** Page ids of the KV cache currently mapped (each is {@link #physicalPagesPerPageId()} pool pages). */
   public int pageIdsHeld() {
     return blocks.pageIdsMapped();
   }
 
-  /** KV blocks in use. */
+  /** Pool pages behind one page id of this model ({@code 2 * layers}). */
+  public int physicalPagesPerPageId() {
+    return blocks.physicalPagesPerPageId();
+  }
+
+  /** KV blocks in use by running sequences. */
   public int usedBlocks() {
     return blocks.usedBlocks();
   }
 
+  /** Mapped page ids with no used or cached block, kept as this model's own reserve. */
+  public int emptyPageIds() {
+    return blocks.emptyPageIds();
+  }
+
+  /**
+   * Gives back up to {@code maxPageIds} {@link #emptyPageIds() empty page ids} to the pool.
+   *
+   * @return page ids released
+   */
+  public int releaseEmptyPages(int maxPageIds) {
+    return blocks.releaseEmptyPages(maxPageIds);
+  }
+
+  /** Mapped page ids holding only cached blocks of finished or preempted requests. */
+  public int cachedPageIds() {
+    return blocks.cachedPageIds();
+  }
+
+  /**
+   * Evicts the cached blocks of up to {@code maxPageIds} {@link #cachedPageIds() cache-only page
+   * ids}, least recently used first, and gives those page ids back to the pool.
+   *
+   * @return page ids released
+   */
+  public int dropCachedBlocks(int maxPageIds) {
+    return blocks.dropCachedBlocks(maxPageIds);
+  }
+
+  /**
+   * Page ids this model needs beyond its own free and cached blocks for its next step to run every
+   * running sequence's next chunk and admit the waiting requests the token budget allows; 0 if none
+   * or if its weights are evicted; capped by the room its pool maximum leaves (at a lowered maximum
+   * it waits, or preempts its own sequences, instead of asking). What the pool could grant is not
+   * subtracted: the GPU actor negotiates only when {@code pagesWanted() * physicalPagesPerPageId() >
+   * pool.availableTo(owner())}.
+   */
+  public int pagesWanted() {
+    return backend.weightsResident() ? memory.pageIdsWanted(true) : 0;
+  }
+
+  /** Like {@link #pagesWanted()} for the running sequences only (those may preempt others: decode cannot wait). */
+  public int pagesWantedForRunning() {
+    return backend.weightsResident() ? memory.pageIdsWanted(false) : 0;
+  }
+
+  /**
+   * Preempts the running sequence {@code requestId} (recompute later; its output does not change)
+   * and gives back to the pool every page id its blocks leave without a used block, cached blocks
+   * in them evicted. The GPU actor's decode preemption under memory pressure.
+   *
+   * @return false if no such sequence is running
+   */
+  public boolean preemptForMemory(String requestId) {
+    return scheduler.preemptAndRelease(requestId) >= 0;
+  }
+
+  /** The running sequences, oldest admission first, for {@code DecodePreemptionPolicy}. */
+  public List<RunningSequenceInfo> runningSequences() {
+    return memory.runningSequences();
+  }
+
+  /** This model's memory as {@code ReclaimPolicy} sees it, and its activity; see {@link EngineMemory}. */
+  public EngineMemory memory() {
+    return memory;
+  }
+
+  /** Whether the weights are on the device ({@link ForwardBackend#weightsResident()}). */
+  public boolean weightsResident() {
+    return backend.weightsResident();
+  }
+
+  /** Bytes of weights to reserve in the pool when resident ({@link ForwardBackend#weightBytes()}). */
+  public long weightBytes() {
+    return backend.weightBytes();
+  }
+
+  /**
+   * Evicts the weights to host memory (time sharing): drops the prefix cache and every page id
+   * (this model then holds no pages), withdraws its reserve wish, and evicts the backend's weights.
+   * The caller then calls {@code pool.releaseWeights(owner())}. No-op if already evicted.
+   *
+   * @throws IllegalStateException if requests are in flight ({@link #inFlight()} {@code > 0}) or closed
+   * @throws UnsupportedOperationException if the backend cannot evict
+   */
+  public void evict() {
+    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    if (!backend.weightsResident()) return;
+    if (inFlight() > 0) throw new IllegalStateException("model " + model.id() + " has " + inFlight() + " requests in flight; evict only an idle model");
+    blocks.releaseAll();
+    blocks.wantReserve(false);
+    backend.evictWeights();
+    evictions++;
+  }
+
+  /**
+   * Brings the weights back after {@link #evict()}. The caller has reserved {@link #weightBytes()}
+   * in the pool first. No-op if resident.
+   *
+   * @throws IllegalStateException if closed
+   */
+  public void activate() {
+    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    if (backend.weightsResident()) return;
+    backend.activateWeights();
+    blocks.wantReserve(true);
+    activations++;
+    lastActivityNanos = clock.getAsLong();
+  }
+
+  /**
+   * Times one prefill of {@code min(prefillChunk, maxSeqLen)} tokens at load ({@link PrefillSpeed}),
+   * for Moore-Hodgson admission; call it before serving. Falls back to the deterministic {@link
+   * PrefillSpeed#estimate} when it cannot time.
+   *
+   * @return prompt tokens per second
+   */
+  public double measurePrefillTokensPerSecond() {
+    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    return PrefillSpeed.measure(backend, blocks, Math.min(options.prefillChunk(), config.maxSeqLen()), clock);
+  }
+
   /** Counters since construction. */
-  public Stats stats() {
-    return new Stats(steps, stalledSteps, computedTokens, generatedTokens, scheduler.preemptions(), finished, cancelled, failed, rejected);
+  public EngineStats stats() {
+    return new EngineStats(steps, stalledSteps, computedTokens, scheduler.cachedTokens(), requests.generatedTokens, scheduler.preemptions(),
+        requests.finished, requests.cancelled, requests.failed, rejected, evictions, activations);
   }
 
   /**
@@ -342,14 +403,17 @@ public final class ModelEngine implements AutoCloseable {
   public void checkInvariants() {
     scheduler.checkInvariants();
     blocks.checkInvariants();
-    if (scheduler.runningCount() + scheduler.waitingCount() != outputs.size()) {
-      throw new IllegalStateException(outputs.size() + " outputs for " + (scheduler.runningCount() + scheduler.waitingCount()) + " sequences");
+    if (scheduler.runningCount() + scheduler.waitingCount() != requests.states.size()) {
+      throw new IllegalStateException(requests.states.size() + " requests for " + (scheduler.runningCount() + scheduler.waitingCount()) + " sequences");
+    }
+    if (!backend.weightsResident() && blocks.pageIdsMapped() > 0) {
+      throw new IllegalStateException("model " + model.id() + " is evicted but holds " + blocks.pageIdsMapped() + " page ids");
     }
   }
 
   /**
-   * Drops every request without events, returns every page to the pool, frees the KV cache's
-   * virtual ranges and closes the backend. Idempotent.
+   * Drops every request without events, returns every page to the pool, withdraws the reserve wish,
+   * frees the KV cache's virtual ranges and closes the backend. Idempotent.
    */
   @Override
   public void close() {
@@ -357,24 +421,11 @@ public final class ModelEngine implements AutoCloseable {
     failAll("model engine closed");
     pending.clear();
     closed = true;
-    if (blocks.usedBlocks() != 0) throw new IllegalStateException(blocks.usedBlocks() + " KV blocks still used after every request ended");
+    blocks.wantReserve(false);
     try {
       backend.kvCache().close();
     } finally {
       backend.close();
     }
-  }
-
-  private float[][] logitRows(int n) {
-    if (logitRows.length < n) {
-      float[][] grown = new float[Math.max(n, options.maxRunningSequences())][];
-      System.arraycopy(logitRows, 0, grown, 0, logitRows.length);
-      logitRows = grown;
-    }
-    for (int i = 0; i < n; i++) if (logitRows[i] == null) logitRows[i] = new float[config.vocabSize()];
-    if (logitRows.length == n) return logitRows;
-    float[][] view = new float[n][];
-    System.arraycopy(logitRows, 0, view, 0, n);
-    return view;
   }
 }

@@ -66,6 +66,7 @@ public final class HostForwardBackend implements ForwardBackend {
   private final PackedMatrix[] w3; // [layers] of [hidden, dim]
   private final PackedMatrix classifier; // [vocab, dim]
   private final long packedBytes;
+  private boolean resident = true;
 
   // Step buffers, grown on demand ([capTokens, width] row-major).
   private int capTokens;
@@ -169,6 +170,26 @@ public final class HostForwardBackend implements ForwardBackend {
     return packedBytes + ((long) c.vocabSize() * dim + vectors) * Float.BYTES;
   }
 
+  @Override
+  public boolean weightsResident() {
+    return resident;
+  }
+
+  /**
+   * Marks the weights evicted. On the host the "device" copy is the host arrays themselves, so
+   * nothing is copied or freed; the caller releases the weight bytes from the pool's accounting.
+   */
+  @Override
+  public void evictWeights() {
+    resident = false;
+  }
+
+  /** Marks the weights resident again (the host arrays never left). */
+  @Override
+  public void activateWeights() {
+    resident = true;
+  }
+
   /** Threads running each parallel section, the caller included. */
   public int threads() {
     return pool.threads();
@@ -176,6 +197,7 @@ public final class HostForwardBackend implements ForwardBackend {
 
   @Override
   public void forward(ForwardBatch batch, float[][] logits) {
+    if (!resident) throw new IllegalStateException("weights of " + c.name() + " are evicted; activate them before a forward pass");
     List<ForwardBatch.Entry> entries = batch.entries();
     int numTokens = validate(entries, logits);
     if (numTokens == 0) return;

@@ -1,31 +1,37 @@
 package io.prism.runtime.memory;
 
-import java.util.BitSet;
-import java.util.Comparator;
-import java.util.List;
-import java.util.TreeSet;
 
 /**
  * Block allocator of one model instance (vLLM v1's block pool over kvcached's elastic pages): deals
  * in integer block ids only; backs page ids with physical pages from the shared {@link PagePool} on
- * demand and gives them back as soon as their last block frees.
+ * demand and gives them back when no block in them is used or cached.
  *
  * <pre>
  *   page id:   0                  1                  2                  3 ...
  *   blocks:   [0 1 2 3]          [4 5 6 7]          [8 9 10 11]        (blocksPerPage = 4)
- *   state:     used 3, free 1     used 1, free 3     unmapped           unmapped
- *   allocate(3) -> 3 (page 0: fewest free), 5, 6 (page 1, lowest free index)
- *   allocate(6) -> ... then maps page 2 (lowest unmapped id), taking its blocks in order
- *   free(...)  -> a page whose last used block frees is unmapped and its 2 * layers physical pages
- *                 go back to the pool at once
+ *   state:     U U C .            C C C C            . . . .            unmapped
+ *              used 2, idle 1     cache-only         empty (kept)
+ *   U used (reference count >= 1)   C cached, unused (idle, in the LRU)   . free
  * </pre>
  *
- * <p>Choice rule (deterministic): the next block comes from the mapped page with the fewest free
- * blocks greater than zero (ties: lowest page id), lowest free block index within it; only when no
- * mapped page has a free block is a new page id mapped, the lowest unmapped one. This packs blocks
- * into partly used pages so pages empty and return to the pool sooner (kvcached, Prism paper
- * section 4). Blocks of different models never share a page because each model has its own {@link
- * KvCache}. Shortage is {@link Allocation.Exhausted}, never an exception.
+ * <p>Block states: <b>free</b>; <b>used</b> by one or more sequences (a reference count; only full
+ * cached blocks are shared); <b>idle</b>: cached, used by nobody, kept so that a later request with
+ * the same prefix skips computing it ({@link PrefixCache}), evictable at any time. Page id states:
+ * mapped with a used block; <b>cache-only</b> (idle blocks only: {@link #dropCachedBlocks} unmaps
+ * it); <b>empty</b> (kept mapped, at most {@code reservePageIds} of them, so a model that frees and
+ * refills a page does not unmap and remap it: {@link #releaseEmptyPages}); unmapped.
+ *
+ * <p>Choice rule for {@link #allocate} (deterministic): free blocks of mapped pages first, from the
+ * page with the fewest free blocks (ties: lowest page id), lowest index within it; then new page ids
+ * (lowest unmapped id) while the pool grants them; only then idle cached blocks are evicted, least
+ * recently used first. Packing into partly used pages makes pages empty sooner (kvcached, Prism paper
+ * section 4). Blocks of different models never share a page: each model has its own {@link KvCache}.
+ * Shortage is {@link Allocation.Exhausted}, never an exception.
+ *
+ * <p>A lowered pool maximum ({@link PagePool#setLimits}) is respected lazily: acquires beyond it
+ * fail, idle blocks are then reused in place, and while the owner holds more than its maximum every
+ * page id that loses its last used block is released (neither kept empty nor kept for its cached
+ * blocks). Nothing in use is taken back.
  *
  * <p>Threading: not thread-safe; confined to the GPU's engine thread.
  */
@@ -43,44 +49,53 @@ public final class BlockManager {
     record Exhausted(int availableBlocks) implements Allocation {}
   }
 
-  private final KvCache kv;
-  private final PagePool pool;
   private final String owner;
+  private final int maxBlocks;
+  private final int blockSize;
   private final int blocksPerPage;
-  private final int maxPages;
   private final int physicalPerPageId;
-  private final BitSet usedBlocks;
-  private final int[] usedInPage; // [maxPages]
-  private final BitSet mappedPages;
-  /** Mapped pages with at least one free block, by (free blocks ascending, page id ascending). */
-  private final TreeSet<Integer> partialPages;
-  private int usedBlockCount;
-  private long mapCount;
-  private long unmapCount;
+  private final int keepEmptyPageIds;
+  private final PrefixCache cache; // null when prefix caching is off
+  private final BlockStates st;
+  private final PageMapper pages;
+  private final BlockReleases releases;
+
+  /**
+   * A manager without prefix caching that unmaps a page id as soon as its last block frees.
+   *
+   * @see #BlockManager(KvCache, PagePool, String, boolean, int)
+   */
+  public BlockManager(KvCache kv, PagePool pool, String owner) {
+    this(kv, pool, owner, false, 0);
+  }
 
   /**
    * @param kv the model instance's KV cache; this manager maps and unmaps all of its page ids
    * @param pool the GPU's page pool
    * @param owner the model instance's name in the pool
-   * @throws IllegalArgumentException if an argument is null or the owner empty
+   * @param prefixCaching keep full blocks of finished sequences for reuse ({@link #acquireCachedPrefix})
+   * @param reservePageIds page ids kept mapped while empty, and asked of the pool's reserve ({@link
+   *     PagePool#setReserveWanted}, in physical pages: {@code reservePageIds * 2 * layers}), {@code >= 0}
+   * @throws IllegalArgumentException if an argument is null, the owner empty or the count negative
    */
-  public BlockManager(KvCache kv, PagePool pool, String owner) {
+  public BlockManager(KvCache kv, PagePool pool, String owner, boolean prefixCaching, int reservePageIds) {
     if (kv == null || pool == null) throw new IllegalArgumentException("kv cache and pool must not be null");
     if (owner == null || owner.isEmpty()) throw new IllegalArgumentException("owner must not be empty");
+    if (reservePageIds < 0) throw new IllegalArgumentException("reservePageIds must be >= 0, got " + reservePageIds);
     if (kv.pageBytes() != pool.pageBytes()) {
       throw new IllegalArgumentException("KV cache page size " + kv.pageBytes() + " != pool page size " + pool.pageBytes());
     }
-    this.kv = kv;
-    this.pool = pool;
     this.owner = owner;
+    this.maxBlocks = kv.maxBlocks();
+    this.blockSize = kv.blockSize();
     this.blocksPerPage = kv.blocksPerPage();
-    this.maxPages = kv.maxPages();
     this.physicalPerPageId = kv.physicalPagesPerPageId();
-    this.usedBlocks = new BitSet(kv.maxBlocks());
-    this.usedInPage = new int[maxPages];
-    this.mappedPages = new BitSet(maxPages);
-    this.partialPages = new TreeSet<>(
-        Comparator.<Integer>comparingInt(p -> blocksPerPage - usedInPage[p]).thenComparingInt(p -> p));
+    this.keepEmptyPageIds = reservePageIds;
+    this.cache = prefixCaching ? new PrefixCache(kv.maxBlocks(), blockSize) : null;
+    this.st = new BlockStates(kv.maxBlocks(), blocksPerPage, kv.maxPages());
+    this.pages = new PageMapper(kv, pool, owner, st);
+    this.releases = new BlockReleases(st, cache, pages, reservePageIds, this::checkBlock);
+    if (reservePageIds > 0) wantReserve(true);
   }
 
   /** The pool owner name of this model instance. */
@@ -90,7 +105,7 @@ public final class BlockManager {
 
   /** Tokens per block. */
   public int blockSize() {
-    return kv.blockSize();
+    return blockSize;
   }
 
   /** Blocks per page id. */
@@ -98,45 +113,84 @@ public final class BlockManager {
     return blocksPerPage;
   }
 
+  /** Physical pool pages behind one page id ({@code 2 * layers}). */
+  public int physicalPagesPerPageId() {
+    return physicalPerPageId;
+  }
+
   /** Block ids in the KV cache's reserved range: the most that can ever be allocated at once. */
   public int maxBlocks() {
-    return kv.maxBlocks();
+    return maxBlocks;
   }
 
-  /** Blocks currently allocated. */
+  /** Whether full blocks are cached for reuse. */
+  public boolean prefixCaching() {
+    return cache != null;
+  }
+
+  /** Blocks used by at least one sequence. */
   public int usedBlocks() {
-    return usedBlockCount;
+    return st.usedBlocks;
   }
 
-  /** Whether {@code blockId} is allocated. */
+  /** Cached blocks no sequence uses (evictable). */
+  public int idleCachedBlocks() {
+    return st.idleBlocks;
+  }
+
+  /** Whether {@code blockId} is used by a sequence. */
   public boolean isAllocated(int blockId) {
-    return usedBlocks.get(checkBlock(blockId));
+    return st.refCount[checkBlock(blockId)] > 0;
   }
 
-  /** Free blocks inside mapped pages (allocatable without asking the pool). */
+  /** Sequences using {@code blockId}. */
+  public int refCount(int blockId) {
+    return st.refCount[checkBlock(blockId)];
+  }
+
+  /** Whether {@code blockId} is in the prefix cache (used or idle). */
+  public boolean isCached(int blockId) {
+    return cache != null && cache.isCached(checkBlock(blockId));
+  }
+
+  /** Free blocks inside mapped pages (allocatable without asking the pool or evicting). */
   public int freeBlocksInMappedPages() {
-    return mappedPages.cardinality() * blocksPerPage - usedBlockCount;
+    return st.freeMapped();
   }
 
   /** Page ids currently mapped (each backed by {@code 2 * layers} physical pages). */
   public int pageIdsMapped() {
-    return mappedPages.cardinality();
+    return st.mappedCount();
+  }
+
+  /** Mapped page ids with no used and no cached block (kept for reuse; {@link #releaseEmptyPages}). */
+  public int emptyPageIds() {
+    return st.emptyPages;
+  }
+
+  /** Mapped page ids whose only occupied blocks are idle cached ones ({@link #dropCachedBlocks}). */
+  public int cachedPageIds() {
+    return st.cacheOnlyPages;
   }
 
   /** Page ids mapped since construction. */
   public long mapCount() {
-    return mapCount;
+    return pages.mapCount();
   }
 
   /** Page ids unmapped since construction. */
   public long unmapCount() {
-    return unmapCount;
+    return pages.unmapCount();
   }
 
-  /** Blocks that could be allocated now: free ones in mapped pages plus those the pool can back. */
+  /** Cached blocks evicted since construction. */
+  public long evictedBlocks() {
+    return cache == null ? 0 : cache.evictions();
+  }
+
+  /** Blocks that could be allocated now: free ones in mapped pages, those the pool can back, idle cached ones. */
   public int allocatableBlocks() {
-    int newPages = Math.min(maxPages - mappedPages.cardinality(), pool.availableTo(owner) / physicalPerPageId);
-    return freeBlocksInMappedPages() + newPages * blocksPerPage;
+    return st.freeMapped() + pages.mappablePageIds() * blocksPerPage + st.idleBlocks;
   }
 
   /** Whether {@link #allocate(int)} of {@code numBlocks} would succeed now. */
@@ -146,126 +200,163 @@ public final class BlockManager {
   }
 
   /**
-   * Allocates {@code numBlocks} blocks, all or nothing, mapping new page ids as needed.
+   * Allocates {@code numBlocks} fresh blocks (reference count 1), all or nothing, by the choice rule.
    *
    * @return the block ids in the order of the choice rule, or {@link Allocation.Exhausted}
    * @throws IllegalArgumentException if {@code numBlocks < 0}
-   * @throws DeviceException if mapping fails (the pages go back to the pool)
+   * @throws DeviceException if mapping fails (the pages go back to the pool, nothing changes)
    */
   public Allocation allocate(int numBlocks) {
     if (numBlocks < 0) throw new IllegalArgumentException("block count must be >= 0, got " + numBlocks);
-    int freeMapped = freeBlocksInMappedPages();
-    int missing = numBlocks - freeMapped;
-    int newPages = missing > 0 ? (missing + blocksPerPage - 1) / blocksPerPage : 0;
-    if (newPages > 0) {
-      if (newPages > maxPages - mappedPages.cardinality()) return new Allocation.Exhausted(allocatableBlocks());
-      PageAllocation got = pool.acquire(owner, newPages * physicalPerPageId);
-      if (got instanceof PageAllocation.Exhausted) return new Allocation.Exhausted(allocatableBlocks());
-      mapNewPages(newPages, ((PageAllocation.Granted) got).pages());
+    int missing = numBlocks - st.freeMapped();
+    if (missing > 0) {
+      int newPages = Math.min((missing + blocksPerPage - 1) / blocksPerPage, pages.mappablePageIds());
+      int toEvict = missing - newPages * blocksPerPage;
+      if (toEvict > st.idleBlocks) return new Allocation.Exhausted(allocatableBlocks());
+      if (newPages > 0 && !pages.mapNew(newPages)) return new Allocation.Exhausted(allocatableBlocks());
+      for (int i = 0; i < toEvict; i++) releases.evict(cache.oldestIdle());
     }
     int[] out = new int[numBlocks];
-    for (int i = 0; i < numBlocks; i++) {
-      int page = partialPages.pollFirst();
-      int block = usedBlocks.nextClearBit(page * blocksPerPage);
-      usedBlocks.set(block);
-      usedInPage[page]++;
-      usedBlockCount++;
-      if (usedInPage[page] < blocksPerPage) partialPages.add(page);
-      out[i] = block;
-    }
+    for (int i = 0; i < numBlocks; i++) out[i] = st.takeFree();
     return new Allocation.Granted(out);
   }
 
   /**
-   * Frees {@code blockIds}; a page id whose last block frees is unmapped and its physical pages go
-   * back to the pool. All or nothing: the ids are checked first.
+   * Drops one reference to each of {@code blockIds}, last block first (so a sequence's tail blocks
+   * are older in the LRU than its head and are evicted first). A block nobody uses any more becomes
+   * idle if it is cached, free otherwise; a page id left with no used and no cached block is kept if
+   * fewer than {@code reservePageIds} are kept, else unmapped and its physical pages given back to the
+   * pool. While the owner holds more than its pool maximum, a page id left without a used block is
+   * released at once, its cached blocks evicted. All or nothing: the ids are checked first.
    *
-   * @throws IllegalStateException if a block is not allocated or appears twice (double free)
+   * @throws IllegalStateException if a block is not used or appears twice (double free)
    * @throws IllegalArgumentException if an id is outside {@code [0, maxBlocks)}
    */
   public void free(int[] blockIds) {
-    BitSet seen = new BitSet();
-    for (int b : blockIds) {
-      checkBlock(b);
-      if (!usedBlocks.get(b) || seen.get(b)) throw new IllegalStateException("block " + b + " is not allocated (double free?)");
-      seen.set(b);
-    }
-    for (int b : blockIds) {
-      int page = b / blocksPerPage;
-      partialPages.remove(page);
-      usedBlocks.clear(b);
-      usedInPage[page]--;
-      usedBlockCount--;
-      if (usedInPage[page] == 0) {
-        List<PhysicalPage> pages = kv.unmap(page);
-        mappedPages.clear(page);
-        unmapCount++;
-        pool.release(owner, pages);
-      } else {
-        partialPages.add(page);
-      }
-    }
+    releases.free(blockIds);
   }
 
   /**
-   * Checks: every block is free or used once (bit set); each page's used count matches its blocks;
-   * mapped page ids are exactly those with a used block, in this manager, in the KV cache, and in
-   * the pool's count for this owner.
+   * Frees {@code blockIds} like {@link #free} and then releases every page id they leave without a
+   * used block (evicting its idle cached blocks, keeping none empty): memory given back for another
+   * model (decode preemption under pressure).
+   *
+   * @return page ids unmapped
+   */
+  public int freeAndRelease(int[] blockIds) {
+    return releases.freeAndRelease(blockIds);
+  }
+
+  /**
+   * Page ids that {@link #freeAndRelease} of {@code blockIds} would unmap: those whose every used
+   * block is in {@code blockIds} with no other user.
+   */
+  public int pageIdsFreedBy(int[] blockIds) {
+    return releases.pageIdsFreedBy(blockIds);
+  }
+
+  /**
+   * Takes a reference to the cached blocks that hold the longest cached prefix of {@code tokens},
+   * at most {@code maxBlocks} blocks; the caller puts them at the head of its block table and skips
+   * computing their {@code blocks * blockSize} tokens. Idle hits leave the LRU.
+   *
+   * @return the hit blocks in order (empty without prefix caching or on a miss)
+   */
+  public int[] acquireCachedPrefix(int[] tokens, int maxBlocks) {
+    if (cache == null) return new int[0];
+    int[] hits = cache.longestPrefix(tokens, maxBlocks);
+    for (int b : hits) {
+      if (st.refCount[b] == 0) {
+        cache.markUsed(b);
+        st.idleToUsed(b);
+      } else {
+        st.refCount[b]++;
+      }
+    }
+    return hits;
+  }
+
+  /** Blocks {@link #acquireCachedPrefix} would hit now (a dry run). */
+  public int cachedPrefixBlocks(int[] tokens, int maxBlocks) {
+    return cache == null ? 0 : cache.longestPrefix(tokens, maxBlocks).length;
+  }
+
+  /**
+   * Registers the used, now full block {@code blockId} holding {@code tokens} (exactly {@code
+   * blockSize}) in the prefix cache, after {@code parentBlockId} ({@code -1} for a sequence's first
+   * block). No-op without prefix caching, for an already registered block, or when the parent is not
+   * registered.
+   *
+   * @throws IllegalStateException if the block is not used
+   */
+  public void cacheFullBlock(int blockId, int parentBlockId, int[] tokens) {
+    if (cache == null) return;
+    if (st.refCount[checkBlock(blockId)] == 0) throw new IllegalStateException("block " + blockId + " is not used; only used full blocks are cached");
+    if (cache.nodeOf(blockId) != PrefixCache.NONE) return;
+    long parent = parentBlockId < 0 ? PrefixCache.ROOT : cache.nodeOf(checkBlock(parentBlockId));
+    if (parent != PrefixCache.NONE) cache.register(blockId, parent, tokens);
+  }
+
+  /**
+   * Unmaps up to {@code maxPageIds} empty page ids (highest id first) and gives their pages back.
+   *
+   * @return page ids unmapped
+   */
+  public int releaseEmptyPages(int maxPageIds) {
+    return releases.releaseEmptyPages(maxPageIds);
+  }
+
+  /**
+   * Evicts the idle cached blocks of up to {@code maxPageIds} cache-only page ids and unmaps them,
+   * least recently used page first (a page's recency is that of its most recently used idle block).
+   *
+   * @return page ids unmapped
+   */
+  public int dropCachedBlocks(int maxPageIds) {
+    return releases.dropCachedBlocks(maxPageIds);
+  }
+
+  /**
+   * Evicts every idle cached block and unmaps every page id (shutdown, weight eviction).
+   *
+   * @return page ids unmapped
+   * @throws IllegalStateException if a block is still used
+   */
+  public int releaseAll() {
+    if (st.usedBlocks != 0) throw new IllegalStateException(st.usedBlocks + " KV blocks of " + owner + " are still used");
+    return releases.releaseAll();
+  }
+
+  /**
+   * Asks the pool to keep ({@code true}) or stop keeping ({@code false}) {@code reservePageIds} page
+   * ids' worth of pre-created pages for this owner ({@link PagePool#setReserveWanted}).
+   */
+  public void wantReserve(boolean want) {
+    pages.wantReserve(want ? keepEmptyPageIds : 0);
+  }
+
+  /**
+   * Checks reference counts, page counts and state sets, the prefix cache, the bound on kept empty
+   * page ids, and that mapped page ids agree with the KV cache and with the pool's count for this
+   * owner.
    *
    * @throws IllegalStateException naming the first violation
    */
   public void checkInvariants() {
-    if (usedBlocks.cardinality() != usedBlockCount) {
-      throw new IllegalStateException("used block count " + usedBlockCount + " != " + usedBlocks.cardinality() + " used bits");
+    st.check(b -> cache != null && cache.isIdle(b));
+    if (cache != null) {
+      cache.checkInvariants();
+      if (cache.idleCount() != st.idleBlocks) throw new IllegalStateException("cache has " + cache.idleCount() + " idle blocks, pages count " + st.idleBlocks);
     }
-    if (usedBlocks.length() > kv.maxBlocks()) throw new IllegalStateException("block " + (usedBlocks.length() - 1) + " beyond the cache");
-    for (int p = 0; p < maxPages; p++) {
-      int used = usedBlocks.get(p * blocksPerPage, (p + 1) * blocksPerPage).cardinality();
-      if (used != usedInPage[p]) throw new IllegalStateException("page " + p + " counts " + usedInPage[p] + " used blocks, bits say " + used);
-      boolean mapped = mappedPages.get(p);
-      if (mapped != (used > 0)) throw new IllegalStateException("page " + p + " mapped=" + mapped + " with " + used + " used blocks");
-      if (kv.isMapped(p) != mapped) throw new IllegalStateException("page " + p + " mapped=" + mapped + " but KV cache says " + kv.isMapped(p));
-      boolean partial = mapped && used < blocksPerPage;
-      if (partialPages.contains(p) != partial) throw new IllegalStateException("page " + p + " partial-set membership wrong");
-    }
-    if (partialPages.size() != mappedPages.stream().filter(p -> usedInPage[p] < blocksPerPage).count()) {
-      throw new IllegalStateException("partial page set has stale entries");
-    }
-    if (kv.mappedPageIds() != mappedPages.cardinality()) {
-      throw new IllegalStateException("KV cache has " + kv.mappedPageIds() + " mapped page ids, manager " + mappedPages.cardinality());
-    }
-    long expectPhysical = (long) mappedPages.cardinality() * physicalPerPageId;
-    if (pool.pagesHeldBy(owner) != expectPhysical) {
-      throw new IllegalStateException("pool says " + owner + " holds " + pool.pagesHeldBy(owner) + " pages, mapped page ids need " + expectPhysical);
-    }
+    if (st.emptyPages > keepEmptyPageIds) throw new IllegalStateException(st.emptyPages + " empty page ids kept, at most " + keepEmptyPageIds);
+    pages.check();
   }
 
-  private void mapNewPages(int newPages, List<PhysicalPage> pages) {
-    int done = 0;
-    int[] ids = new int[newPages];
-    try {
-      int next = 0;
-      for (; done < newPages; done++) {
-        int pageId = mappedPages.nextClearBit(next);
-        kv.map(pageId, pages.subList(done * physicalPerPageId, (done + 1) * physicalPerPageId));
-        mappedPages.set(pageId);
-        ids[done] = pageId;
-        next = pageId + 1;
-      }
-    } catch (RuntimeException e) {
-      for (int i = 0; i < done; i++) {
-        kv.unmap(ids[i]);
-        mappedPages.clear(ids[i]);
-      }
-      pool.release(owner, pages);
-      throw e;
-    }
-    for (int id : ids) partialPages.add(id);
-    mapCount += newPages;
-  }
+
+
 
   private int checkBlock(int blockId) {
-    if (blockId < 0 || blockId >= kv.maxBlocks()) throw new IllegalArgumentException("block id " + blockId + " outside [0, " + kv.maxBlocks() + ")");
+    if (blockId < 0 || blockId >= maxBlocks) throw new IllegalArgumentException("block id " + blockId + " outside [0, " + maxBlocks + ")");
     return blockId;
   }
 }

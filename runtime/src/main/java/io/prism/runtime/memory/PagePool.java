@@ -2,14 +2,10 @@ package io.prism.runtime.memory;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 
 /**
  * The physical pages of one GPU, shared elastically by the model instances on it (DESIGN.md section
@@ -26,7 +22,7 @@ import java.util.TreeMap;
  *
  * <p>A small reserve of pre-created pages ({@code cuMemCreate}d, unmapped) keeps the driver's create
  * call off the decode critical path: {@link #acquire} takes reserve pages first and creates only the
- * rest (counted as {@link Stats#criticalPathCreates()}); {@link #release} puts pages back into the
+ * rest (counted as {@link PagePoolStats#criticalPathCreates()}); {@link #release} puts pages back into the
  * reserve up to {@code reserveTarget} and releases the surplus to the driver; {@link
  * #refillReserve()} tops the reserve up and is meant to be called off the critical path (between
  * steps). The kvcached paper keeps 5-10 such pages.
@@ -36,6 +32,14 @@ import java.util.TreeMap;
  * it); {@code minPages} is a guarantee: other owners cannot acquire pages that would leave fewer free
  * pages than the sum of the unmet minimums of the rest.
  *
+ * <p>Sizing the reserve: a model maps a KV page id as {@code 2 * layers} physical pages at once
+ * ({@link KvCache#physicalPagesPerPageId()}), so a reserve in plain pages smaller than that never
+ * covers a whole page id. Owners therefore state what they want kept ready ({@link
+ * #setReserveWanted}; a {@link BlockManager} asks for {@code reservePageIds} of its page ids), and the
+ * effective {@link #reserveTarget()} is the larger of the constructor's target and the sum of those
+ * wishes: after a refill every model can map its next page id without creating a page. Reserve
+ * pages are not set aside for anyone: any owner's acquire takes them first.
+ *
  * <p>One pool per {@link DeviceMemory}: {@link #checkInvariants()} compares the pool's count with
  * {@link DeviceMemory#livePages()}. Threading: not thread-safe; confined to the GPU's engine thread,
  * like the driver context.
@@ -44,48 +48,12 @@ public final class PagePool {
   /** Default number of pre-created pages kept in the reserve. */
   public static final int DEFAULT_RESERVE_TARGET = 8;
 
-  /**
-   * Counters since construction, for logs and metrics.
-   *
-   * @param acquireCalls calls to {@link #acquire} with {@code n > 0}
-   * @param exhaustedCalls of those, the ones answered {@link PageAllocation.Exhausted}
-   * @param grantedPages pages handed out
-   * @param releasedPages pages given back through {@link #release}
-   * @param driverCreates pages created through {@link DeviceMemory#create()}
-   * @param criticalPathCreates of those, created inside {@link #acquire} because the reserve was short
-   * @param refillCreates of those, created by {@link #refillReserve()}
-   * @param driverReleases pages released through {@link DeviceMemory#release}
-   */
-  public record Stats(
-      long acquireCalls,
-      long exhaustedCalls,
-      long grantedPages,
-      long releasedPages,
-      long driverCreates,
-      long criticalPathCreates,
-      long refillCreates,
-      long driverReleases) {}
-
-  private static final class Owner {
-    final Map<Long, PhysicalPage> pages = new LinkedHashMap<>();
-    long weightBytes;
-    boolean hasWeights;
-    int minPages;
-    int maxPages = Integer.MAX_VALUE;
-
-    boolean isEmpty() {
-      return pages.isEmpty() && !hasWeights && minPages == 0 && maxPages == Integer.MAX_VALUE;
-    }
-  }
-
   private final DeviceMemory memory;
   private final long budgetBytes;
   private final long pageBytes;
-  private final int reserveTarget;
+  private final int baseReserveTarget;
   private final ArrayDeque<PhysicalPage> reserve = new ArrayDeque<>();
-  private final Map<String, Owner> owners = new TreeMap<>();
-  private final Map<Long, String> holderOf = new HashMap<>(); // physical page id -> owner
-  private long weightBytes;
+  private final PoolOwners owners = new PoolOwners();
   private int createdPages;
   private long acquireCalls, exhaustedCalls, grantedPages, releasedPages;
   private long criticalPathCreates, refillCreates, driverReleases;
@@ -105,7 +73,7 @@ public final class PagePool {
     this.memory = memory;
     this.budgetBytes = budgetBytes;
     this.pageBytes = memory.granularity();
-    this.reserveTarget = reserveTarget;
+    this.baseReserveTarget = reserveTarget;
   }
 
   /** Bytes of one physical page (the device granularity). */
@@ -118,19 +86,54 @@ public final class PagePool {
     return budgetBytes;
   }
 
-  /** Target size of the reserve, in pages. */
+  /**
+   * Target size of the reserve, in pages: the larger of the constructor's target and the sum of the
+   * owners' {@link #setReserveWanted wishes}.
+   */
   public int reserveTarget() {
-    return reserveTarget;
+    return (int) Math.min(Integer.MAX_VALUE, Math.max(baseReserveTarget, owners.reserveWanted()));
+  }
+
+  /**
+   * Sets how many pre-created pages {@code owner} wants the reserve to hold for it (its next page id
+   * or two); replaces its previous wish. Creates or releases nothing at once: {@link
+   * #refillReserve()} and {@link #release} work towards the new {@link #reserveTarget()}.
+   *
+   * @param pages {@code >= 0}; 0 withdraws the wish (a closed or evicted model)
+   * @throws IllegalArgumentException if {@code pages < 0} or the owner is empty
+   */
+  public void setReserveWanted(String owner, int pages) {
+    checkOwner(owner);
+    if (pages < 0) throw new IllegalArgumentException("reserve pages wanted must be >= 0, got " + pages);
+    owners.setReserveWanted(owner, pages);
+  }
+
+  /** Pages of reserve {@code owner} asked for (0 if none). */
+  public int reserveWantedBy(String owner) {
+    PoolOwners.Owner o = owners.get(owner);
+    return o == null ? 0 : o.reserveWanted;
+  }
+
+  /** {@code owner}'s guaranteed minimum in pages (0 if none set). */
+  public int minPagesOf(String owner) {
+    PoolOwners.Owner o = owners.get(owner);
+    return o == null ? 0 : o.minPages;
+  }
+
+  /** {@code owner}'s maximum in pages ({@link Integer#MAX_VALUE} if none set). */
+  public int maxPagesOf(String owner) {
+    PoolOwners.Owner o = owners.get(owner);
+    return o == null ? Integer.MAX_VALUE : o.maxPages;
   }
 
   /** Bytes of weights reserved by all owners. */
   public long weightBytes() {
-    return weightBytes;
+    return owners.weightBytes();
   }
 
   /** Bytes of weights reserved by {@code owner} (0 if none). */
   public long weightBytesOf(String owner) {
-    Owner o = owners.get(owner);
+    PoolOwners.Owner o = owners.get(owner);
     return o == null ? 0 : o.weightBytes;
   }
 
@@ -144,16 +147,13 @@ public final class PagePool {
   public boolean reserveWeights(String owner, long bytes) {
     checkOwner(owner);
     if (bytes < 0) throw new IllegalArgumentException("weight bytes must be >= 0, got " + bytes);
-    long over = weightBytes + bytes + (long) createdPages * pageBytes - budgetBytes;
+    long over = owners.weightBytes() + bytes + (long) createdPages * pageBytes - budgetBytes;
     if (over > 0) {
       long pagesToDrop = (over + pageBytes - 1) / pageBytes;
       if (pagesToDrop > reserve.size()) return false;
       for (long i = 0; i < pagesToDrop; i++) releaseToDriver(reserve.pollLast());
     }
-    Owner o = owners.computeIfAbsent(owner, k -> new Owner());
-    o.weightBytes += bytes;
-    o.hasWeights = true;
-    weightBytes += bytes;
+    owners.addWeights(owner, bytes);
     return true;
   }
 
@@ -163,12 +163,7 @@ public final class PagePool {
    * @throws IllegalStateException if the owner has no weights reserved (double release)
    */
   public void releaseWeights(String owner) {
-    Owner o = owners.get(owner);
-    if (o == null || !o.hasWeights) throw new IllegalStateException("owner " + owner + " has no weights reserved");
-    weightBytes -= o.weightBytes;
-    o.weightBytes = 0;
-    o.hasWeights = false;
-    forgetIfEmpty(owner, o);
+    owners.releaseWeights(owner);
   }
 
   /**
@@ -183,10 +178,10 @@ public final class PagePool {
     checkOwner(owner);
     if (minPages < 0) throw new IllegalArgumentException("minPages must be >= 0, got " + minPages);
     if (maxPages < minPages) throw new IllegalArgumentException("maxPages " + maxPages + " is below minPages " + minPages);
-    Owner o = owners.computeIfAbsent(owner, k -> new Owner());
+    PoolOwners.Owner o = owners.open(owner);
     o.minPages = minPages;
     o.maxPages = maxPages;
-    forgetIfEmpty(owner, o);
+    owners.forgetIfEmpty(owner);
   }
 
   /**
@@ -219,11 +214,7 @@ public final class PagePool {
       for (PhysicalPage p : out) reserve.addFirst(p);
       throw e;
     }
-    Owner o = owners.computeIfAbsent(owner, k -> new Owner());
-    for (PhysicalPage p : out) {
-      o.pages.put(p.id(), p);
-      holderOf.put(p.id(), owner);
-    }
+    owners.give(owner, out);
     grantedPages += n;
     return new PageAllocation.Granted(out);
   }
@@ -236,25 +227,15 @@ public final class PagePool {
    *     release)
    */
   public void release(String owner, List<PhysicalPage> pages) {
-    Owner o = owners.get(owner);
-    Set<Long> seen = new HashSet<>();
+    owners.take(owner, pages);
     for (PhysicalPage p : pages) {
-      if (o == null || !o.pages.containsKey(p.id()) || !seen.add(p.id())) {
-        throw new IllegalStateException("page " + p.id() + " is not held by owner " + owner
-            + " (held by " + holderOf.get(p.id()) + "); double release?");
-      }
-    }
-    for (PhysicalPage p : pages) {
-      o.pages.remove(p.id());
-      holderOf.remove(p.id());
-      if (reserve.size() < reserveTarget) {
+      if (reserve.size() < reserveTarget()) {
         reserve.addLast(p);
       } else {
         releaseToDriver(p);
       }
     }
     releasedPages += pages.size();
-    if (o != null) forgetIfEmpty(owner, o);
   }
 
   /**
@@ -266,7 +247,8 @@ public final class PagePool {
    */
   public int refillReserve() {
     int made = 0;
-    while (reserve.size() < reserveTarget && createdPages < capacityPages()) {
+    int target = reserveTarget();
+    while (reserve.size() < target && createdPages < capacityPages()) {
       reserve.addLast(createPage());
       refillCreates++;
       made++;
@@ -288,22 +270,17 @@ public final class PagePool {
 
   /** Pages held by {@code owner} (0 for an unknown owner). */
   public int pagesHeldBy(String owner) {
-    Owner o = owners.get(owner);
-    return o == null ? 0 : o.pages.size();
+    return owners.held(owner);
   }
 
   /** Pages held per owner, owners holding none left out; a sorted snapshot. */
   public Map<String, Integer> holdings() {
-    Map<String, Integer> m = new TreeMap<>();
-    owners.forEach((k, o) -> {
-      if (!o.pages.isEmpty()) m.put(k, o.pages.size());
-    });
-    return Collections.unmodifiableMap(m);
+    return owners.holdings();
   }
 
   /** Pages held by all owners together. */
   public int heldPages() {
-    return holderOf.size();
+    return owners.heldByAll();
   }
 
   /** Pages that can still be handed out: the reserve plus what the budget allows creating. */
@@ -316,21 +293,7 @@ public final class PagePool {
    * other owners, capped by its own maximum.
    */
   public int availableTo(String owner) {
-    long othersUnmet = 0;
-    int held = 0;
-    int max = Integer.MAX_VALUE;
-    for (Map.Entry<String, Owner> e : owners.entrySet()) {
-      Owner o = e.getValue();
-      if (e.getKey().equals(owner)) {
-        held = o.pages.size();
-        max = o.maxPages;
-      } else {
-        othersUnmet += Math.max(0, o.minPages - o.pages.size());
-      }
-    }
-    long free = Math.max(0, freePages() - othersUnmet);
-    long room = Math.max(0L, (long) max - held);
-    return (int) Math.min(free, room);
+    return owners.availableTo(owner, freePages());
   }
 
   /** Pre-created unmapped pages in the reserve. */
@@ -345,12 +308,12 @@ public final class PagePool {
 
   /** Most pages that can exist at once beside the current weights: {@code (budget - weights) / pageBytes}. */
   public int capacityPages() {
-    return (int) Math.min(Integer.MAX_VALUE, Math.max(0, budgetBytes - weightBytes) / pageBytes);
+    return (int) Math.min(Integer.MAX_VALUE, Math.max(0, budgetBytes - owners.weightBytes()) / pageBytes);
   }
 
   /** Counters since construction. */
-  public Stats stats() {
-    return new Stats(acquireCalls, exhaustedCalls, grantedPages, releasedPages,
+  public PagePoolStats stats() {
+    return new PagePoolStats(acquireCalls, exhaustedCalls, grantedPages, releasedPages,
         criticalPathCreates + refillCreates, criticalPathCreates, refillCreates, driverReleases);
   }
 
@@ -366,28 +329,15 @@ public final class PagePool {
     if (live != createdPages) {
       throw new IllegalStateException("device has " + live + " live pages but the pool created " + createdPages);
     }
-    int held = 0;
-    long weights = 0;
     Set<Long> ids = new HashSet<>();
-    for (Map.Entry<String, Owner> e : owners.entrySet()) {
-      Owner o = e.getValue();
-      weights += o.weightBytes;
-      for (PhysicalPage p : o.pages.values()) {
-        held++;
-        if (!ids.add(p.id())) throw new IllegalStateException("page " + p.id() + " is held twice");
-        if (!e.getKey().equals(holderOf.get(p.id()))) {
-          throw new IllegalStateException("page " + p.id() + " held by " + e.getKey() + " but indexed under " + holderOf.get(p.id()));
-        }
-      }
-    }
-    if (held != holderOf.size()) throw new IllegalStateException("page index has " + holderOf.size() + " entries for " + held + " held pages");
+    int held = owners.check(ids);
     for (PhysicalPage p : reserve) {
       if (!ids.add(p.id())) throw new IllegalStateException("reserve page " + p.id() + " is also held or in the reserve twice");
     }
     if (createdPages != held + reserve.size()) {
       throw new IllegalStateException("created pages " + createdPages + " != held " + held + " + reserve " + reserve.size());
     }
-    if (weights != weightBytes) throw new IllegalStateException("owner weights sum to " + weights + " but total is " + weightBytes);
+    long weightBytes = owners.weightBytes();
     if (weightBytes + (long) createdPages * pageBytes > budgetBytes) {
       throw new IllegalStateException("weights " + weightBytes + " B + " + createdPages + " pages x " + pageBytes
           + " B exceed the budget of " + budgetBytes + " B");
@@ -396,7 +346,7 @@ public final class PagePool {
 
   @Override
   public String toString() {
-    return "PagePool[budget=" + budgetBytes + " B, weights=" + weightBytes + " B, created=" + createdPages
+    return "PagePool[budget=" + budgetBytes + " B, weights=" + owners.weightBytes() + " B, created=" + createdPages
         + ", reserve=" + reserve.size() + ", held=" + holdings() + "]";
   }
 
@@ -410,10 +360,6 @@ public final class PagePool {
     memory.release(p);
     createdPages--;
     driverReleases++;
-  }
-
-  private void forgetIfEmpty(String name, Owner o) {
-    if (o.isEmpty()) owners.remove(name);
   }
 
   private static void checkOwner(String owner) {

@@ -3,7 +3,6 @@ package io.prism.runtime.scheduler;
 import io.prism.runtime.memory.BlockManager;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -25,11 +24,16 @@ import java.util.Map;
  *       loop stops.
  *   <li>Only if nothing was preempted in this step: waiting sequences in queue order join while
  *       the budget lasts, fewer than {@code maxRunningSequences} run and their first chunk's blocks
- *       can be allocated (first come first served: the first that does not fit stops the loop).
+ *       can be allocated (first come first served: the first that does not fit stops the loop). A
+ *       joining sequence first takes the longest cached prefix of its tokens from the block
+ *       manager's prefix cache (whole blocks, leaving at least one token to compute, as vLLM does)
+ *       and computes only the rest.
  * </ol>
  *
- * <p>After the forward pass the caller calls {@link #completeStep(Schedule)}, then appends sampled
- * tokens ({@link Sequence#appendToken}) and {@link #remove}s finished sequences.
+ * <p>After the forward pass the caller calls {@link #completeStep(Schedule)} (which registers the
+ * blocks the step filled in the prefix cache), then appends sampled tokens ({@link
+ * Sequence#appendToken}) and {@link #remove}s finished sequences. Only full cached blocks are ever
+ * shared between block tables, and no step writes into a full block, so sharing is read-only.
  *
  * <p>Threading: not thread-safe; confined to the engine thread.
  */
@@ -59,6 +63,7 @@ public final class BatchScheduler {
     }
   }
 
+  private static final int[] NO_BLOCKS = new int[0];
   private final BlockManager blocks;
   private final int blockSize;
   private final int maxBatchTokens;
@@ -68,6 +73,7 @@ public final class BatchScheduler {
   private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
   private final Map<String, Sequence> byId = new HashMap<>();
   private long preemptions;
+  private long cachedTokens;
 
   /**
    * @param blocks the model instance's block manager
@@ -130,10 +136,12 @@ public final class BatchScheduler {
     return List.copyOf(waiting);
   }
 
+  /** Sequences in the running batch. */
   public int runningCount() {
     return running.size();
   }
 
+  /** Sequences in the waiting queue. */
   public int waitingCount() {
     return waiting.size();
   }
@@ -146,6 +154,11 @@ public final class BatchScheduler {
   /** Preemptions since construction. */
   public long preemptions() {
     return preemptions;
+  }
+
+  /** Tokens whose computation was skipped because their blocks were found in the prefix cache. */
+  public long cachedTokens() {
+    return cachedTokens;
   }
 
   /** Plans one step (see the class comment); allocates the blocks the planned chunks need. */
@@ -177,8 +190,17 @@ public final class BatchScheduler {
     if (preempted.isEmpty()) {
       while (!waiting.isEmpty() && budget > 0 && running.size() < maxRunningSequences) {
         Sequence s = waiting.peekFirst();
+        int[] hit = blocks.prefixCaching() ? blocks.acquireCachedPrefix(s.tokens(0, s.numTokens()), maxHitBlocks(s)) : NO_BLOCKS;
+        if (hit.length > 0) s.adoptCachedPrefix(hit, hit.length * blockSize);
         int n = Math.min(Math.min(s.numTokens() - s.numComputed(), prefillChunk), budget);
-        if (!grow(s, n)) break;
+        if (!grow(s, n)) {
+          if (hit.length > 0) {
+            blocks.free(s.takeBlocks());
+            s.dropCachedPrefix();
+          }
+          break;
+        }
+        cachedTokens += (long) hit.length * blockSize;
         waiting.pollFirst();
         s.setStatus(Sequence.Status.RUNNING);
         running.add(s);
@@ -189,19 +211,69 @@ public final class BatchScheduler {
     return new Schedule(List.copyOf(chunks), List.copyOf(preempted));
   }
 
-  /** Records that the forward pass computed every chunk of {@code schedule}. */
+  /**
+   * Records that the forward pass computed every chunk of {@code schedule}, and registers every block
+   * the step filled in the prefix cache (a no-op when caching is off).
+   */
   public void completeStep(Schedule schedule) {
     for (Chunk c : schedule.chunks()) {
       Sequence s = c.sequence();
       if (s.numComputed() != c.startPos()) throw new IllegalStateException(s + " changed since chunk " + c + " was planned");
       s.advanceComputed(c.numTokens());
+      if (!blocks.prefixCaching()) continue;
+      for (int i = c.startPos() / blockSize; i < s.numComputed() / blockSize; i++) {
+        blocks.cacheFullBlock(s.block(i), i == 0 ? -1 : s.block(i - 1), s.tokens(i * blockSize, (i + 1) * blockSize));
+      }
     }
   }
 
   /**
-   * Checks: every sequence is in exactly one queue with the matching status; block tables are
-   * disjoint, cover the computed tokens and are exactly the block manager's used blocks; waiting
-   * sequences hold no blocks.
+   * Preempts the running sequence {@code requestId} (recompute) and releases the page ids its blocks
+   * leave without a used block, cached blocks included ({@link BlockManager#freeAndRelease}): the
+   * GPU actor's decode preemption under memory pressure.
+   *
+   * @return page ids released, or -1 if no such sequence is running
+   */
+  public int preemptAndRelease(String requestId) {
+    Sequence s = byId.get(requestId);
+    if (s == null || s.status() != Sequence.Status.RUNNING) return -1;
+    running.remove(s);
+    int released = blocks.freeAndRelease(s.takeBlocks());
+    requeue(s);
+    return released;
+  }
+
+  /**
+   * New blocks the next {@link #schedule()} would allocate if memory allowed: for every running
+   * sequence's next chunk under the token budget, and, if {@code includeWaiting}, for the waiting
+   * sequences that would join (after their cached prefix). A dry run: nothing changes.
+   */
+  public int blocksWanted(boolean includeWaiting) {
+    int budget = maxBatchTokens;
+    int need = 0;
+    for (Sequence s : running) {
+      if (budget <= 0) break;
+      int n = Math.min(Math.min(s.numTokens() - s.numComputed(), prefillChunk), budget);
+      need += Math.max(0, blocksFor(s.numComputed() + n) - s.numBlocks());
+      budget -= n;
+    }
+    if (!includeWaiting) return need;
+    int slots = maxRunningSequences - running.size();
+    for (Sequence s : waiting) {
+      if (budget <= 0 || slots-- <= 0) break;
+      int hitTokens = blocks.prefixCaching() ? blocks.cachedPrefixBlocks(s.tokens(0, s.numTokens()), maxHitBlocks(s)) * blockSize : 0;
+      int n = Math.min(Math.min(s.numTokens() - hitTokens, prefillChunk), budget);
+      need += blocksFor(hitTokens + n) - hitTokens / blockSize;
+      budget -= n;
+    }
+    return need;
+  }
+
+  /**
+   * Checks: every sequence is in exactly one queue with the matching status; block tables cover the
+   * computed tokens; each block's reference count equals the number of block tables holding it, a
+   * block in several tables is cached, and the distinct blocks are exactly the block manager's used
+   * blocks; waiting sequences hold no blocks.
    *
    * @throws IllegalStateException naming the first violation
    */
@@ -209,19 +281,22 @@ public final class BatchScheduler {
     if (running.size() + waiting.size() != byId.size()) {
       throw new IllegalStateException(running.size() + " running + " + waiting.size() + " waiting != " + byId.size() + " sequences");
     }
-    BitSet owned = new BitSet();
-    int count = 0;
+    Map<Integer, Integer> refs = new HashMap<>();
     for (Sequence s : running) {
       if (s.status() != Sequence.Status.RUNNING || byId.get(s.requestId()) != s) throw new IllegalStateException(s + " in the running list");
       int need = blocksFor(s.numComputed());
       if (s.numBlocks() < need) throw new IllegalStateException(s + " has " + s.numBlocks() + " blocks for " + s.numComputed() + " computed tokens");
       for (int b : s.blockTable()) {
-        if (owned.get(b)) throw new IllegalStateException("block " + b + " is in two block tables");
         if (!blocks.isAllocated(b)) throw new IllegalStateException("block " + b + " of " + s + " is not allocated");
-        owned.set(b);
-        count++;
+        refs.merge(b, 1, Integer::sum);
       }
     }
+    for (Map.Entry<Integer, Integer> e : refs.entrySet()) {
+      int b = e.getKey();
+      if (blocks.refCount(b) != e.getValue()) throw new IllegalStateException("block " + b + " is in " + e.getValue() + " tables, reference count " + blocks.refCount(b));
+      if (e.getValue() > 1 && !blocks.isCached(b)) throw new IllegalStateException("block " + b + " is shared but not cached");
+    }
+    int count = refs.size();
     for (Sequence s : waiting) {
       if (s.status() != Sequence.Status.WAITING || byId.get(s.requestId()) != s) throw new IllegalStateException(s + " in the waiting queue");
       if (s.numBlocks() != 0 || s.numComputed() != 0) throw new IllegalStateException(s + " waits while holding KV");
@@ -247,10 +322,19 @@ public final class BatchScheduler {
 
   private void preempt(Sequence victim) {
     blocks.free(victim.takeBlocks());
+    requeue(victim);
+  }
+
+  private void requeue(Sequence victim) {
     victim.resetForRecompute();
     victim.setStatus(Sequence.Status.WAITING);
     waiting.addFirst(victim);
     preemptions++;
+  }
+
+  /** Most cached blocks a joining sequence may take: whole blocks, leaving its last token to compute. */
+  private int maxHitBlocks(Sequence s) {
+    return (s.numTokens() - 1) / blockSize;
   }
 
   private int blocksFor(int tokens) {

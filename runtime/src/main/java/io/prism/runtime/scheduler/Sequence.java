@@ -14,7 +14,9 @@ import java.util.Arrays;
  * </pre>
  *
  * <p>A preempted sequence (recompute) keeps its tokens, drops its blocks and restarts with {@code
- * numComputed = 0}; the next schedules prefill prompt and generated tokens again.
+ * numComputed = 0}; the next schedules prefill prompt and generated tokens again. When it (or a new
+ * sequence) joins the batch, blocks found in the prefix cache are adopted at the head of its block
+ * table and their tokens count as computed ({@link #adoptCachedPrefix}).
  *
  * <p>Threading: confined to the engine thread.
  */
@@ -53,6 +55,7 @@ public final class Sequence {
     this.numTokens = promptTokens.length;
   }
 
+  /** The request's id. */
   public String requestId() {
     return requestId;
   }
@@ -105,11 +108,18 @@ public final class Sequence {
     return numBlocks;
   }
 
+  /** Block {@code i} of the block table. */
+  public int block(int i) {
+    if (i < 0 || i >= numBlocks) throw new IllegalArgumentException("block index " + i + " outside [0, " + numBlocks + ")");
+    return blockTable[i];
+  }
+
   /** Copy of the block table. */
   public int[] blockTable() {
     return Arrays.copyOf(blockTable, numBlocks);
   }
 
+  /** Where the sequence is now. */
   public Status status() {
     return status;
   }
@@ -140,6 +150,20 @@ public final class Sequence {
   void advanceComputed(int n) {
     if (numComputed + n > numTokens) throw new IllegalStateException(this + ": computing " + n + " more tokens than it has");
     numComputed += n;
+  }
+
+  /** Puts cache-hit blocks at the head of an empty block table; their {@code tokens} count as computed. */
+  void adoptCachedPrefix(int[] blocks, int tokens) {
+    if (numBlocks != 0 || numComputed != 0) throw new IllegalStateException(this + " already holds KV");
+    if (tokens >= numTokens) throw new IllegalStateException(this + ": a cache hit must leave at least one token to compute");
+    addBlocks(blocks);
+    numComputed = tokens;
+  }
+
+  /** Undoes {@link #adoptCachedPrefix} after the caller freed the blocks ({@link #takeBlocks}). */
+  void dropCachedPrefix() {
+    if (numBlocks != 0) throw new IllegalStateException(this + " still holds blocks");
+    numComputed = 0;
   }
 
   void resetForRecompute() {

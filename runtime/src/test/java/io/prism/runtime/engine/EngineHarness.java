@@ -67,9 +67,19 @@ final class EngineHarness {
     }
   }
 
-  static void assertNoWorkAndNoPages(ModelEngine engine) {
+  /**
+   * No work left, no block used, and every page id still held is reclaimable (empty or cache-only);
+   * after giving those back the engine holds nothing.
+   */
+  static void assertNoWorkAndReleasesEveryPage(ModelEngine engine) {
     assertFalse(engine.hasWork());
     assertEquals(0, engine.usedBlocks());
+    assertEquals(engine.pageIdsHeld(), engine.emptyPageIds() + engine.cachedPageIds(), "held page ids are empty or cache-only");
+    int cached = engine.cachedPageIds();
+    int empty = engine.emptyPageIds();
+    assertEquals(cached, engine.dropCachedBlocks(Integer.MAX_VALUE));
+    assertEquals(empty, engine.releaseEmptyPages(Integer.MAX_VALUE));
     assertEquals(0, engine.pageIdsHeld());
+    engine.checkInvariants();
   }
 }

@@ -23,6 +23,8 @@ final class HashForwardBackend implements ForwardBackend {
   int maxEntries;
   int maxTokens;
   boolean closed;
+  boolean resident = true;
+  long weightBytes;
 
   /**
    * @param forced returns the token to make overwhelmingly likely after a history, or -1 for none
@@ -47,6 +49,7 @@ final class HashForwardBackend implements ForwardBackend {
 
   @Override
   public void forward(ForwardBatch batch, float[][] logits) {
+    if (!resident) throw new IllegalStateException("weights evicted");
     calls++;
     maxEntries = Math.max(maxEntries, batch.entries().size());
     maxTokens = Math.max(maxTokens, batch.numTokens());
@@ -105,7 +108,22 @@ final class HashForwardBackend implements ForwardBackend {
 
   @Override
   public long weightBytes() {
-    return 0;
+    return weightBytes;
+  }
+
+  @Override
+  public boolean weightsResident() {
+    return resident;
+  }
+
+  @Override
+  public void evictWeights() {
+    resident = false;
+  }
+
+  @Override
+  public void activateWeights() {
+    resident = true;
   }
 
   @Override

@@ -123,7 +123,7 @@ class ModelEngineTest {
     assertSameOutputs(alone, h.results);
     assertTrue(lastBackend.maxEntries > 1, "sequences were batched");
     assertEquals(0, e[0].stats().preemptions());
-    EngineHarness.assertNoWorkAndNoPages(e[0]);
+    EngineHarness.assertNoWorkAndReleasesEveryPage(e[0]);
     e[0].close();
     assertEquals(0, pool.heldPages());
     assertEquals(pool.reservePages(), memory.livePages());
@@ -328,8 +328,8 @@ class ModelEngineTest {
     assertFalse(e.cancel("decoding"));
     assertFalse(e.cancel("unknown"));
     assertEquals(0, e.usedBlocks());
-    assertEquals(0, e.pageIdsHeld());
-    assertEquals(0, pool.heldPages());
+    assertEquals(e.pageIdsHeld(), e.emptyPageIds() + e.cachedPageIds(), "only reclaimable page ids are left");
+    assertEquals(e.pageIdsHeld() * e.physicalPagesPerPageId(), pool.heldPages());
     assertTrue(e.hasWork(), "the Finished events are still to be delivered");
     h.accept(e.step());
     for (String id : ids) assertEquals(FinishReason.CANCELLED, h.results.get(id).finished.reason());
@@ -357,7 +357,8 @@ class ModelEngineTest {
       assertEquals(FinishReason.FAILED, h.results.get("r" + i).finished.reason());
       assertEquals("device lost", h.results.get("r" + i).finished.message());
     }
-    EngineHarness.assertNoWorkAndNoPages(e);
+    assertEquals(0, e.pageIdsHeld(), "failAll drops the prefix cache and kept page ids too");
+    EngineHarness.assertNoWorkAndReleasesEveryPage(e);
     assertEquals(0, pool.heldPages());
     e.close();
   }
@@ -420,7 +421,7 @@ class ModelEngineTest {
     assertTrue(preemptions > 0, "memory ran short");
     assertTrue(cancelled > 0);
     for (ModelEngine e : engines) {
-      EngineHarness.assertNoWorkAndNoPages(e);
+      EngineHarness.assertNoWorkAndReleasesEveryPage(e);
       e.close();
     }
     assertEquals(0, pool.heldPages());

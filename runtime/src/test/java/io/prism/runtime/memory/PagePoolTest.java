@@ -33,7 +33,7 @@ class PagePoolTest {
     assertEquals(5, pool.createdPages());
     assertEquals(5, pool.pagesHeldBy("a"));
     assertEquals(5, pool.freePages());
-    PagePool.Stats s = pool.stats();
+    PagePoolStats s = pool.stats();
     assertEquals(3, s.refillCreates());
     assertEquals(2, s.criticalPathCreates());
     assertEquals(5, s.driverCreates());
@@ -58,6 +58,29 @@ class PagePoolTest {
     // the next acquire of up to 3 pages creates nothing
     granted(pool.acquire("b", 3));
     assertEquals(5, pool.stats().criticalPathCreates());
+    pool.checkInvariants();
+  }
+
+  @Test
+  void ownersReserveWishesRaiseTheReserveTarget() {
+    PagePool pool = new PagePool(memory, 40 * PAGE, 2);
+    pool.setReserveWanted("a", 8); // e.g. one page id of a 4-layer model
+    pool.setReserveWanted("b", 6);
+    assertEquals(14, pool.reserveTarget());
+    assertEquals(14, pool.refillReserve());
+
+    List<PhysicalPage> pages = granted(pool.acquire("a", 8));
+    assertEquals(0, pool.stats().criticalPathCreates(), "a whole page id came from the reserve");
+    pool.setReserveWanted("b", 0);
+    assertEquals(8, pool.reserveTarget());
+    pool.release("a", pages);
+    assertEquals(8, pool.reservePages(), "back to the new target, the surplus released");
+    assertEquals(6, pool.stats().driverReleases());
+    pool.checkInvariants();
+    pool.setReserveWanted("a", 0);
+    assertEquals(2, pool.reserveTarget(), "the constructor's target is the floor");
+    assertEquals(0, pool.reserveWantedBy("a"));
+    assertThrows(IllegalArgumentException.class, () -> pool.setReserveWanted("a", -1));
     pool.checkInvariants();
   }
 
