@@ -109,6 +109,7 @@ public final class CudaForwardBackend implements ForwardBackend {
   }
 
   /** Whether the weights are on the device, so that forward steps can run. */
+  @Override
   public boolean weightsResident() {
     return w.onDevice();
   }
@@ -119,6 +120,7 @@ public final class CudaForwardBackend implements ForwardBackend {
    * weight addresses will change). Forward steps then throw {@link IllegalStateException}. The
    * caller releases the weight bytes from the page pool afterwards. No-op when already evicted.
    */
+  @Override
   public void evictWeights() {
     if (closed) throw new IllegalStateException("backend is closed");
     if (!w.onDevice()) return;
@@ -141,6 +143,7 @@ public final class CudaForwardBackend implements ForwardBackend {
    *
    * @throws io.prism.runtime.memory.DeviceException if the allocation or a copy fails (the weights stay evicted)
    */
+  @Override
   public void activateWeights() {
     if (closed) throw new IllegalStateException("backend is closed");
     if (w.onDevice()) return;
