@@ -1,0 +1,215 @@
+package io.prism.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import io.prism.actors.GlobalPlacementActor;
+import io.prism.actors.GpuStatus;
+import io.prism.actors.ModelInfo;
+import io.prism.actors.ModelSpec;
+import io.prism.actors.PrismApi;
+import io.prism.runtime.model.ModelLoader;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.model.StatusCodes;
+import org.apache.pekko.http.javadsl.server.AllDirectives;
+import org.apache.pekko.http.javadsl.server.PathMatchers;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
+
+/**
+ * Operator endpoints: {@code GET /health} (200 while every GPU can make progress, else 503),
+ * {@code GET /admin/models} (the catalog with states), {@code POST /admin/models} (register a model
+ * from a path with TTFT and TPOT SLOs; answers 201 once it serves), {@code DELETE
+ * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: resident models, weight bytes, pages
+ * held per model, free and reserve pages, queue lengths).
+ *
+ * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
+ * "ttft_slo": "2s", "tpot_slo": "200ms"}}; only {@code path} is required (a {@code .bin}, a
+ * {@code .gguf} or {@code random:NAME}); {@code id} defaults to the file stem; SLOs are HOCON
+ * durations or numbers of seconds and default to {@code prism.models.default-*-slo}.
+ */
+public final class AdminRoutes extends AllDirectives {
+  private static final Duration DEFAULT_TTFT = Duration.ofSeconds(10);
+  private static final Duration DEFAULT_TPOT = Duration.ofSeconds(1);
+
+  private final PrismApi api;
+  private final long maxBodyBytes;
+
+  /** @param maxBodyBytes largest {@code POST /admin/models} body */
+  public AdminRoutes(PrismApi api, long maxBodyBytes) {
+    this.api = api;
+    this.maxBodyBytes = maxBodyBytes;
+  }
+
+  /** {@code /health} and {@code /admin/*}. */
+  public Route route() {
+    return concat(
+        path("health", () -> get(() -> completeWithFuture(api.health().thenApply(AdminRoutes::health)))),
+        pathPrefix("admin", () -> concat(
+            path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminRoutes::gpus)))),
+            path("models", () -> concat(
+                get(() -> completeWithFuture(api.models().thenApply(AdminRoutes::catalog))),
+                post(() -> withSizeLimit(maxBodyBytes, () -> entity(Unmarshaller.entityToString(), body ->
+                    completeWithFuture(api.register(spec(Json.parse(body))).thenApply(AdminRoutes::registered))))))),
+            path(PathMatchers.segment("models").slash(PathMatchers.segment()), id -> delete(() ->
+                completeWithFuture(api.unregister(id).thenApply(AdminRoutes::unregistered)))))));
+  }
+
+  private static HttpResponse json(int status, JsonNode body) {
+    return HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(body));
+  }
+
+  private static HttpResponse health(io.prism.actors.PrismNode.Health h) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("status", h.healthy() ? "ok" : "unhealthy");
+    ArrayNode problems = o.putArray("problems");
+    h.problems().forEach(problems::add);
+    return json(h.healthy() ? 200 : 503, o);
+  }
+
+  static ModelSpec spec(JsonNode body) {
+    JsonNode p = body.get("path");
+    if (p == null || !p.isTextual() || p.asText().isBlank()) throw new ApiException(ApiError.invalid("path is required and must be a string", "path"));
+    String source = p.asText();
+    long bytes = 0;
+    String id;
+    if (source.startsWith("random:")) {
+      id = source;
+    } else {
+      Path file = Path.of(source).toAbsolutePath().normalize();
+      if (!Files.isRegularFile(file)) throw new ApiException(ApiError.invalid("no model file at " + file, "path"));
+      try {
+        bytes = Files.size(file);
+      } catch (IOException e) {
+        throw new ApiException(ApiError.invalid("cannot read " + file + ": " + e.getMessage(), "path"));
+      }
+      source = file.toString();
+      id = ModelLoader.idFor(file);
+    }
+    JsonNode i = body.get("id");
+    if (i != null && !i.isNull()) {
+      if (!i.isTextual() || i.asText().isBlank()) throw new ApiException(ApiError.invalid("id must be a non-empty string", "id"));
+      id = i.asText();
+    }
+    String tokenizer = null;
+    JsonNode t = body.get("tokenizer");
+    if (t != null && !t.isNull()) {
+      if (!t.isTextual()) throw new ApiException(ApiError.invalid("tokenizer must be a path", "tokenizer"));
+      tokenizer = Path.of(t.asText()).toAbsolutePath().normalize().toString();
+    }
+    return new ModelSpec(id, source, tokenizer, duration(body, "ttft_slo", DEFAULT_TTFT), duration(body, "tpot_slo", DEFAULT_TPOT), bytes);
+  }
+
+  private static Duration duration(JsonNode body, String field, Duration dflt) {
+    JsonNode v = body.get(field);
+    if (v == null || v.isNull()) return dflt;
+    Duration d;
+    if (v.isNumber()) {
+      d = Duration.ofNanos((long) (v.asDouble() * 1e9));
+    } else if (v.isTextual()) {
+      try {
+        d = ConfigFactory.parseString("d = \"" + v.asText().replace("\"", "") + "\"").getDuration("d");
+      } catch (ConfigException e) {
+        throw new ApiException(ApiError.invalid(field + " must be a duration like \"500ms\" or \"2s\", got " + v.asText(), field));
+      }
+    } else {
+      throw new ApiException(ApiError.invalid(field + " must be a duration like \"500ms\" or a number of seconds", field));
+    }
+    if (d.isNegative() || d.isZero()) throw new ApiException(ApiError.invalid(field + " must be > 0", field));
+    return d;
+  }
+
+  private static ObjectNode modelJson(ModelInfo m) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("id", m.id());
+    o.put("object", "model");
+    o.put("created", m.createdEpochSeconds());
+    o.put("owned_by", "prism");
+    o.put("source", m.spec().source());
+    o.put("state", m.state().name().toLowerCase());
+    if (m.gpu() == null) o.putNull("gpu");
+    else o.put("gpu", m.gpu().entityId());
+    o.put("max_model_len", m.maxModelLen());
+    o.put("weight_bytes", m.weightBytes());
+    o.put("ttft_slo_ms", m.spec().ttftSlo().toMillis());
+    o.put("tpot_slo_ms", m.spec().tpotSlo().toMillis());
+    if (!m.message().isEmpty()) o.put("message", m.message());
+    return o;
+  }
+
+  private static HttpResponse catalog(List<ModelInfo> models) {
+    ObjectNode root = Json.MAPPER.createObjectNode();
+    root.put("object", "list");
+    ArrayNode data = root.putArray("data");
+    models.forEach(m -> data.add(modelJson(m)));
+    return json(200, root);
+  }
+
+  private static HttpResponse registered(GlobalPlacementActor.RegisterReply r) {
+    if (r instanceof GlobalPlacementActor.Registered ok) return json(StatusCodes.CREATED.intValue(), modelJson(ok.model()));
+    GlobalPlacementActor.RegisterFailed f = (GlobalPlacementActor.RegisterFailed) r;
+    return ApiError.of(f.kind(), f.message(), "path", "path").toResponse();
+  }
+
+  private static HttpResponse unregistered(GlobalPlacementActor.Unregistered u) {
+    if (!u.existed()) {
+      return new ApiError(404, "invalid_request_error", "The model '" + u.modelId() + "' does not exist", "model", "model_not_found", false)
+          .toResponse();
+    }
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("id", u.modelId());
+    o.put("object", "model");
+    o.put("deleted", true);
+    return json(200, o);
+  }
+
+  private static HttpResponse gpus(List<GpuStatus> list) {
+    ObjectNode root = Json.MAPPER.createObjectNode();
+    root.put("object", "list");
+    ArrayNode data = root.putArray("data");
+    for (GpuStatus s : list) {
+      ObjectNode g = data.addObject();
+      g.put("id", s.gpu().entityId());
+      g.put("node", s.gpu().host() + ":" + s.gpu().port());
+      g.put("index", s.gpu().index());
+      g.put("description", s.description());
+      g.put("healthy", s.healthy());
+      if (!s.problem().isEmpty()) g.put("problem", s.problem());
+      g.put("budget_bytes", s.budgetBytes());
+      g.put("page_bytes", s.pageBytes());
+      g.put("capacity_pages", s.capacityPages());
+      g.put("free_pages", s.freePages());
+      g.put("reserve_pages", s.reservePages());
+      g.put("held_pages", s.heldPages());
+      g.put("weight_bytes", s.weightBytes());
+      g.put("free_bytes", s.freeBytes());
+      g.put("invariant_violation", s.invariantViolation());
+      ArrayNode models = g.putArray("models");
+      for (GpuStatus.ModelStatus m : s.models()) {
+        ObjectNode mo = models.addObject();
+        mo.put("id", m.modelId());
+        mo.put("weight_bytes", m.weightBytes());
+        mo.put("pages_held", m.pagesHeld());
+        mo.put("pages_in_use", m.pagesInUse());
+        mo.put("pages_kept", m.pagesKept());
+        mo.put("page_ids_held", m.pageIdsHeld());
+        mo.put("waiting", m.waiting());
+        mo.put("running", m.running());
+        mo.put("progressing", m.progressing());
+        mo.put("finished", m.finished());
+        mo.put("cancelled", m.cancelled());
+        mo.put("failed", m.failed());
+        mo.put("preemptions", m.preemptions());
+      }
+    }
+    return json(200, root);
+  }
+}

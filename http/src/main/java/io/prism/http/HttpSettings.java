@@ -1,0 +1,35 @@
+package io.prism.http;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/**
+ * The {@code prism.http.*} settings (documented with defaults in this module's {@code reference.conf}).
+ *
+ * @param host interface to bind
+ * @param port port to bind (0 picks a free one)
+ * @param requestTimeout longest time until a response starts (a whole non-streamed generation)
+ * @param idleTimeout longest silence on a connection (streams send keep-alives well within it)
+ * @param keepAliveInterval a {@code : keep-alive} comment is sent when a stream was silent this long
+ * @param eventIdleTimeout a request with no event from its model for this long fails
+ * @param maxBodyBytes largest request body; larger ones get 413
+ */
+public record HttpSettings(String host, int port, Duration requestTimeout, Duration idleTimeout, Duration keepAliveInterval,
+    Duration eventIdleTimeout, long maxBodyBytes) {
+
+  /**
+   * @throws IllegalArgumentException naming the key whose value is out of range
+   */
+  public static HttpSettings from(Config root) {
+    Config c = root.getConfig("prism.http");
+    HttpSettings s = new HttpSettings(c.getString("host"), c.getInt("port"), c.getDuration("request-timeout"), c.getDuration("idle-timeout"),
+        c.getDuration("keep-alive-interval"), c.getDuration("event-idle-timeout"), c.getBytes("max-body-size"));
+    if (s.port < 0 || s.port > 65535) throw new IllegalArgumentException("prism.http.port must be in [0, 65535], got " + s.port);
+    if (s.keepAliveInterval.compareTo(s.idleTimeout) >= 0) {
+      throw new IllegalArgumentException("prism.http.keep-alive-interval (" + s.keepAliveInterval + ") must be shorter than prism.http.idle-timeout ("
+          + s.idleTimeout + ")");
+    }
+    if (s.maxBodyBytes <= 0) throw new IllegalArgumentException("prism.http.max-body-size must be > 0, got " + s.maxBodyBytes);
+    return s;
+  }
+}

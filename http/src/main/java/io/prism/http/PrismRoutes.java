@@ -1,0 +1,89 @@
+package io.prism.http;
+
+import io.prism.actors.PrismApi;
+import io.prism.http.openai.CompletionHandler;
+import io.prism.http.openai.OpenAiRoutes;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeoutException;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.http.javadsl.server.AllDirectives;
+import org.apache.pekko.http.javadsl.server.Directives;
+import org.apache.pekko.http.javadsl.server.ExceptionHandler;
+import org.apache.pekko.http.javadsl.server.MalformedRequestContentRejection;
+import org.apache.pekko.http.javadsl.server.MethodRejection;
+import org.apache.pekko.http.javadsl.server.RejectionHandler;
+import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
+import org.apache.pekko.stream.Materializer;
+
+/**
+ * All HTTP routes of a Prism node: the OpenAI API ({@link OpenAiRoutes}), the admin API and health
+ * ({@link AdminRoutes}), wrapped in one exception handler and one rejection handler so that every
+ * failure answers in the OpenAI error shape: a bad field 400, an unknown model or path 404, a wrong
+ * method 405, a body over {@code prism.http.max-body-size} 413, an overloaded model 429, an
+ * unavailable one or a cluster that does not answer 503, anything else 500.
+ */
+public final class PrismRoutes extends AllDirectives {
+  private final OpenAiRoutes openAi;
+  private final AdminRoutes admin;
+
+  /**
+   * @param api the node (or a fake in route tests)
+   * @param materializer runs the per-request event streams
+   * @param settings body limit, keep-alive interval, event idle timeout
+   */
+  public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings) {
+    CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout());
+    this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes());
+    this.admin = new AdminRoutes(api, settings.maxBodyBytes());
+  }
+
+  /** Every route, with error handling. */
+  public Route route() {
+    return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(),
+        () -> withRequestTimeoutResponse(req -> ApiError.unavailable("request timed out (prism.http.request-timeout); use \"stream\": true "
+            + "for long generations").toResponse(), () -> concat(openAi.route(), admin.route()))));
+  }
+
+  static HttpResponse tooLarge(Throwable e) {
+    return new ApiError(413, "invalid_request_error", "request body too large: " + e.getMessage(), null, "request_too_large", true).toResponse();
+  }
+
+  /** Maps failures (thrown or from futures) to error envelopes. */
+  public static ExceptionHandler exceptionHandler() {
+    return ExceptionHandler.newBuilder()
+        .matchAny(e -> {
+          Throwable t = e;
+          while (t instanceof CompletionException && t.getCause() != null) t = t.getCause();
+          if (t instanceof ApiException a) return Directives.complete(a.error().toResponse());
+          if (t instanceof EntityStreamSizeException) return Directives.complete(tooLarge(t));
+          if (t instanceof TimeoutException) {
+            return Directives.complete(ApiError.unavailable("the cluster did not answer in time: " + t.getMessage()).toResponse());
+          }
+          if (t instanceof IllegalArgumentException) return Directives.complete(ApiError.invalid(t.getMessage(), null).toResponse());
+          return Directives.complete(ApiError.internal(t.toString()).toResponse());
+        })
+        .build();
+  }
+
+  /** Maps route rejections to error envelopes. */
+  public static RejectionHandler rejectionHandler() {
+    return RejectionHandler.newBuilder()
+        .handleAll(MethodRejection.class, rs -> {
+          StringBuilder allowed = new StringBuilder();
+          for (MethodRejection r : rs) allowed.append(allowed.length() == 0 ? "" : ", ").append(r.supported().name());
+          return Directives.complete(new ApiError(405, "invalid_request_error", "method not allowed here; use " + allowed, null, "method_not_allowed", true)
+              .toResponse());
+        })
+        .handle(MalformedRequestContentRejection.class, r -> Directives.complete(r.getCause() instanceof EntityStreamSizeException
+            ? tooLarge(r.getCause())
+            : ApiError.invalid("cannot read request body: " + r.message(), null).toResponse()))
+        .handleNotFound(Directives.complete(ApiError.notFound("no such endpoint; see GET /v1/models, POST /v1/completions, "
+            + "POST /v1/chat/completions, GET /health, /admin/models, /admin/gpus").toResponse()))
+        .build()
+        .withFallback(RejectionHandler.defaultHandler())
+        .mapRejectionResponse(resp -> resp.entity().getContentType().mediaType().isApplication()
+            ? resp
+            : new ApiError(resp.status().intValue(), "invalid_request_error", resp.status().reason(), null, null, false).toResponse());
+  }
+}

@@ -1,0 +1,59 @@
+package io.prism.http;
+
+import io.prism.actors.GenerateRequest;
+import io.prism.actors.GenerationEvent;
+import io.prism.actors.GlobalPlacementActor;
+import io.prism.actors.GpuStatus;
+import io.prism.actors.ModelInfo;
+import io.prism.actors.ModelSpec;
+import io.prism.actors.PrismApi;
+import io.prism.actors.PrismNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/** A {@link PrismApi} that answers each request with a scripted list of events; records requests. */
+final class FakeApi implements PrismApi {
+  final List<GenerateRequest> requests = new ArrayList<>();
+  volatile Function<GenerateRequest, List<GenerationEvent>> script = r -> List.of();
+  volatile List<ModelInfo> models = List.of();
+  volatile PrismNode.Health health = new PrismNode.Health(true, List.of());
+
+  @Override
+  public synchronized void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) {
+    requests.add(request);
+    for (GenerationEvent e : script.apply(request)) replyTo.tell(e);
+  }
+
+  synchronized GenerateRequest lastRequest() {
+    return requests.get(requests.size() - 1);
+  }
+
+  @Override
+  public CompletionStage<List<ModelInfo>> models() {
+    return CompletableFuture.completedFuture(models);
+  }
+
+  @Override
+  public CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec) {
+    return CompletableFuture.completedFuture(new GlobalPlacementActor.RegisterFailed(spec.id(), io.prism.actors.ErrorKind.UNAVAILABLE, "fake"));
+  }
+
+  @Override
+  public CompletionStage<GlobalPlacementActor.Unregistered> unregister(String modelId) {
+    return CompletableFuture.completedFuture(new GlobalPlacementActor.Unregistered(modelId, false));
+  }
+
+  @Override
+  public CompletionStage<List<GpuStatus>> gpus() {
+    return CompletableFuture.completedFuture(List.of());
+  }
+
+  @Override
+  public CompletionStage<PrismNode.Health> health() {
+    return CompletableFuture.completedFuture(health);
+  }
+}

@@ -1,0 +1,230 @@
+package io.prism.http;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.prism.actors.ErrorKind;
+import io.prism.actors.GenerateRequest;
+import io.prism.actors.GenerationEvent;
+import io.prism.actors.GpuId;
+import io.prism.actors.ModelActor;
+import io.prism.actors.PrismNode;
+import io.prism.runtime.engine.FinishReason;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.headers.RawHeader;
+import org.apache.pekko.http.javadsl.testkit.TestRoute;
+import org.apache.pekko.http.javadsl.testkit.TestRouteResult;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The HTTP routes against a scripted cluster: every error case answers in the OpenAI envelope. */
+class OpenAiRoutesTest extends JUnit5RouteTest {
+  private static final HttpSettings SETTINGS =
+      new HttpSettings("127.0.0.1", 0, Duration.ofMinutes(1), Duration.ofMinutes(1), Duration.ofSeconds(5), Duration.ofSeconds(5), 4096);
+  private FakeApi api;
+  private TestRoute route;
+
+  @BeforeEach
+  void setUp() {
+    api = new FakeApi();
+    route = testRoute(new PrismRoutes(api, materializer(), SETTINGS).route());
+  }
+
+  private ActorRef<ModelActor.Command> nobody() {
+    return Adapter.toTyped(system().deadLetters());
+  }
+
+  /** Script: started, the given chunks, then a finish with {@code reason}. */
+  private void serve(FinishReason reason, String message, String... chunks) {
+    api.script = r -> {
+      List<GenerationEvent> out = new ArrayList<>();
+      out.add(new GenerationEvent.Started(r.requestId(), r.modelId(), new GpuId("127.0.0.1", 25520, 0), 5, nobody()));
+      for (int i = 0; i < chunks.length; i++) out.add(new GenerationEvent.Chunk(r.requestId(), chunks[i], 100 + i, i));
+      out.add(new GenerationEvent.Completed(r.requestId(), reason, "", 5, chunks.length, message));
+      return out;
+    };
+  }
+
+  private void refuse(ErrorKind kind, String message, String param) {
+    api.script = r -> List.of(new GenerationEvent.Rejected(r.requestId(), kind, message, param));
+  }
+
+  private TestRouteResult post(String path, String body) {
+    return route.run(HttpRequest.POST(path).withEntity(ContentTypes.APPLICATION_JSON, body));
+  }
+
+  /** Asserts the OpenAI envelope and returns its {@code error} object. */
+  private static JsonNode error(TestRouteResult r, int status) {
+    r.assertStatusCode(status);
+    r.assertContentType(ContentTypes.APPLICATION_JSON);
+    JsonNode e = Json.parse(r.entityString()).get("error");
+    assertTrue(e != null && e.isObject(), "error envelope: " + r.entityString());
+    for (String f : List.of("message", "type", "param", "code")) assertTrue(e.has(f), "envelope field " + f + ": " + e);
+    assertFalse(e.get("message").asText().isEmpty());
+    return e;
+  }
+
+  @Test
+  void unknownModelIs404NamingTheModelField() {
+    refuse(ErrorKind.MODEL_NOT_FOUND, "The model 'ghost' does not exist", "model");
+    JsonNode e = error(post("/v1/completions", "{\"model\":\"ghost\",\"prompt\":\"hi\"}"), 404);
+    assertEquals("model", e.get("param").asText());
+    assertEquals("model_not_found", e.get("code").asText());
+  }
+
+  @Test
+  void malformedJsonIs400() {
+    JsonNode e = error(post("/v1/chat/completions", "{\"model\": \"m\", \"messages\": [ "), 400);
+    assertEquals("invalid_request_error", e.get("type").asText());
+    assertTrue(e.get("message").asText().contains("malformed JSON"), e.toString());
+  }
+
+  @Test
+  void invalidFieldsAre400NamingTheField() {
+    assertEquals("temperature", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":\"hot\"}"), 400).get("param").asText());
+    assertEquals("temperature", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":3}"), 400).get("param").asText());
+    assertEquals("max_tokens", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":0}"), 400).get("param").asText());
+    assertEquals("top_p", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"top_p\":0}"), 400).get("param").asText());
+    assertEquals("stop", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"stop\":[\"\"]}"), 400).get("param").asText());
+    assertEquals("prompt", error(post("/v1/completions", "{\"model\":\"m\"}"), 400).get("param").asText());
+    assertEquals("model", error(post("/v1/completions", "{\"prompt\":\"x\"}"), 400).get("param").asText());
+    assertEquals("messages", error(post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}"), 400).get("param").asText());
+    assertEquals("messages[0].role",
+        error(post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}"), 400).get("param").asText());
+    assertEquals("n", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}"), 400).get("param").asText());
+    assertTrue(api.requests.isEmpty(), "no invalid request reaches the cluster");
+  }
+
+  @Test
+  void promptPlusMaxTokensOverTheContextIs400WithTheContextLengthMessage() {
+    String msg = "This model's maximum context length is 512 tokens. However, you requested 603 tokens (3 in the messages, 600 in the completion).";
+    refuse(ErrorKind.CONTEXT_LENGTH_EXCEEDED, msg, null);
+    JsonNode e = error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":600}"), 400);
+    assertEquals(msg, e.get("message").asText());
+    assertEquals("context_length_exceeded", e.get("code").asText());
+    assertEquals("prompt", e.get("param").asText());
+    JsonNode chat = error(post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":600}"), 400);
+    assertEquals("messages", chat.get("param").asText());
+  }
+
+  @Test
+  void bodyTooLargeIs413WithoutRetry() {
+    String big = "{\"model\":\"m\",\"prompt\":\"" + "a".repeat(5000) + "\"}";
+    TestRouteResult r = post("/v1/completions", big);
+    assertEquals("request_too_large", error(r, 413).get("code").asText());
+    assertEquals(Optional.of("false"), r.response().getHeader(ApiError.SHOULD_RETRY).map(h -> h.value()));
+  }
+
+  @Test
+  void overloadIs429AndAnUnservableModelIs503WithoutRetry() {
+    refuse(ErrorKind.OVERLOADED, "model 'm' has 1024 requests in flight; retry later", null);
+    TestRouteResult busy = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\"}");
+    assertEquals("rate_limit_error", error(busy, 429).get("type").asText());
+    assertTrue(busy.response().getHeader(ApiError.SHOULD_RETRY).isEmpty(), "retrying later can help");
+
+    refuse(ErrorKind.UNAVAILABLE, "no GPU can hold model 'm'", "model");
+    TestRouteResult down = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\"}");
+    error(down, 503);
+    assertEquals(Optional.of("false"), down.response().getHeader(ApiError.SHOULD_RETRY).map(h -> h.value()));
+  }
+
+  @Test
+  void unknownPathIs404AndWrongMethodIs405() {
+    error(route.run(HttpRequest.GET("/v1/nothing")), 404);
+    error(route.run(HttpRequest.GET("/v1/completions")), 405);
+  }
+
+  @Test
+  void unknownFieldsAreIgnoredAndParametersReachTheEngine() {
+    serve(FinishReason.STOP, "", "Hello", " world");
+    TestRouteResult r = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":7,\"temperature\":0.5,\"top_p\":0.9,"
+        + "\"seed\":42,\"stop\":\"\\n\",\"frobnicate\":{\"a\":1},\"user\":\"me\"}");
+    r.assertStatusCode(200);
+    JsonNode body = Json.parse(r.entityString());
+    assertEquals("text_completion", body.get("object").asText());
+    assertEquals("Hello world", body.at("/choices/0/text").asText());
+    assertEquals("stop", body.at("/choices/0/finish_reason").asText());
+    assertEquals(7, body.at("/usage/total_tokens").asInt());
+    GenerateRequest g = api.lastRequest();
+    assertEquals(7, g.params().maxTokens());
+    assertEquals(0.5f, g.params().temperature());
+    assertEquals(0.9f, g.params().topP());
+    assertEquals(42L, g.params().seed());
+    assertEquals(List.of("\n"), g.params().stop());
+  }
+
+  @Test
+  void chatWithoutLimitGeneratesUpToTheContextAndRendersMessagesWithTheTemplate() {
+    serve(FinishReason.LENGTH, "", "A", "B");
+    TestRouteResult r = post("/v1/chat/completions",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Once\"}]}]}");
+    r.assertStatusCode(200);
+    JsonNode body = Json.parse(r.entityString());
+    assertEquals("chat.completion", body.get("object").asText());
+    assertEquals("assistant", body.at("/choices/0/message/role").asText());
+    assertEquals("AB", body.at("/choices/0/message/content").asText());
+    assertEquals("length", body.at("/choices/0/finish_reason").asText());
+    assertTrue(api.lastRequest().maxTokensToContext());
+    assertEquals("Be brief.\nOnce", api.lastRequest().prompt());
+  }
+
+  @Test
+  void streamingIsDecidedByTheBodyNotTheAcceptHeader() {
+    serve(FinishReason.LENGTH, "", "Once", "", " upon");
+    TestRouteResult r = route.run(HttpRequest.POST("/v1/completions").addHeader(RawHeader.create("Accept", "application/json"))
+        .withEntity(ContentTypes.APPLICATION_JSON, "{\"model\":\"m\",\"prompt\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}"));
+    r.assertStatusCode(200);
+    assertEquals("text/event-stream", r.response().entity().getContentType().mediaType().toString());
+    List<String> data = new ArrayList<>();
+    for (String frame : r.entityString().split("\n\n")) {
+      if (frame.startsWith(":")) continue; // keep-alive comment
+      assertTrue(frame.startsWith("data: "), "SSE data frame: " + frame);
+      String payload = frame.substring(6);
+      assertFalse(payload.isBlank(), "no empty data events");
+      data.add(payload);
+    }
+    assertEquals("[DONE]", data.get(data.size() - 1));
+    StringBuilder text = new StringBuilder();
+    String finish = null;
+    JsonNode usage = null;
+    for (String d : data.subList(0, data.size() - 1)) {
+      JsonNode chunk = Json.parse(d);
+      if (chunk.has("usage")) usage = chunk.get("usage");
+      if (chunk.get("choices").isEmpty()) continue;
+      text.append(chunk.at("/choices/0/text").asText());
+      if (!chunk.at("/choices/0/finish_reason").isNull()) finish = chunk.at("/choices/0/finish_reason").asText();
+    }
+    assertEquals("Once upon", text.toString());
+    assertEquals("length", finish);
+    assertEquals(8, usage.get("total_tokens").asInt());
+  }
+
+  @Test
+  void aRequestThatFailsMidStreamEndsWithAnErrorFrameNotAHang() {
+    serve(FinishReason.FAILED, "model 'm' failed and is restarting: boom", "Once");
+    TestRouteResult r = post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":true}");
+    r.assertStatusCode(200);
+    String body = r.entityString();
+    assertTrue(body.contains("\"error\""), body);
+    assertTrue(body.contains("boom"), body);
+    assertTrue(body.endsWith("data: [DONE]\n\n"), body);
+  }
+
+  @Test
+  void healthIs503WhileAGpuCannotMakeProgress() {
+    route.run(HttpRequest.GET("/health")).assertStatusCode(200);
+    api.health = new PrismNode.Health(false, List.of("gpu-0@127.0.0.1:25520: model m has made no progress for 31000 ms"));
+    TestRouteResult r = route.run(HttpRequest.GET("/health"));
+    r.assertStatusCode(503);
+    assertTrue(r.entityString().contains("no progress"), r.entityString());
+  }
+}
