@@ -145,13 +145,18 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /**
    * From a model actor: it needs {@code pagesNeeded} pages the pool cannot give it.
    *
-   * @param mayPreempt its running sequences cannot grow (decode preemption allowed)
+   * @param pagesNeeded pages for its next step: running sequences and the waiting ones it would admit
+   * @param pagesForRunning of those, pages its running sequences need (decode cannot wait: they may
+   *     preempt); when all of {@code pagesNeeded} cannot be had, these alone are negotiated
+   * @param prefillAtRisk a request of it has waited for its first token at least {@link
+   *     ModelActor#TTFT_AT_RISK} of its TTFT SLO: its prefill may preempt decodes of models with a
+   *     strictly looser SLO
    * @param forWeights the pages are for its weights (activation)
    * @param freePages pool pages it could get outside the reserve, when it asked
    * @param reservePages reserve pages it could get
    * @param memories every model's memory on the device when it asked
    */
-  record NeedPages(String modelId, int pagesNeeded, boolean mayPreempt, boolean forWeights, int freePages, int reservePages,
+  record NeedPages(String modelId, int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights, int freePages, int reservePages,
       List<ModelMemory> memories) implements Command {}
 
   /** From a model actor: its evicted weights are back; the activation took {@code nanos}. */

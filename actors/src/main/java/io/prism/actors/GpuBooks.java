@@ -40,17 +40,23 @@ final class GpuBooks {
   }
 
   /**
-   * Records a refused reclaim unless it is the same refusal as the model's last one (a model that
-   * stays short asks every {@code prism.gpu.reclaim-retry}; the log keeps only the changes).
+   * Records a refused reclaim, once per model and purpose until the model is granted pages again (a
+   * model that stays short asks every {@code prism.gpu.reclaim-retry}; the log keeps the changes).
+   *
+   * @param purpose what the pages were for, e.g. "admitting its waiting requests"
    */
-  void refused(String modelId, String reason) {
-    if (reason.equals(lastRefusal.put(modelId, reason))) return;
-    event(GpuEvent.RECLAIM_REFUSED, modelId, reason);
+  void refused(String modelId, String purpose, String reason) {
+    if (purpose.equals(lastRefusal.put(modelId, purpose))) return;
+    event(GpuEvent.RECLAIM_REFUSED, modelId, "for " + purpose + ": " + reason);
+  }
+
+  /** The model got pages: its next refusal is news again. */
+  void granted(String modelId) {
+    lastRefusal.remove(modelId);
   }
 
   /** Records what one step of a reclaim plan or an idle eviction did. */
   void step(ReclaimExecutor.Result r, String forModel) {
-    lastRefusal.remove(forModel);
     switch (r.action()) {
       case "TakeReserve" -> {
         if (r.pagesFreed() > 0) event(GpuEvent.RECLAIMED, "", r.detail());

@@ -2,6 +2,7 @@ package io.prism.actors;
 
 import io.prism.runtime.policy.IdleEvictionPolicy;
 import io.prism.runtime.policy.ModelActivity;
+import io.prism.runtime.policy.ModelMemory;
 import io.prism.runtime.policy.ReclaimAction;
 import io.prism.runtime.policy.ReclaimPlan;
 import io.prism.runtime.policy.ReclaimPolicy;
@@ -131,18 +132,24 @@ final class GpuScheduler {
       askAgain.add(m.modelId());
       return;
     }
-    String purpose = m.forWeights() ? "its weights" : m.mayPreempt() ? "its running sequences" : "admitting its waiting requests";
     ReclaimPlan plan;
+    String purpose;
     try {
-      plan = reclaim.plan(new ReclaimPolicy.Requester(m.modelId(), e.spec.slo(), m.pagesNeeded(), m.mayPreempt()),
-          new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), m.memories());
+      boolean running = m.pagesForRunning() > 0;
+      purpose = m.forWeights() ? "its weights" : running ? "its running sequences and waiting requests"
+          : m.prefillAtRisk() ? "a prefill at risk of its TTFT SLO" : "admitting its waiting requests";
+      plan = plan(e, m.modelId(), m.pagesNeeded(), running, m.prefillAtRisk(), m);
+      if (plan instanceof ReclaimPlan.Insufficient && running && m.pagesForRunning() < m.pagesNeeded()) {
+        purpose = "its running sequences";
+        plan = plan(e, m.modelId(), m.pagesForRunning(), true, false, m);
+      }
     } catch (IllegalArgumentException ex) {
       ctx.getLog().warn("Reclaim for {} could not be planned: {}", m.modelId(), ex.getMessage());
       e.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.REFUSED));
       return;
     }
     if (plan instanceof ReclaimPlan.Insufficient no) {
-      books.refused(m.modelId(), "for " + purpose + ": " + no.reason());
+      books.refused(m.modelId(), purpose, no.reason());
       e.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.REFUSED));
       return;
     }
@@ -162,6 +169,25 @@ final class GpuScheduler {
     ctx.getLog().debug("Reclaim {} for {} ({} pages for {}): {}", id, m.modelId(), m.pagesNeeded(), purpose, steps);
     pool.tell(new PagePoolActor.Reclaim(id, m.modelId(), steps, idleThresholdNanos, fault));
     timers.startSingleTimer("reclaim", new GpuActor.ReclaimTimedOut(id), policies.reclaimTimeout());
+  }
+
+  /**
+   * The plan for {@code pages}. Decode preemption is allowed for running sequences; a prefill at
+   * risk may preempt only decodes of models with a strictly looser SLO (the others' running lists
+   * are hidden from the policy).
+   */
+  private ReclaimPlan plan(GpuActor.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
+    List<ModelMemory> memories = m.memories();
+    if (!running && prefillAtRisk) {
+      memories = new ArrayList<>();
+      for (ModelMemory mm : m.memories()) {
+        boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
+        memories.add(looser ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
+            mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
+      }
+    }
+    return reclaim.plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
+        new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), memories);
   }
 
   void reclaimed(GpuActor.Reclaimed r) {
@@ -192,6 +218,7 @@ final class GpuScheduler {
   /** Ends the negotiation: the requester steps (granted) or asks again; so does every model that asked meanwhile. */
   private void finish(boolean granted) {
     GpuActor.Entry e = models.apply(negotiation.modelId());
+    if (granted) books.granted(negotiation.modelId());
     // abandoned: the requester checks again and asks with a fresh snapshot (it was not refused)
     if (e != null) e.ref.tell(new ModelActor.PagesReady(negotiation.id(), granted ? ModelActor.Outcome.GRANTED : ModelActor.Outcome.RETRY));
     negotiation = null;

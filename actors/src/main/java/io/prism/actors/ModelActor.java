@@ -101,6 +101,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
   public record UpdateSpec(ModelSpec spec) implements Command {}
 
+  /**
+   * Fraction of its TTFT SLO a request may wait for its first token before its prefill counts as at
+   * risk: from then on the model's reclaim may preempt the decodes of models with a strictly looser
+   * SLO (a prefill otherwise waits for memory).
+   */
+  static final double TTFT_AT_RISK = 0.5;
+
   private enum Step implements Command {
     INSTANCE
   }
@@ -273,7 +280,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         continue;
       }
       requests.pending.remove(id);
-      requests.started(id, p.replyTo());
+      requests.started(p.request(), p.replyTo());
       p.replyTo().tell(new GenerationEvent.Started(id, spec.id(), runtime.gpu(), p.request().promptTokens().length, getContext().getSelf()));
     }
     if (!engine.weightsResident() && engine.hasWork() && activationStartNanos < 0) {
@@ -347,19 +354,24 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     int room = pool.maxPagesOf(owner) == Integer.MAX_VALUE ? Integer.MAX_VALUE : pool.maxPagesOf(owner) - pool.pagesHeldBy(owner);
     need = Math.min(need, room) / per * per; // at its maximum: only its own sequences can give way
     if (need <= 0 || need <= pool.availableTo(owner)) return false;
-    if (runtime.nowNanos() < refusedUntilNanos && need <= refusedNeed) return false;
-    requestPages(need, engine.pagesWantedForRunning() > 0, false);
+    long now = runtime.nowNanos();
+    if (now < refusedUntilNanos && need <= refusedNeed) return false;
+    int forRunning = Math.min(need, engine.pagesWantedForRunning() * per);
+    long oldest = requests.oldestWithoutFirstToken();
+    boolean atRisk = oldest != Long.MAX_VALUE && now - oldest >= spec.ttftSlo().toNanos() * TTFT_AT_RISK;
+    requestPages(need, forRunning, atRisk, false);
     return true;
   }
 
-  private void requestPages(int pagesNeeded, boolean mayPreempt, boolean forWeights) {
+  private void requestPages(int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights) {
     PagePool pool = runtime.pool();
     long now = runtime.nowNanos();
     int avail = forWeights ? pool.freePages() : pool.availableTo(engine.owner());
     int reserve = Math.min(pool.reservePages(), avail);
     negotiating = true;
     askedNeed = pagesNeeded;
-    parent.tell(new GpuActor.NeedPages(spec.id(), pagesNeeded, mayPreempt, forWeights, avail - reserve, reserve, runtime.memories(now)));
+    parent.tell(new GpuActor.NeedPages(spec.id(), pagesNeeded, pagesForRunning, prefillAtRisk, forWeights, avail - reserve, reserve,
+        runtime.memories(now)));
   }
 
   private Behavior<Command> onPagesReady(PagesReady r) {
@@ -383,7 +395,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     if (engine.weightsResident() || negotiating) return;
     PagePool pool = runtime.pool();
     String owner = engine.owner();
-    if (pool.reserveWeights(owner, engine.weightBytes())) {
+    long weightBytes = runtime.entry(spec.id()).weightBytes; // what the pool accounted at load
+    if (pool.reserveWeights(owner, weightBytes)) {
       try {
         engine.activate();
       } catch (RuntimeException e) {
@@ -399,8 +412,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     } else if (runtime.nowNanos() < refusedUntilNanos) {
       timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
     } else {
-      int pages = (int) ((engine.weightBytes() + pool.pageBytes() - 1) / pool.pageBytes());
-      requestPages(pages, false, true);
+      int pages = (int) ((weightBytes + pool.pageBytes() - 1) / pool.pageBytes());
+      requestPages(pages, 0, false, true);
     }
   }
 

@@ -34,6 +34,7 @@ final class ModelRequests {
   private final Map<ActorRef<GenerationEvent>, Set<String>> byRequester = new HashMap<>();
   private final ActorContext<ModelActor.Command> ctx;
   private final Function<ActorRef<GenerationEvent>, ModelActor.Command> gone;
+  private final Map<String, Long> awaitingFirstToken = new HashMap<>(); // in the engine, no token yet -> arrival
   private final List<String> firstTokens = new ArrayList<>();
   private final List<String> ended = new ArrayList<>();
 
@@ -59,8 +60,16 @@ final class ModelRequests {
   }
 
   /** Moves an admitted request into the engine's set. */
-  void started(String requestId, ActorRef<GenerationEvent> replyTo) {
-    inflight.put(requestId, replyTo);
+  void started(GenerationRequest r, ActorRef<GenerationEvent> replyTo) {
+    inflight.put(r.requestId(), replyTo);
+    awaitingFirstToken.put(r.requestId(), r.arrivalNanos());
+  }
+
+  /** Arrival of the oldest request in the engine that has no first token yet, or {@link Long#MAX_VALUE}. */
+  long oldestWithoutFirstToken() {
+    long oldest = Long.MAX_VALUE;
+    for (long a : awaitingFirstToken.values()) oldest = Math.min(oldest, a);
+    return oldest;
   }
 
   /** Ends a pending request with {@code Rejected} (it never started). */
@@ -88,11 +97,15 @@ final class ModelRequests {
   void deliver(List<SequenceEvent> events) {
     for (SequenceEvent e : events) {
       if (e instanceof SequenceEvent.Token t) {
-        if (t.index() == 0) firstTokens.add(t.requestId());
+        if (t.index() == 0) {
+          firstTokens.add(t.requestId());
+          awaitingFirstToken.remove(t.requestId());
+        }
         ActorRef<GenerationEvent> to = inflight.get(t.requestId());
         if (to != null) to.tell(new GenerationEvent.Chunk(t.requestId(), t.text(), t.tokenId(), t.index()));
       } else if (e instanceof SequenceEvent.Finished f) {
         ended.add(f.requestId());
+        awaitingFirstToken.remove(f.requestId());
         ActorRef<GenerationEvent> to = inflight.remove(f.requestId());
         if (to != null) {
           unwatch(to, f.requestId());
@@ -120,6 +133,7 @@ final class ModelRequests {
     pending.forEach((id, p) -> p.replyTo().tell(new GenerationEvent.Rejected(id, ErrorKind.UNAVAILABLE, message, null)));
     inflight.clear();
     pending.clear();
+    awaitingFirstToken.clear();
     byRequester.keySet().forEach(ctx::unwatch);
     byRequester.clear();
   }
