@@ -51,7 +51,8 @@ final class GpuFixture implements AutoCloseable {
         + "prism.gpu.memory-budget = " + budgetBytes + "\n"
         + "prism.gpu.check-invariants = on\n"
         + "prism.gpu.trace-steps = 200000\n"
-        + "prism.gpu.reclaim-retry = 2ms\n"));
+        + "prism.gpu.reclaim-retry = 2ms\n"
+        + "prism.gpu.event-log-size = 5000\n"));
     settings = PrismSettings.from(testKit.system().settings().config());
     device = new HostDevice(0, PAGE_BYTES, 1);
     ModelStore store = new ModelStore(ModelStore.fileLoader(), Executors.newCachedThreadPool());
@@ -102,10 +103,14 @@ final class GpuFixture implements AutoCloseable {
   /** Waits until each request ended (Completed or Rejected); then checks each ended exactly once, last. */
   void awaitEnded(List<String> requestIds) {
     TestProbe<Object> p = testKit.createTestProbe();
-    p.awaitAssert(TIMEOUT, () -> {
-      for (String id : requestIds) assertTrue(ended(id), id + " has not ended: " + events(id));
-      return null;
-    });
+    try {
+      p.awaitAssert(TIMEOUT, () -> {
+        for (String id : requestIds) assertTrue(ended(id), id + " has not ended: " + events(id));
+        return null;
+      });
+    } catch (AssertionError e) {
+      throw new AssertionError(e.getMessage() + "; GPU: " + status(), e);
+    }
     for (String id : requestIds) assertEndedOnce(id);
   }
 
