@@ -17,7 +17,12 @@ public enum ErrorKind {
   /** The model cannot be served (no GPU can hold it, or its GPU is gone) (HTTP 503). */
   UNAVAILABLE(false),
   /** An internal failure (HTTP 500). */
-  INTERNAL(false);
+  INTERNAL(false),
+  /**
+   * Local admission rejected the request: it cannot meet its model's TTFT SLO even if served next
+   * (HTTP 503); retrying the same request at once cannot help.
+   */
+  SLO_UNATTAINABLE(false);
 
   private final boolean retryable;
 

@@ -47,7 +47,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Messages of the placement protocol. */
   public sealed interface Command extends PrismMessage {}
 
-  /** Adds a model to the catalog and places it; replies once it is loaded or cannot be. */
+  /**
+   * Adds a model to the catalog and places it; replies once it is loaded or cannot be. Registering
+   * a model again from the same source with other SLOs or page limits updates them (on its GPU too).
+   */
   public record RegisterModel(ModelSpec spec, ActorRef<RegisterReply> replyTo) implements Command {}
 
   /** Removes a model from the catalog and unloads it from its GPU. */
@@ -117,7 +120,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   /** Mutable catalog entry; lives only inside this actor. */
   private static final class Entry {
-    final ModelSpec spec;
+    ModelSpec spec;
     final long createdEpochSeconds;
     State state = State.LOADING;
     GpuId gpu;
@@ -203,7 +206,12 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e = new Entry(spec, System.currentTimeMillis() / 1000);
       catalog.put(spec.id(), e);
       getContext().getLog().info("Registered model {} from {}", spec.id(), spec.source());
-    } else if (e.state == State.FAILED) {
+    } else if (!e.spec.equals(spec)) { // same model, new SLOs or page limits: the catalog and its GPU take them
+      getContext().getLog().info("Model {}: SLOs and limits now {}", spec.id(), spec);
+      e.spec = spec;
+      if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UpdateModel(spec));
+    }
+    if (e.state == State.FAILED) {
       e.tried.clear();
       e.failures.clear();
       e.state = State.LOADING;

@@ -1,6 +1,7 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.Device;
+import io.prism.runtime.policy.ModelMemory;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -8,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.LongSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -29,13 +31,20 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * resident models to the {@link GlobalPlacementActor} every {@code prism.gpu.report-interval} and
  * after every change.
  *
+ * <p>It is the device's local scheduler (issue 5; decisions in {@link GpuScheduler}): local admission across
+ * its models by TTFT deadline ({@link LocalAdmission}), the reclaim negotiation between its models
+ * when one is short of pages ({@code ReclaimPolicy}), idle eviction on a timer ({@code
+ * IdleEvictionPolicy}), and the books and recent events of those decisions ({@link GpuBooks}).
+ *
  * <p>Threading: this actor runs on the default dispatcher and never touches the device; its
- * children do, on the device's one-thread dispatcher {@code prism.gpu.dispatchers.gpu-<index>}.
+ * children do, on the device's one-thread dispatcher {@code prism.gpu.dispatchers.gpu-<index>}: the
+ * model actors report snapshots and ask, this actor decides, the pool actor carries out.
  *
  * <p>Failure: a failing model actor is restarted (see {@link ModelActor}), a failing pool actor
- * resumed. This actor only keeps books, and if it throws it is resumed rather than restarted: a
- * restart would stop its children in no defined order and rebuild the pool over a device whose
- * pages the old model actors might still be returning.
+ * resumed, a stopped pool actor started again over the same pool (its reclaim in flight is
+ * abandoned; the requester asks again). This actor only keeps books, and if it throws it is resumed
+ * rather than restarted: a restart would stop its children in no defined order and rebuild the pool
+ * over a device whose pages the old model actors might still be returning.
  */
 public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Sharding entity type of GPU actors. */
@@ -55,9 +64,13 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Unloads a model: its requests in flight fail, its pages and weights go back. */
   public record UnloadModel(String modelId) implements Command {}
 
+  /** New SLOs or page limits for a model on this device (a lowered maximum takes effect lazily). */
+  public record UpdateModel(ModelSpec spec) implements Command {}
+
   /**
    * Routes a request to the model's actor. If the model is not here, the request goes back to
-   * {@code frontend} (to resolve again) or, without one, is rejected.
+   * {@code frontend} (to resolve again) or, without one, is rejected. An evicted model is still
+   * here: the request reactivates it.
    *
    * @param attempt how many times the request was routed before
    */
@@ -67,11 +80,30 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Replies with the device's {@link GpuStatus}. */
   public record GetStatus(ActorRef<GpuStatus> replyTo) implements Command {}
 
+  /** Checks for idle models to evict now (sent by its own timer; a test hook after moving the clock). */
+  public enum EvictIdleModels implements Command {
+    INSTANCE
+  }
+
+  /** Replies with the recent per-step memory samples ({@code prism.gpu.trace-steps}). */
+  public record GetTrace(ActorRef<StepTrace> replyTo) implements Command {}
+
   /** Test hook: makes the model's actor throw (it is restarted). */
   public record InjectModelFault(String modelId, String message) implements Command {}
 
   /** Test hook: makes the page pool actor throw (it is resumed). */
   public record InjectPoolFault(String message) implements Command {}
+
+  /**
+   * Test hook (fault injection in the middle of a reclaim): with the next reclaim plan that has
+   * steps, {@code target} fails. {@code target} {@value #POOL}: the pool actor carries out the first
+   * step, then {@code mode} {@code "stop"} stops it or {@code "throw"} throws (resumed); otherwise
+   * {@code target} is a model id whose actor is crashed while the plan is in flight.
+   */
+  public record InjectReclaimFault(String target, String mode) implements Command {}
+
+  /** {@link InjectReclaimFault#target()} naming the page pool actor. */
+  public static final String POOL = "page-pool";
 
   /** Outcome of {@link LoadModel}. */
   public sealed interface LoadReply extends PrismMessage {
@@ -89,27 +121,116 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** From the pool actor: the device's runtime exists (node-local). */
   record PoolReady(GpuRuntime runtime) implements Command, NoSerializationVerificationNeeded {}
 
-  /** From a model actor: loaded and serving (again, after a restart). */
-  record ModelReady(String modelId, int maxModelLen, long weightBytes) implements Command {}
+  /** From the pool actor: a snapshot for {@code replyTo} (null: for the report and the idle check). */
+  record PoolSnapshot(GpuStatus status, ActorRef<GpuStatus> replyTo) implements Command {}
+
+  /** From the pool actor: what each step of negotiation {@code negotiationId}'s plan did. */
+  record Reclaimed(long negotiationId, String forModel, List<ReclaimExecutor.Result> results) implements Command {}
+
+  /** From the pool actor: what the idle evictions did. */
+  record IdleEvicted(List<ReclaimExecutor.Result> results) implements Command {}
+
+  /** From a model actor: loaded and serving (again, after a restart), with its measured prefill speed. */
+  record ModelReady(String modelId, int maxModelLen, long weightBytes, double prefillTokensPerSecond) implements Command {}
 
   /** From a model actor: could not load; it stops. */
   record ModelLoadFailed(String modelId, String reason) implements Command {}
 
-  private record ModelStopped(String modelId, ActorRef<ModelActor.Command> ref) implements Command {}
+  /** From a model actor: a checked request waits for local admission. */
+  record Enqueue(String modelId, String requestId, long arrivalNanos, int promptTokens) implements Command {}
 
-  private enum ReportTick implements Command {
+  /** From a model actor: requests that emitted their first token and requests that ended since its last report. */
+  record Progress(String modelId, List<String> firstTokens, List<String> ended) implements Command {}
+
+  /**
+   * From a model actor: it needs {@code pagesNeeded} pages the pool cannot give it.
+   *
+   * @param pagesNeeded pages for its next step: running sequences and the waiting ones it would admit
+   * @param pagesForRunning of those, pages its running sequences need (decode cannot wait: they may
+   *     preempt); when all of {@code pagesNeeded} cannot be had, these alone are negotiated
+   * @param prefillAtRisk a request of it has waited for its first token at least {@link
+   *     ModelActor#TTFT_AT_RISK} of its TTFT SLO: its prefill may preempt decodes of models with a
+   *     strictly looser SLO
+   * @param forWeights the pages are for its weights (activation)
+   * @param freePages pool pages it could get outside the reserve, when it asked
+   * @param reservePages reserve pages it could get
+   * @param memories every model's memory on the device when it asked
+   */
+  record NeedPages(String modelId, int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights, int freePages, int reservePages,
+      List<ModelMemory> memories) implements Command {}
+
+  /** From a model actor: its evicted weights are back; the activation took {@code nanos}. */
+  record Activated(String modelId, long nanos) implements Command {}
+
+  /** Timer: negotiation {@code negotiationId} did not finish in time. */
+  record ReclaimTimedOut(long negotiationId) implements Command {}
+
+  /** The pool actor stopped. */
+  record PoolStopped(ActorRef<PagePoolActor.Command> pool) implements Command {}
+
+  /** A model actor stopped. */
+  record ModelStopped(String modelId, ActorRef<ModelActor.Command> ref) implements Command {}
+
+  /** Timer: time to report. */
+  enum ReportTick implements Command {
     INSTANCE
   }
 
-  private record StatusForReport(GpuStatus status) implements Command {}
+  /** As {@link #create(GpuId, Device, ModelStore, PrismSettings, ActorRef, LongSupplier)} on {@link System#nanoTime()}. */
+  public static Behavior<Command> create(GpuId gpu, Device device, ModelStore store, PrismSettings settings,
+      ActorRef<GlobalPlacementActor.Command> placement) {
+    return create(gpu, device, store, settings, placement, System::nanoTime);
+  }
 
-  private static final class Entry {
-    final ModelSpec spec;
+  /**
+   * @param gpu this device's id (its node must be the local one)
+   * @param device the local device
+   * @param store host copies of models
+   * @param settings node settings
+   * @param placement the placement singleton (proxy)
+   * @param clock the device's monotonic clock in nanoseconds (engines' activity, request arrivals,
+   *     deadlines, idle times); {@link System#nanoTime()} outside tests, which move it forward to
+   *     make models idle without waiting
+   */
+  public static Behavior<Command> create(GpuId gpu, Device device, ModelStore store, PrismSettings settings,
+      ActorRef<GlobalPlacementActor.Command> placement, LongSupplier clock) {
+    return Behaviors.<Command>supervise(Behaviors.withStash(10_000, stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
+      long incarnation = ThreadLocalRandom.current().nextLong();
+      ActorRef<PagePoolActor.Command> pool = ctx.spawn(
+          Behaviors.supervise(PagePoolActor.create(gpu, device, settings.memoryBudgetBytes(), settings.reservePages(), incarnation,
+              settings.stallTimeout(), clock, settings.policies(), ctx.getSelf())).onFailure(SupervisorStrategy.resume()),
+          "page-pool", DispatcherSelector.fromConfig(PrismSettings.dispatcherId(device.index())));
+      ctx.watchWith(pool, new PoolStopped(pool));
+      return waitingForPool(ctx, gpu, store, settings, placement, pool, incarnation, stash, timers, clock);
+    })))).onFailure(SupervisorStrategy.resume());
+  }
+
+  private static Behavior<Command> waitingForPool(ActorContext<Command> ctx, GpuId gpu, ModelStore store, PrismSettings settings,
+      ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation,
+      StashBuffer<Command> stash, TimerScheduler<Command> timers, LongSupplier clock) {
+    return Behaviors.receive(Command.class)
+        .onMessage(PoolReady.class, m -> {
+          ctx.getLog().info("GPU {} is up: {} with {} bytes", gpu, m.runtime().device().description(), settings.memoryBudgetBytes());
+          timers.startTimerWithFixedDelay(ReportTick.INSTANCE, settings.reportInterval());
+          ctx.getSelf().tell(ReportTick.INSTANCE);
+          return stash.unstashAll(new GpuActor(ctx, gpu, m.runtime(), store, settings, placement, pool, incarnation, timers, clock));
+        })
+        .onAnyMessage(m -> {
+          if (!(m instanceof Wake)) stash.stash(m);
+          return Behaviors.same();
+        })
+        .build();
+  }
+
+  /** What this actor knows about one model instance. */
+  static final class Entry {
+    ModelSpec spec;
     final ActorRef<ModelActor.Command> ref;
     boolean ready;
     boolean unloading;
     int maxModelLen;
     long weightBytes;
+    double prefillTokensPerSecond;
     int restarts = -1;
     String failure;
     final List<ActorRef<LoadReply>> waiters = new ArrayList<>();
@@ -120,55 +241,20 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     }
   }
 
-  /**
-   * @param gpu this device's id (its node must be the local one)
-   * @param device the local device
-   * @param store host copies of models
-   * @param settings node settings
-   * @param placement the placement singleton (proxy)
-   */
-  public static Behavior<Command> create(GpuId gpu, Device device, ModelStore store, PrismSettings settings,
-      ActorRef<GlobalPlacementActor.Command> placement) {
-    return Behaviors.<Command>supervise(Behaviors.withStash(10_000, stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
-      long incarnation = ThreadLocalRandom.current().nextLong();
-      ActorRef<PagePoolActor.Command> pool = ctx.spawn(
-          Behaviors.supervise(PagePoolActor.create(gpu, device, settings.memoryBudgetBytes(), settings.reservePages(), incarnation,
-              settings.stallTimeout(), ctx.getSelf())).onFailure(SupervisorStrategy.resume()),
-          "page-pool", DispatcherSelector.fromConfig(PrismSettings.dispatcherId(device.index())));
-      return waitingForPool(ctx, gpu, store, settings, placement, pool, incarnation, stash, timers);
-    })))).onFailure(SupervisorStrategy.resume());
-  }
-
-  private static Behavior<Command> waitingForPool(ActorContext<Command> ctx, GpuId gpu, ModelStore store, PrismSettings settings,
-      ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation,
-      StashBuffer<Command> stash, TimerScheduler<Command> timers) {
-    return Behaviors.receive(Command.class)
-        .onMessage(PoolReady.class, m -> {
-          ctx.getLog().info("GPU {} is up: {} with {} bytes", gpu, m.runtime().device().description(), settings.memoryBudgetBytes());
-          timers.startTimerWithFixedDelay(ReportTick.INSTANCE, settings.reportInterval());
-          ctx.getSelf().tell(ReportTick.INSTANCE);
-          return stash.unstashAll(new GpuActor(ctx, gpu, m.runtime(), store, settings, placement, pool, incarnation));
-        })
-        .onAnyMessage(m -> {
-          if (!(m instanceof Wake)) stash.stash(m);
-          return Behaviors.same();
-        })
-        .build();
-  }
-
   private final GpuId gpu;
   private final GpuRuntime runtime;
   private final ModelStore store;
   private final PrismSettings settings;
   private final ActorRef<GlobalPlacementActor.Command> placement;
-  private final ActorRef<PagePoolActor.Command> pool;
+  private ActorRef<PagePoolActor.Command> pool;
   private final long incarnation;
-  private final ActorRef<GpuStatus> statusForReport;
   private final Map<String, Entry> models = new TreeMap<>();
+  private final GpuScheduler scheduler;
   private int spawned;
 
   private GpuActor(ActorContext<Command> ctx, GpuId gpu, GpuRuntime runtime, ModelStore store, PrismSettings settings,
-      ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation) {
+      ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation, TimerScheduler<Command> timers,
+      LongSupplier clock) {
     super(ctx);
     this.gpu = gpu;
     this.runtime = runtime;
@@ -177,7 +263,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     this.placement = placement;
     this.pool = pool;
     this.incarnation = incarnation;
-    this.statusForReport = ctx.messageAdapter(GpuStatus.class, StatusForReport::new);
+    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, pool);
   }
 
   @Override
@@ -186,29 +272,62 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .onMessageEquals(Wake.INSTANCE, () -> this)
         .onMessage(LoadModel.class, this::onLoadModel)
         .onMessage(UnloadModel.class, this::onUnloadModel)
+        .onMessage(UpdateModel.class, this::onUpdateModel)
         .onMessage(Generate.class, this::onGenerate)
-        .onMessage(GetStatus.class, m -> {
-          pool.tell(new PagePoolActor.GetStatus(m.replyTo()));
-          return this;
-        })
+        .onMessage(GetStatus.class, m -> tellPool(new PagePoolActor.Snapshot(m.replyTo())))
+        .onMessage(PoolSnapshot.class, this::onPoolSnapshot)
+        .onMessageEquals(EvictIdleModels.INSTANCE, () -> tellPool(new PagePoolActor.Snapshot(null)))
+        .onMessage(GetTrace.class, m -> tellPool(new PagePoolActor.GetTrace(m.replyTo())))
         .onMessage(InjectModelFault.class, m -> {
           Entry e = models.get(m.modelId());
           if (e != null) e.ref.tell(new ModelActor.InjectFault(m.message()));
           return this;
         })
-        .onMessage(InjectPoolFault.class, m -> {
-          pool.tell(new PagePoolActor.InjectFault(m.message()));
+        .onMessage(InjectPoolFault.class, m -> tellPool(new PagePoolActor.InjectFault(m.message())))
+        .onMessage(InjectReclaimFault.class, m -> {
+          scheduler.armFault(m.target(), m.mode());
           return this;
         })
         .onMessage(ModelReady.class, this::onModelReady)
         .onMessage(ModelLoadFailed.class, this::onModelLoadFailed)
         .onMessage(ModelStopped.class, this::onModelStopped)
-        .onMessageEquals(ReportTick.INSTANCE, () -> {
-          pool.tell(new PagePoolActor.GetStatus(statusForReport));
+        .onMessage(Enqueue.class, m -> {
+          scheduler.enqueue(m);
           return this;
         })
-        .onMessage(StatusForReport.class, this::onStatusForReport)
+        .onMessage(Progress.class, m -> {
+          scheduler.progress(m);
+          return this;
+        })
+        .onMessage(NeedPages.class, m -> {
+          scheduler.needPages(m);
+          return this;
+        })
+        .onMessage(Reclaimed.class, m -> {
+          scheduler.reclaimed(m);
+          return this;
+        })
+        .onMessage(ReclaimTimedOut.class, m -> {
+          scheduler.reclaimTimedOut(m.negotiationId());
+          return this;
+        })
+        .onMessage(Activated.class, m -> {
+          scheduler.activated(m);
+          return this;
+        })
+        .onMessage(IdleEvicted.class, m -> {
+          scheduler.idleEvicted(m);
+          return this;
+        })
+        .onMessage(PoolStopped.class, this::onPoolStopped)
+        .onMessage(PoolReady.class, m -> this) // a pool actor started again over the same runtime
+        .onMessageEquals(ReportTick.INSTANCE, () -> tellPool(new PagePoolActor.Snapshot(null)))
         .build();
+  }
+
+  private Behavior<Command> tellPool(PagePoolActor.Command m) {
+    pool.tell(m);
+    return this;
   }
 
   private Behavior<Command> onLoadModel(LoadModel m) {
@@ -216,11 +335,12 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     if (e != null && !e.unloading) {
       if (e.ready) m.replyTo().tell(new ModelLoaded(gpu, e.spec.id(), e.maxModelLen, e.weightBytes));
       else e.waiters.add(m.replyTo());
+      if (!e.spec.equals(m.spec()) && e.spec.sameModel(m.spec())) onUpdateModel(new UpdateModel(m.spec()));
       return this;
     }
     String name = "model-" + URLEncoder.encode(m.spec().id(), StandardCharsets.UTF_8) + "-" + (++spawned);
     ActorRef<ModelActor.Command> ref = getContext().spawn(
-        Behaviors.supervise(ModelActor.create(m.spec(), runtime, store, settings, pool, getContext().getSelf()))
+        Behaviors.supervise(ModelActor.create(m.spec(), runtime, store, settings, getContext().getSelf()))
             .onFailure(RuntimeException.class, SupervisorStrategy.restart().withLimit(settings.maxRestarts(), settings.restartWindow())),
         name, DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
     getContext().watchWith(ref, new ModelStopped(m.spec().id(), ref));
@@ -241,6 +361,22 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
+  private Behavior<Command> onUpdateModel(UpdateModel m) {
+    Entry e = models.get(m.spec().id());
+    if (e == null || e.unloading || !e.spec.sameModel(m.spec())) return this;
+    ModelSpec before = e.spec;
+    e.spec = m.spec();
+    e.ref.tell(new ModelActor.UpdateSpec(m.spec()));
+    scheduler.event(GpuEvent.LIMITS, e.spec.id(), "SLO " + before.ttftSlo().toMillis() + "/" + before.tpotSlo().toMillis() + " ms -> "
+        + e.spec.ttftSlo().toMillis() + "/" + e.spec.tpotSlo().toMillis() + " ms (TTFT/TPOT), pages [" + before.minPages() + ", "
+        + limit(before.maxPages()) + "] -> [" + e.spec.minPages() + ", " + limit(e.spec.maxPages()) + "]");
+    return this;
+  }
+
+  private static String limit(int maxPages) {
+    return maxPages == 0 ? "none" : Integer.toString(maxPages);
+  }
+
   private Behavior<Command> onGenerate(Generate g) {
     Entry e = models.get(g.request().modelId());
     if (e != null && !e.unloading) {
@@ -254,14 +390,34 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
+  private Behavior<Command> onPoolSnapshot(PoolSnapshot s) {
+    GpuStatus status = scheduler.complete(s.status(), models.keySet());
+    if (s.replyTo() != null) {
+      s.replyTo().tell(status);
+      return this;
+    }
+    scheduler.idleCheck(status);
+    List<GlobalPlacementActor.Resident> residents = new ArrayList<>();
+    for (Entry e : models.values()) { // evicted models stay placed here: a request reactivates them
+      if (e.ready && !e.unloading) residents.add(new GlobalPlacementActor.Resident(e.spec, e.maxModelLen, e.weightBytes));
+    }
+    placement.tell(new GlobalPlacementActor.GpuReport(gpu, status.description(), incarnation, status.budgetBytes(), status.freeBytes(),
+        status.healthy(), residents));
+    return this;
+  }
+
   private Behavior<Command> onModelReady(ModelReady m) {
     Entry e = models.get(m.modelId());
     if (e == null) return this;
     e.ready = true;
     e.maxModelLen = m.maxModelLen();
     e.weightBytes = m.weightBytes();
+    e.prefillTokensPerSecond = m.prefillTokensPerSecond();
     e.restarts++;
-    if (e.restarts > 0) getContext().getLog().warn("Model {} on {} is serving again after restart {}", m.modelId(), gpu, e.restarts);
+    scheduler.forgetRequestsOf(m.modelId()); // a restarted instance ended them all
+    if (e.restarts > 0) {
+      scheduler.event(GpuEvent.MODEL_RESTARTED, m.modelId(), "serving again after restart " + e.restarts + "; its requests failed, its pages went back");
+    }
     e.waiters.forEach(w -> w.tell(new ModelLoaded(gpu, m.modelId(), m.maxModelLen(), m.weightBytes())));
     e.waiters.clear();
     getContext().getSelf().tell(ReportTick.INSTANCE);
@@ -278,6 +434,8 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     Entry e = models.get(m.modelId());
     if (e == null || !e.ref.equals(m.ref())) return this;
     models.remove(m.modelId());
+    scheduler.forgetRequestsOf(m.modelId());
+    scheduler.forgetModel(m.modelId());
     String reason = e.failure != null ? e.failure : e.unloading ? "unloaded" : "model actor stopped after repeated failures";
     e.waiters.forEach(w -> w.tell(new LoadFailed(gpu, m.modelId(), reason)));
     if (!e.unloading) {
@@ -288,14 +446,14 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
-  private Behavior<Command> onStatusForReport(StatusForReport s) {
-    GpuStatus st = s.status();
-    List<GlobalPlacementActor.Resident> residents = new ArrayList<>();
-    for (Entry e : models.values()) {
-      if (e.ready && !e.unloading) residents.add(new GlobalPlacementActor.Resident(e.spec, e.maxModelLen, e.weightBytes));
-    }
-    placement.tell(new GlobalPlacementActor.GpuReport(gpu, st.description(), incarnation, st.budgetBytes(), st.freeBytes(), st.healthy(),
-        residents));
+  private Behavior<Command> onPoolStopped(PoolStopped m) {
+    if (!m.pool().equals(pool)) return this;
+    pool = getContext().spawn(
+        Behaviors.supervise(PagePoolActor.resume(runtime, incarnation, settings.stallTimeout(), getContext().getSelf()))
+            .onFailure(SupervisorStrategy.resume()),
+        "page-pool-" + (++spawned), DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
+    getContext().watchWith(pool, new PoolStopped(pool));
+    scheduler.poolRestarted(pool);
     return this;
   }
 }

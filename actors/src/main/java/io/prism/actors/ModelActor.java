@@ -1,22 +1,13 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.Admission;
-import io.prism.runtime.engine.Device;
-import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
 import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
-import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
-import io.prism.runtime.sampling.Sampler;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -30,25 +21,42 @@ import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * One model instance on one device: its request queue and continuous batching through the
- * runtime's {@link ModelEngine}, streaming each request's tokens to whoever asked (on any node).
+ * One model instance on one device: its requests, continuous batching through the runtime's {@link
+ * ModelEngine}, and its side of the device's memory coordination; streams each request's tokens to
+ * whoever asked (on any node).
  *
  * <p>Runs on its device's one-thread dispatcher (with the device's {@link PagePoolActor} and other
  * model actors). The engine loop is a chain of {@code Step} self-messages while the engine has
- * work: one engine step per message, so requests, cancellations and the other models of the device
- * interleave with the steps and nothing blocks for longer than one step. A step that can schedule
- * nothing (no memory) is retried after {@code prism.engine.stall-backoff} instead of spinning.
+ * work: one engine step per message, so requests, cancellations, reclaim and the other models of
+ * the device interleave with the steps. A step that can schedule nothing is retried after {@code
+ * prism.engine.stall-backoff} instead of spinning.
  *
- * <p>Life cycle: loads the host copy of the model (blocking IO off the device thread), reserves its
- * weights in the pool, builds the engine and sends {@link GpuActor.ModelReady} to its GPU actor;
- * requests that arrive meanwhile are stashed. If anything fails, the GPU actor gets {@link
- * GpuActor.ModelLoadFailed} and this actor stops.
+ * <p><b>Admission.</b> A request is tokenized and checked ({@link ModelEngine#check}); one that can
+ * never run is rejected at once. Otherwise it waits for the GPU's local admission: {@link
+ * GpuActor.Enqueue} goes to the GPU actor, which answers {@link Admit} (the request enters the
+ * engine and {@code Started} goes to the requester) or {@link Drop} ({@code Rejected}: it cannot
+ * meet its TTFT SLO).
+ *
+ * <p><b>Memory.</b> Before a step, if the engine wants more pages than the pool can give it ({@link
+ * ModelEngine#pagesWanted()} beyond {@link PagePool#availableTo}, within the model's maximum), it
+ * sends {@link GpuActor.NeedPages} with a snapshot of every model's memory and holds the step until
+ * {@link PagesReady}: the GPU actor plans a reclaim and the pool actor carries it out. A refused
+ * negotiation is not asked again for {@code prism.gpu.reclaim-retry}; the engine then preempts its
+ * own sequences as usual. An evicted model ({@link ModelEngine#weightsResident()} false) that gets a
+ * request is activated: its weights are reserved in the pool, through the same reclaim path if the
+ * pool has no room, then {@link ModelEngine#activate()}; the requests wait, so their TTFT includes
+ * the activation ({@link GpuActor.Activated} reports its duration).
+ *
+ * <p>Life cycle: loads the host copy of the model (blocking IO off the device thread), starts the
+ * engine ({@link ModelEngines#start}) and sends {@link GpuActor.ModelReady}; requests that arrive
+ * meanwhile are stashed. If anything fails, the GPU actor gets {@link GpuActor.ModelLoadFailed} and
+ * this actor stops.
  *
  * <p>Failure: if a step (or anything else) throws, the GPU actor restarts this actor. Before the
  * restart every request in flight ends with a {@link GenerationEvent.Completed} of reason {@code
- * FAILED} carrying the cause, the engine returns every page to the pool and the weights are
- * released; the new instance loads again and serves the requests still in the mailbox. On stop
- * (unload) the same happens with the message "model ... was unloaded".
+ * FAILED} carrying the cause (queued ones with {@code Rejected}), the engine returns every page to
+ * the pool and the weights are released; the new instance loads again and serves the requests still
+ * in the mailbox. On stop (unload) the same happens with the message "model ... was unloaded".
  *
  * <p>Cancellation: {@link Cancel}, or the requester stopping (a client that disconnects stops its
  * stream actor, which this actor watches), frees the request's blocks at once.
@@ -71,7 +79,40 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
   public record InjectFault(String message) implements Command {}
 
+  /** From the GPU actor: local admission admitted these queued requests; they enter the engine. */
+  public record Admit(List<String> requestIds) implements Command {}
+
+  /** From the GPU actor: local admission rejected this queued request ({@code reason} goes to the client, 503). */
+  public record Drop(String requestId, String reason) implements Command {}
+
+  /** From the GPU actor: the negotiation this model asked for is over. */
+  public record PagesReady(long negotiationId, Outcome outcome) implements Command {}
+
+  /** How a negotiation ended. */
+  public enum Outcome {
+    /** Pages were freed: step (or activate) without asking again first. */
+    GRANTED,
+    /** Nothing could free enough: do not ask again for the same shortage for {@code prism.gpu.reclaim-retry}. */
+    REFUSED,
+    /** Not decided (another negotiation ran, or this one was abandoned): check again and ask with a fresh snapshot. */
+    RETRY
+  }
+
+  /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
+  public record UpdateSpec(ModelSpec spec) implements Command {}
+
+  /**
+   * Fraction of its TTFT SLO a request may wait for its first token before its prefill counts as at
+   * risk: from then on the model's reclaim may preempt the decodes of models with a strictly looser
+   * SLO (a prefill otherwise waits for memory).
+   */
+  static final double TTFT_AT_RISK = 0.5;
+
   private enum Step implements Command {
+    INSTANCE
+  }
+
+  private enum ActivationRetry implements Command {
     INSTANCE
   }
 
@@ -86,38 +127,41 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    * @param runtime the device's engine-thread state (this node only)
    * @param store host copies of models
    * @param settings engine options and limits
-   * @param poolActor the device's pool actor (reserve refills)
    * @param parent the GPU actor
    */
   public static Behavior<Command> create(ModelSpec spec, GpuRuntime runtime, ModelStore store, PrismSettings settings,
-      ActorRef<PagePoolActor.Command> poolActor, ActorRef<GpuActor.Command> parent) {
+      ActorRef<GpuActor.Command> parent) {
     return Behaviors.withStash(settings.maxQueuedRequests(), stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       ctx.pipeToSelf(store.load(spec), (m, e) -> e == null ? new Loaded(m) : new LoadFailed(rootMessage(e)));
-      return loading(ctx, spec, runtime, settings, poolActor, parent, stash, timers);
+      return loading(ctx, spec, runtime, settings, parent, stash, timers);
     })));
   }
 
-  private static Behavior<Command> loading(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings,
-      ActorRef<PagePoolActor.Command> poolActor, ActorRef<GpuActor.Command> parent, StashBuffer<Command> stash,
-      TimerScheduler<Command> timers) {
+  private static Behavior<Command> loading(ActorContext<Command> ctx, ModelSpec initialSpec, GpuRuntime runtime, PrismSettings settings,
+      ActorRef<GpuActor.Command> parent, StashBuffer<Command> stash, TimerScheduler<Command> timers) {
+    ModelSpec[] spec = {initialSpec};
     return Behaviors.receive(Command.class)
         .onMessage(Loaded.class, m -> {
           ModelEngine engine;
           try {
-            engine = startEngine(m.model(), runtime, settings);
+            engine = ModelEngines.start(m.model(), spec[0], runtime, settings);
           } catch (RuntimeException e) {
-            return failLoad(ctx, spec, parent, stash, rootMessage(e));
+            return failLoad(ctx, spec[0], parent, stash, rootMessage(e));
           }
-          parent.tell(new GpuActor.ModelReady(spec.id(), m.model().config().maxSeqLen(), runtime.pool().weightBytesOf(engine.owner())));
-          ModelActor running = new ModelActor(ctx, spec, runtime, settings, poolActor, timers, engine);
-          return stash.unstashAll(running);
+          GpuRuntime.EngineEntry entry = runtime.entry(spec[0].id());
+          parent.tell(new GpuActor.ModelReady(spec[0].id(), m.model().config().maxSeqLen(), entry.weightBytes, entry.prefillTokensPerSecond));
+          return stash.unstashAll(new ModelActor(ctx, spec[0], runtime, settings, parent, timers, engine));
         })
-        .onMessage(LoadFailed.class, m -> failLoad(ctx, spec, parent, stash, m.reason()))
+        .onMessage(LoadFailed.class, m -> failLoad(ctx, spec[0], parent, stash, m.reason()))
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
+        .onMessage(UpdateSpec.class, m -> {
+          spec[0] = m.spec();
+          return Behaviors.same();
+        })
         .onMessage(Generate.class, m -> {
           if (stash.isFull()) {
             m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), ErrorKind.OVERLOADED,
-                "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", null));
+                "model '" + spec[0].id() + "' is loading and has " + stash.size() + " requests waiting; retry later", null));
           } else {
             stash.stash(m);
           }
@@ -125,7 +169,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         })
         .onAnyMessage(m -> {
           if (m instanceof InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
-          if (!stash.isFull() && !(m instanceof Step)) stash.stash(m);
+          if (!stash.isFull() && !(m instanceof Step) && !(m instanceof ActivationRetry)) stash.stash(m);
           return Behaviors.same();
         })
         .build();
@@ -144,59 +188,47 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     return Behaviors.stopped();
   }
 
-  /** Reserves the weights, the KV cache's virtual ranges, puts the weights on the device, builds the engine. */
-  private static ModelEngine startEngine(LoadedModel model, GpuRuntime runtime, PrismSettings settings) {
-    Device device = runtime.device();
-    PagePool pool = runtime.pool();
-    String owner = model.id();
-    long weightBytes = device.weightBytes(model);
-    if (!pool.reserveWeights(owner, weightBytes)) {
-      throw new IllegalStateException("not enough free memory on " + runtime.gpu() + " for the weights of " + owner + ": needs "
-          + weightBytes + " bytes, " + (long) pool.freePages() * pool.pageBytes() + " free");
-    }
-    KvCache kv = null;
-    ForwardBackend backend = null;
-    try {
-      kv = ModelEngine.reserveKvCache(device.memory(), model.config(), settings.engine(), device.kvElementBytes());
-      backend = device.load(model, kv);
-      ModelEngine engine = new ModelEngine(model, backend, pool, settings.engine(), Sampler::sample);
-      runtime.register(model.id(), engine, weightBytes);
-      return engine;
-    } catch (RuntimeException e) {
-      if (backend != null) backend.close();
-      if (kv != null) kv.close();
-      pool.releaseWeights(owner);
-      throw e;
-    }
-  }
-
-  private final ModelSpec spec;
+  private ModelSpec spec;
   private final GpuRuntime runtime;
   private final PrismSettings settings;
-  private final ActorRef<PagePoolActor.Command> poolActor;
+  private final ActorRef<GpuActor.Command> parent;
   private final TimerScheduler<Command> timers;
   private final ModelEngine engine;
-  private final Map<String, ActorRef<GenerationEvent>> inflight = new LinkedHashMap<>();
-  private final Map<ActorRef<GenerationEvent>, Set<String>> byRequester = new HashMap<>();
+  private final ModelRequests requests;
   private boolean stepScheduled;
+  private boolean negotiating;
+  private boolean skipNegotiation;
+  private long refusedUntilNanos = Long.MIN_VALUE;
+  private int refusedNeed;
+  private int askedNeed;
+  private long activationStartNanos = -1;
   private RuntimeException lastFailure;
 
-  private ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings,
-      ActorRef<PagePoolActor.Command> poolActor, TimerScheduler<Command> timers, ModelEngine engine) {
+  private ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
+      TimerScheduler<Command> timers, ModelEngine engine) {
     super(ctx);
     this.spec = spec;
     this.runtime = runtime;
     this.settings = settings;
-    this.poolActor = poolActor;
+    this.parent = parent;
     this.timers = timers;
     this.engine = engine;
+    this.requests = new ModelRequests(ctx, RequesterGone::new);
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessage(Generate.class, this::onGenerate)
+        .onMessage(Admit.class, this::onAdmit)
+        .onMessage(Drop.class, this::onDrop)
         .onMessageEquals(Step.INSTANCE, this::onStep)
+        .onMessage(PagesReady.class, this::onPagesReady)
+        .onMessageEquals(ActivationRetry.INSTANCE, () -> {
+          tryActivate();
+          return this;
+        })
+        .onMessage(UpdateSpec.class, this::onUpdateSpec)
         .onMessage(Cancel.class, this::onCancel)
         .onMessage(RequesterGone.class, this::onRequesterGone)
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
@@ -209,12 +241,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   private Behavior<Command> onGenerate(Generate g) {
     GenerateRequest r = g.request();
-    if (inflight.size() >= settings.maxQueuedRequests()) {
-      return reject(g, ErrorKind.OVERLOADED, "model '" + spec.id() + "' has " + inflight.size() + " requests in flight; retry later", null);
+    if (requests.size() >= settings.maxQueuedRequests()) {
+      return reject(g, ErrorKind.OVERLOADED, "model '" + spec.id() + "' has " + requests.size() + " requests in flight; retry later", null);
     }
-    if (inflight.containsKey(r.requestId())) {
-      return reject(g, ErrorKind.INVALID_REQUEST, "request id " + r.requestId() + " is already in flight", null);
-    }
+    if (requests.knows(r.requestId())) return reject(g, ErrorKind.INVALID_REQUEST, "request id " + r.requestId() + " is already in flight", null);
     int[] tokens;
     try {
       tokens = r.promptTokens() != null ? r.promptTokens() : engine.model().tokenizer().encode(r.prompt(), r.addBos(), false);
@@ -227,12 +257,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       int room = Math.max(1, engine.model().config().maxSeqLen() - tokens.length);
       params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
     }
-    Admission a = engine.submit(new GenerationRequest(r.requestId(), tokens, params, System.nanoTime()));
-    if (a instanceof Admission.Rejected rej) return reject(g, kindOf(rej.reason()), rej.reason(), paramOf(rej.reason()));
-    inflight.put(r.requestId(), g.replyTo());
-    watch(g.replyTo(), r.requestId());
-    g.replyTo().tell(new GenerationEvent.Started(r.requestId(), spec.id(), runtime.gpu(), tokens.length, getContext().getSelf()));
-    ensureStepping();
+    GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, runtime.nowNanos());
+    String problem = engine.check(request);
+    if (problem != null) return reject(g, ModelEngines.kindOf(problem), problem, ModelEngines.paramOf(problem));
+    requests.addPending(request, g.replyTo());
+    parent.tell(new GpuActor.Enqueue(spec.id(), r.requestId(), request.arrivalNanos(), tokens.length));
     return this;
   }
 
@@ -241,22 +270,44 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     return this;
   }
 
-  /** Maps the engine's admission reasons (see {@link ModelEngine#submit}) to error kinds. */
-  static ErrorKind kindOf(String reason) {
-    if (reason.contains("maximum context length")) return ErrorKind.CONTEXT_LENGTH_EXCEEDED;
-    if (reason.contains("shut down")) return ErrorKind.UNAVAILABLE;
-    return ErrorKind.INVALID_REQUEST;
+  private Behavior<Command> onAdmit(Admit a) {
+    for (String id : a.requestIds()) {
+      ModelRequests.Pending p = requests.pending.get(id);
+      if (p == null) continue; // its requester left meanwhile
+      Admission adm = engine.submit(p.request());
+      if (adm instanceof Admission.Rejected rej) {
+        requests.reject(p, ModelEngines.kindOf(rej.reason()), rej.reason(), ModelEngines.paramOf(rej.reason()));
+        continue;
+      }
+      requests.pending.remove(id);
+      requests.started(p.request(), p.replyTo());
+      p.replyTo().tell(new GenerationEvent.Started(id, spec.id(), runtime.gpu(), p.request().promptTokens().length, getContext().getSelf()));
+    }
+    if (!engine.weightsResident() && engine.hasWork() && activationStartNanos < 0) {
+      activationStartNanos = runtime.nowNanos();
+      tryActivate();
+    }
+    ensureStepping();
+    reportProgress();
+    return this;
   }
 
-  static String paramOf(String reason) {
-    if (reason.contains("vocabulary")) return "prompt";
-    if (reason.contains("KV blocks") || reason.contains("KV pages")) return "max_tokens";
-    return null;
+  private Behavior<Command> onDrop(Drop d) {
+    ModelRequests.Pending p = requests.pending.get(d.requestId());
+    if (p != null) requests.reject(p, ErrorKind.SLO_UNATTAINABLE, "model '" + spec.id() + "': " + d.reason(), null);
+    reportProgress();
+    return this;
   }
 
   private Behavior<Command> onStep() {
     runtime.checkThread();
     stepScheduled = false;
+    if (!engine.weightsResident()) {
+      requests.deliver(engine.step()); // cancellations while evicted; nothing runs
+      reportProgress();
+      return this; // Step resumes when the activation is done
+    }
+    if (!negotiating && askForPages()) return this;
     long stalledBefore = engine.stats().stalledSteps();
     List<SequenceEvent> events;
     try {
@@ -265,7 +316,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       lastFailure = e;
       throw e;
     }
-    deliver(events);
+    requests.deliver(events);
+    runtime.afterStep(spec.id());
     boolean stalled = engine.stats().stalledSteps() > stalledBefore;
     GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
     if (entry != null) {
@@ -278,9 +330,99 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       else getContext().getSelf().tell(Step.INSTANCE);
     }
     PagePool pool = runtime.pool();
-    if (pool.reservePages() < pool.reserveTarget() && pool.freePages() > pool.reservePages()) {
-      poolActor.tell(PagePoolActor.RefillReserve.INSTANCE);
+    if (pool.reservePages() < pool.reserveTarget() && pool.freePages() > pool.reservePages() && runtime.poolActor() != null) {
+      runtime.poolActor().tell(PagePoolActor.RefillReserve.INSTANCE);
     }
+    reportProgress();
+    return this;
+  }
+
+  /**
+   * Whether the next step is short of pages the pool cannot give: then asks the GPU actor for a
+   * reclaim and returns true (the step waits for {@link PagesReady}).
+   */
+  private boolean askForPages() {
+    if (skipNegotiation) {
+      skipNegotiation = false;
+      return false;
+    }
+    int per = engine.physicalPagesPerPageId();
+    int need = engine.pagesWanted() * per;
+    if (need == 0) return false;
+    PagePool pool = runtime.pool();
+    String owner = engine.owner();
+    int room = pool.maxPagesOf(owner) == Integer.MAX_VALUE ? Integer.MAX_VALUE : pool.maxPagesOf(owner) - pool.pagesHeldBy(owner);
+    need = Math.min(need, room) / per * per; // at its maximum: only its own sequences can give way
+    if (need <= 0 || need <= pool.availableTo(owner)) return false;
+    long now = runtime.nowNanos();
+    if (now < refusedUntilNanos && need <= refusedNeed) return false;
+    int forRunning = Math.min(need, engine.pagesWantedForRunning() * per);
+    long oldest = requests.oldestWithoutFirstToken();
+    boolean atRisk = oldest != Long.MAX_VALUE && now - oldest >= spec.ttftSlo().toNanos() * TTFT_AT_RISK;
+    requestPages(need, forRunning, atRisk, false);
+    return true;
+  }
+
+  private void requestPages(int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights) {
+    PagePool pool = runtime.pool();
+    long now = runtime.nowNanos();
+    int avail = forWeights ? pool.freePages() : pool.availableTo(engine.owner());
+    int reserve = Math.min(pool.reservePages(), avail);
+    negotiating = true;
+    askedNeed = pagesNeeded;
+    parent.tell(new GpuActor.NeedPages(spec.id(), pagesNeeded, pagesForRunning, prefillAtRisk, forWeights, avail - reserve, reserve,
+        runtime.memories(now)));
+  }
+
+  private Behavior<Command> onPagesReady(PagesReady r) {
+    negotiating = false;
+    if (r.outcome() == Outcome.REFUSED) {
+      refusedUntilNanos = runtime.nowNanos() + settings.policies().reclaimRetry().toNanos();
+      refusedNeed = askedNeed;
+    }
+    if (activationStartNanos >= 0) {
+      if (r.outcome() == Outcome.REFUSED) timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
+      else tryActivate();
+    } else {
+      skipNegotiation = r.outcome() == Outcome.GRANTED;
+      ensureStepping();
+    }
+    return this;
+  }
+
+  /** Brings the weights back if the pool has room for them, else asks for room (the requests wait). */
+  private void tryActivate() {
+    if (engine.weightsResident() || negotiating) return;
+    PagePool pool = runtime.pool();
+    String owner = engine.owner();
+    long weightBytes = runtime.entry(spec.id()).weightBytes; // what the pool accounted at load
+    if (pool.reserveWeights(owner, weightBytes)) {
+      try {
+        engine.activate();
+      } catch (RuntimeException e) {
+        lastFailure = e;
+        throw e; // restart: the cleanup fails the waiting requests and releases the weight bytes
+      }
+      if (spec.minPages() > 0 || spec.maxPages() > 0) pool.setLimits(owner, spec.minPages(), spec.poolMaxPages());
+      long took = Math.max(0, runtime.nowNanos() - Math.max(0, activationStartNanos));
+      activationStartNanos = -1;
+      runtime.checkConservation("activation of " + spec.id());
+      parent.tell(new GpuActor.Activated(spec.id(), took));
+      ensureStepping();
+    } else if (runtime.nowNanos() < refusedUntilNanos) {
+      timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
+    } else {
+      int pages = (int) ((weightBytes + pool.pageBytes() - 1) / pool.pageBytes());
+      requestPages(pages, 0, false, true);
+    }
+  }
+
+  private Behavior<Command> onUpdateSpec(UpdateSpec u) {
+    spec = u.spec();
+    GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
+    if (entry != null) entry.slo = spec.slo();
+    runtime.pool().setLimits(engine.owner(), engine.weightsResident() ? spec.minPages() : 0, spec.poolMaxPages());
+    ensureStepping();
     return this;
   }
 
@@ -290,13 +432,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   }
 
   private Behavior<Command> onRequesterGone(RequesterGone g) {
-    Set<String> ids = byRequester.remove(g.requester());
-    if (ids == null) return this;
-    for (String id : ids) {
-      inflight.remove(id); // nobody to tell any more
+    for (String id : requests.requesterGone(g.requester())) {
       if (engine.cancel(id)) getContext().getLog().debug("Cancelled {}: its requester stopped", id);
     }
     ensureStepping();
+    reportProgress();
     return this;
   }
 
@@ -312,51 +452,20 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     }
   }
 
-  private void deliver(List<SequenceEvent> events) {
-    for (SequenceEvent e : events) {
-      if (e instanceof SequenceEvent.Token t) {
-        ActorRef<GenerationEvent> to = inflight.get(t.requestId());
-        if (to != null) to.tell(new GenerationEvent.Chunk(t.requestId(), t.text(), t.tokenId(), t.index()));
-      } else if (e instanceof SequenceEvent.Finished f) {
-        ActorRef<GenerationEvent> to = inflight.remove(f.requestId());
-        if (to != null) {
-          unwatch(to, f.requestId());
-          to.tell(new GenerationEvent.Completed(f.requestId(), f.reason(), f.text(), f.promptTokens(), f.completionTokens(), f.message()));
-        }
-      }
-    }
+  private void reportProgress() {
+    GpuActor.Progress p = requests.takeProgress(spec.id());
+    if (p != null) parent.tell(p);
   }
 
-  private void watch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids == null) {
-      ids = new HashSet<>();
-      byRequester.put(requester, ids);
-      getContext().watchWith(requester, new RequesterGone(requester));
-    }
-    ids.add(requestId);
-  }
-
-  private void unwatch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids != null && ids.remove(requestId) && ids.isEmpty()) {
-      byRequester.remove(requester);
-      getContext().unwatch(requester);
-    }
-  }
-
-  /** Ends every request in flight with FAILED, returns every page and the weights, leaves the device. */
+  /** Ends every request (in flight: FAILED; queued: rejected), returns every page and the weights, leaves the device. */
   private Behavior<Command> cleanup(String message) {
     PagePool pool = runtime.pool();
     try {
-      deliver(engine.failAll(message));
+      requests.deliver(engine.failAll(message));
     } catch (RuntimeException e) {
       getContext().getLog().error("Model {}: failing its requests threw", spec.id(), e);
     }
-    inflight.forEach((id, to) -> to.tell(new GenerationEvent.Completed(id, io.prism.runtime.engine.FinishReason.FAILED, "", 0, 0, message)));
-    inflight.clear();
-    byRequester.keySet().forEach(getContext()::unwatch);
-    byRequester.clear();
+    requests.failRemaining(message);
     try {
       engine.close();
     } catch (RuntimeException e) {
@@ -364,7 +473,9 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       runtime.markFaulty("model " + spec.id() + " could not return its pages: " + rootMessage(e));
     }
     if (pool.weightBytesOf(engine.owner()) > 0) pool.releaseWeights(engine.owner());
+    pool.setLimits(engine.owner(), 0, Integer.MAX_VALUE);
     runtime.deregister(spec.id());
+    runtime.checkConservation("model " + spec.id() + " left");
     getContext().getLog().info("Model {} left {}: {}", spec.id(), runtime.gpu(), message);
     return this;
   }

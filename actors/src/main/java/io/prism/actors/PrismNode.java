@@ -204,7 +204,7 @@ public final class PrismNode implements PrismApi, AutoCloseable {
 
   private static GpuStatus unreachable(GlobalPlacementActor.GpuReport r, Duration timeout) {
     return new GpuStatus(r.gpu(), r.description(), r.incarnation(), r.budgetBytes(), 0, 0, 0, 0, 0, 0, List.of(), "", false,
-        "GPU " + r.gpu() + " did not answer within " + timeout.toMillis() + " ms");
+        "GPU " + r.gpu() + " did not answer within " + timeout.toMillis() + " ms", 0, 0, 0, List.of());
   }
 
   /** Whether every GPU of the cluster can make progress (and there is at least one). */

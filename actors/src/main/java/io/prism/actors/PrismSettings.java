@@ -29,6 +29,7 @@ import java.time.Duration;
  * @param defaultTpotSlo {@code prism.models.default-tpot-slo}
  * @param placementCacheTtl {@code prism.frontend.placement-cache-ttl}
  * @param resolveTimeout {@code prism.frontend.resolve-timeout}
+ * @param policies {@code prism.gpu.*} of memory ballooning and local scheduling
  */
 public record PrismSettings(
     String backend,
@@ -51,7 +52,8 @@ public record PrismSettings(
     Duration defaultTtftSlo,
     Duration defaultTpotSlo,
     Duration placementCacheTtl,
-    Duration resolveTimeout) {
+    Duration resolveTimeout,
+    GpuPolicySettings policies) {
 
   /**
    * Reads the settings.
@@ -101,7 +103,8 @@ public record PrismSettings(
         c.getDuration("models.default-ttft-slo"),
         c.getDuration("models.default-tpot-slo"),
         c.getDuration("frontend.placement-cache-ttl"),
-        c.getDuration("frontend.resolve-timeout"));
+        c.getDuration("frontend.resolve-timeout"),
+        GpuPolicySettings.from(c));
     if (s.memoryBudgetBytes <= 0) throw new IllegalArgumentException("prism.gpu.memory-budget must be > 0, got " + s.memoryBudgetBytes);
     if (s.hostThreads < 1) throw new IllegalArgumentException("prism.gpu.host-threads must be >= 1, got " + s.hostThreads);
     if (s.reservePages < 0) throw new IllegalArgumentException("prism.gpu.reserve-pages must be >= 0, got " + s.reservePages);

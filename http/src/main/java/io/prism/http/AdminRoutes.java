@@ -26,15 +26,20 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 
 /**
  * Operator endpoints: {@code GET /health} (200 while every GPU can make progress, else 503),
+ * {@code GET /metrics} (Prometheus text format: {@link PrismMetrics}),
  * {@code GET /admin/models} (the catalog with states), {@code POST /admin/models} (register a model
  * from a path with TTFT and TPOT SLOs; answers 201 once it serves), {@code DELETE
- * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: resident models, weight bytes, pages
- * held per model, free and reserve pages, queue lengths).
+ * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: its models, resident or evicted, weight
+ * bytes, pages held per model, free and reserve pages, queue lengths, admission and activation
+ * counters, recent memory and admission decisions: {@link AdminJson}).
  *
  * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
- * "ttft_slo": "2s", "tpot_slo": "200ms"}}; only {@code path} is required (a {@code .bin}, a
- * {@code .gguf} or {@code random:NAME}); {@code id} defaults to the file stem; SLOs are HOCON
- * durations or numbers of seconds and default to {@code prism.models.default-*-slo}.
+ * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512}}; only {@code path} is
+ * required (a {@code .bin}, a {@code .gguf} or {@code random:NAME}); {@code id} defaults to the file
+ * stem; SLOs are HOCON durations or numbers of seconds and default to 10 s and 1 s; {@code
+ * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
+ * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
+ * effect lazily, as its blocks free).
  */
 public final class AdminRoutes extends AllDirectives {
   private static final Duration DEFAULT_TTFT = Duration.ofSeconds(10);
@@ -42,19 +47,25 @@ public final class AdminRoutes extends AllDirectives {
 
   private final PrismApi api;
   private final long maxBodyBytes;
+  private final PrismMetrics metrics;
 
-  /** @param maxBodyBytes largest {@code POST /admin/models} body */
-  public AdminRoutes(PrismApi api, long maxBodyBytes) {
+  /**
+   * @param maxBodyBytes largest {@code POST /admin/models} body
+   * @param metrics this node's request metrics, served with the GPUs' at {@code GET /metrics}
+   */
+  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics) {
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
+    this.metrics = metrics;
   }
 
   /** {@code /health} and {@code /admin/*}. */
   public Route route() {
     return concat(
         path("health", () -> get(() -> completeWithFuture(api.health().thenApply(AdminRoutes::health)))),
+        path("metrics", () -> get(() -> completeWithFuture(api.gpus().exceptionally(e -> List.of()).thenApply(this::metrics)))),
         pathPrefix("admin", () -> concat(
-            path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminRoutes::gpus)))),
+            path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminJson::gpus)))),
             path("models", () -> concat(
                 get(() -> completeWithFuture(api.models().thenApply(AdminRoutes::catalog))),
                 post(() -> withSizeLimit(maxBodyBytes, () -> entity(Unmarshaller.entityToString(), body ->
@@ -105,7 +116,23 @@ public final class AdminRoutes extends AllDirectives {
       if (!t.isTextual()) throw new ApiException(ApiError.invalid("tokenizer must be a path", "tokenizer"));
       tokenizer = Path.of(t.asText()).toAbsolutePath().normalize().toString();
     }
-    return new ModelSpec(id, source, tokenizer, duration(body, "ttft_slo", DEFAULT_TTFT), duration(body, "tpot_slo", DEFAULT_TPOT), bytes);
+    int minPages = pages(body, "min_pages");
+    int maxPages = pages(body, "max_pages");
+    if (maxPages > 0 && maxPages < minPages) {
+      throw new ApiException(ApiError.invalid("max_pages " + maxPages + " is below min_pages " + minPages, "max_pages"));
+    }
+    return new ModelSpec(id, source, tokenizer, duration(body, "ttft_slo", DEFAULT_TTFT), duration(body, "tpot_slo", DEFAULT_TPOT), bytes,
+        minPages, maxPages);
+  }
+
+  /** A page count field: absent or null is 0 (none). */
+  private static int pages(JsonNode body, String field) {
+    JsonNode v = body.get(field);
+    if (v == null || v.isNull()) return 0;
+    if (!v.canConvertToInt() || !v.isIntegralNumber() || v.asInt() < 0) {
+      throw new ApiException(ApiError.invalid(field + " must be a whole number of pages >= 0 (0: none)", field));
+    }
+    return v.asInt();
   }
 
   private static Duration duration(JsonNode body, String field, Duration dflt) {
@@ -141,6 +168,9 @@ public final class AdminRoutes extends AllDirectives {
     o.put("weight_bytes", m.weightBytes());
     o.put("ttft_slo_ms", m.spec().ttftSlo().toMillis());
     o.put("tpot_slo_ms", m.spec().tpotSlo().toMillis());
+    o.put("min_pages", m.spec().minPages());
+    if (m.spec().maxPages() == 0) o.putNull("max_pages");
+    else o.put("max_pages", m.spec().maxPages());
     if (!m.message().isEmpty()) o.put("message", m.message());
     return o;
   }
@@ -171,45 +201,7 @@ public final class AdminRoutes extends AllDirectives {
     return json(200, o);
   }
 
-  private static HttpResponse gpus(List<GpuStatus> list) {
-    ObjectNode root = Json.MAPPER.createObjectNode();
-    root.put("object", "list");
-    ArrayNode data = root.putArray("data");
-    for (GpuStatus s : list) {
-      ObjectNode g = data.addObject();
-      g.put("id", s.gpu().entityId());
-      g.put("node", s.gpu().host() + ":" + s.gpu().port());
-      g.put("index", s.gpu().index());
-      g.put("description", s.description());
-      g.put("healthy", s.healthy());
-      if (!s.problem().isEmpty()) g.put("problem", s.problem());
-      g.put("budget_bytes", s.budgetBytes());
-      g.put("page_bytes", s.pageBytes());
-      g.put("capacity_pages", s.capacityPages());
-      g.put("free_pages", s.freePages());
-      g.put("reserve_pages", s.reservePages());
-      g.put("held_pages", s.heldPages());
-      g.put("weight_bytes", s.weightBytes());
-      g.put("free_bytes", s.freeBytes());
-      g.put("invariant_violation", s.invariantViolation());
-      ArrayNode models = g.putArray("models");
-      for (GpuStatus.ModelStatus m : s.models()) {
-        ObjectNode mo = models.addObject();
-        mo.put("id", m.modelId());
-        mo.put("weight_bytes", m.weightBytes());
-        mo.put("pages_held", m.pagesHeld());
-        mo.put("pages_in_use", m.pagesInUse());
-        mo.put("pages_kept", m.pagesKept());
-        mo.put("page_ids_held", m.pageIdsHeld());
-        mo.put("waiting", m.waiting());
-        mo.put("running", m.running());
-        mo.put("progressing", m.progressing());
-        mo.put("finished", m.finished());
-        mo.put("cancelled", m.cancelled());
-        mo.put("failed", m.failed());
-        mo.put("preemptions", m.preemptions());
-      }
-    }
-    return json(200, root);
+  private HttpResponse metrics(List<GpuStatus> gpus) {
+    return HttpResponse.create().withEntity(ContentTypes.parse(PrismMetrics.CONTENT_TYPE), metrics.render(gpus));
   }
 }

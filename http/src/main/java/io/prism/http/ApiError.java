@@ -58,6 +58,7 @@ public record ApiError(int status, String type, String message, String param, St
       case OVERLOADED -> new ApiError(429, "rate_limit_error", message, null, "queue_full", false);
       case UNAVAILABLE -> new ApiError(503, "service_unavailable_error", message, param, "model_unavailable", true);
       case INTERNAL -> internal(message);
+      case SLO_UNATTAINABLE -> new ApiError(503, "service_unavailable_error", message, null, "slo_unattainable", true);
     };
   }
 

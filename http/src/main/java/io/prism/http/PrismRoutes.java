@@ -18,7 +18,7 @@ import org.apache.pekko.stream.Materializer;
 
 /**
  * All HTTP routes of a Prism node: the OpenAI API ({@link OpenAiRoutes}), the admin API and health
- * ({@link AdminRoutes}), wrapped in one exception handler and one rejection handler so that every
+ * ({@link AdminRoutes}), the metrics ({@code GET /metrics}), wrapped in one exception handler and one rejection handler so that every
  * failure answers in the OpenAI error shape: a bad field 400, an unknown model or path 404, a wrong
  * method 405, a body over {@code prism.http.max-body-size} 413, an overloaded model 429, an
  * unavailable one or a cluster that does not answer 503, anything else 500.
@@ -33,9 +33,14 @@ public final class PrismRoutes extends AllDirectives {
    * @param settings body limit, keep-alive interval, event idle timeout
    */
   public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings) {
-    CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout());
+    this(api, materializer, settings, new PrismMetrics());
+  }
+
+  /** As {@link #PrismRoutes(PrismApi, Materializer, HttpSettings)} observing requests into {@code metrics}. */
+  public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings, PrismMetrics metrics) {
+    CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout(), metrics);
     this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes());
-    this.admin = new AdminRoutes(api, settings.maxBodyBytes());
+    this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics);
   }
 
   /** Every route, with error handling. */
@@ -79,7 +84,7 @@ public final class PrismRoutes extends AllDirectives {
             ? tooLarge(r.getCause())
             : ApiError.invalid("cannot read request body: " + r.message(), null).toResponse()))
         .handleNotFound(Directives.complete(ApiError.notFound("no such endpoint; see GET /v1/models, POST /v1/completions, "
-            + "POST /v1/chat/completions, GET /health, /admin/models, /admin/gpus").toResponse()))
+            + "POST /v1/chat/completions, GET /health, /admin/models, /admin/gpus, GET /metrics").toResponse()))
         .build()
         .withFallback(RejectionHandler.defaultHandler())
         .mapRejectionResponse(resp -> resp.entity().getContentType().mediaType().isApplication()

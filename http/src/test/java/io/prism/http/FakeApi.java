@@ -21,6 +21,8 @@ final class FakeApi implements PrismApi {
   volatile Function<GenerateRequest, List<GenerationEvent>> script = r -> List.of();
   volatile List<ModelInfo> models = List.of();
   volatile PrismNode.Health health = new PrismNode.Health(true, List.of());
+  volatile List<GpuStatus> gpus = List.of();
+  final List<ModelSpec> registered = new ArrayList<>();
 
   @Override
   public synchronized void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) {
@@ -38,7 +40,8 @@ final class FakeApi implements PrismApi {
   }
 
   @Override
-  public CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec) {
+  public synchronized CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec) {
+    registered.add(spec);
     return CompletableFuture.completedFuture(new GlobalPlacementActor.RegisterFailed(spec.id(), io.prism.actors.ErrorKind.UNAVAILABLE, "fake"));
   }
 
@@ -49,7 +52,7 @@ final class FakeApi implements PrismApi {
 
   @Override
   public CompletionStage<List<GpuStatus>> gpus() {
-    return CompletableFuture.completedFuture(List.of());
+    return CompletableFuture.completedFuture(gpus);
   }
 
   @Override

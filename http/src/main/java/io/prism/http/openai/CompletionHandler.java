@@ -5,6 +5,7 @@ import io.prism.actors.ModelActor;
 import io.prism.actors.PrismApi;
 import io.prism.http.ApiError;
 import io.prism.http.Json;
+import io.prism.http.PrismMetrics;
 import io.prism.runtime.engine.FinishReason;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -15,6 +16,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
@@ -52,29 +54,35 @@ public final class CompletionHandler {
   private final Materializer materializer;
   private final Duration keepAliveInterval;
   private final Duration eventIdleTimeout;
+  private final PrismMetrics metrics;
 
   /**
    * @param api where requests go
    * @param materializer runs the event streams
    * @param keepAliveInterval silence after which a stream gets a {@code : keep-alive} comment
    * @param eventIdleTimeout silence from the model after which a request fails
+   * @param metrics observes each request's TTFT, TPOT and end
    */
-  public CompletionHandler(PrismApi api, Materializer materializer, Duration keepAliveInterval, Duration eventIdleTimeout) {
+  public CompletionHandler(PrismApi api, Materializer materializer, Duration keepAliveInterval, Duration eventIdleTimeout, PrismMetrics metrics) {
     this.api = api;
     this.materializer = materializer;
     this.keepAliveInterval = keepAliveInterval;
     this.eventIdleTimeout = eventIdleTimeout;
+    this.metrics = metrics;
   }
 
   /** Serves {@code req}; the future fails only on internal errors (the exception handler answers 500). */
   public CompletionStage<HttpResponse> handle(CompletionRequest req) {
     String id = (req.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     long created = System.currentTimeMillis() / 1000;
+    long arrivalNanos = System.nanoTime();
+    AtomicLong firstTokenNanos = new AtomicLong(-1);
     Pair<org.apache.pekko.actor.ActorRef, Source<GenerationEvent, NotUsed>> pre = Source.<GenerationEvent>actorRef(
             m -> Optional.empty(), m -> Optional.empty(), EVENT_BUFFER, OverflowStrategy.fail())
         .preMaterialize(materializer);
     api.generate(req.toGenerateRequest(id), Adapter.toTyped(pre.first()));
     Source<GenerationEvent, NotUsed> events = pre.second()
+        .map(e -> observe(req.model(), arrivalNanos, firstTokenNanos, e))
         .takeWhile(e -> !(e instanceof GenerationEvent.Completed || e instanceof GenerationEvent.Rejected), true)
         .idleTimeout(eventIdleTimeout);
     return events.prefixAndTail(1).runWith(Sink.head(), materializer).thenCompose(pt -> {
@@ -94,6 +102,19 @@ public final class CompletionHandler {
           ? ApiError.unavailable("no answer for request " + id + " within " + eventIdleTimeout.toSeconds() + " s: " + t.getMessage())
           : ApiError.internal("request " + id + " failed: " + t)).toResponse();
     });
+  }
+
+  /** Records the request's first token and end in the metrics (TTFT and TPOT as the client sees them). */
+  private GenerationEvent observe(String model, long arrivalNanos, AtomicLong firstTokenNanos, GenerationEvent e) {
+    long now = System.nanoTime();
+    if (e instanceof GenerationEvent.Chunk && firstTokenNanos.compareAndSet(-1, now)) {
+      metrics.firstToken(model, (now - arrivalNanos) / 1e9);
+    } else if (e instanceof GenerationEvent.Completed c) {
+      long first = firstTokenNanos.get();
+      double tpot = first >= 0 && c.completionTokens() > 1 ? (now - first) / 1e9 / (c.completionTokens() - 1) : Double.NaN;
+      metrics.finished(model, c.reason(), (now - arrivalNanos) / 1e9, tpot);
+    }
+    return e;
   }
 
   /** Accumulates a non-streamed request's text until its end. */

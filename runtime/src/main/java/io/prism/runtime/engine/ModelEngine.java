@@ -144,9 +144,7 @@ public final class ModelEngine implements AutoCloseable {
    * evicted: the request waits for {@link #activate()}.
    */
   public Admission submit(GenerationRequest r) {
-    String reason = closed ? "model " + model.id() + " is shut down"
-        : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
-        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
+    String reason = check(r);
     if (reason != null) {
       rejected++;
       return new Admission.Rejected(reason);
@@ -154,6 +152,17 @@ public final class ModelEngine implements AutoCloseable {
     requests.add(r);
     lastActivityNanos = clock.getAsLong();
     return new Admission.Accepted(r.requestId());
+  }
+
+  /**
+   * Why {@link #submit} would reject {@code r} now, or null if it would accept it; changes nothing.
+   * Lets a caller that queues requests outside the engine (the GPU's deadline admission) refuse a
+   * request that can never run before it waits in that queue.
+   */
+  public String check(GenerationRequest r) {
+    return closed ? "model " + model.id() + " is shut down"
+        : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
   }
 
   /**

@@ -278,7 +278,12 @@ public final class BlockManager {
 
   /** Blocks {@link #acquireCachedPrefix} would hit now (a dry run). */
   public int cachedPrefixBlocks(int[] tokens, int maxBlocks) {
-    return cache == null ? 0 : cache.longestPrefix(tokens, maxBlocks).length;
+    return cachedPrefix(tokens, maxBlocks).length;
+  }
+
+  /** The block ids {@link #acquireCachedPrefix} would hit now, in order (a dry run). */
+  public int[] cachedPrefix(int[] tokens, int maxBlocks) {
+    return cache == null ? new int[0] : cache.longestPrefix(tokens, maxBlocks);
   }
 
   /**

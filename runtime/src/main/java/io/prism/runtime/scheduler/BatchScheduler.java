@@ -246,7 +246,9 @@ public final class BatchScheduler {
   /**
    * New blocks the next {@link #schedule()} would allocate if memory allowed: for every running
    * sequence's next chunk under the token budget, and, if {@code includeWaiting}, for the waiting
-   * sequences that would join (after their cached prefix). A dry run: nothing changes.
+   * sequences that would join (after their cached prefix), plus the distinct idle cached blocks
+   * those prefixes would take out of the idle cache. A caller that subtracts every idle cached block
+   * as reusable ({@code EngineMemory}) so counts the prefix hits once. A dry run: nothing changes.
    */
   public int blocksWanted(boolean includeWaiting) {
     int budget = maxBatchTokens;
@@ -259,14 +261,17 @@ public final class BatchScheduler {
     }
     if (!includeWaiting) return need;
     int slots = maxRunningSequences - running.size();
+    java.util.Set<Integer> idleHits = new java.util.HashSet<>();
     for (Sequence s : waiting) {
       if (budget <= 0 || slots-- <= 0) break;
-      int hitTokens = blocks.prefixCaching() ? blocks.cachedPrefixBlocks(s.tokens(0, s.numTokens()), maxHitBlocks(s)) * blockSize : 0;
+      int[] hit = blocks.cachedPrefix(s.tokens(0, s.numTokens()), maxHitBlocks(s));
+      for (int b : hit) if (!blocks.isAllocated(b)) idleHits.add(b);
+      int hitTokens = hit.length * blockSize;
       int n = Math.min(Math.min(s.numTokens() - hitTokens, prefillChunk), budget);
       need += blocksFor(hitTokens + n) - hitTokens / blockSize;
       budget -= n;
     }
-    return need;
+    return need + idleHits.size();
   }
 
   /**

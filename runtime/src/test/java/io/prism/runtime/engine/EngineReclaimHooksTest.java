@@ -44,6 +44,29 @@ class EngineReclaimHooksTest {
   }
 
   @Test
+  void pagesWantedCountsIdleCachedBlocksThatAWaitingPrefixWouldTakeOnlyOnce() {
+    PagePool pool = new PagePool(fx.memory, 8 * EngineFixture.PAGE, 0); // 2 page ids
+    ModelEngine e = fx.engine("m", pool, OPTIONS.withReservePageIds(0));
+    int[] first = ModelEngineTest.prompt(5, 13);
+    EngineHarness h = new EngineHarness();
+    h.expect("r1");
+    e.submit(EngineFixture.request("r1", first, 1, -1));
+    h.runToEnd(e, pool);
+    assertEquals(1, e.pageIdsHeld(), "3 full blocks stay cached in its one page id, 1 block free");
+    assertEquals(1, e.cachedPageIds());
+    assertTrue(pool.acquire("other", pool.availableTo("other")) instanceof io.prism.runtime.memory.PageAllocation.Granted);
+    int[] second = java.util.Arrays.copyOf(first, 20); // the 12 cached tokens, then 8 more
+    for (int i = 12; i < 20; i++) second[i] = 3 + i % 7;
+    e.submit(EngineFixture.request("r2", second, 4, -1));
+    // its first chunk takes the 3 cached blocks and 2 new ones: the page id's one free block is not enough
+    assertEquals(1, e.pagesWanted(), "the cached blocks the prefix takes are not also free for its new blocks");
+    long stalled = e.stats().stalledSteps();
+    e.step();
+    assertEquals(stalled + 1, e.stats().stalledSteps(), "the step indeed cannot run without another page id");
+    e.close();
+  }
+
+  @Test
   void preemptForMemoryGivesPagesBackAndLeavesTheOutputUnchanged() {
     List<GenerationRequest> requests = List.of(EngineFixture.request("r0", ModelEngineTest.prompt(10, 40), 30, 3),
         EngineFixture.request("r1", ModelEngineTest.prompt(11, 5), 30, 4));

@@ -231,6 +231,22 @@ class ModelEngineTest {
   }
 
   @Test
+  void checkGivesSubmitsRejectionReasonWithoutQueueing() {
+    PagePool pool = bigPool();
+    ModelEngine e = engine("m", pool, OPTIONS, FREE);
+    GenerationRequest tooLong = new GenerationRequest("x", prompt(1, 100), SamplingParams.greedy(29), 0L);
+    String reason = e.check(tooLong);
+    assertEquals(((Admission.Rejected) e.submit(tooLong)).reason(), reason);
+    GenerationRequest fits = new GenerationRequest("y", prompt(1, 100), SamplingParams.greedy(28), 0L);
+    assertNull(e.check(fits));
+    assertEquals(0, e.inFlight(), "check queues nothing");
+    assertInstanceOf(Admission.Accepted.class, e.submit(fits));
+    assertTrue(e.check(fits).contains("already in flight"), e.check(fits));
+    e.close();
+    assertTrue(e.check(fits).contains("shut down"));
+  }
+
+  @Test
   void rejectsRequestsThatCouldNeverFitThePool() {
     PagePool pool = new PagePool(memory, 8 * PAGE, 0); // 2 page ids = 32 tokens
     ModelEngine e = engine("m", pool, OPTIONS, FREE);
