@@ -44,6 +44,8 @@ public final class CudaForwardBackend implements ForwardBackend {
   static final int LOGIT_ROWS = 256;
   /** Threads of an attention block (ATT_THREADS in llama.cu): keys per tile, and the largest head dimension. */
   static final int ATT_THREADS = 128;
+  /** Threads of a warp-tile attention block (AW_THREADS in llama.cu). */
+  static final int AW_THREADS = 128;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -58,6 +60,13 @@ public final class CudaForwardBackend implements ForwardBackend {
   private StepProfiler profiler;
   private org.bytedeco.javacpp.Pointer hostWeights;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
+  /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
+  private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
+  /** Attention kernel for steps of single-token rows and for prefill: "warp", "warp4" or "tile" (properties {@code prism.cuda.attn.decode}, {@code prism.cuda.attn.prefill}). */
+  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "warp");
+  private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
+  /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default true). */
+  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
   private long graphReplays;
   private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
 
@@ -190,7 +199,29 @@ public final class CudaForwardBackend implements ForwardBackend {
   }
 
   private void mark(String label) {
-    if (profiler != null) profiler.mark(label);
+    if (profiler != null) {
+      profiler.mark(label);
+      ctx.kernels.foreign();
+    }
+  }
+
+  /**
+   * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
+   * single-token GEMVs, {@code decodeAttention} / {@code prefillAttention} the attention kernel
+   * ("warp", "warp4" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
+   */
+  public void kernels(boolean fusedGemv, String decodeAttention, String prefillAttention, boolean dependentLaunch) {
+    for (String a : new String[] {decodeAttention, prefillAttention}) {
+      if (!a.equals("warp") && !a.equals("warp4") && !a.equals("tile")) throw new IllegalArgumentException("attention kernel " + a + " is not warp, warp4 or tile");
+    }
+    fused = fusedGemv;
+    attnDecode = decodeAttention;
+    attnPrefill = prefillAttention;
+    pdl = dependentLaunch;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
   }
 
   /** Steps run so far (for benchmarks and logs). */
@@ -236,6 +267,35 @@ public final class CudaForwardBackend implements ForwardBackend {
     ctx.synchronize();
     for (DecodeGraph g : decodeGraphs.values()) g.close();
     decodeGraphs.clear();
+  }
+
+  /**
+   * Tuning knobs for benchmarks and tests: attention blocks aimed for per multiprocessor when
+   * splitting the key range, the most splits per row, and warps per multiprocessor of the fused
+   * GEMVs (values below 1 keep the current one). Drops captured graphs.
+   */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm) {
+    if (attentionBlocksPerSm > 0) ws.attBlocksPerSm = attentionBlocksPerSm;
+    if (attentionMaxSplits > 0) ws.attMaxSplits = attentionMaxSplits;
+    if (gemvWarpsPerSm > 0) gemm.gemvWarpsPerSm = gemvWarpsPerSm;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
+  /** Turns the per-shape tuned cuBLASLt GEMMs for decode batches (2..256 tokens, bf16) on or off; drops captured graphs. */
+  public void tunedGemm(boolean on) {
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+    gemm.useLt(on);
+  }
+
+  /** What the cuBLASLt search chose (benchmark logs); empty when off. */
+  public String tunedGemmDescription() {
+    return gemm.ltDescription();
   }
 
   /** Decode steps served by a CUDA graph replay so far. */
@@ -292,17 +352,29 @@ public final class CudaForwardBackend implements ForwardBackend {
     int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
     int splits = ws.splits(bucket, groups, c.maxSeqLen() - 1, ctx.multiprocessors);
     ctx.synchronize();
+    // GEMM shapes of this bucket tuned before capture (cuBLASLt search synchronizes)
+    gemm.prepare(w.wqkv[0], ws.xb, c.dim() + 2 * c.kvDim(), c.dim(), bucket);
+    gemm.prepare(w.wo[0], ws.xb, c.dim(), c.dim(), bucket);
+    gemm.prepare(w.w13[0], ws.xb, 2 * c.hiddenDim(), c.dim(), bucket);
+    gemm.prepare(w.w2[0], ws.hb, c.dim(), c.hiddenDim(), bucket);
+    gemm.prepare(w.classifier, ws.xl, c.vocabSize(), c.dim(), bucket);
     DecodeGraph g = DecodeGraph.allocate(ctx, bucket, stride, splits);
+    gemm.capturing = true;
     try {
       long d = g.metaDev;
       g.capture(() -> {
-        layers(bucket, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
-        classifier(d + g.oRows(), bucket, true);
+        ctx.kernels.foreign(); // the metadata copy
+        boolean f = fusedStep(bucket);
+        layers(bucket, true, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
+        classifier(d + g.oRows(), bucket, true, f);
         check("cuMemcpyDtoHAsync(graph argmax)", cudart.cuMemcpyDtoHAsync(g.outPinned, ws.argmax, 4L * bucket, ctx.stream));
+        ctx.kernels.foreign();
       });
     } catch (RuntimeException e) {
       g.close();
       throw e;
+    } finally {
+      gemm.capturing = false;
     }
     return g;
   }
@@ -410,24 +482,28 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
     long metaBytes = oTab + 4L * tab;
     check("cuMemcpyHtoDAsync(meta)", cudart.cuMemcpyHtoDAsync(ws.meta, ws.metaPinned, metaBytes, ctx.stream));
+    ctx.kernels.foreign();
     long dKvOff = ws.meta, dTok = ws.meta + oTok, dPos = ws.meta + oPos, dTs = ws.meta + oTs, dRows = ws.meta + oRows, dTab = ws.meta + oTab;
 
     int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
-    layers(T, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
+    boolean decode = T == pieces.size();
+    for (Piece pc : pieces) decode &= pc.to - pc.from == 1;
+    layers(T, decode, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
     try {
-      logitsRows(rows, dRows, rowEntry, logits, next);
+      logitsRows(rows, dRows, rowEntry, logits, next, fusedStep(T));
     } finally {
       if (profiler != null) profiler.collect();
     }
   }
 
-  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next) {
+  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next, boolean fusedRow) {
 
     int vocab = c.vocabSize();
     mark("logits");
     for (int g = 0; g < rows; g += LOGIT_ROWS) {
       int n = Math.min(LOGIT_ROWS, rows - g);
-      classifier(dRows + 4L * g, n, next != null);
+      classifier(dRows + 4L * g, n, next != null, fusedRow);
+      ctx.kernels.foreign(); // the copy below
       if (next != null) {
         check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));
         ctx.synchronize();
@@ -444,17 +520,35 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
   }
 
-  /** Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when {@code greedy}. */
-  private void classifier(long dRows, int n, boolean greedy) {
-    ctx.kernels.args().ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
-        .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
-    gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
-    if (greedy) ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
+  /**
+   * Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when
+   * {@code greedy}; {@code fusedRow}: a single-token step, whose one row goes through the fused
+   * norm + GEMV kernel.
+   */
+  private void classifier(long dRows, int n, boolean greedy, boolean fusedRow) {
+    boolean dep = pdl && profiler == null;
+    if (fusedRow && n == 1) {
+      gemm.gemv1RmsStore(w.classifier, ws.x, w.finalNorm, dRows, c.normEps(), ws.logits, c.vocabSize(), c.dim());
+    } else {
+      ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
+          .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
+      gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
+    }
+    if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
-  private void layers(int T, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
+  /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
+  private boolean fusedStep(int T) {
+    return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+  }
+
+  private void layers(int T, boolean decode, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
     String sfx = p.suffix();
     KernelModule k = ctx.kernels;
+    k.pdl = pdl && profiler == null;
+    boolean dep = k.pdl;
+    boolean one = fusedStep(T);
+    String attn = decode ? attnDecode : attnPrefill;
     int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
@@ -464,29 +558,50 @@ public final class CudaForwardBackend implements ForwardBackend {
     k.args().ptr(w.embedding).ptr(dTok).ptr(ws.x).i32(dim).go("embed_" + sfx, ctx.stream, T, 1, 1, 256, 0);
     for (int l = 0; l < c.numLayers(); l++) {
       long kBase = kv.keys(l).address(), vBase = kv.values(l).address();
-      mark("rmsnorm");
-      k.args().ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-      mark("gemm qkv");
-      gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
-      mark("rope + kv write");
-      k.args().ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-          .go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+      if (one) {
+        mark("gemv rmsnorm + qkv + rope + kv write");
+        gemm.gemv1RmsQkvRope(w.wqkv[l], ws.x, w.attnNorm[l], c.normEps(), ws.qkv, dPos, dKvOff, w.invFreq, kBase, vBase, dim, kvDim, hd);
+      } else {
+        mark("rmsnorm");
+        k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+        mark("gemm qkv");
+        gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
+        mark("rope + kv write");
+        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
+            .go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+      }
       mark("attention");
-      k.args().ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
-          .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
-          .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
-      k.args().ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+      if (attn.equals("tile")) {
+        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
+            .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
+            .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
+        k.args().dependent(dep).ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+      } else {
+        KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
+            .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
+            .i64(kv.pageBytes()).f32(scale).i32(splits);
+        if (attn.equals("warp4")) la.go("attn_warp4_" + sfx, ctx.stream, T, groups, splits, AW_THREADS, 0);
+        else la.go("attn_warp_" + sfx, ctx.stream, T, groups, splits, AW_THREADS, 0);
+      }
       mark("gemm o");
-      gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
-      mark("rmsnorm");
-      k.args().ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-      mark("gemm w13");
-      gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
-      mark("swiglu");
-      long total = (long) T * hidden;
-      k.args().ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total).go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total + 255) / 256), 1, 1, 256, 0);
+      if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
+      else gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
+      if (one) {
+        mark("gemv rmsnorm + w13 + swiglu");
+        gemm.gemv1RmsSwiglu(w.w13[l], ws.x, w.ffnNorm[l], c.normEps(), ws.hb, hidden, dim);
+      } else {
+        mark("rmsnorm");
+        k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+        mark("gemm w13");
+        gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        mark("swiglu");
+        long total = (long) T * hidden;
+        k.args().dependent(dep).ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total)
+            .go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total + 255) / 256), 1, 1, 256, 0);
+      }
       mark("gemm w2");
-      gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
+      if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
+      else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }
   }
 

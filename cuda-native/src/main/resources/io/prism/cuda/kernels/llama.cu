@@ -24,6 +24,7 @@ __device__ __forceinline__ bf16_t f2bf(float f) {
   u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
   return (bf16_t)(u >> 16);
 }
+__device__ __forceinline__ float bf2f(bf16_t b) { return __uint_as_float(((unsigned int)b) << 16); }
 __device__ __forceinline__ void st(float* p, float v) { *p = v; }
 __device__ __forceinline__ void st(bf16_t* p, float v) { *p = f2bf(v); }
 
@@ -33,9 +34,29 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// ---- programmatic dependent launch (Hopper, sm_90+): a kernel launched with the
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION attribute may start while the previous
+// kernel in the stream still runs. pdl_launch lets the next kernel's blocks be scheduled once every
+// block of this one has started; pdl_wait blocks until the previous kernel has completed and its
+// memory is visible. Every kernel of the forward pass calls both before touching activations, so
+// the order of the stream holds transitively; only weights (never written during a step) may be
+// read before pdl_wait. Without the attribute both are no-ops.
+__device__ __forceinline__ void pdl_launch() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+#define PDL_ENTRY() do { pdl_launch(); pdl_wait(); } while (0)
+
 // ---- embedding: x[t, :] = table[tokens[t], :] ------------------------------------------------
 template <typename W>
 __device__ void embed(const W* table, const int* tokens, float* x, int dim) {
+  PDL_ENTRY();
   int t = blockIdx.x;
   const W* row = table + (long long)tokens[t] * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) x[(long long)t * dim + i] = ld(row + i);
@@ -44,12 +65,11 @@ extern "C" __global__ void embed_bf16(const bf16_t* table, const int* tokens, fl
 extern "C" __global__ void embed_f32(const float* table, const int* tokens, float* x, int dim) { embed(table, tokens, x, dim); }
 
 // ---- RMSNorm: out[r] = x[rows ? rows[r] : r] * rsqrt(mean(x^2) + eps) * w ------------------------
-template <typename O>
-__device__ void rmsnorm(const float* x, const float* w, O* out, const int* rows, int dim, float eps) {
+// block_rms_scale is shared with the fused decode GEMVs so both compute bit-identical norms (same
+// block size, same summation order).
+__device__ float block_rms_scale(const float* xr, int dim, float eps) {
   __shared__ float partial[32];
   __shared__ float scale;
-  int r = blockIdx.x;
-  const float* xr = x + (long long)(rows ? rows[r] : r) * dim;
   float ss = 0.f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
   ss = warp_sum(ss);
@@ -63,7 +83,14 @@ __device__ void rmsnorm(const float* x, const float* w, O* out, const int* rows,
     if (lane == 0) scale = 1.0f / sqrtf(v / dim + eps);
   }
   __syncthreads();
-  float s = scale;
+  return scale;
+}
+template <typename O>
+__device__ void rmsnorm(const float* x, const float* w, O* out, const int* rows, int dim, float eps) {
+  PDL_ENTRY();
+  int r = blockIdx.x;
+  const float* xr = x + (long long)(rows ? rows[r] : r) * dim;
+  float s = block_rms_scale(xr, dim, eps);
   for (int i = threadIdx.x; i < dim; i += blockDim.x) st(out + (long long)r * dim + i, w[i] * (s * xr[i]));
 }
 extern "C" __global__ void rmsnorm_bf16(const float* x, const float* w, bf16_t* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
@@ -75,6 +102,7 @@ extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float* ou
 template <typename KV>
 __device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
                         char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
+  PDL_ENTRY();
   int t = blockIdx.x;
   int dim = nHeads * headDim, kvDim = nKv * headDim, stride = dim + 2 * kvDim;
   float* row = qkv + (long long)t * stride;
@@ -145,6 +173,7 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
                              const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
                              int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
                              float scale, int splits) {
+  PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
   __shared__ __align__(16) float sq[MAX_HPB][ATT_THREADS];
   __shared__ float sp[MAX_HPB][ATT_THREADS];
@@ -340,10 +369,224 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
                       blocksPerPage, pageBytes, scale, splits);
 }
 
+// ---- paged attention, warp-independent tiles (flash-decoding split over the key range) ---------
+// grid (T, nHeads / hpb, splits), block AW_THREADS (4 warps). Query row t's heads h0 .. h0+hpb-1
+// (they share one KV head: grouped-query attention, so K and V are read once for all of them)
+// attend keys [0, pos[t]]; split z takes a 32-aligned slice of them (empty slices allowed). Each
+// warp walks its own 32-key tiles of the slice (tile i to warp i % 4), with no block barrier:
+//   scores: lane j takes key tile + j, reads its K row with 16-byte loads (eight in flight) and
+//           dots it with the hpb scaled query rows (shared memory, broadcast); online softmax: one
+//           warp max per head and tile, running sums kept per lane;
+//   P V:    lanes form rows of lpr = headDim / VEC lanes, 32 / lpr keys at a time; a lane
+//           accumulates VEC dimensions of each head over its keys (eight 16-byte V loads in flight).
+// The four warps then merge in shared memory (max, rescaled sums). splits == 1: the block writes
+// the normalised row into out. splits > 1: it writes a record (m, l, acc[headDim]) per (t, head,
+// split) to part, and the last block of the (t, head group) to arrive (counters[t * groups + hg],
+// reset to 0 by that block) merges the records into out, as attn_combine does: no second kernel.
+#define AW_THREADS 128
+#define AW_WARPS 4
+template <typename KV, typename O>
+__device__ void attn_warp(const float* qkv, const int* pos, const int* tableStart, const int* tables,
+                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
+                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
+                          long long pageBytes, float scale, int splits) {
+  PDL_ENTRY();
+  const int VEC = 16 / sizeof(KV);
+  __shared__ __align__(16) float sq[MAX_HPB][ATT_THREADS];
+  __shared__ __align__(16) float sp[AW_WARPS][32][MAX_HPB];
+  __shared__ long long soff[AW_WARPS][32];
+  __shared__ float swm[AW_WARPS][MAX_HPB], swl[AW_WARPS][MAX_HPB];
+  __shared__ float sred[AW_WARPS][32][MAX_HPB * 8 + 1];
+  __shared__ int sLast;
+  int t = blockIdx.x, hg = blockIdx.y, z = blockIdx.z, tid = threadIdx.x;
+  int lane = tid & 31, warp = tid >> 5;
+  int dim = nHeads * headDim, kvDim = nKv * headDim;
+  int h0 = hg * hpb;
+  int kvh = h0 / (nHeads / nKv);
+  int n = pos[t] + 1;
+  int eff = min(splits, max(1, n / ATT_MIN_KEYS));
+  int chunk = (((n + eff - 1) / eff) + 31) & ~31;
+  int k0 = z * chunk, k1 = min(n, k0 + chunk);
+  const float* qrow = qkv + (long long)t * (dim + 2 * kvDim);
+  for (int i = tid; i < hpb * headDim; i += AW_THREADS) sq[i / headDim][i % headDim] = qrow[h0 * headDim + i] * scale;
+  __syncthreads();
+  const int* table = tables + tableStart[t];
+  long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
+  const int nc = headDim / VEC;  // 16-byte chunks per row = P V lanes per row
+  const int rpi = 32 / nc;       // keys per P V step
+  int grp = lane / nc, cc = lane % nc;
+  float m[MAX_HPB], lsum[MAX_HPB], acc[MAX_HPB][8];
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++) {
+    m[h] = -INFINITY;
+    lsum[h] = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[h][e] = 0.f;
+  }
+  for (int tile = k0 + warp * 32; tile < k1; tile += AW_WARPS * 32) {
+    int k = tile + lane;
+    bool valid = k < k1;
+    float s[MAX_HPB];
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) s[h] = 0.f;
+    long long off = 0;
+    if (valid) {
+      int b = table[k / blockSize];
+      off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+          + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
+      const uint4* kr = (const uint4*)(kBase + off);
+      for (int c0 = 0; c0 < nc; c0 += 8) {
+        uint4 raw[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) if (c0 + u < nc) raw[u] = kr[c0 + u];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+          if (c0 + u < nc) {
+            float kf[8];
+            unpack16(raw[u], (const KV*)0, kf);
+#pragma unroll
+            for (int h = 0; h < MAX_HPB; h++) {
+              if (h < hpb) {
+                const float4* q4 = (const float4*)&sq[h][(c0 + u) * VEC];
+#pragma unroll
+                for (int e4 = 0; e4 < VEC / 4; e4++) {
+                  float4 qv = q4[e4];
+                  s[h] += qv.x * kf[4 * e4] + qv.y * kf[4 * e4 + 1] + qv.z * kf[4 * e4 + 2] + qv.w * kf[4 * e4 + 3];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    soff[warp][lane] = off;
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) {
+      float pv = 0.f;
+      if (h < hpb) {
+        float sv = valid ? s[h] : -INFINITY;
+        float mNew = fmaxf(m[h], warp_max(sv));  // finite: the tile's first key is valid
+        float corr = expf(m[h] - mNew);          // 0 on the warp's first tile
+        pv = valid ? expf(sv - mNew) : 0.f;
+        lsum[h] = lsum[h] * corr + pv;
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[h][e] *= corr;
+        m[h] = mNew;
+      }
+      sp[warp][lane][h] = pv;
+    }
+    __syncwarp();
+    int cnt = min(32, k1 - tile);
+    if (grp < rpi) {
+      for (int j0 = grp; j0 < cnt; j0 += 8 * rpi) {
+        uint4 raw[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+          int j = j0 + u * rpi;
+          if (j < cnt) raw[u] = ((const uint4*)(vBase + soff[warp][j]))[cc];
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+          int j = j0 + u * rpi;
+          if (j < cnt) {
+            float vf[8];
+            unpack16(raw[u], (const KV*)0, vf);
+            float4 p4 = *(const float4*)&sp[warp][j][0];
+            float ph[4] = {p4.x, p4.y, p4.z, p4.w};
+#pragma unroll
+            for (int h = 0; h < MAX_HPB; h++) {
+              if (h < hpb) {
+#pragma unroll
+                for (int e = 0; e < VEC; e++) acc[h][e] += ph[h] * vf[e];
+              }
+            }
+          }
+        }
+      }
+    }
+    __syncwarp();
+  }
+  // merge the warps: per head the max of the warps' maxima, their sums and accumulators rescaled
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++) {
+    float l = warp_sum(lsum[h]);
+    if (lane == 0) {
+      swm[warp][h] = m[h];
+      swl[warp][h] = l;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) sred[warp][lane][h * 8 + e] = acc[h][e];
+  }
+  __syncthreads();
+  int rec = headDim + 2;
+  for (int i = tid; i < hpb * headDim; i += AW_THREADS) {
+    int h = i / headDim, d = i % headDim, c = d / VEC, e = d % VEC;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < AW_WARPS; w++) M = fmaxf(M, swm[w][h]);
+    float L = 0.f, A = 0.f;
+#pragma unroll
+    for (int w = 0; w < AW_WARPS; w++) {
+      float mw = swm[w][h];
+      if (mw == -INFINITY) continue;
+      float f = expf(mw - M);
+      float a = 0.f;
+      for (int g = 0; g < rpi; g++) a += sred[w][g * nc + c][h * 8 + e];
+      L += swl[w][h] * f;
+      A += a * f;
+    }
+    if (splits == 1) {
+      st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
+    } else {
+      float* r = part + (((long long)t * nHeads + h0 + h) * splits + z) * rec;
+      r[2 + d] = A;
+      if (d == 0) { r[0] = M; r[1] = L; }
+    }
+  }
+  if (splits == 1) return;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) sLast = atomicAdd(&counters[t * gridDim.y + hg], 1) == splits - 1;
+  __syncthreads();
+  if (!sLast) return;
+  __threadfence();
+  for (int i = tid; i < hpb * headDim; i += AW_THREADS) {
+    int h = i / headDim, d = i % headDim;
+    const volatile float* base = part + ((long long)t * nHeads + h0 + h) * splits * rec;
+    float M = -INFINITY;
+    for (int zz = 0; zz < splits; zz++) M = fmaxf(M, base[zz * rec]);
+    float L = 0.f, A = 0.f;
+    for (int zz = 0; zz < splits; zz++) {
+      float mz = base[zz * rec];
+      if (mz == -INFINITY) continue;
+      float c = expf(mz - M);
+      L += base[zz * rec + 1] * c;
+      A += base[zz * rec + 2 + d] * c;
+    }
+    st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
+  }
+  if (tid == 0) counters[t * gridDim.y + hg] = 0;
+}
+// attn_warp_<kv> (no register cap: about 156 registers, 3 blocks per SM) and attn_warp4_<kv>
+// (capped for 4 blocks per SM, a few spilled registers): the backend picks one (prism.cuda.attn).
+#define AW_KERNEL(name, minBlocks, KV, O)                                                                      \
+  extern "C" __global__ void __launch_bounds__(AW_THREADS, minBlocks) name(                                   \
+      const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
+      const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
+      int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits) {                     \
+    attn_warp<KV, O>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim, \
+                     hpb, blockSize, blocksPerPage, pageBytes, scale, splits);                              \
+  }
+AW_KERNEL(attn_warp_bf16, 1, bf16_t, bf16_t)
+AW_KERNEL(attn_warp_f32, 1, float, float)
+AW_KERNEL(attn_warp4_bf16, 4, bf16_t, bf16_t)
+AW_KERNEL(attn_warp4_f32, 4, float, float)
+
 // ---- merge the splits: out[t, head*headDim + d] = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M) --
 // grid (T, nHeads), block headDim (rounded up to 32).
 template <typename O>
 __device__ void attn_combine(const float* part, O* out, int nHeads, int headDim, int splits) {
+  PDL_ENTRY();
   int t = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
   if (d >= headDim) return;
   int rec = headDim + 2;
@@ -366,6 +609,7 @@ extern "C" __global__ void attn_combine_f32(const float* part, float* out, int n
 // ---- SwiGLU: out[t, i] = silu(gate[t, i]) * up[t, i]; h13 row = [gate (hidden) | up (hidden)] ---
 template <typename O>
 __device__ void swiglu(const float* h13, O* out, int hidden, long long total) {
+  PDL_ENTRY();
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
     long long t = i / hidden, c = i % hidden;
     float g = h13[t * 2 * hidden + c], u = h13[t * 2 * hidden + hidden + c];
@@ -377,11 +621,13 @@ extern "C" __global__ void swiglu_f32(const float* h13, float* out, int hidden, 
 
 // ---- residual add (x += y), used where a GEMM cannot accumulate in place ----------------------
 extern "C" __global__ void residual_add(float* x, const float* y, long long n) {
+  PDL_ENTRY();
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
 // ---- greedy sampling: out[r] = first index of the maximum of logits[r, :] ----------------------
 extern "C" __global__ void argmax_rows(const float* logits, int vocab, int* out) {
+  PDL_ENTRY();
   __shared__ float bv[32];
   __shared__ int bi[32];
   int r = blockIdx.x;
@@ -440,6 +686,7 @@ extern "C" __global__ void fill_const_f32(float* p, long long n, float v) {
 #define GEMV_MAX_T 8
 template <int T>
 __device__ void gemv(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int accumulate) {
+  PDL_ENTRY();
   int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
   if (row >= out) return;
   const uint4* wr = (const uint4*)(W + (long long)row * in);
@@ -470,3 +717,167 @@ __device__ void gemv(const bf16_t* W, const bf16_t* X, float* Y, int out, int in
 }
 #define GEMV_T(n) extern "C" __global__ void gemv_bf16_##n(const bf16_t* W, const bf16_t* X, float* Y, int out, int in, int accumulate) { gemv<n>(W, X, Y, out, in, accumulate); }
 GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4) GEMV_T(5) GEMV_T(6) GEMV_T(7) GEMV_T(8)
+
+// ---- fused single-token decode GEMVs (bf16 weights, float32 accumulation) ----------------------
+// One warp per "unit" of NR weight rows, upw consecutive units per warp, GV_WARPS warps per block.
+// A lane takes the 16-byte chunks c = lane, lane + 32, ... of each row (the same per-lane order as
+// gemv_bf16_1, so sums are bit-identical to it), GV_U chunks per row in flight. The first chunk of
+// the warp's first unit is loaded before pdl_wait: weights never change during a step, so that
+// load overlaps the previous kernel's tail. Inputs:
+//   RMS:  x is the float32 residual row (xrow ? xrow[0] : 0); the block computes
+//         bf16(g * (x * rsqrt(mean(x^2) + eps))) into shared memory exactly as rmsnorm_bf16 does
+//         (blockDim must be GV_THREADS = rmsnorm's 256): the separate RMSNorm kernel disappears.
+//   else: X is a bf16 row [in] in global memory.
+// Epilogues (lane 0 of the warp, per unit u):
+//   GV_STORE   (NR 1): Y[u] = s
+//   GV_ACC     (NR 1): Y[u] += s                    (the residual add)
+//   GV_SWIGLU  (NR 2, rows u and u + hidden): H[u] = bf16(silu(s0) * s1)  (as swiglu_bf16)
+//   GV_ROPE    (NR 2, rows 2u and 2u + 1 of wqkv): RoPE of the pair when it is in q or k (as rope_kv),
+//              Y[2u], Y[2u + 1] = the pair; k and v pairs also go to their bf16 cache slots.
+#define GV_THREADS 256
+#define GV_WARPS 8
+#define GV_U 8
+#define GV_STORE 0
+#define GV_ACC 1
+#define GV_SWIGLU 2
+#define GV_ROPE 3
+__device__ __forceinline__ uint4 ld_stream(const void* p) {
+  uint4 r;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p));
+  return r;
+}
+struct GemvRope {
+  const int* pos;
+  const long long* kvOff;
+  const float* invFreq;
+  char* kBase;
+  char* vBase;
+  int dim, kvDim, headDim;
+};
+template <int NR, int MODE, bool RMS>
+__device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, long long unitStride,
+                           const void* X, const float* g, const int* xrow, float eps, int units, int in, int upw,
+                           float* Y, bf16_t* H, GemvRope rp) {
+  extern __shared__ __align__(16) float xs[];
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int u0 = (blockIdx.x * GV_WARPS + warp) * upw;
+  int u1 = min(units, u0 + upw);
+  int n16 = in >> 3;
+  uint4 buf[NR][GV_U];
+  pdl_launch();
+  if (u0 < u1) {
+#pragma unroll
+    for (int k = 0; k < NR; k++) {
+      const uint4* wr = (const uint4*)(W + u0 * unitStride + k * rowStride);
+#pragma unroll
+      for (int v = 0; v < GV_U; v++) {
+        int c = v * 32 + lane;
+        if (c < n16) buf[k][v] = ld_stream(wr + c);
+      }
+    }
+  }
+  pdl_wait();
+  if (RMS) {
+    const float* xr = (const float*)X + (long long)(xrow ? xrow[0] : 0) * in;
+    float s = block_rms_scale(xr, in, eps);
+    for (int i = threadIdx.x; i < in; i += blockDim.x) xs[i] = bf2f(f2bf(g[i] * (s * xr[i])));
+    __syncthreads();
+  }
+  const uint4* xg = (const uint4*)X;
+  for (int u = u0; u < u1; u++) {
+    float acc[NR];
+#pragma unroll
+    for (int k = 0; k < NR; k++) acc[k] = 0.f;
+    for (int c0 = 0; c0 < n16; c0 += 32 * GV_U) {
+      if (u != u0 || c0 != 0) {
+#pragma unroll
+        for (int k = 0; k < NR; k++) {
+          const uint4* wr = (const uint4*)(W + u * unitStride + k * rowStride);
+#pragma unroll
+          for (int v = 0; v < GV_U; v++) {
+            int c = c0 + v * 32 + lane;
+            if (c < n16) buf[k][v] = ld_stream(wr + c);
+          }
+        }
+      }
+#pragma unroll
+      for (int v = 0; v < GV_U; v++) {
+        int c = c0 + v * 32 + lane;
+        if (c < n16) {
+          float xf[8];
+          if (RMS) {
+            float4 a = ((const float4*)xs)[2 * c], b = ((const float4*)xs)[2 * c + 1];
+            xf[0] = a.x; xf[1] = a.y; xf[2] = a.z; xf[3] = a.w; xf[4] = b.x; xf[5] = b.y; xf[6] = b.z; xf[7] = b.w;
+          } else {
+            unpack16(xg[c], (const bf16_t*)0, xf);
+          }
+#pragma unroll
+          for (int k = 0; k < NR; k++) {
+            float wf[8];
+            unpack16(buf[k][v], (const bf16_t*)0, wf);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[k] += wf[e] * xf[e];
+          }
+        }
+      }
+    }
+    float s0 = warp_sum(acc[0]);
+    float s1 = NR > 1 ? warp_sum(acc[NR - 1]) : 0.f;
+    if (lane == 0) {
+      if (MODE == GV_STORE) {
+        Y[u] = s0;
+      } else if (MODE == GV_ACC) {
+        Y[u] = Y[u] + s0;
+      } else if (MODE == GV_SWIGLU) {
+        H[u] = f2bf(s0 * (1.0f / (1.0f + expf(-s0))) * s1);
+      } else {  // GV_ROPE
+        int r = 2 * u;
+        float a = s0, b = s1;
+        if (r < rp.dim + rp.kvDim) {
+          int j = (r % rp.headDim) >> 1;
+          float sn, cs;
+          sincosf((float)rp.pos[0] * rp.invFreq[j], &sn, &cs);
+          float a2 = a * cs - b * sn, b2 = a * sn + b * cs;
+          a = a2;
+          b = b2;
+        }
+        Y[r] = a;
+        Y[r + 1] = b;
+        long long off = rp.kvOff[0];
+        if (r >= rp.dim && off >= 0) {
+          bool isK = r < rp.dim + rp.kvDim;
+          int i = r - rp.dim - (isK ? 0 : rp.kvDim);
+          bf16_t* dst = (bf16_t*)((isK ? rp.kBase : rp.vBase) + off) + i;
+          dst[0] = f2bf(a);
+          dst[1] = f2bf(b);
+        }
+      }
+    }
+  }
+}
+// y[u] (+)= W[u, :] . bf16(rmsnorm(x) * g) or . X; rows = units
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_store(const bf16_t* W, const float* x, const float* g, const int* xrow, float eps,
+                                                                          int rows, int in, int upw, float* Y) {
+  gemv_fused<1, GV_STORE, true>(W, 0, in, x, g, xrow, eps, rows, in, upw, Y, 0, GemvRope{});
+}
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_acc(const bf16_t* W, const bf16_t* X, int rows, int in, int upw, float* Y) {
+  gemv_fused<1, GV_ACC, false>(W, 0, in, X, 0, 0, 0.f, rows, in, upw, Y, 0, GemvRope{});
+}
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_store(const bf16_t* W, const bf16_t* X, int rows, int in, int upw, float* Y) {
+  gemv_fused<1, GV_STORE, false>(W, 0, in, X, 0, 0, 0.f, rows, in, upw, Y, 0, GemvRope{});
+}
+// w13 = [w1; w3] ([2 hidden, in]): H[i] = bf16(silu(w1_i . xh) * (w3_i . xh)), xh = bf16(rmsnorm(x) * g)
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_swiglu(const bf16_t* W13, const float* x, const float* g, float eps,
+                                                                          int hidden, int in, int upw, bf16_t* H) {
+  gemv_fused<2, GV_SWIGLU, true>(W13, (long long)hidden * in, in, x, g, 0, eps, hidden, in, upw, 0, H, GemvRope{});
+}
+// wqkv ([dim + 2 kvDim, in]): qkv = wqkv . bf16(rmsnorm(x) * g), RoPE on q and k at pos[0], k and v
+// into their cache slots at byte offset kvOff[0] (skipped when negative)
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_qkv_rope(const bf16_t* W, const float* x, const float* g, float eps,
+                                                                             int in, int upw, float* qkv, const int* pos,
+                                                                             const long long* kvOff, const float* invFreq, char* kBase,
+                                                                             char* vBase, int dim, int kvDim, int headDim) {
+  GemvRope rp{pos, kvOff, invFreq, kBase, vBase, dim, kvDim, headDim};
+  gemv_fused<2, GV_ROPE, true>(W, in, 2LL * in, x, g, 0, eps, (dim + 2 * kvDim) / 2, in, upw, qkv, 0, rp);
+}
