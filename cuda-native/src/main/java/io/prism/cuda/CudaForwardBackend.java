@@ -44,8 +44,8 @@ public final class CudaForwardBackend implements ForwardBackend {
   static final int LOGIT_ROWS = 256;
   /** Threads of an attention block (ATT_THREADS in llama.cu): keys per tile, and the largest head dimension. */
   static final int ATT_THREADS = 128;
-  /** Threads of a warp-tile attention block (AW_THREADS in llama.cu). */
-  static final int AW_THREADS = 128;
+  /** Threads of an attn_dec block (AD_THREADS in llama.cu). */
+  static final int AD_THREADS = 128;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -62,11 +62,20 @@ public final class CudaForwardBackend implements ForwardBackend {
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
   /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
   private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
-  /** Attention kernel for steps of single-token rows and for prefill: "warp", "warp4" or "tile" (properties {@code prism.cuda.attn.decode}, {@code prism.cuda.attn.prefill}). */
-  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "warp");
+  /**
+   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" (attn_dec:
+   * lane groups per key, coalesced; dec4 capped for 4 blocks per SM) or "tile" (attn_partial +
+   * attn_combine) (properties {@code prism.cuda.attn.decode}, default dec4, and {@code
+   * prism.cuda.attn.prefill}, default tile). attn_dec needs headDim / (16 / element bytes) to be
+   * a power of two; other shapes use tile.
+   */
+  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "dec4");
   private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
   /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default true). */
   private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
+  /** PDL trigger once each block's main work is done (true, property {@code prism.cuda.pdl-late}) or at block start. */
+  private boolean pdlLate = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl-late", "true"));
+
   private long graphReplays;
   private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
 
@@ -208,11 +217,11 @@ public final class CudaForwardBackend implements ForwardBackend {
   /**
    * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
    * single-token GEMVs, {@code decodeAttention} / {@code prefillAttention} the attention kernel
-   * ("warp", "warp4" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
+   * ("dec", "dec4" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
    */
   public void kernels(boolean fusedGemv, String decodeAttention, String prefillAttention, boolean dependentLaunch) {
     for (String a : new String[] {decodeAttention, prefillAttention}) {
-      if (!a.equals("warp") && !a.equals("warp4") && !a.equals("tile")) throw new IllegalArgumentException("attention kernel " + a + " is not warp, warp4 or tile");
+      if (!a.equals("dec") && !a.equals("dec4") && !a.equals("tile")) throw new IllegalArgumentException("attention kernel " + a + " is not dec, dec4 or tile");
     }
     fused = fusedGemv;
     attnDecode = decodeAttention;
@@ -275,6 +284,12 @@ public final class CudaForwardBackend implements ForwardBackend {
    * GEMVs (values below 1 keep the current one). Drops captured graphs.
    */
   public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm) {
+    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, pdlLate);
+  }
+
+  /** {@link #tuning(int, int, int)} plus where the kernels trigger their dependents (see {@code prism.cuda.pdl-late}). */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate) {
+    pdlLate = pdlTriggerLate;
     if (attentionBlocksPerSm > 0) ws.attBlocksPerSm = attentionBlocksPerSm;
     if (attentionMaxSplits > 0) ws.attMaxSplits = attentionMaxSplits;
     if (gemvWarpsPerSm > 0) gemm.gemvWarpsPerSm = gemvWarpsPerSm;
@@ -317,6 +332,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
+    ctx.kernels.pdlLate(pdlLate);
     int n = es.size();
     int bucket = Math.max(1, Integer.highestOneBit(n - 1) << 1);
     if (n == 1) bucket = 1;
@@ -390,6 +406,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
+    ctx.kernels.pdlLate(pdlLate);
     // cut the entries into chunks of <= chunk tokens, in order
     List<Piece> pieces = new ArrayList<>();
     int used = 0;
@@ -537,6 +554,12 @@ public final class CudaForwardBackend implements ForwardBackend {
     if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
+  /** Whether attn_dec serves this shape: lanes per K row (headDim / 16-byte vector) a power of two. */
+  private boolean decAttentionApplies() {
+    int lanes = c.headDim() / (16 / p.elementBytes);
+    return lanes >= 1 && lanes <= 32 && Integer.bitCount(lanes) == 1 && c.headDim() % (16 / p.elementBytes) == 0;
+  }
+
   /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
   private boolean fusedStep(int T) {
     return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
@@ -549,6 +572,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     boolean dep = k.pdl;
     boolean one = fusedStep(T);
     String attn = decode ? attnDecode : attnPrefill;
+    if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
     int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
@@ -575,13 +599,14 @@ public final class CudaForwardBackend implements ForwardBackend {
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
             .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
             .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
-        k.args().dependent(dep).ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+        k.args().dependent(dep).ptr(ws.part).ptr(dPos).ptr(ws.xb).i32(nh).i32(hd).i32(splits)
+            .go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
       } else {
         KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
             .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
             .i64(kv.pageBytes()).f32(scale).i32(splits);
-        if (attn.equals("warp4")) la.go("attn_warp4_" + sfx, ctx.stream, T, groups, splits, AW_THREADS, 0);
-        else la.go("attn_warp_" + sfx, ctx.stream, T, groups, splits, AW_THREADS, 0);
+        if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
       }
       mark("gemm o");
       if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);

@@ -147,11 +147,11 @@ public final class EngineBench {
               String[] a = pair.split("=", 2);
               if (a.length == 2) kv2.put(a[0].trim(), a[1].trim());
             }
-            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", "warp"),
+            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", "dec4"),
                 kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", "true")));
             be.tuning(Integer.parseInt(kv2.getOrDefault("split", "8")), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
-                Integer.parseInt(kv2.getOrDefault("gw", "16")));
-            be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", "false")));
+                Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")));
+            be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
             StringBuilder line = new StringBuilder(String.format("  %-48s", v));
             int[] nx = new int[1];
             be.forwardGreedy(new ForwardBatch(prompt0), nx);
@@ -165,9 +165,9 @@ public final class EngineBench {
             out.println(line);
             if (!be.tunedGemmDescription().isEmpty()) out.println("    " + be.tunedGemmDescription());
           }
-          be.kernels(true, "warp", "tile", true);
-          be.tuning(8, 64, 16);
-          be.tunedGemm(Boolean.getBoolean("prism.cuda.lt"));
+          be.kernels(true, "dec4", "tile", true);
+          be.tuning(8, 64, 16, true);
+          be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
         }
         for (String line : comparisons) out.println(line);
         for (String line : profiles) out.println(line);

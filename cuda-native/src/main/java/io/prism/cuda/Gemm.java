@@ -38,7 +38,7 @@ final class Gemm implements AutoCloseable {
     this.inType = p == Precision.BF16 ? cudart.CUDA_R_16BF : cudart.CUDA_R_32F;
     this.compute = p == Precision.BF16 ? cublas.CUBLAS_COMPUTE_32F : cublas.CUBLAS_COMPUTE_32F_PEDANTIC;
     this.bf16 = p == Precision.BF16;
-    useLt(Boolean.getBoolean("prism.cuda.lt"));
+    useLt(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
   }
 
   /** Queues {@code y = x w^T (+ y when beta == 1)} on the device's stream. */
@@ -50,7 +50,7 @@ final class Gemm implements AutoCloseable {
       return;
     }
     ctx.kernels.foreign();
-    if (lt != null && tokens > 1 && tokens <= GemmLt.MAX_TOKENS) {
+    if (lt != null && tokens > 1 && tokens <= GemmLt.MAX_TOKENS && Integer.bitCount(tokens) == 1) {
       if (!lt.tuned(out, in, tokens) && !capturing) lt.tune(wPtr, xPtr, out, in, tokens);
       if (lt.tuned(out, in, tokens)) {
         lt.run(wPtr, xPtr, yPtr, out, in, tokens, beta);
@@ -121,9 +121,13 @@ final class Gemm implements AutoCloseable {
         .go("gemv1_rms_qkv_rope", ctx.stream, blocks(units, upw), 1, 1, GV_THREADS, 4 * dim);
   }
 
-  // ---- cuBLASLt with per-shape algorithm search for decode batches (off unless prism.cuda.lt=true) ----
+  // ---- cuBLASLt with per-shape algorithm search for 2..256 tokens (property prism.cuda.lt, default true) ----
 
-  /** Tuned cuBLASLt GEMMs for 2..256 tokens in bf16, or null (cublasGemmEx). */
+  /**
+   * Tuned cuBLASLt GEMMs for power-of-two token counts 2..256 in bf16 (the decode graph buckets;
+   * other counts, e.g. the varying batches of forward(), stay on cublasGemmEx so no step waits for
+   * a search), or null (cublasGemmEx only).
+   */
   private GemmLt lt;
   /** Set while a CUDA graph is being captured: no tuning (it synchronizes) then. */
   boolean capturing;
@@ -140,7 +144,7 @@ final class Gemm implements AutoCloseable {
 
   /** Tunes the shape now (outside graph capture) when the cuBLASLt path would serve it. */
   void prepare(long wPtr, long xPtr, int out, int in, int tokens) {
-    if (lt != null && bf16 && tokens > 1 && tokens <= GemmLt.MAX_TOKENS && !(skinnyKernel && tokens == 1)) lt.tune(wPtr, xPtr, out, in, tokens);
+    if (lt != null && tokens > 1 && tokens <= GemmLt.MAX_TOKENS && Integer.bitCount(tokens) == 1) lt.tune(wPtr, xPtr, out, in, tokens);
   }
 
   /** Tuned shapes (benchmark logs), empty when cuBLASLt is off. */

@@ -23,7 +23,9 @@ import org.bytedeco.javacpp.PointerPointer;
  * bf16 decode GEMMs ({@code Y[T, out] = X[T, in] W[out, in]^T (+ Y)}, T at most {@link #MAX_TOKENS})
  * through cuBLASLt with the algorithm picked per shape by timing: {@code cublasLtMatmulAlgoGetHeuristic}
  * proposes up to {@link #CANDIDATES} algorithms (tile shapes, split-K, ...), each runs a few times
- * between CUDA events on the real weights, the fastest is kept for that (out, in, T). Column-major
+ * between CUDA events on the real weights (output into a scratch buffer allocated for the search
+ * and freed after it), the fastest is kept for that (out, in, T). Measured on an H200 for the 8B
+ * shape at 64 tokens: 4.14 ms of GEMMs per decode step against about 4.5 with cublasGemmEx. Column-major
  * view as in {@link Gemm}: {@code A = W} ({@code in x out}, transposed), {@code B = X} ({@code in x T}),
  * {@code C = D = Y} ({@code out x T}, float32), {@code CUBLAS_COMPUTE_32F}.
  *
@@ -44,8 +46,6 @@ final class GemmLt implements AutoCloseable {
   private final FloatPointer one = new FloatPointer(1f);
   private final FloatPointer zero = new FloatPointer(0f);
   private final Map<Long, Plan> plans = new HashMap<>();
-  private long scratch;
-  private long scratchBytes;
   /** Milliseconds spent tuning so far. */
   double tuneMillis;
 
@@ -97,14 +97,7 @@ final class GemmLt implements AutoCloseable {
     long k = key(out, in, tokens);
     if (plans.containsKey(k)) return;
     long t0 = System.nanoTime();
-    long need = 4L * out * tokens;
-    if (need > scratchBytes) {
-      ctx.synchronize();
-      ctx.free(scratch);
-      scratch = 0;
-      scratch = ctx.alloc("cuBLASLt tuning scratch", need);
-      scratchBytes = need;
-    }
+    long scratch = ctx.alloc("cuBLASLt tuning scratch", 4L * out * tokens); // freed below: nothing stays allocated after tuning
     cublasLtMatrixLayoutOpaque_t a = layout(cudart.CUDA_R_16BF, in, out, in);
     cublasLtMatrixLayoutOpaque_t b = layout(cudart.CUDA_R_16BF, in, tokens, in);
     cublasLtMatrixLayoutOpaque_t c = layout(cudart.CUDA_R_32F, out, tokens, out);
@@ -139,6 +132,8 @@ final class GemmLt implements AutoCloseable {
     } finally {
       cudart.cuEventDestroy(e0);
       cudart.cuEventDestroy(e1);
+      ctx.synchronize();
+      ctx.free(scratch);
     }
     if (best < 0) throw new IllegalStateException("cuBLASLt proposed no usable algorithm for " + out + "x" + in + " x " + tokens);
     cublasLtMatmulHeuristicResult_t chosen = results.getPointer(best);
@@ -175,8 +170,6 @@ final class GemmLt implements AutoCloseable {
       p.results.close();
     }
     plans.clear();
-    ctx.free(scratch);
-    scratch = 0;
     cublas.cublasLtMatmulPreferenceDestroy(pref);
     cublas.cublasLtMatmulDescDestroy(desc);
     cublas.cublasLtDestroy(lt);

@@ -71,6 +71,26 @@ final class KernelModule {
   }
 
   /**
+   * Sets the kernels' {@code pdl_late} constant (llama.cu): false lets a dependent kernel's blocks
+   * launch as soon as every block of the running kernel has started, true only once each block
+   * finished its main work. Synchronous copy: call outside graph capture.
+   */
+  void pdlLate(boolean late) {
+    if (pdlLateValue != null && pdlLateValue == late) return;
+    long[] ptr = new long[1];
+    try (SizeTPointer bytes = new SizeTPointer(1); org.bytedeco.javacpp.IntPointer v = new org.bytedeco.javacpp.IntPointer(1)) {
+      check("cuModuleGetGlobal(pdl_late)", cudart.cuModuleGetGlobal(ptr, bytes, module, "pdl_late"));
+      v.put(late ? 1 : 0);
+      check("cuCtxSynchronize", cudart.cuCtxSynchronize()); // no kernel in flight reads it meanwhile
+      check("cuMemcpyHtoD(pdl_late)", cudart.cuMemcpyHtoD(ptr[0], v, 4));
+    }
+    pdlLateValue = late;
+  }
+
+  /** Last value written to {@code pdl_late} (null: never written, the module's 0). */
+  private Boolean pdlLateValue;
+
+  /**
    * Notes that an operation other than this module's kernels (a cuBLAS call, a copy, an event) was
    * queued: the next launch must wait for it the ordinary way, so it gets no PDL attribute.
    */

@@ -20,8 +20,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The decode-speed kernels against the plain ones on a real shape ({@code random:llama-3.2-1b} in
  * bf16, weights generated on the device): the fused single-token GEMVs (norm, RoPE, KV write,
- * SwiGLU and residual folded in), the warp-tile attention with its in-kernel split merge, and
- * programmatic dependent launch. Each comparison runs the same steps over the same KV contents.
+ * SwiGLU and residual folded in), the decode attention kernel (attn_dec) with its in-kernel split
+ * merge, and programmatic dependent launch (trigger at block start or after the main work). Each comparison runs the same steps over the same KV contents.
  */
 @Tag("gpu")
 class FusedKernelsGpuTest {
@@ -113,9 +113,9 @@ class FusedKernelsGpuTest {
   }
 
   @Test
-  void warpAttentionGivesTheTileAttentionLogits() {
+  void decodeAttentionGivesTheTileAttentionLogits() {
     float[][] tile = singleTokenLogits(true, "tile", false);
-    for (String attn : new String[] {"warp", "warp4"}) {
+    for (String attn : new String[] {"dec", "dec4"}) {
       float[][] warp = singleTokenLogits(true, attn, false);
       for (int s = 0; s < LENGTHS.length; s++) {
         double rel = TestModels.relativeError(warp[s], tile[s]);
@@ -126,10 +126,10 @@ class FusedKernelsGpuTest {
     // a batch of the three sequences: several splits merged in-kernel, and a single split
     float[][] tileBatch = batchLogits("tile", 64);
     for (int maxSplits : new int[] {64, 1}) {
-      float[][] warp = batchLogits("warp", maxSplits);
+      float[][] warp = batchLogits("dec4", maxSplits);
       for (int s = 0; s < LENGTHS.length; s++) {
         double rel = TestModels.relativeError(warp[s], tileBatch[s]);
-        System.out.printf("warp attention (at most %d splits) in a batch of 3, %d tokens of context: rel err %.3g%n", maxSplits, LENGTHS[s], rel);
+        System.out.printf("dec4 attention (at most %d splits) in a batch of 3, %d tokens of context: rel err %.3g%n", maxSplits, LENGTHS[s], rel);
         assertTrue(rel < 1e-2, "relative error " + rel);
       }
     }
@@ -137,15 +137,18 @@ class FusedKernelsGpuTest {
 
   @Test
   void dependentLaunchChangesNoBitAndGraphsReplayIt() {
-    float[][] serial = singleTokenLogits(true, "warp", false);
-    float[][] pdl = singleTokenLogits(true, "warp", true);
-    for (int s = 0; s < LENGTHS.length; s++) assertArrayEquals(serial[s], pdl[s], "sequence " + s);
+    float[][] serial = singleTokenLogits(true, "dec4", false);
+    for (boolean late : new boolean[] {false, true}) {
+      be.tuning(0, 0, 0, late);
+      float[][] pdl = singleTokenLogits(true, "dec4", true);
+      for (int s = 0; s < LENGTHS.length; s++) assertArrayEquals(serial[s], pdl[s], "sequence " + s + ", late trigger " + late);
+    }
     // single-sequence greedy decode (fused kernels, bucket 1): replayed graphs = direct steps
     int[][] one = new int[2][];
     for (int mode = 0; mode < 2; mode++) {
       be.kernels(false, "tile", "tile", false);
       prefillAll();
-      be.kernels(true, "warp", "tile", true);
+      be.kernels(true, "dec4", "tile", true);
       be.graphs(mode == 1);
       int[] next = {9};
       int[] trace = new int[16];

@@ -25,7 +25,7 @@ class KernelSourceTest {
     while (m.find()) defined.add(m.group(1));
     Matcher g = Pattern.compile("GEMV_T\\((\\d+)\\)").matcher(KernelModule.source());
     while (g.find()) defined.add("gemv_bf16_" + g.group(1));
-    Matcher aw = Pattern.compile("AW_KERNEL\\((\\w+),").matcher(KernelModule.source());
+    Matcher aw = Pattern.compile("AD_KERNEL\\((\\w+),").matcher(KernelModule.source());
     while (aw.find()) defined.add(aw.group(1));
     Set<String> launched = new HashSet<>();
     try (Stream<Path> files = Files.list(Path.of("src/main/java/io/prism/cuda"))) {

@@ -51,7 +51,13 @@ __device__ __forceinline__ void pdl_wait() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
-#define PDL_ENTRY() do { pdl_launch(); pdl_wait(); } while (0)
+// pdl_late (set by the host, KernelModule.pdlLate): 0 lets the next kernel's blocks launch as soon
+// as every block of this kernel has started; 1 only once each block finished its main work
+// (pdl_done; blocks that exit count as done), so waiting blocks do not take resources early.
+__constant__ int pdl_late;
+__device__ __forceinline__ void pdl_early() { if (!pdl_late) pdl_launch(); }
+__device__ __forceinline__ void pdl_done() { if (pdl_late) pdl_launch(); }
+#define PDL_ENTRY() do { pdl_early(); pdl_wait(); } while (0)
 
 // ---- embedding: x[t, :] = table[tokens[t], :] ------------------------------------------------
 template <typename W>
@@ -369,34 +375,33 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
                       blocksPerPage, pageBytes, scale, splits);
 }
 
-// ---- paged attention, warp-independent tiles (flash-decoding split over the key range) ---------
-// grid (T, nHeads / hpb, splits), block AW_THREADS (4 warps). Query row t's heads h0 .. h0+hpb-1
-// (they share one KV head: grouped-query attention, so K and V are read once for all of them)
-// attend keys [0, pos[t]]; split z takes a 32-aligned slice of them (empty slices allowed). Each
-// warp walks its own 32-key tiles of the slice (tile i to warp i % 4), with no block barrier:
-//   scores: lane j takes key tile + j, reads its K row with 16-byte loads (eight in flight) and
-//           dots it with the hpb scaled query rows (shared memory, broadcast); online softmax: one
-//           warp max per head and tile, running sums kept per lane;
-//   P V:    lanes form rows of lpr = headDim / VEC lanes, 32 / lpr keys at a time; a lane
-//           accumulates VEC dimensions of each head over its keys (eight 16-byte V loads in flight).
-// The four warps then merge in shared memory (max, rescaled sums). splits == 1: the block writes
-// the normalised row into out. splits > 1: it writes a record (m, l, acc[headDim]) per (t, head,
-// split) to part, and the last block of the (t, head group) to arrive (counters[t * groups + hg],
-// reset to 0 by that block) merges the records into out, as attn_combine does: no second kernel.
-#define AW_THREADS 128
-#define AW_WARPS 4
+// ---- paged decode attention: row groups of lanes per key (flash-decoding split over the keys) ----
+// grid (T, nHeads / hpb, splits), block AD_THREADS (4 warps). Query row t's heads h0 .. h0+hpb-1
+// (one GQA group: they share the KV head, so K and V are read once for all of them) attend keys
+// [0, pos[t]]; split z takes keys [z*chunk, (z+1)*chunk) (chunk = ceil(n / eff)). A key's K and V
+// rows (headDim elements, 16-byte aligned) are read by a group of nc = headDim / VEC lanes, 16 bytes
+// each, so a warp reads 32 / nc whole rows per load: coalesced. A lane keeps its VEC dimensions of
+// the hpb scaled query rows in registers; a key's scores are the group's partial dots summed by
+// xor shuffles inside the group. Each warp takes AD_U keys per group per step (the K and V loads of
+// all of them in flight together), online softmax per group (running max, sum, accumulator of the
+// lane's VEC dimensions). Warps and groups then merge in shared memory. Only the first eff =
+// min(splits, n / ATT_MIN_KEYS) splits have keys (the others return at once). eff == 1: the block
+// writes the normalised row into out; else a record (m, l, acc[headDim]) per (t, head, split) goes
+// to part and the last of the eff blocks of the (t, head group) to arrive (counters[t * groups +
+// hg], reset by it) merges the records into out: no second kernel.
+// Requires headDim / VEC to be a power of two (<= 32).
+#define AD_THREADS 128
+#define AD_WARPS 4
+#define AD_U 4
 template <typename KV, typename O>
-__device__ void attn_warp(const float* qkv, const int* pos, const int* tableStart, const int* tables,
-                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
-                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
-                          long long pageBytes, float scale, int splits) {
+__device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart, const int* tables,
+                         const char* kBase, const char* vBase, float* part, int* counters, O* out,
+                         int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
+                         long long pageBytes, float scale, int splits) {
   PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
-  __shared__ __align__(16) float sq[MAX_HPB][ATT_THREADS];
-  __shared__ __align__(16) float sp[AW_WARPS][32][MAX_HPB];
-  __shared__ long long soff[AW_WARPS][32];
-  __shared__ float swm[AW_WARPS][MAX_HPB], swl[AW_WARPS][MAX_HPB];
-  __shared__ float sred[AW_WARPS][32][MAX_HPB * 8 + 1];
+  __shared__ float swm[AD_WARPS][32][MAX_HPB], swl[AD_WARPS][32][MAX_HPB];
+  __shared__ float sacc[AD_WARPS][32][MAX_HPB * 8 + 1];
   __shared__ int sLast;
   int t = blockIdx.x, hg = blockIdx.y, z = blockIdx.z, tid = threadIdx.x;
   int lane = tid & 31, warp = tid >> 5;
@@ -405,137 +410,127 @@ __device__ void attn_warp(const float* qkv, const int* pos, const int* tableStar
   int kvh = h0 / (nHeads / nKv);
   int n = pos[t] + 1;
   int eff = min(splits, max(1, n / ATT_MIN_KEYS));
-  int chunk = (((n + eff - 1) / eff) + 31) & ~31;
+  int chunk = (n + eff - 1) / eff;
+  if (z >= eff) return;  // splits beyond eff (rows shorter than the graph's bound) have no keys
   int k0 = z * chunk, k1 = min(n, k0 + chunk);
-  const float* qrow = qkv + (long long)t * (dim + 2 * kvDim);
-  for (int i = tid; i < hpb * headDim; i += AW_THREADS) sq[i / headDim][i % headDim] = qrow[h0 * headDim + i] * scale;
-  __syncthreads();
-  const int* table = tables + tableStart[t];
-  long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
-  const int nc = headDim / VEC;  // 16-byte chunks per row = P V lanes per row
-  const int rpi = 32 / nc;       // keys per P V step
-  int grp = lane / nc, cc = lane % nc;
-  float m[MAX_HPB], lsum[MAX_HPB], acc[MAX_HPB][8];
+  const int nc = headDim / VEC;  // lanes per row
+  const int kpi = 32 / nc;       // rows per warp load
+  int g = lane / nc, c = lane % nc;
+  float qf[MAX_HPB][8];
+  const float* qrow = qkv + (long long)t * (dim + 2 * kvDim) + h0 * headDim + c * VEC;
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++)
+#pragma unroll
+    for (int e = 0; e < 8; e++) qf[h][e] = (h < hpb && e < VEC) ? qrow[h * headDim + e] * scale : 0.f;
+  float m[MAX_HPB], l[MAX_HPB], acc[MAX_HPB][8];
 #pragma unroll
   for (int h = 0; h < MAX_HPB; h++) {
     m[h] = -INFINITY;
-    lsum[h] = 0.f;
+    l[h] = 0.f;
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[h][e] = 0.f;
   }
-  for (int tile = k0 + warp * 32; tile < k1; tile += AW_WARPS * 32) {
-    int k = tile + lane;
-    bool valid = k < k1;
-    float s[MAX_HPB];
+  const int* table = tables + tableStart[t];
+  long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
+  long long headOff = (long long)kvh * headDim * sizeof(KV) + c * 16;
+  const int step = AD_WARPS * kpi * AD_U;
+  for (int base = k0 + warp * kpi * AD_U; base < k1; base += step) {
+    uint4 kr[AD_U], vr[AD_U];
+    bool valid[AD_U];
 #pragma unroll
-    for (int h = 0; h < MAX_HPB; h++) s[h] = 0.f;
-    long long off = 0;
-    if (valid) {
-      int b = table[k / blockSize];
-      off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-          + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
-      const uint4* kr = (const uint4*)(kBase + off);
-      for (int c0 = 0; c0 < nc; c0 += 8) {
-        uint4 raw[8];
-#pragma unroll
-        for (int u = 0; u < 8; u++) if (c0 + u < nc) raw[u] = kr[c0 + u];
-#pragma unroll
-        for (int u = 0; u < 8; u++) {
-          if (c0 + u < nc) {
-            float kf[8];
-            unpack16(raw[u], (const KV*)0, kf);
-#pragma unroll
-            for (int h = 0; h < MAX_HPB; h++) {
-              if (h < hpb) {
-                const float4* q4 = (const float4*)&sq[h][(c0 + u) * VEC];
-#pragma unroll
-                for (int e4 = 0; e4 < VEC / 4; e4++) {
-                  float4 qv = q4[e4];
-                  s[h] += qv.x * kf[4 * e4] + qv.y * kf[4 * e4 + 1] + qv.z * kf[4 * e4 + 2] + qv.w * kf[4 * e4 + 3];
-                }
-              }
-            }
-          }
-        }
+    for (int u = 0; u < AD_U; u++) {
+      int key = base + u * kpi + g;
+      valid[u] = key < k1;
+      if (valid[u]) {
+        int b = table[key / blockSize];
+        long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+            + (long long)(key % blockSize) * kvDim * sizeof(KV) + headOff;
+        kr[u] = *(const uint4*)(kBase + off);
+        vr[u] = *(const uint4*)(vBase + off);
+      } else {
+        kr[u] = make_uint4(0, 0, 0, 0);
+        vr[u] = make_uint4(0, 0, 0, 0);
       }
     }
-    soff[warp][lane] = off;
+    float s[AD_U][MAX_HPB];
+#pragma unroll
+    for (int u = 0; u < AD_U; u++) {
+      float kf[8];
+      unpack16(kr[u], (const KV*)0, kf);
+#pragma unroll
+      for (int h = 0; h < MAX_HPB; h++) {
+        float d = 0.f;
+#pragma unroll
+        for (int e = 0; e < VEC; e++) d += qf[h][e] * kf[e];
+        s[u][h] = d;
+      }
+    }
+    for (int o = nc >> 1; o > 0; o >>= 1) {
+#pragma unroll
+      for (int u = 0; u < AD_U; u++)
+#pragma unroll
+        for (int h = 0; h < MAX_HPB; h++) s[u][h] += __shfl_xor_sync(0xffffffffu, s[u][h], o);
+    }
+    float vf[AD_U][8];
+#pragma unroll
+    for (int u = 0; u < AD_U; u++) unpack16(vr[u], (const KV*)0, vf[u]);
 #pragma unroll
     for (int h = 0; h < MAX_HPB; h++) {
-      float pv = 0.f;
       if (h < hpb) {
-        float sv = valid ? s[h] : -INFINITY;
-        float mNew = fmaxf(m[h], warp_max(sv));  // finite: the tile's first key is valid
-        float corr = expf(m[h] - mNew);          // 0 on the warp's first tile
-        pv = valid ? expf(sv - mNew) : 0.f;
-        lsum[h] = lsum[h] * corr + pv;
+        float mx = -INFINITY;
 #pragma unroll
-        for (int e = 0; e < 8; e++) acc[h][e] *= corr;
+        for (int u = 0; u < AD_U; u++) if (valid[u]) mx = fmaxf(mx, s[u][h]);
+        float mNew = fmaxf(m[h], mx);
+        float corr = mNew == -INFINITY ? 1.f : expf(m[h] - mNew);  // 0 on the group's first keys
+        float p[AD_U], ps = 0.f;
+#pragma unroll
+        for (int u = 0; u < AD_U; u++) {
+          p[u] = valid[u] ? expf(s[u][h] - mNew) : 0.f;
+          ps += p[u];
+        }
+        l[h] = l[h] * corr + ps;
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+          float a = acc[h][e] * corr;
+#pragma unroll
+          for (int u = 0; u < AD_U; u++) a += p[u] * vf[u][e];
+          acc[h][e] = a;
+        }
         m[h] = mNew;
       }
-      sp[warp][lane][h] = pv;
     }
-    __syncwarp();
-    int cnt = min(32, k1 - tile);
-    if (grp < rpi) {
-      for (int j0 = grp; j0 < cnt; j0 += 8 * rpi) {
-        uint4 raw[8];
-#pragma unroll
-        for (int u = 0; u < 8; u++) {
-          int j = j0 + u * rpi;
-          if (j < cnt) raw[u] = ((const uint4*)(vBase + soff[warp][j]))[cc];
-        }
-#pragma unroll
-        for (int u = 0; u < 8; u++) {
-          int j = j0 + u * rpi;
-          if (j < cnt) {
-            float vf[8];
-            unpack16(raw[u], (const KV*)0, vf);
-            float4 p4 = *(const float4*)&sp[warp][j][0];
-            float ph[4] = {p4.x, p4.y, p4.z, p4.w};
-#pragma unroll
-            for (int h = 0; h < MAX_HPB; h++) {
-              if (h < hpb) {
-#pragma unroll
-                for (int e = 0; e < VEC; e++) acc[h][e] += ph[h] * vf[e];
-              }
-            }
-          }
-        }
-      }
-    }
-    __syncwarp();
   }
-  // merge the warps: per head the max of the warps' maxima, their sums and accumulators rescaled
+  pdl_done();
+  // merge the (warp, group) partial states
 #pragma unroll
   for (int h = 0; h < MAX_HPB; h++) {
-    float l = warp_sum(lsum[h]);
-    if (lane == 0) {
-      swm[warp][h] = m[h];
-      swl[warp][h] = l;
+    if (c == 0) {
+      swm[warp][g][h] = m[h];
+      swl[warp][g][h] = l[h];
     }
 #pragma unroll
-    for (int e = 0; e < 8; e++) sred[warp][lane][h * 8 + e] = acc[h][e];
+    for (int e = 0; e < 8; e++) sacc[warp][lane][h * 8 + e] = acc[h][e];
   }
   __syncthreads();
   int rec = headDim + 2;
-  for (int i = tid; i < hpb * headDim; i += AW_THREADS) {
-    int h = i / headDim, d = i % headDim, c = d / VEC, e = d % VEC;
+  for (int i = tid; i < hpb * headDim; i += AD_THREADS) {
+    int h = i / headDim, d = i % headDim, cc = d / VEC, e = d % VEC;
     float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < AW_WARPS; w++) M = fmaxf(M, swm[w][h]);
+    for (int w = 0; w < AD_WARPS; w++)
+      for (int gg = 0; gg < kpi; gg++) M = fmaxf(M, swm[w][gg][h]);
     float L = 0.f, A = 0.f;
-#pragma unroll
-    for (int w = 0; w < AW_WARPS; w++) {
-      float mw = swm[w][h];
-      if (mw == -INFINITY) continue;
-      float f = expf(mw - M);
-      float a = 0.f;
-      for (int g = 0; g < rpi; g++) a += sred[w][g * nc + c][h * 8 + e];
-      L += swl[w][h] * f;
-      A += a * f;
+    if (M != -INFINITY) {
+      for (int w = 0; w < AD_WARPS; w++) {
+        for (int gg = 0; gg < kpi; gg++) {
+          float mw = swm[w][gg][h];
+          if (mw == -INFINITY) continue;
+          float f = expf(mw - M);
+          L += swl[w][gg][h] * f;
+          A += sacc[w][gg * nc + cc][h * 8 + e] * f;
+        }
+      }
     }
-    if (splits == 1) {
+    if (eff == 1) {
       st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
     } else {
       float* r = part + (((long long)t * nHeads + h0 + h) * splits + z) * rec;
@@ -543,58 +538,59 @@ __device__ void attn_warp(const float* qkv, const int* pos, const int* tableStar
       if (d == 0) { r[0] = M; r[1] = L; }
     }
   }
-  if (splits == 1) return;
+  if (eff == 1) return;
   __threadfence();
   __syncthreads();
-  if (tid == 0) sLast = atomicAdd(&counters[t * gridDim.y + hg], 1) == splits - 1;
+  if (tid == 0) sLast = atomicAdd(&counters[t * gridDim.y + hg], 1) == eff - 1;
   __syncthreads();
   if (!sLast) return;
   __threadfence();
-  for (int i = tid; i < hpb * headDim; i += AW_THREADS) {
+  for (int i = tid; i < hpb * headDim; i += AD_THREADS) {
     int h = i / headDim, d = i % headDim;
-    const volatile float* base = part + ((long long)t * nHeads + h0 + h) * splits * rec;
+    const volatile float* rb = part + ((long long)t * nHeads + h0 + h) * splits * rec;
     float M = -INFINITY;
-    for (int zz = 0; zz < splits; zz++) M = fmaxf(M, base[zz * rec]);
+    for (int zz = 0; zz < eff; zz++) M = fmaxf(M, rb[zz * rec]);
     float L = 0.f, A = 0.f;
-    for (int zz = 0; zz < splits; zz++) {
-      float mz = base[zz * rec];
+    for (int zz = 0; zz < eff; zz++) {
+      float mz = rb[zz * rec];
       if (mz == -INFINITY) continue;
-      float c = expf(mz - M);
-      L += base[zz * rec + 1] * c;
-      A += base[zz * rec + 2 + d] * c;
+      float cz = expf(mz - M);
+      L += rb[zz * rec + 1] * cz;
+      A += rb[zz * rec + 2 + d] * cz;
     }
     st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
   }
   if (tid == 0) counters[t * gridDim.y + hg] = 0;
 }
-// attn_warp_<kv> (no register cap: about 156 registers, 3 blocks per SM) and attn_warp4_<kv>
-// (capped for 4 blocks per SM, a few spilled registers): the backend picks one (prism.cuda.attn).
-#define AW_KERNEL(name, minBlocks, KV, O)                                                                      \
-  extern "C" __global__ void __launch_bounds__(AW_THREADS, minBlocks) name(                                   \
+// attn_dec_<kv> (no register cap) and attn_dec4_<kv> (capped for 4 blocks per SM): the backend
+// picks one (prism.cuda.attn.decode = dec | dec4 | tile).
+#define AD_KERNEL(name, minBlocks, KV, O)                                                                      \
+  extern "C" __global__ void __launch_bounds__(AD_THREADS, minBlocks) name(                                   \
       const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
       const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
       int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits) {                     \
-    attn_warp<KV, O>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim, \
-                     hpb, blockSize, blocksPerPage, pageBytes, scale, splits);                              \
+    attn_dec<KV, O>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
+                    hpb, blockSize, blocksPerPage, pageBytes, scale, splits);                               \
   }
-AW_KERNEL(attn_warp_bf16, 1, bf16_t, bf16_t)
-AW_KERNEL(attn_warp_f32, 1, float, float)
-AW_KERNEL(attn_warp4_bf16, 4, bf16_t, bf16_t)
-AW_KERNEL(attn_warp4_f32, 4, float, float)
+AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t)
+AD_KERNEL(attn_dec_f32, 1, float, float)
+AD_KERNEL(attn_dec4_bf16, 4, bf16_t, bf16_t)
+AD_KERNEL(attn_dec4_f32, 4, float, float)
 
 // ---- merge the splits: out[t, head*headDim + d] = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M) --
 // grid (T, nHeads), block headDim (rounded up to 32).
 template <typename O>
-__device__ void attn_combine(const float* part, O* out, int nHeads, int headDim, int splits) {
+__device__ void attn_combine(const float* part, const int* pos, O* out, int nHeads, int headDim, int splits) {
   PDL_ENTRY();
   int t = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
   if (d >= headDim) return;
   int rec = headDim + 2;
   const float* base = part + ((long long)t * nHeads + h) * splits * rec;
+  int eff = min(splits, max(1, (pos[t] + 1) / ATT_MIN_KEYS));  // attn_partial leaves the splits beyond empty
   float M = -INFINITY;
-  for (int z = 0; z < splits; z++) M = fmaxf(M, base[z * rec]);
+  for (int z = 0; z < eff; z++) M = fmaxf(M, base[z * rec]);
   float L = 0.f, A = 0.f;
-  for (int z = 0; z < splits; z++) {
+  for (int z = 0; z < eff; z++) {
     float mz = base[z * rec];
     if (mz == -INFINITY) continue;
     float c = expf(mz - M);
@@ -603,8 +599,8 @@ __device__ void attn_combine(const float* part, O* out, int nHeads, int headDim,
   }
   st(out + (long long)t * nHeads * headDim + h * headDim + d, A / L);
 }
-extern "C" __global__ void attn_combine_bf16(const float* part, bf16_t* out, int nHeads, int headDim, int splits) { attn_combine(part, out, nHeads, headDim, splits); }
-extern "C" __global__ void attn_combine_f32(const float* part, float* out, int nHeads, int headDim, int splits) { attn_combine(part, out, nHeads, headDim, splits); }
+extern "C" __global__ void attn_combine_bf16(const float* part, const int* pos, bf16_t* out, int nHeads, int headDim, int splits) { attn_combine(part, pos, out, nHeads, headDim, splits); }
+extern "C" __global__ void attn_combine_f32(const float* part, const int* pos, float* out, int nHeads, int headDim, int splits) { attn_combine(part, pos, out, nHeads, headDim, splits); }
 
 // ---- SwiGLU: out[t, i] = silu(gate[t, i]) * up[t, i]; h13 row = [gate (hidden) | up (hidden)] ---
 template <typename O>
@@ -736,7 +732,8 @@ GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4) GEMV_T(5) GEMV_T(6) GEMV_T(7) GEMV_T(8)
 //              Y[2u], Y[2u + 1] = the pair; k and v pairs also go to their bf16 cache slots.
 #define GV_THREADS 256
 #define GV_WARPS 8
-#define GV_U 8
+// GV_U: 16-byte loads per lane per row in flight: 16 for one row (wo, w2, classifier), 8 for pairs
+#define GV_U (16 / NR)
 #define GV_STORE 0
 #define GV_ACC 1
 #define GV_SWIGLU 2
@@ -765,7 +762,7 @@ __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, lo
   int u1 = min(units, u0 + upw);
   int n16 = in >> 3;
   uint4 buf[NR][GV_U];
-  pdl_launch();
+  pdl_early();
   if (u0 < u1) {
 #pragma unroll
     for (int k = 0; k < NR; k++) {
@@ -855,6 +852,7 @@ __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, lo
       }
     }
   }
+  pdl_done();
 }
 // y[u] (+)= W[u, :] . bf16(rmsnorm(x) * g) or . X; rows = units
 extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_store(const bf16_t* W, const float* x, const float* g, const int* xrow, float eps,
