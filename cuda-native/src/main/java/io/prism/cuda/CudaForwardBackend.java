@@ -71,8 +71,10 @@ public final class CudaForwardBackend implements ForwardBackend {
    */
   private String attnDecode = System.getProperty("prism.cuda.attn.decode", "dec4");
   private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
-  /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default true). */
-  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
+  /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default false: measured no gain). */
+  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false"));
+  /** KV block layout: head-major when true (property {@code prism.cuda.kv-layout} = head), else token-major. */
+  private boolean headMajorKv = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
   /** PDL trigger once each block's main work is done (true, property {@code prism.cuda.pdl-late}) or at block start. */
   private boolean pdlLate = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl-late", "true"));
 
@@ -342,7 +344,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       decodeGraphs.put(bucket, g);
     }
     ByteBuffer m = g.meta;
-    int bs = kv.blockSize(), kvDimBytes = c.kvDim() * p.elementBytes;
+    int bs = kv.blockSize(), kvDimBytes = (int) slotStride();
     for (int i = 0; i < n; i++) {
       ForwardBatch.Entry e = es.get(i);
       int pos = e.startPos();
@@ -476,7 +478,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     int oTok = 8 * T, oPos = oTok + 4 * T, oTs = oPos + 4 * T, oRows = oTs + 4 * T, oTab = oRows + 4 * rows;
     int[] rowEntry = new int[rows];
     int t = 0, r = 0, tab = 0;
-    int kvDimBytes = c.kvDim() * p.elementBytes;
+    int kvDimBytes = (int) slotStride();
     int maxPos = 0;
     for (Piece pc : pieces) {
       ForwardBatch.Entry e = es.get(pc.entry);
@@ -554,6 +556,30 @@ public final class CudaForwardBackend implements ForwardBackend {
     if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
+  /** Bytes between consecutive token slots of a block (per KV head row start): see llama.cu's KV layout. */
+  private long slotStride() {
+    return (long) (headMajorKv ? c.headDim() : c.kvDim()) * p.elementBytes;
+  }
+
+  /** Bytes between consecutive KV heads of one token slot. */
+  private long headStride() {
+    return (long) (headMajorKv ? kv.blockSize() * c.headDim() : c.headDim()) * p.elementBytes;
+  }
+
+  /**
+   * Chooses the layout inside each KV block (tests and benchmarks; property {@code
+   * prism.cuda.kv-layout} = token | head): token-major ({@code [slot][kvDim]}, KvCache's picture)
+   * or head-major ({@code [kvHead][slot][headDim]}: one KV head's rows of a block contiguous).
+   * KV written under the other layout reads as garbage: switch before any prefill. Drops graphs.
+   */
+  public void kvLayout(boolean headMajor) {
+    headMajorKv = headMajor;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
   /** Whether attn_dec serves this shape: lanes per K row (headDim / 16-byte vector) a power of two. */
   private boolean decAttentionApplies() {
     int lanes = c.headDim() / (16 / p.elementBytes);
@@ -584,7 +610,8 @@ public final class CudaForwardBackend implements ForwardBackend {
       long kBase = kv.keys(l).address(), vBase = kv.values(l).address();
       if (one) {
         mark("gemv rmsnorm + qkv + rope + kv write");
-        gemm.gemv1RmsQkvRope(w.wqkv[l], ws.x, w.attnNorm[l], c.normEps(), ws.qkv, dPos, dKvOff, w.invFreq, kBase, vBase, dim, kvDim, hd);
+        gemm.gemv1RmsQkvRope(w.wqkv[l], ws.x, w.attnNorm[l], c.normEps(), ws.qkv, dPos, dKvOff, w.invFreq, kBase, vBase, dim, kvDim, hd,
+            headStride());
       } else {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
@@ -592,19 +619,19 @@ public final class CudaForwardBackend implements ForwardBackend {
         gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
         mark("rope + kv write");
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-            .go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
       }
       mark("attention");
       if (attn.equals("tile")) {
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
-            .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
+            .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride())
             .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
         k.args().dependent(dep).ptr(ws.part).ptr(dPos).ptr(ws.xb).i32(nh).i32(hd).i32(splits)
             .go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
       } else {
         KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
             .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
-            .i64(kv.pageBytes()).f32(scale).i32(splits);
+            .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride());
         if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
       }

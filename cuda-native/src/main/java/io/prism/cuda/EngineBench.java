@@ -90,6 +90,8 @@ public final class EngineBench {
         List<int[][]> allTables = new ArrayList<>();
         List<int[]> allFirst = new ArrayList<>();
         List<ForwardBatch.Entry> prompt0 = null;
+        List<ForwardBatch.Entry> maxPre = null;
+        boolean headMajor = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
         for (int b : batches) {
           int[][] tables = new int[b][nb];
           for (int s = 0; s < b; s++) for (int i = 0; i < nb; i++) tables[s][i] = s * nb + i;
@@ -106,6 +108,7 @@ public final class EngineBench {
           allTables.add(tables);
           allFirst.add(first.clone());
           if (prompt0 == null) prompt0 = pre.subList(0, 1);
+          if (maxPre == null || pre.size() > maxPre.size()) maxPre = pre;
           double med = decodeMedianMs(be, tables, next, prompt, gen);
           long mapsInDecode = dev.memory().mappedPages() - mapsAtStart;
           if (b == 1) {
@@ -147,11 +150,17 @@ public final class EngineBench {
               String[] a = pair.split("=", 2);
               if (a.length == 2) kv2.put(a[0].trim(), a[1].trim());
             }
-            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", "dec4"),
-                kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", "true")));
+            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "dec4")),
+                kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "false"))));
             be.tuning(Integer.parseInt(kv2.getOrDefault("split", "8")), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
                 Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")));
             be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
+            boolean hm = kv2.getOrDefault("kv", headMajor ? "head" : "token").equals("head");
+            if (hm != headMajor) { // rewrite every sequence's KV in the variant's layout
+              be.kvLayout(hm);
+              headMajor = hm;
+              be.forwardGreedy(new ForwardBatch(maxPre), new int[maxPre.size()]);
+            }
             StringBuilder line = new StringBuilder(String.format("  %-48s", v));
             int[] nx = new int[1];
             be.forwardGreedy(new ForwardBatch(prompt0), nx);
@@ -165,7 +174,8 @@ public final class EngineBench {
             out.println(line);
             if (!be.tunedGemmDescription().isEmpty()) out.println("    " + be.tunedGemmDescription());
           }
-          be.kernels(true, "dec4", "tile", true);
+          be.kernels(true, System.getProperty("prism.cuda.attn.decode", "dec4"), System.getProperty("prism.cuda.attn.prefill", "tile"),
+              Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false")));
           be.tuning(8, 64, 16, true);
           be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
         }

@@ -109,15 +109,15 @@ final class Gemm implements AutoCloseable {
 
   /**
    * {@code qkv = wqkv . bf16(rmsnorm(x) * g)} with RoPE at {@code pos[0]} and k, v written to their
-   * bf16 cache slots at byte offset {@code kvOff[0]} of the layer's K and V ranges: norm, GEMV, RoPE
-   * and KV write in one kernel.
+   * bf16 cache slots at byte offset {@code kvOff[0]} (+ head * {@code headStride}) of the layer's K
+   * and V ranges: norm, GEMV, RoPE and KV write in one kernel.
    */
   void gemv1RmsQkvRope(long wPtr, long xPtr, long gPtr, float eps, long qkvPtr, long posPtr, long kvOffPtr, long invFreqPtr,
-      long kBase, long vBase, int dim, int kvDim, int headDim) {
+      long kBase, long vBase, int dim, int kvDim, int headDim, long headStride) {
     int units = (dim + 2 * kvDim) / 2;
     int upw = unitsPerWarp(units);
     ctx.kernels.args().dependent(true).ptr(wPtr).ptr(xPtr).ptr(gPtr).f32(eps).i32(dim).i32(upw).ptr(qkvPtr).ptr(posPtr).ptr(kvOffPtr)
-        .ptr(invFreqPtr).ptr(kBase).ptr(vBase).i32(dim).i32(kvDim).i32(headDim)
+        .ptr(invFreqPtr).ptr(kBase).ptr(vBase).i32(dim).i32(kvDim).i32(headDim).i64(headStride)
         .go("gemv1_rms_qkv_rope", ctx.stream, blocks(units, upw), 1, 1, GV_THREADS, 4 * dim);
   }
 

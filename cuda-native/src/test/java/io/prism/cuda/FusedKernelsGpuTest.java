@@ -161,4 +161,21 @@ class FusedKernelsGpuTest {
     be.graphs(true);
     assertArrayEquals(one[0], one[1]);
   }
+
+  @Test
+  void headMajorKvBlocksGiveTheSameLogitsAsTokenMajor() {
+    float[][] token = singleTokenLogits(true, "dec4", false);
+    float[][] tokenTile = singleTokenLogits(true, "tile", false);
+    be.kvLayout(true);
+    try {
+      float[][] head = singleTokenLogits(true, "dec4", false);
+      float[][] headTile = singleTokenLogits(true, "tile", false);
+      for (int s = 0; s < LENGTHS.length; s++) {
+        assertArrayEquals(token[s], head[s], "dec4, sequence " + s);
+        assertArrayEquals(tokenTile[s], headTile[s], "tile, sequence " + s);
+      }
+    } finally {
+      be.kvLayout(false);
+    }
+  }
 }

@@ -6,9 +6,14 @@
 //   - The residual stream x and every GEMM output are float32; GEMM inputs (norm output, attention
 //     output, SwiGLU output) and weights are "W" = bf16 (suffix _bf16) or float32 (suffix _f32).
 //   - KV cache elements are "KV" = bf16 or float32; the cache is paged (io.prism.runtime.memory.KvCache):
-//     per layer one K range and one V range; token slot s of block b lives at byte
-//       (b / blocksPerPage) * pageBytes + (b % blocksPerPage) * blockSize * kvDim * eb + s * kvDim * eb
-//     of each range, [kvDim] contiguous elements (heads major, then head dimension).
+//     per layer one K range and one V range; block b starts at byte
+//       (b / blocksPerPage) * pageBytes + (b % blocksPerPage) * blockSize * kvDim * eb
+//     of each range. Inside a block, element (slot s, KV head h, dimension d) is at byte
+//       s * slotStride + h * headStride + d * eb
+//     token-major (KvCache's picture): slotStride = kvDim * eb, headStride = headDim * eb;
+//     head-major:                      slotStride = headDim * eb, headStride = blockSize * headDim * eb
+//     (a block's rows of one KV head contiguous: what attention reads). kvOff[t] = block start +
+//     slot * slotStride; writers add h * headStride + d * eb.
 //   - RoPE rotates adjacent pairs (2i, 2i+1) inside each head (llama2.c convention); Hugging Face
 //     checkpoints are permuted to this order at load.
 typedef unsigned short bf16_t;
@@ -107,7 +112,7 @@ extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float* ou
 // slot inside every layer's K and V range (-1: padding row, nothing written).
 template <typename KV>
 __device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
-                        char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
+                        char* kBase, char* vBase, int nHeads, int nKv, int headDim, long long headStride) {
   PDL_ENTRY();
   int t = blockIdx.x;
   int dim = nHeads * headDim, kvDim = nKv * headDim, stride = dim + 2 * kvDim;
@@ -127,20 +132,19 @@ __device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, cons
   __syncthreads();
   long long off = kvOff[t];
   if (off < 0) return;
-  KV* kd = (KV*)(kBase + off);
-  KV* vd = (KV*)(vBase + off);
   for (int i = threadIdx.x; i < kvDim; i += blockDim.x) {
-    st(kd + i, row[dim + i]);
-    st(vd + i, row[dim + kvDim + i]);
+    long long o = off + (i / headDim) * headStride;
+    st((KV*)(kBase + o) + i % headDim, row[dim + i]);
+    st((KV*)(vBase + o) + i % headDim, row[dim + kvDim + i]);
   }
 }
 extern "C" __global__ void rope_kv_bf16(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
-                                        char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
-  rope_kv<bf16_t>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim);
+                                        char* kBase, char* vBase, int nHeads, int nKv, int headDim, long long headStride) {
+  rope_kv<bf16_t>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim, headStride);
 }
 extern "C" __global__ void rope_kv_f32(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
-                                       char* kBase, char* vBase, int nHeads, int nKv, int headDim) {
-  rope_kv<float>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim);
+                                       char* kBase, char* vBase, int nHeads, int nKv, int headDim, long long headStride) {
+  rope_kv<float>(qkv, pos, kvOff, invFreq, kBase, vBase, nHeads, nKv, headDim, headStride);
 }
 
 // ---- paged attention, split over the key range (flash-decoding style), partial results --------
@@ -178,7 +182,7 @@ template <typename KV>
 __device__ void attn_partial(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                              const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
                              int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
-                             float scale, int splits) {
+                             float scale, int splits, long long slotStride, long long headStride) {
   PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
   __shared__ __align__(16) float sq[MAX_HPB][ATT_THREADS];
@@ -228,7 +232,7 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
     if (k < k1) {
       int b = table[k / blockSize];
       long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-          + ((long long)(k % blockSize) * kvDim + (long long)kvh * headDim) * sizeof(KV);
+          + (long long)(k % blockSize) * slotStride + (long long)kvh * headStride;
       soff[tid] = off;
       const uint4* kr = (const uint4*)(kBase + off);
       const int nc = headDim / VEC;
@@ -363,16 +367,16 @@ __device__ void attn_partial(const float* qkv, const int* pos, const int* tableS
 extern "C" __global__ void attn_partial_bf16(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                                              const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
                                              int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
-                                             float scale, int splits) {
+                                             float scale, int splits, long long slotStride, long long headStride) {
   attn_partial<bf16_t>(qkv, pos, tableStart, tables, kBase, vBase, part, nHeads, nKv, headDim, hpb, blockSize,
-                       blocksPerPage, pageBytes, scale, splits);
+                       blocksPerPage, pageBytes, scale, splits, slotStride, headStride);
 }
 extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                                             const char* kBase, const char* vBase, float* part, int nHeads, int nKv,
                                             int headDim, int hpb, int blockSize, int blocksPerPage, long long pageBytes,
-                                            float scale, int splits) {
+                                            float scale, int splits, long long slotStride, long long headStride) {
   attn_partial<float>(qkv, pos, tableStart, tables, kBase, vBase, part, nHeads, nKv, headDim, hpb, blockSize,
-                      blocksPerPage, pageBytes, scale, splits);
+                      blocksPerPage, pageBytes, scale, splits, slotStride, headStride);
 }
 
 // ---- paged decode attention: row groups of lanes per key (flash-decoding split over the keys) ----
@@ -393,11 +397,12 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
 #define AD_THREADS 128
 #define AD_WARPS 4
 #define AD_U 4
+#define AD_MAX_BLOCKS 512
 template <typename KV, typename O>
 __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
-                         long long pageBytes, float scale, int splits) {
+                         long long pageBytes, float scale, int splits, long long slotStride, long long headStride) {
   PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
   __shared__ float swm[AD_WARPS][32][MAX_HPB], swl[AD_WARPS][32][MAX_HPB];
@@ -432,7 +437,18 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   }
   const int* table = tables + tableStart[t];
   long long blockBytes = (long long)blockSize * kvDim * sizeof(KV);
-  long long headOff = (long long)kvh * headDim * sizeof(KV) + c * 16;
+  long long headOff = (long long)kvh * headStride + c * 16;
+  // byte offsets of the split's blocks, staged once (the per-key table read leaves the load chain)
+  __shared__ long long sblk[AD_MAX_BLOCKS];
+  int b0 = k0 / blockSize, nblk = (k1 - 1) / blockSize - b0 + 1;
+  bool staged = nblk <= AD_MAX_BLOCKS;
+  if (staged) {
+    for (int i = tid; i < nblk; i += AD_THREADS) {
+      int b = table[b0 + i];
+      sblk[i] = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes + (long long)kvh * headStride;
+    }
+  }
+  __syncthreads();
   const int step = AD_WARPS * kpi * AD_U;
   for (int base = k0 + warp * kpi * AD_U; base < k1; base += step) {
     uint4 kr[AD_U], vr[AD_U];
@@ -442,9 +458,14 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
       int key = base + u * kpi + g;
       valid[u] = key < k1;
       if (valid[u]) {
-        int b = table[key / blockSize];
-        long long off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-            + (long long)(key % blockSize) * kvDim * sizeof(KV) + headOff;
+        long long off;
+        if (staged) {
+          off = sblk[key / blockSize - b0] + (long long)(key % blockSize) * slotStride + c * 16;
+        } else {
+          int b = table[key / blockSize];
+          off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+              + (long long)(key % blockSize) * slotStride + headOff;
+        }
         kr[u] = *(const uint4*)(kBase + off);
         vr[u] = *(const uint4*)(vBase + off);
       } else {
@@ -547,16 +568,18 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   __threadfence();
   for (int i = tid; i < hpb * headDim; i += AD_THREADS) {
     int h = i / headDim, d = i % headDim;
-    const volatile float* rb = part + ((long long)t * nHeads + h0 + h) * splits * rec;
+    // other blocks' records: L2 loads (__ldcg, not L1), independent so they overlap
+    const float* rb = part + ((long long)t * nHeads + h0 + h) * splits * rec;
     float M = -INFINITY;
-    for (int zz = 0; zz < eff; zz++) M = fmaxf(M, rb[zz * rec]);
+#pragma unroll 8
+    for (int zz = 0; zz < eff; zz++) M = fmaxf(M, __ldcg(rb + zz * rec));
     float L = 0.f, A = 0.f;
+#pragma unroll 8
     for (int zz = 0; zz < eff; zz++) {
-      float mz = rb[zz * rec];
-      if (mz == -INFINITY) continue;
-      float cz = expf(mz - M);
-      L += rb[zz * rec + 1] * cz;
-      A += rb[zz * rec + 2 + d] * cz;
+      float mz = __ldcg(rb + zz * rec);
+      float cz = mz == -INFINITY ? 0.f : expf(mz - M);
+      L += __ldcg(rb + zz * rec + 1) * cz;
+      A += __ldcg(rb + zz * rec + 2 + d) * cz;
     }
     st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
   }
@@ -568,9 +591,10 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   extern "C" __global__ void __launch_bounds__(AD_THREADS, minBlocks) name(                                   \
       const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
       const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
-      int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits) {                     \
+      int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits, long long slotStride,  \
+      long long headStride) {                                                                                \
     attn_dec<KV, O>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
-                    hpb, blockSize, blocksPerPage, pageBytes, scale, splits);                               \
+                    hpb, blockSize, blocksPerPage, pageBytes, scale, splits, slotStride, headStride);       \
   }
 AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t)
 AD_KERNEL(attn_dec_f32, 1, float, float)
@@ -751,6 +775,7 @@ struct GemvRope {
   char* kBase;
   char* vBase;
   int dim, kvDim, headDim;
+  long long headStride;
 };
 template <int NR, int MODE, bool RMS>
 __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, long long unitStride,
@@ -845,7 +870,7 @@ __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, lo
         if (r >= rp.dim && off >= 0) {
           bool isK = r < rp.dim + rp.kvDim;
           int i = r - rp.dim - (isK ? 0 : rp.kvDim);
-          bf16_t* dst = (bf16_t*)((isK ? rp.kBase : rp.vBase) + off) + i;
+          bf16_t* dst = (bf16_t*)((isK ? rp.kBase : rp.vBase) + off + (i / rp.headDim) * rp.headStride) + i % rp.headDim;
           dst[0] = f2bf(a);
           dst[1] = f2bf(b);
         }
@@ -875,7 +900,8 @@ extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_swiglu(const 
 extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_qkv_rope(const bf16_t* W, const float* x, const float* g, float eps,
                                                                              int in, int upw, float* qkv, const int* pos,
                                                                              const long long* kvOff, const float* invFreq, char* kBase,
-                                                                             char* vBase, int dim, int kvDim, int headDim) {
-  GemvRope rp{pos, kvOff, invFreq, kBase, vBase, dim, kvDim, headDim};
+                                                                             char* vBase, int dim, int kvDim, int headDim,
+                                                                             long long headStride) {
+  GemvRope rp{pos, kvOff, invFreq, kBase, vBase, dim, kvDim, headDim, headStride};
   gemv_fused<2, GV_ROPE, true>(W, in, 2LL * in, x, g, 0, eps, (dim + 2 * kvDim) / 2, in, upw, qkv, 0, rp);
 }
