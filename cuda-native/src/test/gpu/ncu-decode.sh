@@ -5,16 +5,20 @@ B=/tmp/prism-bundle
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 echo "ncu: $NCU"
-J="$B/prism/jre/bin/java --add-modules jdk.incubator.vector -Xss4m -cp $B/prism/lib/*"
+J=("$B/prism/jre/bin/java" --add-modules jdk.incubator.vector -Xss4m -cp "$B/prism/lib/*")
 S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis"
 timeout 150 $NCU --clock-control none --cache-control none --graph-profiling node -k "regex:gemv1_|attn_dec4" --launch-skip 161 --launch-count 12 $S --csv --page details \
-  $J io.prism.cuda.EngineBench random:llama-3.1-8b 1 512 4 > $L/ncu-b1.csv 2> $L/ncu-b1.err
-timeout 150 $NCU --clock-control none --cache-control none --graph-profiling node -k "regex:attn_dec4" --launch-skip 32 --launch-count 3 $S --csv --page details \
-  $J io.prism.cuda.EngineBench random:llama-3.1-8b 64 512 4 > $L/ncu-b64.csv 2> $L/ncu-b64.err
+  "${J[@]}" io.prism.cuda.EngineBench random:llama-3.1-8b 1 512 4 > $L/ncu-b1.csv 2> $L/ncu-b1.err
+# batch 64: the small kernels and attention of decode step 2 (prefill: 1 + 16 chunks of 129 norm/rope/swiglu
+# launches and an argmax each; decode step 1: 162)
+timeout 150 $NCU --clock-control none --cache-control none --graph-profiling node -k "regex:rmsnorm_bf16|rope_kv_bf16|attn_dec4|swiglu_bf16|argmax" \
+  --launch-skip 2372 --launch-count 12 $S --csv --page details \
+  "${J[@]}" io.prism.cuda.EngineBench random:llama-3.1-8b 64 512 4 > $L/ncu-b64.csv 2> $L/ncu-b64.err
 python3 - "$L" <<'PY'
 import csv, sys, os
 want = ["Duration", "DRAM Throughput", "Memory Throughput", "Achieved Occupancy", "Registers Per Thread", "Grid Size",
-        "Stall Long Scoreboard", "Warp Cycles Per Issued Instruction", "L2 Hit Rate", "L1/TEX Hit Rate", "Mem Busy", "Max Bandwidth"]
+        "Warp Cycles Per Issued Instruction", "Issue Slots Busy", "L2 Hit Rate", "L1/TEX Hit Rate", "Mem Busy", "Max Bandwidth",
+        "Compute (SM) Throughput", "Theoretical Occupancy", "Block Limit Registers"]
 for f in ["ncu-b1.csv", "ncu-b64.csv"]:
     p = os.path.join(sys.argv[1], f)
     rows = [r for r in csv.reader(open(p, errors="replace")) if len(r) > 10]

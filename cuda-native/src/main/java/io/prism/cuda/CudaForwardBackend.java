@@ -63,8 +63,9 @@ public final class CudaForwardBackend implements ForwardBackend {
   /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
   private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
   /**
-   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" (attn_dec:
-   * lane groups per key, coalesced; dec4 capped for 4 blocks per SM) or "tile" (attn_partial +
+   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" / "decp"
+   * (attn_dec: lane groups per key, coalesced; dec4 capped for 4 blocks per SM; decp: next step's
+   * loads in flight during this step's math) or "tile" (attn_partial +
    * attn_combine) (properties {@code prism.cuda.attn.decode}, default dec4, and {@code
    * prism.cuda.attn.prefill}, default tile). attn_dec needs headDim / (16 / element bytes) to be
    * a power of two; other shapes use tile.
@@ -219,11 +220,13 @@ public final class CudaForwardBackend implements ForwardBackend {
   /**
    * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
    * single-token GEMVs, {@code decodeAttention} / {@code prefillAttention} the attention kernel
-   * ("dec", "dec4" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
+   * ("dec", "dec4", "decp" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
    */
   public void kernels(boolean fusedGemv, String decodeAttention, String prefillAttention, boolean dependentLaunch) {
     for (String a : new String[] {decodeAttention, prefillAttention}) {
-      if (!a.equals("dec") && !a.equals("dec4") && !a.equals("tile")) throw new IllegalArgumentException("attention kernel " + a + " is not dec, dec4 or tile");
+      if (!a.equals("dec") && !a.equals("dec4") && !a.equals("decp") && !a.equals("tile")) {
+        throw new IllegalArgumentException("attention kernel " + a + " is not dec, dec4, decp or tile");
+      }
     }
     fused = fusedGemv;
     attnDecode = decodeAttention;
@@ -633,6 +636,7 @@ public final class CudaForwardBackend implements ForwardBackend {
             .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
             .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride());
         if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else if (attn.equals("decp")) la.go("attn_decp_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
       }
       mark("gemm o");

@@ -152,7 +152,7 @@ public final class EngineBench {
             }
             be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "dec4")),
                 kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "false"))));
-            be.tuning(Integer.parseInt(kv2.getOrDefault("split", "8")), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
+            be.tuning(Integer.parseInt(kv2.getOrDefault("split", System.getProperty("prism.cuda.att-blocks-per-sm", "3"))), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
                 Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")));
             be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
             boolean hm = kv2.getOrDefault("kv", headMajor ? "head" : "token").equals("head");
@@ -176,7 +176,7 @@ public final class EngineBench {
           }
           be.kernels(true, System.getProperty("prism.cuda.attn.decode", "dec4"), System.getProperty("prism.cuda.attn.prefill", "tile"),
               Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false")));
-          be.tuning(8, 64, 16, true);
+          be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true);
           be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
         }
         for (String line : comparisons) out.println(line);

@@ -115,7 +115,7 @@ class FusedKernelsGpuTest {
   @Test
   void decodeAttentionGivesTheTileAttentionLogits() {
     float[][] tile = singleTokenLogits(true, "tile", false);
-    for (String attn : new String[] {"dec", "dec4"}) {
+    for (String attn : new String[] {"dec", "dec4", "decp"}) {
       float[][] warp = singleTokenLogits(true, attn, false);
       for (int s = 0; s < LENGTHS.length; s++) {
         double rel = TestModels.relativeError(warp[s], tile[s]);
@@ -126,10 +126,10 @@ class FusedKernelsGpuTest {
     // a batch of the three sequences: several splits merged in-kernel, and a single split
     float[][] tileBatch = batchLogits("tile", 64);
     for (int maxSplits : new int[] {64, 1}) {
-      float[][] warp = batchLogits("dec4", maxSplits);
+      float[][] warp = batchLogits(maxSplits == 1 ? "decp" : "dec4", maxSplits);
       for (int s = 0; s < LENGTHS.length; s++) {
         double rel = TestModels.relativeError(warp[s], tileBatch[s]);
-        System.out.printf("dec4 attention (at most %d splits) in a batch of 3, %d tokens of context: rel err %.3g%n", maxSplits, LENGTHS[s], rel);
+        System.out.printf("decode attention (at most %d splits) in a batch of 3, %d tokens of context: rel err %.3g%n", maxSplits, LENGTHS[s], rel);
         assertTrue(rel < 1e-2, "relative error " + rel);
       }
     }

@@ -386,7 +386,7 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
 // rows (headDim elements, 16-byte aligned) are read by a group of nc = headDim / VEC lanes, 16 bytes
 // each, so a warp reads 32 / nc whole rows per load: coalesced. A lane keeps its VEC dimensions of
 // the hpb scaled query rows in registers; a key's scores are the group's partial dots summed by
-// xor shuffles inside the group. Each warp takes AD_U keys per group per step (the K and V loads of
+// xor shuffles inside the group. Each warp takes U keys per group per step (the K and V loads of
 // all of them in flight together), online softmax per group (running max, sum, accumulator of the
 // lane's VEC dimensions). Warps and groups then merge in shared memory. Only the first eff =
 // min(splits, n / ATT_MIN_KEYS) splits have keys (the others return at once). eff == 1: the block
@@ -396,15 +396,101 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
 // Requires headDim / VEC to be a power of two (<= 32).
 #define AD_THREADS 128
 #define AD_WARPS 4
-#define AD_U 4
 #define AD_MAX_BLOCKS 512
-template <typename KV, typename O>
+// One step of attn_dec: U keys per lane group, their K and V 16-byte chunks (zero when past the end).
+template <int U>
+struct AdStep {
+  uint4 k[U], v[U];
+  bool valid[U];
+};
+template <typename KV, int U>
+__device__ __forceinline__ void ad_load(AdStep<U>& st, int base, int k1, int kpi, int g, int c, bool staged, const long long* sblk,
+                                        int b0, const int* table, int blockSize, int blocksPerPage, long long pageBytes,
+                                        long long blockBytes, long long slotStride, long long headOff, const char* kBase,
+                                        const char* vBase) {
+#pragma unroll
+  for (int u = 0; u < U; u++) {
+    int key = base + u * kpi + g;
+    st.valid[u] = key < k1;
+    if (st.valid[u]) {
+      long long off;
+      if (staged) {
+        off = sblk[key / blockSize - b0] + (long long)(key % blockSize) * slotStride + c * 16;
+      } else {
+        int b = table[key / blockSize];
+        off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
+            + (long long)(key % blockSize) * slotStride + headOff;
+      }
+      st.k[u] = *(const uint4*)(kBase + off);
+      st.v[u] = *(const uint4*)(vBase + off);
+    } else {
+      st.k[u] = make_uint4(0, 0, 0, 0);
+      st.v[u] = make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+// Scores of the step's keys (group xor-sum of the lanes' partial dots), online softmax per head,
+// accumulation of the lane's VEC dimensions of P V.
+template <typename KV, int U>
+__device__ __forceinline__ void ad_step(const AdStep<U>& st, const float (&qf)[MAX_HPB][8], float (&m)[MAX_HPB], float (&l)[MAX_HPB],
+                                        float (&acc)[MAX_HPB][8], int hpb, int nc) {
+  const int VEC = 16 / sizeof(KV);
+  float s[U][MAX_HPB];
+#pragma unroll
+  for (int u = 0; u < U; u++) {
+    float kf[8];
+    unpack16(st.k[u], (const KV*)0, kf);
+#pragma unroll
+    for (int h = 0; h < MAX_HPB; h++) {
+      float d = 0.f;
+#pragma unroll
+      for (int e = 0; e < VEC; e++) d += qf[h][e] * kf[e];
+      s[u][h] = d;
+    }
+  }
+  for (int o = nc >> 1; o > 0; o >>= 1) {
+#pragma unroll
+    for (int u = 0; u < U; u++)
+#pragma unroll
+      for (int h = 0; h < MAX_HPB; h++) s[u][h] += __shfl_xor_sync(0xffffffffu, s[u][h], o);
+  }
+  float vf[U][8];
+#pragma unroll
+  for (int u = 0; u < U; u++) unpack16(st.v[u], (const KV*)0, vf[u]);
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++) {
+    if (h < hpb) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int u = 0; u < U; u++) if (st.valid[u]) mx = fmaxf(mx, s[u][h]);
+      float mNew = fmaxf(m[h], mx);
+      float corr = mNew == -INFINITY ? 1.f : expf(m[h] - mNew);  // 0 on the group's first keys
+      float p[U], ps = 0.f;
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        p[u] = st.valid[u] ? expf(s[u][h] - mNew) : 0.f;
+        ps += p[u];
+      }
+      l[h] = l[h] * corr + ps;
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        float a = acc[h][e] * corr;
+#pragma unroll
+        for (int u = 0; u < U; u++) a += p[u] * vf[u][e];
+        acc[h][e] = a;
+      }
+      m[h] = mNew;
+    }
+  }
+}
+template <typename KV, typename O, int U, bool PIPE>
 __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
                          long long pageBytes, float scale, int splits, long long slotStride, long long headStride) {
   PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
+  (void)VEC;
   __shared__ float swm[AD_WARPS][32][MAX_HPB], swl[AD_WARPS][32][MAX_HPB];
   __shared__ float sacc[AD_WARPS][32][MAX_HPB * 8 + 1];
   __shared__ int sLast;
@@ -449,78 +535,21 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
     }
   }
   __syncthreads();
-  const int step = AD_WARPS * kpi * AD_U;
-  for (int base = k0 + warp * kpi * AD_U; base < k1; base += step) {
-    uint4 kr[AD_U], vr[AD_U];
-    bool valid[AD_U];
-#pragma unroll
-    for (int u = 0; u < AD_U; u++) {
-      int key = base + u * kpi + g;
-      valid[u] = key < k1;
-      if (valid[u]) {
-        long long off;
-        if (staged) {
-          off = sblk[key / blockSize - b0] + (long long)(key % blockSize) * slotStride + c * 16;
-        } else {
-          int b = table[key / blockSize];
-          off = (long long)(b / blocksPerPage) * pageBytes + (long long)(b % blocksPerPage) * blockBytes
-              + (long long)(key % blockSize) * slotStride + headOff;
-        }
-        kr[u] = *(const uint4*)(kBase + off);
-        vr[u] = *(const uint4*)(vBase + off);
-      } else {
-        kr[u] = make_uint4(0, 0, 0, 0);
-        vr[u] = make_uint4(0, 0, 0, 0);
-      }
+  const int step = AD_WARPS * kpi * U;
+  AdStep<U> cur, nxt;
+  int base = k0 + warp * kpi * U;
+#define AD_LOAD(st, b) ad_load<KV, U>(st, b, k1, kpi, g, c, staged, sblk, b0, table, blockSize, blocksPerPage, pageBytes, blockBytes, slotStride, headOff, kBase, vBase)
+  if (PIPE && base < k1) AD_LOAD(cur, base);
+  for (; base < k1; base += step) {
+    if (PIPE) {
+      if (base + step < k1) AD_LOAD(nxt, base + step);
+    } else {
+      AD_LOAD(cur, base);
     }
-    float s[AD_U][MAX_HPB];
-#pragma unroll
-    for (int u = 0; u < AD_U; u++) {
-      float kf[8];
-      unpack16(kr[u], (const KV*)0, kf);
-#pragma unroll
-      for (int h = 0; h < MAX_HPB; h++) {
-        float d = 0.f;
-#pragma unroll
-        for (int e = 0; e < VEC; e++) d += qf[h][e] * kf[e];
-        s[u][h] = d;
-      }
-    }
-    for (int o = nc >> 1; o > 0; o >>= 1) {
-#pragma unroll
-      for (int u = 0; u < AD_U; u++)
-#pragma unroll
-        for (int h = 0; h < MAX_HPB; h++) s[u][h] += __shfl_xor_sync(0xffffffffu, s[u][h], o);
-    }
-    float vf[AD_U][8];
-#pragma unroll
-    for (int u = 0; u < AD_U; u++) unpack16(vr[u], (const KV*)0, vf[u]);
-#pragma unroll
-    for (int h = 0; h < MAX_HPB; h++) {
-      if (h < hpb) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int u = 0; u < AD_U; u++) if (valid[u]) mx = fmaxf(mx, s[u][h]);
-        float mNew = fmaxf(m[h], mx);
-        float corr = mNew == -INFINITY ? 1.f : expf(m[h] - mNew);  // 0 on the group's first keys
-        float p[AD_U], ps = 0.f;
-#pragma unroll
-        for (int u = 0; u < AD_U; u++) {
-          p[u] = valid[u] ? expf(s[u][h] - mNew) : 0.f;
-          ps += p[u];
-        }
-        l[h] = l[h] * corr + ps;
-#pragma unroll
-        for (int e = 0; e < 8; e++) {
-          float a = acc[h][e] * corr;
-#pragma unroll
-          for (int u = 0; u < AD_U; u++) a += p[u] * vf[u][e];
-          acc[h][e] = a;
-        }
-        m[h] = mNew;
-      }
-    }
+    ad_step<KV, U>(cur, qf, m, l, acc, hpb, nc);
+    if (PIPE) cur = nxt;
   }
+#undef AD_LOAD
   pdl_done();
   // merge the (warp, group) partial states
 #pragma unroll
@@ -585,21 +614,24 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   }
   if (tid == 0) counters[t * gridDim.y + hg] = 0;
 }
-// attn_dec_<kv> (no register cap) and attn_dec4_<kv> (capped for 4 blocks per SM): the backend
-// picks one (prism.cuda.attn.decode = dec | dec4 | tile).
-#define AD_KERNEL(name, minBlocks, KV, O)                                                                      \
+// attn_dec_<kv> (no register cap), attn_dec4_<kv> (capped for 4 blocks per SM) and attn_decp_<kv>
+// (2 keys per group and step, the next step's K and V loaded before this step's math, 4 blocks per
+// SM): the backend picks one (prism.cuda.attn.decode = dec | dec4 | decp | tile).
+#define AD_KERNEL(name, minBlocks, KV, O, U, PIPE)                                                                      \
   extern "C" __global__ void __launch_bounds__(AD_THREADS, minBlocks) name(                                   \
       const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
       const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
       int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits, long long slotStride,  \
       long long headStride) {                                                                                \
-    attn_dec<KV, O>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
+    attn_dec<KV, O, U, PIPE>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
                     hpb, blockSize, blocksPerPage, pageBytes, scale, splits, slotStride, headStride);       \
   }
-AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t)
-AD_KERNEL(attn_dec_f32, 1, float, float)
-AD_KERNEL(attn_dec4_bf16, 4, bf16_t, bf16_t)
-AD_KERNEL(attn_dec4_f32, 4, float, float)
+AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t, 4, false)
+AD_KERNEL(attn_dec_f32, 1, float, float, 4, false)
+AD_KERNEL(attn_dec4_bf16, 4, bf16_t, bf16_t, 4, false)
+AD_KERNEL(attn_dec4_f32, 4, float, float, 4, false)
+AD_KERNEL(attn_decp_bf16, 4, bf16_t, bf16_t, 2, true)
+AD_KERNEL(attn_decp_f32, 4, float, float, 2, true)
 
 // ---- merge the splits: out[t, head*headDim + d] = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M) --
 // grid (T, nHeads), block headDim (rounded up to 32).
