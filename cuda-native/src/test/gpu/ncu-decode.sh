@@ -7,7 +7,7 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -
 echo "ncu: $NCU"
 J=("$B/prism/jre/bin/java" --add-modules jdk.incubator.vector -Xss4m -cp "$B/prism/lib/*")
 S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis"
-timeout 150 $NCU --clock-control none --cache-control none --graph-profiling node -k "regex:gemv1_|attn_dec4" --launch-skip 161 --launch-count 12 $S --csv --page details \
+timeout 150 $NCU --clock-control none --cache-control none --graph-profiling node -k "regex:gemv1_|gemv2_|attn_dec4" --launch-skip 161 --launch-count 12 $S --csv --page details \
   "${J[@]}" io.prism.cuda.EngineBench random:llama-3.1-8b 1 512 4 > $L/ncu-b1.csv 2> $L/ncu-b1.err
 # batch 64: the small kernels and attention of decode step 2 (prefill: 1 + 16 chunks of 129 norm/rope/swiglu
 # launches and an argmax each; decode step 1: 162)

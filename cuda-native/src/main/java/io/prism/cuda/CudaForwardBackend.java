@@ -294,9 +294,15 @@ public final class CudaForwardBackend implements ForwardBackend {
 
   /** {@link #tuning(int, int, int)} plus where the kernels trigger their dependents (see {@code prism.cuda.pdl-late}). */
   public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate) {
+    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, pdlTriggerLate, gemm.gemvPairs);
+  }
+
+  /** {@link #tuning(int, int, int, boolean)} plus two rows per warp in the single-row GEMVs (see {@code prism.cuda.gemv-pairs}). */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate, boolean gemvPairs) {
+    gemm.gemvPairs = gemvPairs;
     pdlLate = pdlTriggerLate;
     if (attentionBlocksPerSm > 0) ws.attBlocksPerSm = attentionBlocksPerSm;
-    if (attentionMaxSplits > 0) ws.attMaxSplits = attentionMaxSplits;
+    if (attentionMaxSplits > 0) ws.attMaxSplits = Math.min(64, attentionMaxSplits);
     if (gemvWarpsPerSm > 0) gemm.gemvWarpsPerSm = gemvWarpsPerSm;
     ctx.makeCurrent();
     ctx.synchronize();
@@ -622,7 +628,7 @@ public final class CudaForwardBackend implements ForwardBackend {
         gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
         mark("rope + kv write");
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 256, 0);
       }
       mark("attention");
       if (attn.equals("tile")) {
@@ -652,8 +658,9 @@ public final class CudaForwardBackend implements ForwardBackend {
         gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
         mark("swiglu");
         long total = (long) T * hidden;
+        long perThread = hidden % 4 == 0 ? 4 : 1; // swiglu takes 4 elements per thread when rows allow 16-byte loads
         k.args().dependent(dep).ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total)
-            .go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total + 255) / 256), 1, 1, 256, 0);
+            .go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total / perThread + 255) / 256), 1, 1, 256, 0);
       }
       mark("gemm w2");
       if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);

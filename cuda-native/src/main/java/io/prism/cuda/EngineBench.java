@@ -153,7 +153,8 @@ public final class EngineBench {
             be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "dec4")),
                 kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "false"))));
             be.tuning(Integer.parseInt(kv2.getOrDefault("split", System.getProperty("prism.cuda.att-blocks-per-sm", "3"))), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
-                Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")));
+                Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")),
+                Boolean.parseBoolean(kv2.getOrDefault("pairs", System.getProperty("prism.cuda.gemv-pairs", "true"))));
             be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
             boolean hm = kv2.getOrDefault("kv", headMajor ? "head" : "token").equals("head");
             if (hm != headMajor) { // rewrite every sequence's KV in the variant's layout
@@ -176,7 +177,8 @@ public final class EngineBench {
           }
           be.kernels(true, System.getProperty("prism.cuda.attn.decode", "dec4"), System.getProperty("prism.cuda.attn.prefill", "tile"),
               Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false")));
-          be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true);
+          be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true,
+              Boolean.parseBoolean(System.getProperty("prism.cuda.gemv-pairs", "true")));
           be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
         }
         for (String line : comparisons) out.println(line);

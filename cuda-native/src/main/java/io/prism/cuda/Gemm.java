@@ -86,8 +86,21 @@ final class Gemm implements AutoCloseable {
     return (int) (((long) units + (long) upw * GV_WARPS - 1) / ((long) upw * GV_WARPS));
   }
 
+  /**
+   * Two rows per warp (gemv2_*) for the single-row GEMVs when {@code out} is even (property {@code
+   * prism.cuda.gemv-pairs}, default true): 8 loads per row in flight and whole load rounds for
+   * in = 14336; the sums are the same per row.
+   */
+  boolean gemvPairs = Boolean.parseBoolean(System.getProperty("prism.cuda.gemv-pairs", "true"));
+
   /** {@code y[r] += w[r, :] . x} for one bf16 token row {@code x}: the wo and w2 GEMVs with the residual add. */
   void gemv1Acc(long wPtr, long xPtr, long yPtr, int out, int in) {
+    if (gemvPairs && out % 2 == 0) {
+      int upw = unitsPerWarp(out / 2);
+      ctx.kernels.args().dependent(true).ptr(wPtr).ptr(xPtr).i32(out).i32(in).i32(upw).ptr(yPtr)
+          .go("gemv2_acc", ctx.stream, blocks(out / 2, upw), 1, 1, GV_THREADS, 0);
+      return;
+    }
     int upw = unitsPerWarp(out);
     ctx.kernels.args().dependent(true).ptr(wPtr).ptr(xPtr).i32(out).i32(in).i32(upw).ptr(yPtr)
         .go("gemv1_acc", ctx.stream, blocks(out, upw), 1, 1, GV_THREADS, 0);
@@ -95,6 +108,12 @@ final class Gemm implements AutoCloseable {
 
   /** {@code y[r] = w[r, :] . bf16(rmsnorm(x[xrow[0]]) * g)}: the classifier of one row, norm included. */
   void gemv1RmsStore(long wPtr, long xPtr, long gPtr, long xRowPtr, float eps, long yPtr, int out, int in) {
+    if (gemvPairs && out % 2 == 0) {
+      int upw = unitsPerWarp(out / 2);
+      ctx.kernels.args().dependent(true).ptr(wPtr).ptr(xPtr).ptr(gPtr).ptr(xRowPtr).f32(eps).i32(out).i32(in).i32(upw).ptr(yPtr)
+          .go("gemv2_rms_store", ctx.stream, blocks(out / 2, upw), 1, 1, GV_THREADS, 4 * in);
+      return;
+    }
     int upw = unitsPerWarp(out);
     ctx.kernels.args().dependent(true).ptr(wPtr).ptr(xPtr).ptr(gPtr).ptr(xRowPtr).f32(eps).i32(out).i32(in).i32(upw).ptr(yPtr)
         .go("gemv1_rms_store", ctx.stream, blocks(out, upw), 1, 1, GV_THREADS, 4 * in);

@@ -58,8 +58,8 @@ final class StepWorkspace {
    * one split per 64 keys).
    */
   int attBlocksPerSm = Integer.getInteger("prism.cuda.att-blocks-per-sm", 3);
-  /** Most key-range splits per attention row (property {@code prism.cuda.att-max-splits}, default 64). */
-  int attMaxSplits = Integer.getInteger("prism.cuda.att-max-splits", 64);
+  /** Most key-range splits per attention row (property {@code prism.cuda.att-max-splits}, default and at most 64: attn_dec's merge). */
+  int attMaxSplits = Math.min(64, Integer.getInteger("prism.cuda.att-max-splits", 64));
 
   /** Key-range splits for attention: enough blocks to fill the GPU, >= 64 keys a split, within the workspace. */
   int splits(int T, int groups, int maxPos, int sms) {

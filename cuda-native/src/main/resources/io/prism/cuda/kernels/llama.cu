@@ -31,7 +31,10 @@ __device__ __forceinline__ bf16_t f2bf(float f) {
 }
 __device__ __forceinline__ float bf2f(bf16_t b) { return __uint_as_float(((unsigned int)b) << 16); }
 __device__ __forceinline__ void st(float* p, float v) { *p = v; }
+// a float slot that stores values rounded to bf16 (the fused GEMVs keep bf16-exact inputs in shared memory)
+struct Bf16Rounded { float v; };
 __device__ __forceinline__ void st(bf16_t* p, float v) { *p = f2bf(v); }
+__device__ __forceinline__ void st(struct Bf16Rounded* p, float v) { p->v = __uint_as_float(((unsigned int)f2bf(v)) << 16); }
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -82,7 +85,19 @@ __device__ float block_rms_scale(const float* xr, int dim, float eps) {
   __shared__ float partial[32];
   __shared__ float scale;
   float ss = 0.f;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  if ((dim & 3) == 0 && (((unsigned long long)xr) & 15) == 0) {
+    // 16-byte loads, four in flight per thread (a row is 4 per thread at dim 4096)
+    const float4* x4 = (const float4*)xr;
+    int n4 = dim >> 2;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+      float4 v = x4[i];
+      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+  } else {
+#pragma unroll 4
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
+  }
   ss = warp_sum(ss);
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) partial[warp] = ss;
@@ -96,13 +111,33 @@ __device__ float block_rms_scale(const float* xr, int dim, float eps) {
   __syncthreads();
   return scale;
 }
+// out[i] = o(w[i] * (s * xr[i])) for i < dim, by the block (16-byte loads when aligned)
+template <typename O>
+__device__ __forceinline__ void block_rms_apply(const float* xr, const float* w, float s, O* out, int dim) {
+  if ((dim & 3) == 0 && (((unsigned long long)xr) & 15) == 0 && (((unsigned long long)w) & 15) == 0) {
+    const float4* x4 = (const float4*)xr;
+    const float4* w4 = (const float4*)w;
+    int n4 = dim >> 2;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
+      float4 v = x4[i], g = w4[i];
+      st(out + 4 * i, g.x * (s * v.x));
+      st(out + 4 * i + 1, g.y * (s * v.y));
+      st(out + 4 * i + 2, g.z * (s * v.z));
+      st(out + 4 * i + 3, g.w * (s * v.w));
+    }
+  } else {
+#pragma unroll 4
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) st(out + i, w[i] * (s * xr[i]));
+  }
+}
 template <typename O>
 __device__ void rmsnorm(const float* x, const float* w, O* out, const int* rows, int dim, float eps) {
   PDL_ENTRY();
   int r = blockIdx.x;
   const float* xr = x + (long long)(rows ? rows[r] : r) * dim;
   float s = block_rms_scale(xr, dim, eps);
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) st(out + (long long)r * dim + i, w[i] * (s * xr[i]));
+  block_rms_apply(xr, w, s, out + (long long)r * dim, dim);
 }
 extern "C" __global__ void rmsnorm_bf16(const float* x, const float* w, bf16_t* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
 extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
@@ -114,28 +149,36 @@ template <typename KV>
 __device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
                         char* kBase, char* vBase, int nHeads, int nKv, int headDim, long long headStride) {
   PDL_ENTRY();
+  __shared__ float ssn[64], scs[64];  // headDim <= 128
   int t = blockIdx.x;
   int dim = nHeads * headDim, kvDim = nKv * headDim, stride = dim + 2 * kvDim;
   float* row = qkv + (long long)t * stride;
   int p = pos[t];
   int half = headDim / 2;
-  int pairs = (nHeads + nKv) * half;
-  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
-    int head = i / half, j = i % half;
-    float s, c;
-    sincosf((float)p * invFreq[j], &s, &c);
-    float* v = row + head * headDim + 2 * j;  // k heads follow q heads contiguously
-    float a = v[0], b = v[1];
-    v[0] = a * c - b * s;
-    v[1] = a * s + b * c;
-  }
+  for (int j = threadIdx.x; j < half; j += blockDim.x) sincosf((float)p * invFreq[j], &ssn[j], &scs[j]);
   __syncthreads();
   long long off = kvOff[t];
-  if (off < 0) return;
-  for (int i = threadIdx.x; i < kvDim; i += blockDim.x) {
-    long long o = off + (i / headDim) * headStride;
-    st((KV*)(kBase + o) + i % headDim, row[dim + i]);
-    st((KV*)(vBase + o) + i % headDim, row[dim + kvDim + i]);
+  int pairs = stride / 2;  // q, k, v as (2i, 2i+1) pairs; RoPE on q and k
+#pragma unroll 4
+  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+    float2 v = ((float2*)row)[i];
+    int e = 2 * i;
+    float a = v.x, b = v.y;
+    if (e < dim + kvDim) {
+      int j = (e % headDim) >> 1;
+      float sn = ssn[j], cs = scs[j];
+      float a2 = a * cs - b * sn, b2 = a * sn + b * cs;
+      a = a2;
+      b = b2;
+      ((float2*)row)[i] = make_float2(a, b);
+    }
+    if (e >= dim && off >= 0) {
+      bool isK = e < dim + kvDim;
+      int k = e - dim - (isK ? 0 : kvDim);
+      KV* d = (KV*)((isK ? kBase : vBase) + off + (k / headDim) * headStride) + k % headDim;
+      st(d, a);
+      st(d + 1, b);
+    }
   }
 }
 extern "C" __global__ void rope_kv_bf16(float* qkv, const int* pos, const long long* kvOff, const float* invFreq,
@@ -464,11 +507,11 @@ __device__ __forceinline__ void ad_step(const AdStep<U>& st, const float (&qf)[M
 #pragma unroll
       for (int u = 0; u < U; u++) if (st.valid[u]) mx = fmaxf(mx, s[u][h]);
       float mNew = fmaxf(m[h], mx);
-      float corr = mNew == -INFINITY ? 1.f : expf(m[h] - mNew);  // 0 on the group's first keys
+      float corr = mNew == -INFINITY ? 1.f : __expf(m[h] - mNew);  // 0 on the group's first keys (fast exp: ex2.approx)
       float p[U], ps = 0.f;
 #pragma unroll
       for (int u = 0; u < U; u++) {
-        p[u] = st.valid[u] ? expf(s[u][h] - mNew) : 0.f;
+        p[u] = st.valid[u] ? __expf(s[u][h] - mNew) : 0.f;
         ps += p[u];
       }
       l[h] = l[h] * corr + ps;
@@ -574,7 +617,7 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
         for (int gg = 0; gg < kpi; gg++) {
           float mw = swm[w][gg][h];
           if (mw == -INFINITY) continue;
-          float f = expf(mw - M);
+          float f = __expf(mw - M);
           L += swl[w][gg][h] * f;
           A += sacc[w][gg * nc + cc][h * 8 + e] * f;
         }
@@ -595,22 +638,32 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   __syncthreads();
   if (!sLast) return;
   __threadfence();
-  for (int i = tid; i < hpb * headDim; i += AD_THREADS) {
-    int h = i / headDim, d = i % headDim;
-    // other blocks' records: L2 loads (__ldcg, not L1), independent so they overlap
-    const float* rb = part + ((long long)t * nHeads + h0 + h) * splits * rec;
-    float M = -INFINITY;
-#pragma unroll 8
-    for (int zz = 0; zz < eff; zz++) M = fmaxf(M, __ldcg(rb + zz * rec));
-    float L = 0.f, A = 0.f;
-#pragma unroll 8
-    for (int zz = 0; zz < eff; zz++) {
-      float mz = __ldcg(rb + zz * rec);
-      float cz = mz == -INFINITY ? 0.f : expf(mz - M);
-      L += __ldcg(rb + zz * rec + 1) * cz;
-      A += __ldcg(rb + zz * rec + 2 + d) * cz;
+  // merge the eff records (other blocks' writes: L2 loads, __ldcg): warp h turns head h's maxima
+  // and sums into normalised weights (lanes over the splits), then every thread sums its outputs
+  {
+    __shared__ float swt[MAX_HPB][64];  // eff <= 64 (the host caps splits at 64)
+    if (warp < hpb) {
+      const float* rb = part + ((long long)t * nHeads + h0 + warp) * splits * rec;
+      float m0 = lane < eff ? __ldcg(rb + lane * rec) : -INFINITY;
+      float m1 = lane + 32 < eff ? __ldcg(rb + (lane + 32) * rec) : -INFINITY;
+      float l0 = lane < eff ? __ldcg(rb + lane * rec + 1) : 0.f;
+      float l1 = lane + 32 < eff ? __ldcg(rb + (lane + 32) * rec + 1) : 0.f;
+      float M = warp_max(fmaxf(m0, m1));
+      float w0 = m0 == -INFINITY ? 0.f : __expf(m0 - M), w1 = m1 == -INFINITY ? 0.f : __expf(m1 - M);
+      float L = warp_sum(l0 * w0 + l1 * w1);
+      if (lane < eff) swt[warp][lane] = w0 / L;
+      if (lane + 32 < eff) swt[warp][lane + 32] = w1 / L;
     }
-    st(out + (long long)t * dim + (h0 + h) * headDim + d, A / L);
+    __syncthreads();
+#pragma unroll 4
+    for (int i = tid; i < hpb * headDim; i += AD_THREADS) {
+      int h = i / headDim, d = i % headDim;
+      const float* rb = part + ((long long)t * nHeads + h0 + h) * splits * rec + 2 + d;
+      float A = 0.f;
+#pragma unroll 8
+      for (int zz = 0; zz < eff; zz++) A += swt[h][zz] * __ldcg(rb + zz * rec);
+      st(out + (long long)t * dim + (h0 + h) * headDim + d, A);
+    }
   }
   if (tid == 0) counters[t * gridDim.y + hg] = 0;
 }
@@ -662,6 +715,22 @@ extern "C" __global__ void attn_combine_f32(const float* part, const int* pos, f
 template <typename O>
 __device__ void swiglu(const float* h13, O* out, int hidden, long long total) {
   PDL_ENTRY();
+  if ((hidden & 3) == 0) {  // four elements per thread, 16-byte loads
+    long long total4 = total >> 2;
+    int h4 = hidden >> 2;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total4; i += (long long)gridDim.x * blockDim.x) {
+      long long t = i / h4;
+      int c = (int)(i - t * h4);
+      float4 g = ((const float4*)(h13 + t * 2 * hidden))[c];
+      float4 u = ((const float4*)(h13 + t * 2 * hidden + hidden))[c];
+      O* o = out + t * hidden + 4 * c;
+      st(o, g.x * (1.0f / (1.0f + expf(-g.x))) * u.x);
+      st(o + 1, g.y * (1.0f / (1.0f + expf(-g.y))) * u.y);
+      st(o + 2, g.z * (1.0f / (1.0f + expf(-g.z))) * u.z);
+      st(o + 3, g.w * (1.0f / (1.0f + expf(-g.w))) * u.w);
+    }
+    return;
+  }
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
     long long t = i / hidden, c = i % hidden;
     float g = h13[t * 2 * hidden + c], u = h13[t * 2 * hidden + hidden + c];
@@ -784,6 +853,8 @@ GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4) GEMV_T(5) GEMV_T(6) GEMV_T(7) GEMV_T(8)
 //   GV_STORE   (NR 1): Y[u] = s
 //   GV_ACC     (NR 1): Y[u] += s                    (the residual add)
 //   GV_SWIGLU  (NR 2, rows u and u + hidden): H[u] = bf16(silu(s0) * s1)  (as swiglu_bf16)
+//   GV_ACC2 / GV_STORE2 (NR 2, rows 2u and 2u + 1): as GV_ACC / GV_STORE for both rows (two rows
+//              per warp keep 8 loads per row in flight and whole rounds for in = 14336)
 //   GV_ROPE    (NR 2, rows 2u and 2u + 1 of wqkv): RoPE of the pair when it is in q or k (as rope_kv),
 //              Y[2u], Y[2u + 1] = the pair; k and v pairs also go to their bf16 cache slots.
 #define GV_THREADS 256
@@ -794,6 +865,8 @@ GEMV_T(1) GEMV_T(2) GEMV_T(3) GEMV_T(4) GEMV_T(5) GEMV_T(6) GEMV_T(7) GEMV_T(8)
 #define GV_ACC 1
 #define GV_SWIGLU 2
 #define GV_ROPE 3
+#define GV_ACC2 4
+#define GV_STORE2 5
 __device__ __forceinline__ uint4 ld_stream(const void* p) {
   uint4 r;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
@@ -835,7 +908,7 @@ __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, lo
   if (RMS) {
     const float* xr = (const float*)X + (long long)(xrow ? xrow[0] : 0) * in;
     float s = block_rms_scale(xr, in, eps);
-    for (int i = threadIdx.x; i < in; i += blockDim.x) xs[i] = bf2f(f2bf(g[i] * (s * xr[i])));
+    block_rms_apply(xr, g, s, (Bf16Rounded*)xs, in);
     __syncthreads();
   }
   const uint4* xg = (const uint4*)X;
@@ -883,6 +956,12 @@ __device__ void gemv_fused(const bf16_t* __restrict__ W, long long rowStride, lo
         Y[u] = s0;
       } else if (MODE == GV_ACC) {
         Y[u] = Y[u] + s0;
+      } else if (MODE == GV_ACC2) {
+        Y[2 * u] = Y[2 * u] + s0;
+        Y[2 * u + 1] = Y[2 * u + 1] + s1;
+      } else if (MODE == GV_STORE2) {
+        Y[2 * u] = s0;
+        Y[2 * u + 1] = s1;
       } else if (MODE == GV_SWIGLU) {
         H[u] = f2bf(s0 * (1.0f / (1.0f + expf(-s0))) * s1);
       } else {  // GV_ROPE
@@ -921,6 +1000,14 @@ extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_acc(const bf16_t*
 }
 extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_store(const bf16_t* W, const bf16_t* X, int rows, int in, int upw, float* Y) {
   gemv_fused<1, GV_STORE, false>(W, 0, in, X, 0, 0, 0.f, rows, in, upw, Y, 0, GemvRope{});
+}
+// the same over row pairs (rows even): units = rows / 2
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv2_rms_store(const bf16_t* W, const float* x, const float* g, const int* xrow, float eps,
+                                                                          int rows, int in, int upw, float* Y) {
+  gemv_fused<2, GV_STORE2, true>(W, in, 2LL * in, x, g, xrow, eps, rows / 2, in, upw, Y, 0, GemvRope{});
+}
+extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv2_acc(const bf16_t* W, const bf16_t* X, int rows, int in, int upw, float* Y) {
+  gemv_fused<2, GV_ACC2, false>(W, in, 2LL * in, X, 0, 0, 0.f, rows / 2, in, upw, Y, 0, GemvRope{});
 }
 // w13 = [w1; w3] ([2 hidden, in]): H[i] = bf16(silu(w1_i . xh) * (w3_i . xh)), xh = bf16(rmsnorm(x) * g)
 extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_swiglu(const bf16_t* W13, const float* x, const float* g, float eps,
