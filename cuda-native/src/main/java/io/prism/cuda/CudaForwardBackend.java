@@ -310,6 +310,16 @@ public final class CudaForwardBackend implements ForwardBackend {
     decodeGraphs.clear();
   }
 
+  /** Fewest keys per attn_dec split (benchmarks; see {@code prism.cuda.att-min-keys}); drops captured graphs. */
+  public void attentionMinKeys(int keys) {
+    if (keys < 8) throw new IllegalArgumentException("attention min keys must be >= 8, got " + keys);
+    ws.attMinKeys = keys;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
   /** Turns the per-shape tuned cuBLASLt GEMMs for decode batches (2..256 tokens, bf16) on or off; drops captured graphs. */
   public void tunedGemm(boolean on) {
     ctx.makeCurrent();
@@ -628,7 +638,7 @@ public final class CudaForwardBackend implements ForwardBackend {
         gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
         mark("rope + kv write");
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, T >= ctx.multiprocessors ? 1 : Math.min(8, (2 * ctx.multiprocessors + T - 1) / T), 1, 256, 0);
       }
       mark("attention");
       if (attn.equals("tile")) {
@@ -640,7 +650,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       } else {
         KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
             .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
-            .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride());
+            .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride()).i32(ws.attMinKeys);
         if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else if (attn.equals("decp")) la.go("attn_decp_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);

@@ -156,6 +156,7 @@ public final class EngineBench {
                 Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")),
                 Boolean.parseBoolean(kv2.getOrDefault("pairs", System.getProperty("prism.cuda.gemv-pairs", "true"))));
             be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
+            be.attentionMinKeys(Integer.parseInt(kv2.getOrDefault("minkeys", System.getProperty("prism.cuda.att-min-keys", "64"))));
             boolean hm = kv2.getOrDefault("kv", headMajor ? "head" : "token").equals("head");
             if (hm != headMajor) { // rewrite every sequence's KV in the variant's layout
               be.kvLayout(hm);

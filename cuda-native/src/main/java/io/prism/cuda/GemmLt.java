@@ -36,7 +36,7 @@ import org.bytedeco.javacpp.PointerPointer;
 final class GemmLt implements AutoCloseable {
   /** Largest token count served here (decode buckets); larger GEMMs stay on cublasGemmEx. */
   static final int MAX_TOKENS = 256;
-  static final int CANDIDATES = 8;
+  static final int CANDIDATES = 32;
   private static final int REPS = 5;
 
   private final CudaContext ctx;

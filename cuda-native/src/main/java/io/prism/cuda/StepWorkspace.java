@@ -58,6 +58,8 @@ final class StepWorkspace {
    * one split per 64 keys).
    */
   int attBlocksPerSm = Integer.getInteger("prism.cuda.att-blocks-per-sm", 3);
+  /** Fewest keys per split of attn_dec (property {@code prism.cuda.att-min-keys}, default 64). */
+  int attMinKeys = Math.max(8, Integer.getInteger("prism.cuda.att-min-keys", 64));
   /** Most key-range splits per attention row (property {@code prism.cuda.att-max-splits}, default and at most 64: attn_dec's merge). */
   int attMaxSplits = Math.min(64, Integer.getInteger("prism.cuda.att-max-splits", 64));
 
@@ -65,7 +67,7 @@ final class StepWorkspace {
   int splits(int T, int groups, int maxPos, int sms) {
     long blocks = (long) T * groups;
     int s = (int) Math.max(1, ((long) attBlocksPerSm * sms + blocks - 1) / blocks);
-    s = Math.min(s, Math.max(1, (maxPos + 1) / 64));
+    s = Math.min(s, Math.max(1, (maxPos + 1) / Math.min(64, attMinKeys)));
     s = Math.min(s, Math.max(1, attMaxSplits));
     s = (int) Math.min(s, partFloats / ((long) T * heads * headDimRec));
     return Math.max(1, s);

@@ -143,6 +143,7 @@ extern "C" __global__ void rmsnorm_bf16(const float* x, const float* w, bf16_t* 
 extern "C" __global__ void rmsnorm_f32(const float* x, const float* w, float* out, const int* rows, int dim, float eps) { rmsnorm(x, w, out, rows, dim, eps); }
 
 // ---- RoPE on q and k (in place in the float32 qkv rows), then K and V into their cache slots ---
+// grid (T, parts): the parts blocks of row t take consecutive slices of its pairs.
 // qkv row t: [q (nHeads*headDim) | k (kvDim) | v (kvDim)]; kvOff[t] is the byte offset of token t's
 // slot inside every layer's K and V range (-1: padding row, nothing written).
 template <typename KV>
@@ -158,9 +159,11 @@ __device__ void rope_kv(float* qkv, const int* pos, const long long* kvOff, cons
   for (int j = threadIdx.x; j < half; j += blockDim.x) sincosf((float)p * invFreq[j], &ssn[j], &scs[j]);
   __syncthreads();
   long long off = kvOff[t];
-  int pairs = stride / 2;  // q, k, v as (2i, 2i+1) pairs; RoPE on q and k
+  int pairs = stride / 2;  // q, k, v as (2i, 2i+1) pairs; RoPE on q and k; gridDim.y blocks share a row
+  int per = (pairs + gridDim.y - 1) / gridDim.y;
+  int i0 = blockIdx.y * per, i1 = min(pairs, i0 + per);
 #pragma unroll 4
-  for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
+  for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
     float2 v = ((float2*)row)[i];
     int e = 2 * i;
     float a = v.x, b = v.y;
@@ -432,7 +435,7 @@ extern "C" __global__ void attn_partial_f32(const float* qkv, const int* pos, co
 // xor shuffles inside the group. Each warp takes U keys per group per step (the K and V loads of
 // all of them in flight together), online softmax per group (running max, sum, accumulator of the
 // lane's VEC dimensions). Warps and groups then merge in shared memory. Only the first eff =
-// min(splits, n / ATT_MIN_KEYS) splits have keys (the others return at once). eff == 1: the block
+// min(splits, n / minKeys) splits have keys (the others return at once). eff == 1: the block
 // writes the normalised row into out; else a record (m, l, acc[headDim]) per (t, head, split) goes
 // to part and the last of the eff blocks of the (t, head group) to arrive (counters[t * groups +
 // hg], reset by it) merges the records into out: no second kernel.
@@ -530,7 +533,7 @@ template <typename KV, typename O, int U, bool PIPE>
 __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
-                         long long pageBytes, float scale, int splits, long long slotStride, long long headStride) {
+                         long long pageBytes, float scale, int splits, long long slotStride, long long headStride, int minKeys) {
   PDL_ENTRY();
   const int VEC = 16 / sizeof(KV);
   (void)VEC;
@@ -543,7 +546,7 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
   int h0 = hg * hpb;
   int kvh = h0 / (nHeads / nKv);
   int n = pos[t] + 1;
-  int eff = min(splits, max(1, n / ATT_MIN_KEYS));
+  int eff = min(splits, max(1, n / minKeys));
   int chunk = (n + eff - 1) / eff;
   if (z >= eff) return;  // splits beyond eff (rows shorter than the graph's bound) have no keys
   int k0 = z * chunk, k1 = min(n, k0 + chunk);
@@ -675,9 +678,9 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
       const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
       const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
       int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits, long long slotStride,  \
-      long long headStride) {                                                                                \
+      long long headStride, int minKeys) {                                                                   \
     attn_dec<KV, O, U, PIPE>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
-                    hpb, blockSize, blocksPerPage, pageBytes, scale, splits, slotStride, headStride);       \
+                    hpb, blockSize, blocksPerPage, pageBytes, scale, splits, slotStride, headStride, minKeys); \
   }
 AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t, 4, false)
 AD_KERNEL(attn_dec_f32, 1, float, float, 4, false)
