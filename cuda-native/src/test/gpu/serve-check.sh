@@ -16,8 +16,10 @@ cp "$D/shared/models/stories260K.bin" "$D/shared/models/tok512.bin" "$M/"
 ORACLE="$D/shared/models/oracle/stories260K_t0_n256_prompt_Once_upon_a_time.txt"
 PORT=18000
 for prec in fp32 bf16; do
-  PRISM_JAVA_OPTS="-Dprism.cuda.precision=$prec" "$B/prism/prism" serve --backend cuda --gpus 1 --gpu-memory 4GiB \
-    --models "$M" --port $PORT >"$OUT/serve-$prec.log" 2>&1 &
+  PORT=$((PORT + 1))
+  # own process group (setsid): stopping it stops the launcher's java child too
+  PRISM_JAVA_OPTS="-Dprism.cuda.precision=$prec" setsid "$B/prism/prism" serve --backend cuda --gpus 1 --gpu-memory 4GiB \
+    --models "$M" --port $PORT --cluster-port 0 >"$OUT/serve-$prec.log" 2>&1 &
   PID=$!
   up=0
   for i in $(seq 1 120); do
@@ -32,10 +34,11 @@ for prec in fp32 bf16; do
     curl -s "localhost:$PORT/v1/completions" -H 'Content-Type: application/json' \
       -d '{"model": "stories260K", "prompt": "Once upon a time", "max_tokens": 64, "temperature": 0.8, "top_p": 0.9, "seed": 7}' >"$OUT/sampled-$prec.json"
     curl -s "localhost:$PORT/admin/gpus" >"$OUT/gpus-$prec.json"
-    echo "admin/gpus: $(head -c 600 "$OUT/gpus-$prec.json")"
+    echo "admin/gpus ($prec): $(head -c 700 "$OUT/gpus-$prec.json")"
     echo "sampled: $(head -c 400 "$OUT/sampled-$prec.json")"
   fi
-  kill $PID 2>/dev/null; wait $PID 2>/dev/null
+  kill -- -$PID 2>/dev/null; wait $PID 2>/dev/null
+  for i in $(seq 1 20); do kill -0 -- -$PID 2>/dev/null || break; sleep 0.5; done
   tail -5 "$OUT/serve-$prec.log"
   python3 - "$OUT/greedy-$prec.json" "$ORACLE" "$prec" <<'PY'
 import json, sys

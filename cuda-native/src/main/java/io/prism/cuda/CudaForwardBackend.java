@@ -46,6 +46,12 @@ public final class CudaForwardBackend implements ForwardBackend {
   static final int ATT_THREADS = 128;
   /** Threads of an attn_dec block (AD_THREADS in llama.cu). */
   static final int AD_THREADS = 128;
+  /**
+   * "auto" decode attention: the tile kernel below this many rows (measured on an H200, 8B shape:
+   * 4.93 vs 4.96 ms at batch 1, 5.24 vs 5.45 at 8, 6.25 vs 6.30 at 32), attn_dec16 / attn_dec4 from
+   * here on (7.34 vs 7.44 ms at 64).
+   */
+  static final int AUTO_DEC_ROWS = 48;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -63,14 +69,15 @@ public final class CudaForwardBackend implements ForwardBackend {
   /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
   private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
   /**
-   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" / "decp"
-   * (attn_dec: lane groups per key, coalesced; dec4 capped for 4 blocks per SM; decp: next step's
-   * loads in flight during this step's math) or "tile" (attn_partial +
-   * attn_combine) (properties {@code prism.cuda.attn.decode}, default dec4, and {@code
-   * prism.cuda.attn.prefill}, default tile). attn_dec needs headDim / (16 / element bytes) to be
-   * a power of two; other shapes use tile.
+   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" / "decp" /
+   * "dec16" (attn_dec: lane groups per key, coalesced; dec4 capped for 4 blocks per SM; decp: next
+   * step's loads in flight during this step's math; dec16: 16-lane rows with reduce-scattered
+   * scores), "tile" (attn_partial + attn_combine), or "auto" (tile below {@link #AUTO_DEC_ROWS}
+   * rows, else dec16 where rows take 16 lanes, else dec4) (properties {@code
+   * prism.cuda.attn.decode}, default auto, and {@code prism.cuda.attn.prefill}, default tile).
+   * attn_dec needs headDim / (16 / element bytes) to be a power of two; other shapes use tile.
    */
-  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "dec4");
+  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "auto");
   private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
   /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default false: measured no gain). */
   private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false"));
@@ -220,12 +227,12 @@ public final class CudaForwardBackend implements ForwardBackend {
   /**
    * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
    * single-token GEMVs, {@code decodeAttention} / {@code prefillAttention} the attention kernel
-   * ("dec", "dec4", "decp" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
+   * ("auto", "dec", "dec4", "decp", "dec16" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
    */
   public void kernels(boolean fusedGemv, String decodeAttention, String prefillAttention, boolean dependentLaunch) {
     for (String a : new String[] {decodeAttention, prefillAttention}) {
-      if (!a.equals("dec") && !a.equals("dec4") && !a.equals("decp") && !a.equals("tile")) {
-        throw new IllegalArgumentException("attention kernel " + a + " is not dec, dec4, decp or tile");
+      if (!java.util.Set.of("auto", "dec", "dec4", "decp", "dec16", "tile").contains(a)) {
+        throw new IllegalArgumentException("attention kernel " + a + " is not auto, dec, dec4, decp, dec16 or tile");
       }
     }
     fused = fusedGemv;
@@ -601,8 +608,13 @@ public final class CudaForwardBackend implements ForwardBackend {
 
   /** Whether attn_dec serves this shape: lanes per K row (headDim / 16-byte vector) a power of two. */
   private boolean decAttentionApplies() {
-    int lanes = c.headDim() / (16 / p.elementBytes);
+    int lanes = decLanes();
     return lanes >= 1 && lanes <= 32 && Integer.bitCount(lanes) == 1 && c.headDim() % (16 / p.elementBytes) == 0;
+  }
+
+  /** Lanes of attn_dec per K row: headDim / (16 / element bytes). */
+  private int decLanes() {
+    return c.headDim() / (16 / p.elementBytes);
   }
 
   /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
@@ -617,6 +629,8 @@ public final class CudaForwardBackend implements ForwardBackend {
     boolean dep = k.pdl;
     boolean one = fusedStep(T);
     String attn = decode ? attnDecode : attnPrefill;
+    if (attn.equals("auto")) attn = T < AUTO_DEC_ROWS ? "tile" : decLanes() == 16 ? "dec16" : "dec4";
+    if (attn.equals("dec16") && decLanes() != 16) attn = "dec4";
     if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
     int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
@@ -653,6 +667,7 @@ public final class CudaForwardBackend implements ForwardBackend {
             .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride()).i32(ws.attMinKeys);
         if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else if (attn.equals("decp")) la.go("attn_decp_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else if (attn.equals("dec16")) la.go("attn_dec16_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
         else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
       }
       mark("gemm o");

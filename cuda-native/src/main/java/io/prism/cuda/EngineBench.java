@@ -150,7 +150,7 @@ public final class EngineBench {
               String[] a = pair.split("=", 2);
               if (a.length == 2) kv2.put(a[0].trim(), a[1].trim());
             }
-            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "dec4")),
+            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "auto")),
                 kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "false"))));
             be.tuning(Integer.parseInt(kv2.getOrDefault("split", System.getProperty("prism.cuda.att-blocks-per-sm", "3"))), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
                 Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")),
@@ -176,7 +176,7 @@ public final class EngineBench {
             out.println(line);
             if (!be.tunedGemmDescription().isEmpty()) out.println("    " + be.tunedGemmDescription());
           }
-          be.kernels(true, System.getProperty("prism.cuda.attn.decode", "dec4"), System.getProperty("prism.cuda.attn.prefill", "tile"),
+          be.kernels(true, System.getProperty("prism.cuda.attn.decode", "auto"), System.getProperty("prism.cuda.attn.prefill", "tile"),
               Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false")));
           be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true,
               Boolean.parseBoolean(System.getProperty("prism.cuda.gemv-pairs", "true")));

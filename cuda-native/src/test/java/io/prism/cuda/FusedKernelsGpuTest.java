@@ -178,4 +178,54 @@ class FusedKernelsGpuTest {
       be.kvLayout(false);
     }
   }
+
+  @Test
+  void reduceScatteredAttentionForHeadDim128GivesTheTileLogits() {
+    // a small model with the 8B's head shape (head dim 128, 4 query heads per KV head): attn_dec16's case
+    ModelConfig c = new ModelConfig("hd128", 1024, 2048, 2, 8, 2, 1024, 2048, 500000f, null, 1e-5f, false);
+    LoadedModel m = new LoadedModel("hd128", "random:hd128", c, null, null);
+    KvPages own = new KvPages(dev.memory());
+    try (KvCache kv2 = KvCache.reserve(dev.memory(), c, 16, 2, 3 * 1024); CudaForwardBackend b = dev.load(m, kv2, 11)) {
+      int[][] tabs = new int[LENGTHS.length][64];
+      for (int s = 0; s < LENGTHS.length; s++) {
+        for (int i = 0; i < 64; i++) tabs[s][i] = s * 64 + i;
+        own.ensureBlocks(kv2, tabs[s]);
+      }
+      float[][][] got = new float[5][][];
+      String[] attn = {"tile", "dec4", "dec16", "dec16", "auto"};
+      int[] maxSplits = {64, 64, 64, 1, 64};
+      for (int k = 0; k < attn.length; k++) {
+        b.kernels(false, "tile", "tile", false);
+        for (int s = 0; s < LENGTHS.length; s++) {
+          b.forward(new ForwardBatch(List.of(new ForwardBatch.Entry(prompts[s], 0, tabs[s], true))), new float[1][c.vocabSize()]);
+        }
+        b.kernels(true, attn[k], "tile", false);
+        b.tuning(8, maxSplits[k], 0);
+        List<ForwardBatch.Entry> es = new ArrayList<>();
+        for (int s = 0; s < LENGTHS.length; s++) es.add(new ForwardBatch.Entry(new int[] {5 + s}, LENGTHS[s], tabs[s], true));
+        got[k] = new float[LENGTHS.length][c.vocabSize()];
+        b.forward(new ForwardBatch(es), got[k]);
+      }
+      // one sequence alone (fused single-token step) with attn_dec16 against tile
+      float[][] single = new float[2][c.vocabSize()];
+      for (int k = 0; k < 2; k++) {
+        b.kernels(true, k == 0 ? "tile" : "dec16", "tile", false);
+        b.tuning(8, 64, 0);
+        b.forward(new ForwardBatch(List.of(new ForwardBatch.Entry(new int[] {9}, LENGTHS[2], tabs[2], true))), new float[][] {single[k]});
+      }
+      for (int k = 1; k < attn.length; k++) {
+        for (int s = 0; s < LENGTHS.length; s++) {
+          double rel = TestModels.relativeError(got[k][s], got[0][s]);
+          System.out.printf("head dim 128: %s (at most %d splits) vs tile, %d tokens of context: rel err %.3g%n", attn[k], maxSplits[k], LENGTHS[s], rel);
+          assertTrue(rel < 1e-2, attn[k] + " relative error " + rel);
+        }
+      }
+      double rel = TestModels.relativeError(single[1], single[0]);
+      System.out.printf("head dim 128: dec16 single-token step vs tile: rel err %.3g%n", rel);
+      assertTrue(rel < 1e-2, "single-token relative error " + rel);
+      own.unmapAll(kv2);
+    } finally {
+      own.releaseAll();
+    }
+  }
 }

@@ -529,7 +529,76 @@ __device__ __forceinline__ void ad_step(const AdStep<U>& st, const float (&qf)[M
     }
   }
 }
-template <typename KV, typename O, int U, bool PIPE>
+// ad_step for groups of 16 lanes per row (headDim = 16 * VEC: bf16 head dim 128) and U = 4: the
+// 16 partial dots per lane (4 keys x 4 heads) are reduce-scattered over the group (xor 8, 4, 2, 1:
+// 15 shuffles instead of 64), so lane c of the group ends with the score of key u = c / 4, head
+// h = c % 4; it does that score's softmax (one exp), and the 16 probabilities and 4 rescale
+// factors are broadcast back for P V. The running max and sum of head h live in the lanes with
+// c % 4 == h (mloc, lloc).
+__device__ __forceinline__ float sel4(const float (&a)[MAX_HPB], int i) {
+  return i == 0 ? a[0] : i == 1 ? a[1] : i == 2 ? a[2] : a[3];
+}
+template <typename KV>
+__device__ __forceinline__ void ad_step16(const AdStep<4>& st, const float (&qf)[MAX_HPB][8], float& mloc, float& lloc,
+                                          float (&acc)[MAX_HPB][8], int hpb, int lane) {
+  const int VEC = 16 / sizeof(KV);
+  const unsigned FULL = 0xffffffffu;
+  int c = lane & 15, gb = lane & ~15;
+  float v[16];
+#pragma unroll
+  for (int u = 0; u < 4; u++) {
+    float kf[8];
+    unpack16(st.k[u], (const KV*)0, kf);
+#pragma unroll
+    for (int h = 0; h < 4; h++) {
+      float d = 0.f;
+#pragma unroll
+      for (int e = 0; e < VEC; e++) d += qf[h][e] * kf[e];
+      v[u * 4 + h] = d;
+    }
+  }
+  float w8[8], w4[4], w2[2];
+  bool b3 = c & 8, b2 = c & 4, b1 = c & 2, b0 = c & 1;
+#pragma unroll
+  for (int i = 0; i < 8; i++) w8[i] = (b3 ? v[i + 8] : v[i]) + __shfl_xor_sync(FULL, b3 ? v[i] : v[i + 8], 8);
+#pragma unroll
+  for (int i = 0; i < 4; i++) w4[i] = (b2 ? w8[i + 4] : w8[i]) + __shfl_xor_sync(FULL, b2 ? w8[i] : w8[i + 4], 4);
+#pragma unroll
+  for (int i = 0; i < 2; i++) w2[i] = (b1 ? w4[i + 2] : w4[i]) + __shfl_xor_sync(FULL, b1 ? w4[i] : w4[i + 2], 2);
+  float sc = (b0 ? w2[1] : w2[0]) + __shfl_xor_sync(FULL, b0 ? w2[0] : w2[1], 1);
+  int myu = c >> 2;
+  bool myvalid = myu == 0 ? st.valid[0] : myu == 1 ? st.valid[1] : myu == 2 ? st.valid[2] : st.valid[3];
+  float sv = myvalid ? sc : -INFINITY;
+  float mx = fmaxf(sv, __shfl_xor_sync(FULL, sv, 4));
+  mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 8));  // max over the 4 keys of this lane's head
+  float mNew = fmaxf(mloc, mx);
+  float corr = mNew == -INFINITY ? 1.f : __expf(mloc - mNew);
+  float p = myvalid ? __expf(sv - mNew) : 0.f;
+  float ps = p + __shfl_xor_sync(FULL, p, 4);
+  ps += __shfl_xor_sync(FULL, ps, 8);
+  lloc = lloc * corr + ps;
+  mloc = mNew;
+  float vf[4][8];
+#pragma unroll
+  for (int u = 0; u < 4; u++) unpack16(st.v[u], (const KV*)0, vf[u]);
+#pragma unroll
+  for (int h = 0; h < MAX_HPB; h++) {
+    float ch = __shfl_sync(FULL, corr, gb + h);
+    float ph[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) ph[u] = __shfl_sync(FULL, p, gb + u * 4 + h);
+    if (h < hpb) {
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        float a = acc[h][e] * ch;
+#pragma unroll
+        for (int u = 0; u < 4; u++) a += ph[u] * vf[u][e];
+        acc[h][e] = a;
+      }
+    }
+  }
+}
+template <typename KV, typename O, int U, bool PIPE, bool FAST16 = false>
 __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart, const int* tables,
                          const char* kBase, const char* vBase, float* part, int* counters, O* out,
                          int nHeads, int nKv, int headDim, int hpb, int blockSize, int blocksPerPage,
@@ -560,6 +629,7 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
 #pragma unroll
     for (int e = 0; e < 8; e++) qf[h][e] = (h < hpb && e < VEC) ? qrow[h * headDim + e] * scale : 0.f;
   float m[MAX_HPB], l[MAX_HPB], acc[MAX_HPB][8];
+  float mloc = -INFINITY, lloc = 0.f;  // FAST16: running max and sum of head (lane % 4)
 #pragma unroll
   for (int h = 0; h < MAX_HPB; h++) {
     m[h] = -INFINITY;
@@ -592,15 +662,22 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
     } else {
       AD_LOAD(cur, base);
     }
-    ad_step<KV, U>(cur, qf, m, l, acc, hpb, nc);
+    if constexpr (FAST16 && U == 4) ad_step16<KV>(cur, qf, mloc, lloc, acc, hpb, lane);
+    else ad_step<KV, U>(cur, qf, m, l, acc, hpb, nc);
     if (PIPE) cur = nxt;
   }
 #undef AD_LOAD
   pdl_done();
   // merge the (warp, group) partial states
+  if constexpr (FAST16) {
+    if (c < MAX_HPB) {
+      swm[warp][g][c] = mloc;
+      swl[warp][g][c] = lloc;
+    }
+  }
 #pragma unroll
   for (int h = 0; h < MAX_HPB; h++) {
-    if (c == 0) {
+    if (!FAST16 && c == 0) {
       swm[warp][g][h] = m[h];
       swl[warp][g][h] = l[h];
     }
@@ -672,22 +749,25 @@ __device__ void attn_dec(const float* qkv, const int* pos, const int* tableStart
 }
 // attn_dec_<kv> (no register cap), attn_dec4_<kv> (capped for 4 blocks per SM) and attn_decp_<kv>
 // (2 keys per group and step, the next step's K and V loaded before this step's math, 4 blocks per
-// SM): the backend picks one (prism.cuda.attn.decode = dec | dec4 | decp | tile).
-#define AD_KERNEL(name, minBlocks, KV, O, U, PIPE)                                                                      \
+// SM) and attn_dec16_<kv> (16 lanes per row only: reduce-scattered scores, ad_step16): the backend
+// picks one (prism.cuda.attn.decode = auto | dec | dec4 | decp | dec16 | tile).
+#define AD_KERNEL(name, minBlocks, KV, O, U, PIPE, FAST16)                                                                      \
   extern "C" __global__ void __launch_bounds__(AD_THREADS, minBlocks) name(                                   \
       const float* qkv, const int* pos, const int* tableStart, const int* tables, const char* kBase,         \
       const char* vBase, float* part, int* counters, O* out, int nHeads, int nKv, int headDim, int hpb,      \
       int blockSize, int blocksPerPage, long long pageBytes, float scale, int splits, long long slotStride,  \
       long long headStride, int minKeys) {                                                                   \
-    attn_dec<KV, O, U, PIPE>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
+    attn_dec<KV, O, U, PIPE, FAST16>(qkv, pos, tableStart, tables, kBase, vBase, part, counters, out, nHeads, nKv, headDim,  \
                     hpb, blockSize, blocksPerPage, pageBytes, scale, splits, slotStride, headStride, minKeys); \
   }
-AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t, 4, false)
-AD_KERNEL(attn_dec_f32, 1, float, float, 4, false)
-AD_KERNEL(attn_dec4_bf16, 4, bf16_t, bf16_t, 4, false)
-AD_KERNEL(attn_dec4_f32, 4, float, float, 4, false)
-AD_KERNEL(attn_decp_bf16, 4, bf16_t, bf16_t, 2, true)
-AD_KERNEL(attn_decp_f32, 4, float, float, 2, true)
+AD_KERNEL(attn_dec_bf16, 1, bf16_t, bf16_t, 4, false, false)
+AD_KERNEL(attn_dec_f32, 1, float, float, 4, false, false)
+AD_KERNEL(attn_dec4_bf16, 4, bf16_t, bf16_t, 4, false, false)
+AD_KERNEL(attn_dec4_f32, 4, float, float, 4, false, false)
+AD_KERNEL(attn_decp_bf16, 4, bf16_t, bf16_t, 2, true, false)
+AD_KERNEL(attn_decp_f32, 4, float, float, 2, true, false)
+AD_KERNEL(attn_dec16_bf16, 4, bf16_t, bf16_t, 4, false, true)
+AD_KERNEL(attn_dec16_f32, 4, float, float, 4, false, true)
 
 // ---- merge the splits: out[t, head*headDim + d] = sum_z acc_z e^(m_z - M) / sum_z l_z e^(m_z - M) --
 // grid (T, nHeads), block headDim (rounded up to 32).
