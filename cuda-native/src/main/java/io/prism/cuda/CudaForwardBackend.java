@@ -79,8 +79,12 @@ public final class CudaForwardBackend implements ForwardBackend {
    */
   private String attnDecode = System.getProperty("prism.cuda.attn.decode", "auto");
   private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
-  /** Programmatic dependent launches between this backend's kernels (property {@code prism.cuda.pdl}, default false: measured no gain). */
-  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false"));
+  /**
+   * Programmatic dependent launches between this backend's own kernels (property {@code
+   * prism.cuda.pdl}, default true: measured on an H200, 8B shape, batch 1: 4.85 against 4.95 ms per
+   * step; no change at batch 64).
+   */
+  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
   /** KV block layout: head-major when true (property {@code prism.cuda.kv-layout} = head), else token-major. */
   private boolean headMajorKv = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
   /** PDL trigger once each block's main work is done (true, property {@code prism.cuda.pdl-late}) or at block start. */

@@ -151,7 +151,7 @@ public final class EngineBench {
               if (a.length == 2) kv2.put(a[0].trim(), a[1].trim());
             }
             be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "auto")),
-                kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "false"))));
+                kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "true"))));
             be.tuning(Integer.parseInt(kv2.getOrDefault("split", System.getProperty("prism.cuda.att-blocks-per-sm", "3"))), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
                 Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")),
                 Boolean.parseBoolean(kv2.getOrDefault("pairs", System.getProperty("prism.cuda.gemv-pairs", "true"))));
@@ -177,7 +177,7 @@ public final class EngineBench {
             if (!be.tunedGemmDescription().isEmpty()) out.println("    " + be.tunedGemmDescription());
           }
           be.kernels(true, System.getProperty("prism.cuda.attn.decode", "auto"), System.getProperty("prism.cuda.attn.prefill", "tile"),
-              Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "false")));
+              Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true")));
           be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true,
               Boolean.parseBoolean(System.getProperty("prism.cuda.gemv-pairs", "true")));
           be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
