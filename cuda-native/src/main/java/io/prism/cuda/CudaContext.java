@@ -124,6 +124,15 @@ final class CudaContext implements AutoCloseable {
     return v[0];
   }
 
+  /** The cuBLAS workspace (also lent to cuBLASLt on the same stream). */
+  long blasWorkspace() {
+    return blasWorkspace;
+  }
+
+  long blasWorkspaceBytes() {
+    return CUBLAS_WORKSPACE_BYTES;
+  }
+
   /** Makes this GPU's context current on the calling thread ({@code cuCtxSetCurrent}, cheap). */
   void makeCurrent() {
     if (closed) throw new IllegalStateException("CUDA context of device " + ordinal + " is closed");

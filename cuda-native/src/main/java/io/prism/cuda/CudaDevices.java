@@ -18,7 +18,7 @@ public final class CudaDevices {
   /**
    * Opens GPUs {@code 0 .. count-1} with the precision from {@code prism.cuda.precision}.
    *
-   * @param count GPUs to open, at least 1 and at most the number visible
+   * @param count GPUs to open, at most the number visible; 0 opens every visible GPU
    * @param budgetBytes device-memory budget per GPU (weights + KV pages + workspace); must not
    *     exceed the GPU's total memory
    * @throws IllegalArgumentException if {@code count} or {@code budgetBytes} is out of range (the
@@ -33,6 +33,7 @@ public final class CudaDevices {
       default -> throw new IllegalArgumentException("prism.cuda.precision must be bf16 or fp32, got " + prop);
     };
     int chunk = Integer.getInteger("prism.cuda.chunk-tokens", CudaForwardBackend.DEFAULT_CHUNK_TOKENS);
+    if (count == 0) count = CudaContext.deviceCount(); // prism.node.gpu-count = 0: every visible GPU
     return new ArrayList<>(open(count, budgetBytes, p, chunk));
   }
 

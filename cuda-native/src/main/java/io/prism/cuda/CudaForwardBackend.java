@@ -44,6 +44,14 @@ public final class CudaForwardBackend implements ForwardBackend {
   static final int LOGIT_ROWS = 256;
   /** Threads of an attention block (ATT_THREADS in llama.cu): keys per tile, and the largest head dimension. */
   static final int ATT_THREADS = 128;
+  /** Threads of an attn_dec block (AD_THREADS in llama.cu). */
+  static final int AD_THREADS = 128;
+  /**
+   * "auto" decode attention: the tile kernel below this many rows (measured on an H200, 8B shape:
+   * 4.93 vs 4.96 ms at batch 1, 5.24 vs 5.45 at 8, 6.25 vs 6.30 at 32), attn_dec16 / attn_dec4 from
+   * here on (7.34 vs 7.44 ms at 64).
+   */
+  static final int AUTO_DEC_ROWS = 48;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -58,6 +66,30 @@ public final class CudaForwardBackend implements ForwardBackend {
   private StepProfiler profiler;
   private org.bytedeco.javacpp.Pointer hostWeights;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
+  /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
+  private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
+  /**
+   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" / "decp" /
+   * "dec16" (attn_dec: lane groups per key, coalesced; dec4 capped for 4 blocks per SM; decp: next
+   * step's loads in flight during this step's math; dec16: 16-lane rows with reduce-scattered
+   * scores), "tile" (attn_partial + attn_combine), or "auto" (tile below {@link #AUTO_DEC_ROWS}
+   * rows, else dec16 where rows take 16 lanes, else dec4) (properties {@code
+   * prism.cuda.attn.decode}, default auto, and {@code prism.cuda.attn.prefill}, default tile).
+   * attn_dec needs headDim / (16 / element bytes) to be a power of two; other shapes use tile.
+   */
+  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "auto");
+  private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
+  /**
+   * Programmatic dependent launches between this backend's own kernels (property {@code
+   * prism.cuda.pdl}, default true: measured on an H200, 8B shape, batch 1: 4.85 against 4.95 ms per
+   * step; no change at batch 64).
+   */
+  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
+  /** KV block layout: head-major when true (property {@code prism.cuda.kv-layout} = head), else token-major. */
+  private boolean headMajorKv = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
+  /** PDL trigger once each block's main work is done (true, property {@code prism.cuda.pdl-late}) or at block start. */
+  private boolean pdlLate = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl-late", "true"));
+
   private long graphReplays;
   private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
 
@@ -190,7 +222,31 @@ public final class CudaForwardBackend implements ForwardBackend {
   }
 
   private void mark(String label) {
-    if (profiler != null) profiler.mark(label);
+    if (profiler != null) {
+      profiler.mark(label);
+      ctx.kernels.foreign();
+    }
+  }
+
+  /**
+   * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
+   * single-token GEMVs, {@code decodeAttention} / {@code prefillAttention} the attention kernel
+   * ("auto", "dec", "dec4", "decp", "dec16" or "tile"), {@code dependentLaunch} PDL between kernels. Drops captured graphs.
+   */
+  public void kernels(boolean fusedGemv, String decodeAttention, String prefillAttention, boolean dependentLaunch) {
+    for (String a : new String[] {decodeAttention, prefillAttention}) {
+      if (!java.util.Set.of("auto", "dec", "dec4", "decp", "dec16", "tile").contains(a)) {
+        throw new IllegalArgumentException("attention kernel " + a + " is not auto, dec, dec4, decp, dec16 or tile");
+      }
+    }
+    fused = fusedGemv;
+    attnDecode = decodeAttention;
+    attnPrefill = prefillAttention;
+    pdl = dependentLaunch;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
   }
 
   /** Steps run so far (for benchmarks and logs). */
@@ -238,6 +294,57 @@ public final class CudaForwardBackend implements ForwardBackend {
     decodeGraphs.clear();
   }
 
+  /**
+   * Tuning knobs for benchmarks and tests: attention blocks aimed for per multiprocessor when
+   * splitting the key range, the most splits per row, and warps per multiprocessor of the fused
+   * GEMVs (values below 1 keep the current one). Drops captured graphs.
+   */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm) {
+    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, pdlLate);
+  }
+
+  /** {@link #tuning(int, int, int)} plus where the kernels trigger their dependents (see {@code prism.cuda.pdl-late}). */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate) {
+    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, pdlTriggerLate, gemm.gemvPairs);
+  }
+
+  /** {@link #tuning(int, int, int, boolean)} plus two rows per warp in the single-row GEMVs (see {@code prism.cuda.gemv-pairs}). */
+  public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate, boolean gemvPairs) {
+    gemm.gemvPairs = gemvPairs;
+    pdlLate = pdlTriggerLate;
+    if (attentionBlocksPerSm > 0) ws.attBlocksPerSm = attentionBlocksPerSm;
+    if (attentionMaxSplits > 0) ws.attMaxSplits = Math.min(64, attentionMaxSplits);
+    if (gemvWarpsPerSm > 0) gemm.gemvWarpsPerSm = gemvWarpsPerSm;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
+  /** Fewest keys per attn_dec split (benchmarks; see {@code prism.cuda.att-min-keys}); drops captured graphs. */
+  public void attentionMinKeys(int keys) {
+    if (keys < 8) throw new IllegalArgumentException("attention min keys must be >= 8, got " + keys);
+    ws.attMinKeys = keys;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
+  /** Turns the per-shape tuned cuBLASLt GEMMs for decode batches (2..256 tokens, bf16) on or off; drops captured graphs. */
+  public void tunedGemm(boolean on) {
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+    gemm.useLt(on);
+  }
+
+  /** What the cuBLASLt search chose (benchmark logs); empty when off. */
+  public String tunedGemmDescription() {
+    return gemm.ltDescription();
+  }
+
   /** Decode steps served by a CUDA graph replay so far. */
   public long graphReplays() {
     return graphReplays;
@@ -257,6 +364,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
+    ctx.kernels.pdlLate(pdlLate);
     int n = es.size();
     int bucket = Math.max(1, Integer.highestOneBit(n - 1) << 1);
     if (n == 1) bucket = 1;
@@ -266,7 +374,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       decodeGraphs.put(bucket, g);
     }
     ByteBuffer m = g.meta;
-    int bs = kv.blockSize(), kvDimBytes = c.kvDim() * p.elementBytes;
+    int bs = kv.blockSize(), kvDimBytes = (int) slotStride();
     for (int i = 0; i < n; i++) {
       ForwardBatch.Entry e = es.get(i);
       int pos = e.startPos();
@@ -292,17 +400,29 @@ public final class CudaForwardBackend implements ForwardBackend {
     int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
     int splits = ws.splits(bucket, groups, c.maxSeqLen() - 1, ctx.multiprocessors);
     ctx.synchronize();
+    // GEMM shapes of this bucket tuned before capture (cuBLASLt search synchronizes)
+    gemm.prepare(w.wqkv[0], ws.xb, c.dim() + 2 * c.kvDim(), c.dim(), bucket);
+    gemm.prepare(w.wo[0], ws.xb, c.dim(), c.dim(), bucket);
+    gemm.prepare(w.w13[0], ws.xb, 2 * c.hiddenDim(), c.dim(), bucket);
+    gemm.prepare(w.w2[0], ws.hb, c.dim(), c.hiddenDim(), bucket);
+    gemm.prepare(w.classifier, ws.xl, c.vocabSize(), c.dim(), bucket);
     DecodeGraph g = DecodeGraph.allocate(ctx, bucket, stride, splits);
+    gemm.capturing = true;
     try {
       long d = g.metaDev;
       g.capture(() -> {
-        layers(bucket, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
-        classifier(d + g.oRows(), bucket, true);
+        ctx.kernels.foreign(); // the metadata copy
+        boolean f = fusedStep(bucket);
+        layers(bucket, true, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
+        classifier(d + g.oRows(), bucket, true, f);
         check("cuMemcpyDtoHAsync(graph argmax)", cudart.cuMemcpyDtoHAsync(g.outPinned, ws.argmax, 4L * bucket, ctx.stream));
+        ctx.kernels.foreign();
       });
     } catch (RuntimeException e) {
       g.close();
       throw e;
+    } finally {
+      gemm.capturing = false;
     }
     return g;
   }
@@ -318,6 +438,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     List<ForwardBatch.Entry> es = batch.entries();
     validate(es);
     ctx.makeCurrent();
+    ctx.kernels.pdlLate(pdlLate);
     // cut the entries into chunks of <= chunk tokens, in order
     List<Piece> pieces = new ArrayList<>();
     int used = 0;
@@ -387,7 +508,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     int oTok = 8 * T, oPos = oTok + 4 * T, oTs = oPos + 4 * T, oRows = oTs + 4 * T, oTab = oRows + 4 * rows;
     int[] rowEntry = new int[rows];
     int t = 0, r = 0, tab = 0;
-    int kvDimBytes = c.kvDim() * p.elementBytes;
+    int kvDimBytes = (int) slotStride();
     int maxPos = 0;
     for (Piece pc : pieces) {
       ForwardBatch.Entry e = es.get(pc.entry);
@@ -410,24 +531,28 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
     long metaBytes = oTab + 4L * tab;
     check("cuMemcpyHtoDAsync(meta)", cudart.cuMemcpyHtoDAsync(ws.meta, ws.metaPinned, metaBytes, ctx.stream));
+    ctx.kernels.foreign();
     long dKvOff = ws.meta, dTok = ws.meta + oTok, dPos = ws.meta + oPos, dTs = ws.meta + oTs, dRows = ws.meta + oRows, dTab = ws.meta + oTab;
 
     int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
-    layers(T, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
+    boolean decode = T == pieces.size();
+    for (Piece pc : pieces) decode &= pc.to - pc.from == 1;
+    layers(T, decode, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
     try {
-      logitsRows(rows, dRows, rowEntry, logits, next);
+      logitsRows(rows, dRows, rowEntry, logits, next, fusedStep(T));
     } finally {
       if (profiler != null) profiler.collect();
     }
   }
 
-  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next) {
+  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next, boolean fusedRow) {
 
     int vocab = c.vocabSize();
     mark("logits");
     for (int g = 0; g < rows; g += LOGIT_ROWS) {
       int n = Math.min(LOGIT_ROWS, rows - g);
-      classifier(dRows + 4L * g, n, next != null);
+      classifier(dRows + 4L * g, n, next != null, fusedRow);
+      ctx.kernels.foreign(); // the copy below
       if (next != null) {
         check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));
         ctx.synchronize();
@@ -444,17 +569,73 @@ public final class CudaForwardBackend implements ForwardBackend {
     }
   }
 
-  /** Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when {@code greedy}. */
-  private void classifier(long dRows, int n, boolean greedy) {
-    ctx.kernels.args().ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
-        .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
-    gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
-    if (greedy) ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
+  /**
+   * Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when
+   * {@code greedy}; {@code fusedRow}: a single-token step, whose one row goes through the fused
+   * norm + GEMV kernel.
+   */
+  private void classifier(long dRows, int n, boolean greedy, boolean fusedRow) {
+    boolean dep = pdl && profiler == null;
+    if (fusedRow && n == 1) {
+      gemm.gemv1RmsStore(w.classifier, ws.x, w.finalNorm, dRows, c.normEps(), ws.logits, c.vocabSize(), c.dim());
+    } else {
+      ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
+          .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
+      gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
+    }
+    if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
-  private void layers(int T, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
+  /** Bytes between consecutive token slots of a block (per KV head row start): see llama.cu's KV layout. */
+  private long slotStride() {
+    return (long) (headMajorKv ? c.headDim() : c.kvDim()) * p.elementBytes;
+  }
+
+  /** Bytes between consecutive KV heads of one token slot. */
+  private long headStride() {
+    return (long) (headMajorKv ? kv.blockSize() * c.headDim() : c.headDim()) * p.elementBytes;
+  }
+
+  /**
+   * Chooses the layout inside each KV block (tests and benchmarks; property {@code
+   * prism.cuda.kv-layout} = token | head): token-major ({@code [slot][kvDim]}, KvCache's picture)
+   * or head-major ({@code [kvHead][slot][headDim]}: one KV head's rows of a block contiguous).
+   * KV written under the other layout reads as garbage: switch before any prefill. Drops graphs.
+   */
+  public void kvLayout(boolean headMajor) {
+    headMajorKv = headMajor;
+    ctx.makeCurrent();
+    ctx.synchronize();
+    for (DecodeGraph g : decodeGraphs.values()) g.close();
+    decodeGraphs.clear();
+  }
+
+  /** Whether attn_dec serves this shape: lanes per K row (headDim / 16-byte vector) a power of two. */
+  private boolean decAttentionApplies() {
+    int lanes = decLanes();
+    return lanes >= 1 && lanes <= 32 && Integer.bitCount(lanes) == 1 && c.headDim() % (16 / p.elementBytes) == 0;
+  }
+
+  /** Lanes of attn_dec per K row: headDim / (16 / element bytes). */
+  private int decLanes() {
+    return c.headDim() / (16 / p.elementBytes);
+  }
+
+  /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
+  private boolean fusedStep(int T) {
+    return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+  }
+
+  private void layers(int T, boolean decode, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
     String sfx = p.suffix();
     KernelModule k = ctx.kernels;
+    k.pdl = pdl && profiler == null;
+    boolean dep = k.pdl;
+    boolean one = fusedStep(T);
+    String attn = decode ? attnDecode : attnPrefill;
+    if (attn.equals("auto")) attn = T < AUTO_DEC_ROWS ? "tile" : decLanes() == 16 ? "dec16" : "dec4";
+    if (attn.equals("dec16") && decLanes() != 16) attn = "dec4";
+    if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
     int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
@@ -464,29 +645,55 @@ public final class CudaForwardBackend implements ForwardBackend {
     k.args().ptr(w.embedding).ptr(dTok).ptr(ws.x).i32(dim).go("embed_" + sfx, ctx.stream, T, 1, 1, 256, 0);
     for (int l = 0; l < c.numLayers(); l++) {
       long kBase = kv.keys(l).address(), vBase = kv.values(l).address();
-      mark("rmsnorm");
-      k.args().ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-      mark("gemm qkv");
-      gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
-      mark("rope + kv write");
-      k.args().ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-          .go("rope_kv_" + sfx, ctx.stream, T, 1, 1, 128, 0);
+      if (one) {
+        mark("gemv rmsnorm + qkv + rope + kv write");
+        gemm.gemv1RmsQkvRope(w.wqkv[l], ws.x, w.attnNorm[l], c.normEps(), ws.qkv, dPos, dKvOff, w.invFreq, kBase, vBase, dim, kvDim, hd,
+            headStride());
+      } else {
+        mark("rmsnorm");
+        k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+        mark("gemm qkv");
+        gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
+        mark("rope + kv write");
+        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
+            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, T >= ctx.multiprocessors ? 1 : Math.min(8, (2 * ctx.multiprocessors + T - 1) / T), 1, 256, 0);
+      }
       mark("attention");
-      k.args().ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
-          .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits)
-          .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
-      k.args().ptr(ws.part).ptr(ws.xb).i32(nh).i32(hd).i32(splits).go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+      if (attn.equals("tile")) {
+        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
+            .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride())
+            .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
+        k.args().dependent(dep).ptr(ws.part).ptr(dPos).ptr(ws.xb).i32(nh).i32(hd).i32(splits)
+            .go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
+      } else {
+        KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
+            .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
+            .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride()).i32(ws.attMinKeys);
+        if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else if (attn.equals("decp")) la.go("attn_decp_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else if (attn.equals("dec16")) la.go("attn_dec16_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+        else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
+      }
       mark("gemm o");
-      gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
-      mark("rmsnorm");
-      k.args().ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-      mark("gemm w13");
-      gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
-      mark("swiglu");
-      long total = (long) T * hidden;
-      k.args().ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total).go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total + 255) / 256), 1, 1, 256, 0);
+      if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
+      else gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
+      if (one) {
+        mark("gemv rmsnorm + w13 + swiglu");
+        gemm.gemv1RmsSwiglu(w.w13[l], ws.x, w.ffnNorm[l], c.normEps(), ws.hb, hidden, dim);
+      } else {
+        mark("rmsnorm");
+        k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
+        mark("gemm w13");
+        gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        mark("swiglu");
+        long total = (long) T * hidden;
+        long perThread = hidden % 4 == 0 ? 4 : 1; // swiglu takes 4 elements per thread when rows allow 16-byte loads
+        k.args().dependent(dep).ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total)
+            .go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total / perThread + 255) / 256), 1, 1, 256, 0);
+      }
       mark("gemm w2");
-      gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
+      if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
+      else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }
   }
 

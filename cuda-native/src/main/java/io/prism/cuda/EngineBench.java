@@ -87,6 +87,11 @@ public final class EngineBench {
         Random rnd = new Random(1);
         List<String> profiles = new ArrayList<>();
         List<String> comparisons = new ArrayList<>();
+        List<int[][]> allTables = new ArrayList<>();
+        List<int[]> allFirst = new ArrayList<>();
+        List<ForwardBatch.Entry> prompt0 = null;
+        List<ForwardBatch.Entry> maxPre = null;
+        boolean headMajor = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
         for (int b : batches) {
           int[][] tables = new int[b][nb];
           for (int s = 0; s < b; s++) for (int i = 0; i < nb; i++) tables[s][i] = s * nb + i;
@@ -100,6 +105,10 @@ public final class EngineBench {
           double prefillMs = (System.nanoTime() - t0) / 1e6;
           long mapsAtStart = dev.memory().mappedPages();
           int[] first = next.clone();
+          allTables.add(tables);
+          allFirst.add(first.clone());
+          if (prompt0 == null) prompt0 = pre.subList(0, 1);
+          if (maxPre == null || pre.size() > maxPre.size()) maxPre = pre;
           double med = decodeMedianMs(be, tables, next, prompt, gen);
           long mapsInDecode = dev.memory().mappedPages() - mapsAtStart;
           if (b == 1) {
@@ -131,6 +140,48 @@ public final class EngineBench {
           }
         }
         out.printf("decode steps replayed as CUDA graphs: %d of %d%n", be.graphReplays(), be.steps());
+        String variants = System.getProperty("prism.bench.variants", "");
+        if (!variants.isBlank()) {
+          out.println();
+          out.println("kernel variants (decode ms/step at each batch; prefill of " + prompt + " tokens at batch 1):");
+          for (String v : variants.split(";")) {
+            java.util.Map<String, String> kv2 = new java.util.HashMap<>();
+            for (String pair : v.split(",")) {
+              String[] a = pair.split("=", 2);
+              if (a.length == 2) kv2.put(a[0].trim(), a[1].trim());
+            }
+            be.kernels(Boolean.parseBoolean(kv2.getOrDefault("fused", "true")), kv2.getOrDefault("attn", System.getProperty("prism.cuda.attn.decode", "auto")),
+                kv2.getOrDefault("prefill", "tile"), Boolean.parseBoolean(kv2.getOrDefault("pdl", System.getProperty("prism.cuda.pdl", "true"))));
+            be.tuning(Integer.parseInt(kv2.getOrDefault("split", System.getProperty("prism.cuda.att-blocks-per-sm", "3"))), Integer.parseInt(kv2.getOrDefault("maxsplits", "64")),
+                Integer.parseInt(kv2.getOrDefault("gw", "16")), Boolean.parseBoolean(kv2.getOrDefault("late", "true")),
+                Boolean.parseBoolean(kv2.getOrDefault("pairs", System.getProperty("prism.cuda.gemv-pairs", "true"))));
+            be.tunedGemm(Boolean.parseBoolean(kv2.getOrDefault("lt", System.getProperty("prism.cuda.lt", "true"))));
+            be.attentionMinKeys(Integer.parseInt(kv2.getOrDefault("minkeys", System.getProperty("prism.cuda.att-min-keys", "64"))));
+            boolean hm = kv2.getOrDefault("kv", headMajor ? "head" : "token").equals("head");
+            if (hm != headMajor) { // rewrite every sequence's KV in the variant's layout
+              be.kvLayout(hm);
+              headMajor = hm;
+              be.forwardGreedy(new ForwardBatch(maxPre), new int[maxPre.size()]);
+            }
+            StringBuilder line = new StringBuilder(String.format("  %-48s", v));
+            int[] nx = new int[1];
+            be.forwardGreedy(new ForwardBatch(prompt0), nx);
+            long t0 = System.nanoTime();
+            be.forwardGreedy(new ForwardBatch(prompt0), nx);
+            line.append(String.format(" prefill %.1f ms |", (System.nanoTime() - t0) / 1e6));
+            for (int i = 0; i < batches.length; i++) {
+              double ms = decodeMedianMs(be, allTables.get(i), allFirst.get(i).clone(), prompt, gen);
+              line.append(String.format(" b%d %.2f ms (%.0f tok/s)", batches[i], ms, batches[i] / (ms / 1e3)));
+            }
+            out.println(line);
+            if (!be.tunedGemmDescription().isEmpty()) out.println("    " + be.tunedGemmDescription());
+          }
+          be.kernels(true, System.getProperty("prism.cuda.attn.decode", "auto"), System.getProperty("prism.cuda.attn.prefill", "tile"),
+              Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true")));
+          be.tuning(Integer.getInteger("prism.cuda.att-blocks-per-sm", 3), 64, 16, true,
+              Boolean.parseBoolean(System.getProperty("prism.cuda.gemv-pairs", "true")));
+          be.tunedGemm(Boolean.parseBoolean(System.getProperty("prism.cuda.lt", "true")));
+        }
         for (String line : comparisons) out.println(line);
         for (String line : profiles) out.println(line);
         if (dev.memory().mappedPages() != mapsBefore) throw new IllegalStateException("pages mapped during the benchmark");

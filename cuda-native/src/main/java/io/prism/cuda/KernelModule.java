@@ -10,6 +10,8 @@ import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUlaunchAttribute;
+import org.bytedeco.cuda.cudart.CUlaunchConfig;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
@@ -43,6 +45,18 @@ final class KernelModule {
   private final LongPointer argValues = new LongPointer(MAX_ARGS);
   private final PointerPointer<?> argPointers = new PointerPointer<>(MAX_ARGS);
   private final Launch launch = new Launch();
+  /** cuLaunchKernelEx configuration with one attribute: programmatic stream serialization (PDL). */
+  private final CUlaunchConfig pdlConfig = new CUlaunchConfig();
+  /** The raw CUlaunchAttribute (id at byte 0, value union at byte 8: 72 bytes). */
+  private final BytePointer pdlAttribute = new BytePointer(72);
+  /** Whether the last operation queued through this module was one of its own kernels (see {@link Launch#dependent}). */
+  private boolean lastWasOwnKernel;
+  /**
+   * Programmatic dependent launch on (Hopper and later; property {@code prism.cuda.pdl}, default
+   * true): a launch marked {@link Launch#dependent} right after another kernel of this module may
+   * start while that one drains (the kernels order themselves with {@code griddepcontrol}).
+   */
+  boolean pdl;
   /** Milliseconds NVRTC took for this architecture in this process (0 when it came from the cache). */
   final double compileMillis;
 
@@ -50,6 +64,38 @@ final class KernelModule {
     this.module = module;
     this.compileMillis = compileMillis;
     for (int i = 0; i < MAX_ARGS; i++) argPointers.put(i, new DevicePointer(argValues.address() + 8L * i));
+    pdlAttribute.fill(0);
+    pdlAttribute.putInt(0, cudart.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+    pdlAttribute.putInt(8, 1); // programmaticStreamSerializationAllowed
+    pdlConfig.attrs(new CUlaunchAttribute(pdlAttribute)).numAttrs(1).blockDimY(1).blockDimZ(1);
+  }
+
+  /**
+   * Sets the kernels' {@code pdl_late} constant (llama.cu): false lets a dependent kernel's blocks
+   * launch as soon as every block of the running kernel has started, true only once each block
+   * finished its main work. Synchronous copy: call outside graph capture.
+   */
+  void pdlLate(boolean late) {
+    if (pdlLateValue != null && pdlLateValue == late) return;
+    long[] ptr = new long[1];
+    try (SizeTPointer bytes = new SizeTPointer(1); org.bytedeco.javacpp.IntPointer v = new org.bytedeco.javacpp.IntPointer(1)) {
+      check("cuModuleGetGlobal(pdl_late)", cudart.cuModuleGetGlobal(ptr, bytes, module, "pdl_late"));
+      v.put(late ? 1 : 0);
+      check("cuCtxSynchronize", cudart.cuCtxSynchronize()); // no kernel in flight reads it meanwhile
+      check("cuMemcpyHtoD(pdl_late)", cudart.cuMemcpyHtoD(ptr[0], v, 4));
+    }
+    pdlLateValue = late;
+  }
+
+  /** Last value written to {@code pdl_late} (null: never written, the module's 0). */
+  private Boolean pdlLateValue;
+
+  /**
+   * Notes that an operation other than this module's kernels (a cuBLAS call, a copy, an event) was
+   * queued: the next launch must wait for it the ordinary way, so it gets no PDL attribute.
+   */
+  void foreign() {
+    lastWasOwnKernel = false;
   }
 
   /** Concatenated kernel sources from the class path. */
@@ -128,6 +174,7 @@ final class KernelModule {
   /** Starts packing the arguments of one launch. */
   Launch args() {
     launch.n = 0;
+    launch.dependent = false;
     return launch;
   }
 
@@ -138,6 +185,17 @@ final class KernelModule {
   /** Argument packer of one launch; values are 8-byte slots read by the kernel at their own width. */
   final class Launch {
     private int n;
+    private boolean dependent;
+
+    /**
+     * Marks this launch as one that may overlap the previous kernel (PDL): honoured only when
+     * {@link #pdl} is on and the previous operation on the stream was this module's kernel. The
+     * kernel must call {@code pdl_wait} before reading anything the previous kernels wrote.
+     */
+    Launch dependent(boolean on) {
+      dependent = on;
+      return this;
+    }
 
     Launch ptr(long deviceAddress) {
       return i64(deviceAddress);
@@ -161,7 +219,13 @@ final class KernelModule {
     /** {@code cuLaunchKernel(name)} on {@code stream} with a grid of {@code gx*gy*gz} blocks of {@code threads}. */
     void go(String name, CUstream_st stream, int gx, int gy, int gz, int threads, int sharedBytes) {
       if (gx <= 0 || gy <= 0 || gz <= 0) return;
-      check("cuLaunchKernel(" + name + ")", cudart.cuLaunchKernel(function(name), gx, gy, gz, threads, 1, 1, sharedBytes, stream, argPointers, (PointerPointer<?>) null));
+      if (dependent && pdl && lastWasOwnKernel) {
+        pdlConfig.gridDimX(gx).gridDimY(gy).gridDimZ(gz).blockDimX(threads).sharedMemBytes(sharedBytes).hStream(stream);
+        check("cuLaunchKernelEx(" + name + ", PDL)", cudart.cuLaunchKernelEx(pdlConfig, function(name), argPointers, (PointerPointer<?>) null));
+      } else {
+        check("cuLaunchKernel(" + name + ")", cudart.cuLaunchKernel(function(name), gx, gy, gz, threads, 1, 1, sharedBytes, stream, argPointers, (PointerPointer<?>) null));
+      }
+      lastWasOwnKernel = true;
     }
   }
 }

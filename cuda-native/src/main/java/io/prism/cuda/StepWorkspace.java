@@ -10,12 +10,13 @@ import org.bytedeco.javacpp.Pointer;
  * per forward chunk (shapes in the backend's Javadoc): x [T, dim] f32, xb [T, dim] W, qkv [T, dim +
  * 2 kvDim] f32, h13 [T, 2 hidden] f32, hb [T, hidden] W, xl [LOGIT_ROWS, dim] W, logits [LOGIT_ROWS,
  * vocab] f32, argmax [LOGIT_ROWS] int, attention partials [max(T, 256), heads, headDim + 2] f32, and
- * the step metadata (device + pinned host, grown on demand).
+ * one arrival counter per (row, head group) for the attention splits (int, zero between launches),
+ * and the step metadata (device + pinned host, grown on demand).
  *
  * <p>Threading: device thread only.
  */
 final class StepWorkspace {
-  long x, xb, qkv, h13, hb, xl, logits, argmax, part, meta;
+  long x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta;
   long partFloats;
   int chunk, headDimRec, heads;
   long metaBytes;
@@ -41,16 +42,33 @@ final class StepWorkspace {
     s.argmax = ctx.alloc("argmax", 4L * maxRows);
     s.partFloats = Math.max(T, 256) * c.numHeads() * (long) s.headDimRec;
     s.part = ctx.alloc("attention partials", s.partFloats * 4);
+    long counterInts = Math.max(T, 256) * c.numHeads();
+    s.counters = ctx.alloc("attention split counters", counterInts * 4);
+    io.prism.cuda.CudaCheck.check("cuMemsetD32Async(counters)",
+        org.bytedeco.cuda.global.cudart.cuMemsetD32Async(s.counters, 0, counterInts, ctx.stream));
+    ctx.synchronize();
     s.ensureLogitsHost(ctx, 4L * maxRows * c.vocabSize());
     return s;
   }
 
+  /**
+   * Attention blocks aimed for per multiprocessor when choosing splits (property {@code
+   * prism.cuda.att-blocks-per-sm}, default 3: measured on an H200, 8B shape, batch 64: one split
+   * per row (512 blocks) beat three (1,536 blocks) by 1 ms per step; single rows still get up to
+   * one split per 64 keys).
+   */
+  int attBlocksPerSm = Integer.getInteger("prism.cuda.att-blocks-per-sm", 3);
+  /** Fewest keys per split of attn_dec (property {@code prism.cuda.att-min-keys}, default 64). */
+  int attMinKeys = Math.max(8, Integer.getInteger("prism.cuda.att-min-keys", 64));
+  /** Most key-range splits per attention row (property {@code prism.cuda.att-max-splits}, default and at most 64: attn_dec's merge). */
+  int attMaxSplits = Math.min(64, Integer.getInteger("prism.cuda.att-max-splits", 64));
+
   /** Key-range splits for attention: enough blocks to fill the GPU, >= 64 keys a split, within the workspace. */
   int splits(int T, int groups, int maxPos, int sms) {
     long blocks = (long) T * groups;
-    int s = (int) Math.max(1, (8L * sms + blocks - 1) / blocks);
-    s = Math.min(s, Math.max(1, (maxPos + 1) / 64));
-    s = Math.min(s, 64);
+    int s = (int) Math.max(1, ((long) attBlocksPerSm * sms + blocks - 1) / blocks);
+    s = Math.min(s, Math.max(1, (maxPos + 1) / Math.min(64, attMinKeys)));
+    s = Math.min(s, Math.max(1, attMaxSplits));
     s = (int) Math.min(s, partFloats / ((long) T * heads * headDimRec));
     return Math.max(1, s);
   }
@@ -81,7 +99,7 @@ final class StepWorkspace {
   }
 
   void close(CudaContext ctx) {
-    for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, part, meta}) ctx.free(a);
+    for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta}) ctx.free(a);
     ctx.freeHost(metaPinned);
     ctx.freeHost(logitsPinned);
   }

@@ -21,8 +21,8 @@ class CudaDevicesTest {
 
   @Test
   void badArgumentsNameTheValue() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CudaDevices.open(0, 1L << 30));
-    assertTrue(e.getMessage().contains("0"), e.getMessage());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> CudaDevices.open(-1, 1L << 30));
+    assertTrue(e.getMessage().contains("-1"), e.getMessage());
     System.setProperty("prism.cuda.precision", "fp8");
     try {
       e = assertThrows(IllegalArgumentException.class, () -> CudaDevices.open(1, 1L << 30));

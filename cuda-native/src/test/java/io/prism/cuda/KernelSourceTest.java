@@ -21,10 +21,12 @@ class KernelSourceTest {
   @Test
   void everyKernelTheJavaCodeLaunchesIsDefinedInTheSources() throws IOException {
     Set<String> defined = new HashSet<>();
-    Matcher m = Pattern.compile("extern \"C\" __global__ void (\\w+)\\(").matcher(KernelModule.source());
+    Matcher m = Pattern.compile("extern \"C\" __global__ void (?:__launch_bounds__\\([^)]*\\) )?(\\w+)\\(").matcher(KernelModule.source());
     while (m.find()) defined.add(m.group(1));
     Matcher g = Pattern.compile("GEMV_T\\((\\d+)\\)").matcher(KernelModule.source());
     while (g.find()) defined.add("gemv_bf16_" + g.group(1));
+    Matcher aw = Pattern.compile("AD_KERNEL\\((\\w+),").matcher(KernelModule.source());
+    while (aw.find()) defined.add(aw.group(1));
     Set<String> launched = new HashSet<>();
     try (Stream<Path> files = Files.list(Path.of("src/main/java/io/prism/cuda"))) {
       for (Path f : files.toList()) {
