@@ -130,6 +130,9 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** From the pool actor: what the idle evictions did. */
   record IdleEvicted(List<ReclaimExecutor.Result> results) implements Command {}
 
+  /** From a model actor: its prefill speed, refined from its steps (local admission's estimate). */
+  record PrefillSpeed(String modelId, double tokensPerSecond) implements Command {}
+
   /** From a model actor: loaded and serving (again, after a restart), with its measured prefill speed. */
   record ModelReady(String modelId, int maxModelLen, long weightBytes, double prefillTokensPerSecond) implements Command {}
 
@@ -263,7 +266,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     this.placement = placement;
     this.pool = pool;
     this.incarnation = incarnation;
-    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, pool);
+    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, models::keySet, pool);
   }
 
   @Override
@@ -291,6 +294,11 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .onMessage(ModelReady.class, this::onModelReady)
         .onMessage(ModelLoadFailed.class, this::onModelLoadFailed)
         .onMessage(ModelStopped.class, this::onModelStopped)
+        .onMessage(PrefillSpeed.class, m -> {
+          Entry e = models.get(m.modelId());
+          if (e != null) e.prefillTokensPerSecond = m.tokensPerSecond();
+          return this;
+        })
         .onMessage(Enqueue.class, m -> {
           scheduler.enqueue(m);
           return this;

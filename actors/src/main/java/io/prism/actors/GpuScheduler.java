@@ -44,6 +44,7 @@ final class GpuScheduler {
   private final TimerScheduler<GpuActor.Command> timers;
   private final LongSupplier clock;
   private final Function<String, GpuActor.Entry> models;
+  private final java.util.function.Supplier<Set<String>> modelIds;
   private final ReclaimPolicy reclaim;
   private final IdleEvictionPolicy idle;
   private final long idleThresholdNanos;
@@ -57,12 +58,14 @@ final class GpuScheduler {
   private String faultMode = "";
 
   GpuScheduler(ActorContext<GpuActor.Command> ctx, GpuId gpu, GpuPolicySettings policies, TimerScheduler<GpuActor.Command> timers,
-      LongSupplier clock, Function<String, GpuActor.Entry> models, ActorRef<PagePoolActor.Command> pool) {
+      LongSupplier clock, Function<String, GpuActor.Entry> models, java.util.function.Supplier<Set<String>> modelIds,
+      ActorRef<PagePoolActor.Command> pool) {
     this.ctx = ctx;
     this.policies = policies;
     this.timers = timers;
     this.clock = clock;
     this.models = models;
+    this.modelIds = modelIds;
     this.pool = pool;
     // Without idle eviction, no model is ever idle enough for reclaim to take its weights.
     Duration threshold = policies.evictIdleModels() ? policies.idleEviction() : Duration.ofDays(36500);
@@ -149,7 +152,8 @@ final class GpuScheduler {
       return;
     }
     if (plan instanceof ReclaimPlan.Insufficient no) {
-      books.refused(m.modelId(), purpose, no.reason());
+      String held = m.prefillAtRisk() ? holdLooser(e) : "";
+      books.refused(m.modelId(), purpose, no.reason() + held);
       e.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.REFUSED));
       return;
     }
@@ -172,26 +176,50 @@ final class GpuScheduler {
   }
 
   /**
-   * The plan for {@code pages}. Decode preemption is allowed for running sequences; a prefill at
-   * risk may preempt only decodes of models with a strictly looser SLO (the others' running lists
-   * are hidden from the policy).
+   * The plan for {@code pages}. Decode preemption is allowed for running sequences and for a prefill
+   * at risk of its TTFT SLO, and only of models with a strictly looser SLO (the others' running
+   * lists, the requester's own included, are hidden from the policy): preempting within one SLO
+   * class gains no SLO and costs a recompute, and two equal models would preempt each other back and
+   * forth; within a model its engine preempts its newest sequence itself, as vLLM does.
    */
   private ReclaimPlan plan(GpuActor.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
-    List<ModelMemory> memories = m.memories();
-    if (!running && prefillAtRisk) {
-      memories = new ArrayList<>();
-      for (ModelMemory mm : m.memories()) {
-        boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
-        memories.add(looser ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
-            mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
-      }
+    List<ModelMemory> memories = new ArrayList<>();
+    for (ModelMemory mm : m.memories()) {
+      boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
+      memories.add(looser ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
+          mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
     }
     return reclaim.plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
         new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), memories);
   }
 
+  /**
+   * A stricter model's prefill is at risk and nothing can be freed now: the models with a looser SLO
+   * start no new sequence for half its TTFT SLO, so the memory their sequences free as they end
+   * goes to it. Returns the note for the event log.
+   */
+  private String holdLooser(GpuActor.Entry strict) {
+    long nanos = Math.max(policies.reclaimRetry().toNanos(), strict.spec.ttftSlo().toNanos() / 2);
+    List<String> held = new ArrayList<>();
+    for (GpuActor.Entry other : heldCandidates(strict)) {
+      other.ref.tell(new ModelActor.HoldAdmissions(nanos, strict.spec.id()));
+      held.add(other.spec.id());
+    }
+    return held.isEmpty() ? "" : "; " + held + " start no new sequences for " + nanos / 1_000_000 + " ms";
+  }
+
+  private List<GpuActor.Entry> heldCandidates(GpuActor.Entry strict) {
+    List<GpuActor.Entry> out = new ArrayList<>();
+    for (String id : modelIds.get()) {
+      GpuActor.Entry e = models.apply(id);
+      if (e != null && e != strict && strict.spec.slo().isStricterThan(e.spec.slo())) out.add(e);
+    }
+    return out;
+  }
+
   void reclaimed(GpuActor.Reclaimed r) {
     for (ReclaimExecutor.Result step : r.results()) books.step(step, r.forModel());
+    if (r.negotiationId() < 0) books.granted(r.forModel()); // done in line by the model
     if (negotiation == null || negotiation.id() != r.negotiationId()) return; // abandoned meanwhile
     timers.cancel("reclaim");
     finish(true);

@@ -39,10 +39,12 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *
  * <p><b>Memory.</b> Before a step, if the engine wants more pages than the pool can give it ({@link
  * ModelEngine#pagesWanted()} beyond {@link PagePool#availableTo}, within the model's maximum), it
- * sends {@link GpuActor.NeedPages} with a snapshot of every model's memory and holds the step until
- * {@link PagesReady}: the GPU actor plans a reclaim and the pool actor carries it out. A refused
- * negotiation is not asked again for {@code prism.gpu.reclaim-retry}; the engine then preempts its
- * own sequences as usual. An evicted model ({@link ModelEngine#weightsResident()} false) that gets a
+ * first takes what costs nobody anything at once ({@link InlineReclaim}: other models' empty pages
+ * and cached blocks); if that cannot cover it, it sends {@link GpuActor.NeedPages} with a snapshot
+ * of every model's memory, and if its running sequences are short it holds the step until {@link
+ * PagesReady}: the GPU actor plans a reclaim (idle-model eviction, decode preemption by slack) and
+ * the pool actor carries it out. A refused negotiation is not asked again for {@code
+ * prism.gpu.reclaim-retry}; the engine then preempts its own sequences as usual. An evicted model ({@link ModelEngine#weightsResident()} false) that gets a
  * request is activated: its weights are reserved in the pool, through the same reclaim path if the
  * pool has no room, then {@link ModelEngine#activate()}; the requests wait, so their TTFT includes
  * the activation ({@link GpuActor.Activated} reports its duration).
@@ -98,6 +100,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     RETRY
   }
 
+  /**
+   * From the GPU actor: a model with a stricter SLO has a request at risk of its TTFT SLO and no
+   * memory for it; for {@code nanos} this model starts no new sequence (its running ones go on),
+   * so the memory its sequences free flows to the stricter model.
+   */
+  public record HoldAdmissions(long nanos, String forModel) implements Command {}
+
   /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
   public record UpdateSpec(ModelSpec spec) implements Command {}
 
@@ -108,7 +117,14 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    */
   static final double TTFT_AT_RISK = 0.5;
 
+  /** Admitted requests handed to the engine ahead of its running batch. */
+  static final int FEED_AHEAD = 8;
+
   private enum Step implements Command {
+    INSTANCE
+  }
+
+  private enum HoldExpired implements Command {
     INSTANCE
   }
 
@@ -199,9 +215,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private boolean negotiating;
   private boolean skipNegotiation;
   private long refusedUntilNanos = Long.MIN_VALUE;
-  private int refusedNeed;
+  private int refusedNeed; // pages for running sequences asked for when refused
   private int askedNeed;
   private long activationStartNanos = -1;
+  private double reportedSpeed;
+  private final java.util.ArrayDeque<String> admitted = new java.util.ArrayDeque<>();
+  private long holdUntilNanos = Long.MIN_VALUE;
   private RuntimeException lastFailure;
 
   private ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
@@ -214,6 +233,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.timers = timers;
     this.engine = engine;
     this.requests = new ModelRequests(ctx, RequesterGone::new);
+    this.reportedSpeed = runtime.entry(spec.id()).prefillTokensPerSecond;
   }
 
   @Override
@@ -229,6 +249,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
           return this;
         })
         .onMessage(UpdateSpec.class, this::onUpdateSpec)
+        .onMessage(HoldAdmissions.class, this::onHold)
+        .onMessageEquals(HoldExpired.INSTANCE, () -> {
+          feedEngine();
+          ensureStepping();
+          return this;
+        })
         .onMessage(Cancel.class, this::onCancel)
         .onMessage(RequesterGone.class, this::onRequesterGone)
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
@@ -271,9 +297,23 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   }
 
   private Behavior<Command> onAdmit(Admit a) {
-    for (String id : a.requestIds()) {
-      ModelRequests.Pending p = requests.pending.get(id);
+    for (String id : a.requestIds()) if (requests.pending.containsKey(id)) admitted.addLast(id);
+    feedEngine();
+    ensureStepping();
+    reportProgress();
+    return this;
+  }
+
+  /**
+   * Hands admitted requests to the engine, keeping at most {@link #FEED_AHEAD} waiting in it (the
+   * engine admits its waiting requests as memory allows), unless a stricter model holds this
+   * model's admissions ({@link HoldAdmissions}). {@code Started} goes to the requester then.
+   */
+  private void feedEngine() {
+    while (!admitted.isEmpty() && engine.waitingCount() < FEED_AHEAD && runtime.nowNanos() >= holdUntilNanos) {
+      ModelRequests.Pending p = requests.pending.get(admitted.pollFirst());
       if (p == null) continue; // its requester left meanwhile
+      String id = p.request().requestId();
       Admission adm = engine.submit(p.request());
       if (adm instanceof Admission.Rejected rej) {
         requests.reject(p, ModelEngines.kindOf(rej.reason()), rej.reason(), ModelEngines.paramOf(rej.reason()));
@@ -287,8 +327,14 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       activationStartNanos = runtime.nowNanos();
       tryActivate();
     }
-    ensureStepping();
-    reportProgress();
+  }
+
+  private Behavior<Command> onHold(HoldAdmissions h) {
+    long until = runtime.nowNanos() + h.nanos();
+    if (until > holdUntilNanos) {
+      holdUntilNanos = until;
+      timers.startSingleTimer(HoldExpired.INSTANCE, java.time.Duration.ofNanos(h.nanos()).plusMillis(1));
+    }
     return this;
   }
 
@@ -309,6 +355,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     }
     if (!negotiating && askForPages()) return this;
     long stalledBefore = engine.stats().stalledSteps();
+    long computedBefore = engine.stats().computedTokens();
+    long t0 = System.nanoTime();
     List<SequenceEvent> events;
     try {
       events = engine.step();
@@ -316,8 +364,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       lastFailure = e;
       throw e;
     }
+    observeSpeed(engine.stats().computedTokens() - computedBefore, System.nanoTime() - t0);
     requests.deliver(events);
     runtime.afterStep(spec.id());
+    feedEngine();
     boolean stalled = engine.stats().stalledSteps() > stalledBefore;
     GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
     if (entry != null) {
@@ -339,7 +389,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   /**
    * Whether the next step is short of pages the pool cannot give: then asks the GPU actor for a
-   * reclaim and returns true (the step waits for {@link PagesReady}).
+   * reclaim. Returns true if the step must wait for {@link PagesReady}: when the running sequences
+   * cannot grow (else the engine would preempt its own); a shortage for admitting waiting requests
+   * only is asked for while the running ones keep stepping. After a refusal the model asks again
+   * within {@code prism.gpu.reclaim-retry} only if its running sequences need more than before.
    */
   private boolean askForPages() {
     if (skipNegotiation) {
@@ -354,13 +407,20 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     int room = pool.maxPagesOf(owner) == Integer.MAX_VALUE ? Integer.MAX_VALUE : pool.maxPagesOf(owner) - pool.pagesHeldBy(owner);
     need = Math.min(need, room) / per * per; // at its maximum: only its own sequences can give way
     if (need <= 0 || need <= pool.availableTo(owner)) return false;
-    long now = runtime.nowNanos();
-    if (now < refusedUntilNanos && need <= refusedNeed) return false;
     int forRunning = Math.min(need, engine.pagesWantedForRunning() * per);
+    long now = runtime.nowNanos();
+    if (now < refusedUntilNanos && forRunning <= refusedNeed) return false;
+    int avail = pool.availableTo(owner);
+    int reserve = Math.min(pool.reservePages(), avail);
+    if (InlineReclaim.tryCheap(runtime, spec.id(), spec.slo(), need, avail - reserve, reserve, parent)) return false;
+    if (forRunning > 0 && forRunning < need
+        && InlineReclaim.tryCheap(runtime, spec.id(), spec.slo(), forRunning, avail - reserve, reserve, parent)) {
+      return false;
+    }
     long oldest = requests.oldestWithoutFirstToken();
     boolean atRisk = oldest != Long.MAX_VALUE && now - oldest >= spec.ttftSlo().toNanos() * TTFT_AT_RISK;
     requestPages(need, forRunning, atRisk, false);
-    return true;
+    return forRunning > 0;
   }
 
   private void requestPages(int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights) {
@@ -369,7 +429,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     int avail = forWeights ? pool.freePages() : pool.availableTo(engine.owner());
     int reserve = Math.min(pool.reservePages(), avail);
     negotiating = true;
-    askedNeed = pagesNeeded;
+    askedNeed = pagesForRunning;
     parent.tell(new GpuActor.NeedPages(spec.id(), pagesNeeded, pagesForRunning, prefillAtRisk, forWeights, avail - reserve, reserve,
         runtime.memories(now)));
   }
@@ -413,7 +473,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
     } else {
       int pages = (int) ((weightBytes + pool.pageBytes() - 1) / pool.pageBytes());
-      requestPages(pages, 0, false, true);
+      int reserve = pool.reservePages();
+      if (InlineReclaim.tryCheap(runtime, spec.id(), spec.slo(), pages, pool.freePages() - reserve, reserve, parent)
+          && pool.freePages() >= pages) {
+        getContext().getSelf().tell(ActivationRetry.INSTANCE);
+      } else {
+        requestPages(pages, 0, false, true);
+      }
     }
   }
 
@@ -444,6 +510,26 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     lastFailure = new IllegalStateException("injected fault: " + f.message());
     throw lastFailure;
   }
+
+  /**
+   * Refines the prefill speed measured at load (a cold JIT or a busy device skews one measurement)
+   * with steps that computed at least {@link #SPEED_SAMPLE_TOKENS} tokens: an exponential moving
+   * average of tokens per second, reported to the GPU actor's admission when it moved by a quarter.
+   */
+  private void observeSpeed(long tokens, long nanos) {
+    if (tokens < SPEED_SAMPLE_TOKENS || nanos <= 0) return;
+    GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
+    if (entry == null) return;
+    double sample = tokens * 1e9 / nanos;
+    entry.prefillTokensPerSecond = 0.7 * entry.prefillTokensPerSecond + 0.3 * sample;
+    if (Math.abs(entry.prefillTokensPerSecond - reportedSpeed) > 0.25 * reportedSpeed) {
+      reportedSpeed = entry.prefillTokensPerSecond;
+      parent.tell(new GpuActor.PrefillSpeed(spec.id(), reportedSpeed));
+    }
+  }
+
+  /** Steps with fewer computed tokens (decode) do not sample the prefill speed. */
+  static final int SPEED_SAMPLE_TOKENS = 32;
 
   private void ensureStepping() {
     if (!stepScheduled && engine.hasWork()) {
