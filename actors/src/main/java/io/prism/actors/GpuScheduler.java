@@ -43,7 +43,7 @@ final class GpuScheduler {
   private final GpuPolicySettings policies;
   private final TimerScheduler<GpuActor.Command> timers;
   private final LongSupplier clock;
-  private final Function<String, GpuActor.Entry> models;
+  private final Function<String, GpuModels.Entry> models;
   private final java.util.function.Supplier<Set<String>> modelIds;
   private final ReclaimPolicy reclaim;
   private final IdleEvictionPolicy idle;
@@ -58,7 +58,7 @@ final class GpuScheduler {
   private String faultMode = "";
 
   GpuScheduler(ActorContext<GpuActor.Command> ctx, GpuId gpu, GpuPolicySettings policies, TimerScheduler<GpuActor.Command> timers,
-      LongSupplier clock, Function<String, GpuActor.Entry> models, java.util.function.Supplier<Set<String>> modelIds,
+      LongSupplier clock, Function<String, GpuModels.Entry> models, java.util.function.Supplier<Set<String>> modelIds,
       ActorRef<PagePoolActor.Command> pool) {
     this.ctx = ctx;
     this.policies = policies;
@@ -90,7 +90,7 @@ final class GpuScheduler {
   // ---- local admission ----
 
   void enqueue(GpuActor.Enqueue m) {
-    GpuActor.Entry e = models.apply(m.modelId());
+    GpuModels.Entry e = models.apply(m.modelId());
     if (e == null) return;
     admission.enqueue(m.modelId(), m.requestId(), m.arrivalNanos(), m.promptTokens(), e.spec.ttftSlo(), e.prefillTokensPerSecond);
     admit();
@@ -116,12 +116,12 @@ final class GpuScheduler {
   private void admit() {
     LocalAdmission.Round round = admission.round(clock.getAsLong());
     round.admitted().forEach((modelId, ids) -> {
-      GpuActor.Entry e = models.apply(modelId);
+      GpuModels.Entry e = models.apply(modelId);
       if (e != null) e.ref.tell(new ModelActor.Admit(ids));
     });
     round.rejected().forEach((id, r) -> {
       books.event(GpuEvent.REJECTED, r.modelId(), id + ": " + r.reason());
-      GpuActor.Entry e = models.apply(r.modelId());
+      GpuModels.Entry e = models.apply(r.modelId());
       if (e != null) e.ref.tell(new ModelActor.Drop(id, r.reason()));
     });
   }
@@ -129,7 +129,7 @@ final class GpuScheduler {
   // ---- reclaim negotiation ----
 
   void needPages(GpuActor.NeedPages m) {
-    GpuActor.Entry e = models.apply(m.modelId());
+    GpuModels.Entry e = models.apply(m.modelId());
     if (e == null || e.unloading) return;
     if (negotiation != null) {
       askAgain.add(m.modelId());
@@ -182,7 +182,7 @@ final class GpuScheduler {
    * class gains no SLO and costs a recompute, and two equal models would preempt each other back and
    * forth; within a model its engine preempts its newest sequence itself, as vLLM does.
    */
-  private ReclaimPlan plan(GpuActor.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
+  private ReclaimPlan plan(GpuModels.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
     List<ModelMemory> memories = new ArrayList<>();
     for (ModelMemory mm : m.memories()) {
       boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
@@ -198,20 +198,20 @@ final class GpuScheduler {
    * start no new sequence for half its TTFT SLO, so the memory their sequences free as they end
    * goes to it. Returns the note for the event log.
    */
-  private String holdLooser(GpuActor.Entry strict) {
+  private String holdLooser(GpuModels.Entry strict) {
     long nanos = Math.max(policies.reclaimRetry().toNanos(), strict.spec.ttftSlo().toNanos() / 2);
     List<String> held = new ArrayList<>();
-    for (GpuActor.Entry other : heldCandidates(strict)) {
+    for (GpuModels.Entry other : heldCandidates(strict)) {
       other.ref.tell(new ModelActor.HoldAdmissions(nanos, strict.spec.id()));
       held.add(other.spec.id());
     }
     return held.isEmpty() ? "" : "; " + held + " start no new sequences for " + nanos / 1_000_000 + " ms";
   }
 
-  private List<GpuActor.Entry> heldCandidates(GpuActor.Entry strict) {
-    List<GpuActor.Entry> out = new ArrayList<>();
+  private List<GpuModels.Entry> heldCandidates(GpuModels.Entry strict) {
+    List<GpuModels.Entry> out = new ArrayList<>();
     for (String id : modelIds.get()) {
-      GpuActor.Entry e = models.apply(id);
+      GpuModels.Entry e = models.apply(id);
       if (e != null && e != strict && strict.spec.slo().isStricterThan(e.spec.slo())) out.add(e);
     }
     return out;
@@ -245,13 +245,13 @@ final class GpuScheduler {
 
   /** Ends the negotiation: the requester steps (granted) or asks again; so does every model that asked meanwhile. */
   private void finish(boolean granted) {
-    GpuActor.Entry e = models.apply(negotiation.modelId());
+    GpuModels.Entry e = models.apply(negotiation.modelId());
     if (granted) books.granted(negotiation.modelId());
     // abandoned: the requester checks again and asks with a fresh snapshot (it was not refused)
     if (e != null) e.ref.tell(new ModelActor.PagesReady(negotiation.id(), granted ? ModelActor.Outcome.GRANTED : ModelActor.Outcome.RETRY));
     negotiation = null;
     for (String id : askAgain) {
-      GpuActor.Entry other = models.apply(id);
+      GpuModels.Entry other = models.apply(id);
       if (other != null) other.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.RETRY));
     }
     askAgain.clear();
