@@ -4,15 +4,16 @@ import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
+import io.prism.runtime.forward.HostForwardBackend;
+import io.prism.runtime.forward.KernelWarmUp;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
-import java.io.FileDescriptor;
-import java.io.FileOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,7 +21,8 @@ import picocli.CommandLine.Option;
  * {@code prism generate}: loads one model, prefills the prompt (with BOS) and streams the
  * continuation to stdout, one flush per token, through the same {@code ModelEngine} the server
  * uses. stdout gets the prompt followed by the generated text and a final newline, in UTF-8;
- * stderr gets the model line and the speed (prefill and decode tokens per second).
+ * stderr gets the model line and the speed (prefill and decode tokens per second). The kernels are
+ * JIT-warmed on a tiny model while the real one loads ({@link KernelWarmUp#run}).
  *
  * <p>Defaults follow llama2.c's {@code run}: temperature 1.0, top-p 0.9; {@code --temperature 0}
  * is greedy. Generation ends at EOS (or BOS, which ends a llama2.c story), at {@code --max-tokens},
@@ -28,6 +30,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text from a prompt on the CPU.")
 public final class GenerateCommand implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--model", required = true, paramLabel = "PATH|random:NAME",
       description = "llama2.c .bin, GGUF file, or random:NAME (stories15M, stories110M, ...)")
   String model;
@@ -58,11 +62,15 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
-    PrintStream err = System.err;
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
     int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     if (nThreads < 1) throw new IllegalArgumentException("--threads must be >= 1, got " + nThreads);
     long loadStart = System.nanoTime();
+    // Compile the kernels while the model loads (cold Vector API code is ~100x slower).
+    Thread warmUp = new Thread(() -> KernelWarmUp.run(Duration.ofSeconds(3)), "prism-warm-up");
+    warmUp.setDaemon(true);
+    warmUp.start();
     LoadedModel m = ModelLoader.load(model, tokenizer);
     int[] promptIds = m.tokenizer().encode(prompt, true, false);
     int room = m.config().maxSeqLen() - promptIds.length;
@@ -71,7 +79,9 @@ public final class GenerateCommand implements Callable<Integer> {
     SamplingParams params = new SamplingParams(temperature, topP, topK, seed != null ? seed : System.nanoTime(), n, List.of(), false);
     err.printf("model %s (%s): dim %d, layers %d, vocab %d; loaded in %.2f s; %d threads%n", m.id(), m.source(),
         m.config().dim(), m.config().numLayers(), m.config().vocabSize(), (System.nanoTime() - loadStart) / 1e9, nThreads);
+    err.flush();
     try (HostEngineRig rig = new HostEngineRig(m, 1, promptIds.length + n, nThreads)) {
+      joinQuietly(warmUp);
       Admission a = rig.engine.submit(new GenerationRequest("cli", promptIds, params, System.nanoTime()));
       if (a instanceof Admission.Rejected r) throw new IllegalArgumentException(r.reason());
       out.print(prompt);
@@ -94,6 +104,7 @@ public final class GenerateCommand implements Callable<Integer> {
       long end = System.nanoTime();
       out.println();
       out.flush();
+      err.flush();
       double prefillSec = ((generated > 0 ? firstToken : end) - start) / 1e9;
       double decodeSec = (end - firstToken) / 1e9;
       err.printf("prefill: %d tokens in %.3f s (%.1f tok/s)%n", promptIds.length, prefillSec, promptIds.length / prefillSec);
@@ -103,5 +114,13 @@ public final class GenerateCommand implements Callable<Integer> {
       err.printf("achieved tok/s: %.1f%n", generated / ((end - start) / 1e9));
     }
     return 0;
+  }
+
+  private static void joinQuietly(Thread t) {
+    try {
+      t.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 }

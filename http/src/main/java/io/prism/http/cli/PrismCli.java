@@ -1,5 +1,10 @@
 package io.prism.http.cli;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -19,20 +24,27 @@ import picocli.CommandLine.Command;
 public final class PrismCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  /** Entry point: runs the command line and exits with its code. */
+  /** Entry point: runs the command line with UTF-8 stdout and stderr and exits with its code. */
   public static void main(String[] args) {
-    System.exit(execute(args));
+    CommandLine cl = commandLine();
+    cl.setOut(new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.out), StandardCharsets.UTF_8), true));
+    cl.setErr(new PrintWriter(new OutputStreamWriter(new FileOutputStream(FileDescriptor.err), StandardCharsets.UTF_8), true));
+    System.exit(cl.execute(args));
   }
 
-  /** Runs the command line without exiting; returns the exit code. */
-  public static int execute(String... args) {
+  /**
+   * The configured command line (subcommands, failure handler); subcommands write to its {@code
+   * getOut()} and {@code getErr()}, which callers (tests) may replace.
+   */
+  public static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new PrismCli());
     cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       commandLine.getErr().println("prism: " + (e.getMessage() == null ? e.toString() : e.getMessage()));
       if (System.getenv("PRISM_DEBUG") != null) e.printStackTrace(commandLine.getErr());
+      commandLine.getErr().flush();
       return 1;
     });
-    return cl.execute(args);
+    return cl;
   }
 
   @Override

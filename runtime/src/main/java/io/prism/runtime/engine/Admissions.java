@@ -11,9 +11,10 @@ final class Admissions {
   /**
    * Null if {@code r} fits; else the reason: prompt plus {@code maxTokens} over the context length
    * (OpenAI's wording), a prompt token outside the vocabulary, more KV blocks than the cache
-   * reserves, or more KV pages than the pool could ever hold.
+   * reserves, or more KV pages than the pool could ever hold (beside the model's weights, which an
+   * evicted model, {@code evictedWeightBytes > 0}, will bring back first).
    */
-  static String problem(GenerationRequest r, ModelConfig config, KvCache kv, PagePool pool, String modelId) {
+  static String problem(GenerationRequest r, ModelConfig config, KvCache kv, PagePool pool, String modelId, long evictedWeightBytes) {
     int p = r.promptTokens().length;
     int c = r.params().maxTokens();
     int n = config.maxSeqLen();
@@ -31,8 +32,9 @@ final class Admissions {
           + "; lower max_tokens or raise the engine's KV capacity";
     }
     long needPages = (long) ((needBlocks + kv.blocksPerPage() - 1) / kv.blocksPerPage()) * kv.physicalPagesPerPageId();
-    if (needPages > pool.capacityPages()) {
-      return "request needs " + needPages + " KV pages but the GPU's page pool has room for " + pool.capacityPages()
+    long capacity = pool.capacityPages() - (evictedWeightBytes + pool.pageBytes() - 1) / pool.pageBytes();
+    if (needPages > capacity) {
+      return "request needs " + needPages + " KV pages but the GPU's page pool has room for " + capacity
           + "; lower max_tokens";
     }
     return null;

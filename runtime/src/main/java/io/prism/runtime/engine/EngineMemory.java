@@ -52,7 +52,7 @@ public final class EngineMemory {
 
   /**
    * This model for {@link ReclaimPolicy}: pool pages held, of which empty and cache-only ({@code page
-   * ids * 2 * layers}); its pool minimum; idle time; the pages its weights would free (0 when
+   * ids * 2 * layers}); its pool minimum; {@link #idleNanos idle time}; the pages its weights would free (0 when
    * evicted); its decoding sequences with the pages preempting each would free and their TPOT slack.
    *
    * @param slo the model's SLO (from the catalog)
@@ -65,8 +65,16 @@ public final class EngineMemory {
       if (s.decoding()) running.add(new ModelMemory.RunningSequence(s.requestId(), s.pageIdsFreedIfPreempted() * perPageId, s.slackNanos(slo, nowNanos)));
     }
     return new ModelMemory(blocks.owner(), slo, engine.weightsResident(), pool.pagesHeldBy(blocks.owner()), blocks.emptyPageIds() * perPageId,
-        blocks.cachedPageIds() * perPageId, pool.minPagesOf(blocks.owner()), Math.max(0, nowNanos - engine.lastActivityNanos()),
+        blocks.cachedPageIds() * perPageId, pool.minPagesOf(blocks.owner()), idleNanos(nowNanos),
         weightPages(), running);
+  }
+
+  /**
+   * Time since the model's last activity ({@link ModelEngine#lastActivityNanos()}), 0 while requests
+   * are in flight: a model that waits for memory is not idle, so reclaim never picks it for eviction.
+   */
+  public long idleNanos(long nowNanos) {
+    return engine.inFlight() > 0 ? 0 : Math.max(0, nowNanos - engine.lastActivityNanos());
   }
 
   /** This model for {@code IdleEvictionPolicy}. */
@@ -94,9 +102,15 @@ public final class EngineMemory {
     return out;
   }
 
-  /** Page ids wanted beyond the model's own free and idle cached blocks; see {@link ModelEngine#pagesWanted()}. */
+  /**
+   * Page ids wanted beyond the model's own free and idle cached blocks, capped by the room its pool
+   * maximum leaves; see {@link ModelEngine#pagesWanted()}.
+   */
   int pageIdsWanted(boolean includeWaiting) {
     int shortBlocks = scheduler.blocksWanted(includeWaiting) - blocks.freeBlocksInMappedPages() - blocks.idleCachedBlocks();
-    return shortBlocks <= 0 ? 0 : (shortBlocks + blocks.blocksPerPage() - 1) / blocks.blocksPerPage();
+    if (shortBlocks <= 0) return 0;
+    int wanted = (shortBlocks + blocks.blocksPerPage() - 1) / blocks.blocksPerPage();
+    long room = ((long) pool.maxPagesOf(blocks.owner()) - pool.pagesHeldBy(blocks.owner())) / blocks.physicalPagesPerPageId();
+    return (int) Math.max(0, Math.min(wanted, room));
   }
 }

@@ -63,7 +63,7 @@ public final class ModelEngine implements AutoCloseable {
   private final EngineMemory memory;
   private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
-  private float[][] logitRows = new float[0][];
+  private final LogitRows logitRows;
   private boolean closed;
   private long lastActivityNanos;
   private long steps, stalledSteps, computedTokens, rejected, evictions, activations;
@@ -108,6 +108,7 @@ public final class ModelEngine implements AutoCloseable {
     this.options = options;
     this.sampler = sampler;
     this.clock = clockNanos;
+    this.logitRows = new LogitRows(config.vocabSize(), options.maxRunningSequences());
     this.blocks = new BlockManager(kv, pool, model.id(), options.prefixCaching(), options.reservePageIds());
     if (!backend.weightsResident()) blocks.wantReserve(false);
     this.scheduler = new BatchScheduler(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
@@ -161,7 +162,7 @@ public final class ModelEngine implements AutoCloseable {
   public String check(GenerationRequest r) {
     return closed ? "model " + model.id() + " is shut down"
         : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
-        : Admissions.problem(r, config, backend.kvCache(), pool, model.id());
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
   }
 
   /**
@@ -199,7 +200,7 @@ public final class ModelEngine implements AutoCloseable {
       Sequence s = c.sequence();
       entries.add(new ForwardBatch.Entry(s.tokens(c.startPos(), c.startPos() + c.numTokens()), c.startPos(), s.blockTable(), c.completesSequence()));
     }
-    float[][] logits = logitRows(entries.size());
+    float[][] logits = logitRows.rows(entries.size());
     backend.forward(new ForwardBatch(entries), logits);
     scheduler.completeStep(plan);
     steps++;
@@ -252,7 +253,10 @@ public final class ModelEngine implements AutoCloseable {
     return requests.states.size();
   }
 
-  /** When this model last received a request or ran a forward pass, on the engine's clock. */
+  /**
+   * When this model last received a request, ran a forward pass or was activated, on the engine's
+   * clock. {@link EngineMemory#idleNanos} counts from here, and is 0 while requests are in flight.
+   */
   public long lastActivityNanos() {
     return lastActivityNanos;
   }
@@ -304,8 +308,10 @@ public final class ModelEngine implements AutoCloseable {
   /**
    * Page ids this model needs beyond its own free and cached blocks for its next step to run every
    * running sequence's next chunk and admit the waiting requests the token budget allows; 0 if none
-   * or if its weights are evicted. What the pool could grant is not subtracted: the GPU actor
-   * negotiates only when {@code pagesWanted() * physicalPagesPerPageId() > pool.availableTo(owner())}.
+   * or if its weights are evicted; capped by the room its pool maximum leaves (at a lowered maximum
+   * it waits, or preempts its own sequences, instead of asking). What the pool could grant is not
+   * subtracted: the GPU actor negotiates only when {@code pagesWanted() * physicalPagesPerPageId() >
+   * pool.availableTo(owner())}.
    */
   public int pagesWanted() {
     return backend.weightsResident() ? memory.pageIdsWanted(true) : 0;
@@ -430,18 +436,5 @@ public final class ModelEngine implements AutoCloseable {
     } finally {
       backend.close();
     }
-  }
-
-  private float[][] logitRows(int n) {
-    if (logitRows.length < n) {
-      float[][] grown = new float[Math.max(n, options.maxRunningSequences())][];
-      System.arraycopy(logitRows, 0, grown, 0, logitRows.length);
-      logitRows = grown;
-    }
-    for (int i = 0; i < n; i++) if (logitRows[i] == null) logitRows[i] = new float[config.vocabSize()];
-    if (logitRows.length == n) return logitRows;
-    float[][] view = new float[n][];
-    System.arraycopy(logitRows, 0, view, 0, n);
-    return view;
   }
 }

@@ -54,8 +54,11 @@ public final class HostForwardBackend implements ForwardBackend {
   private final int blockSize;
   private final int blocksPerPage;
   private final float[] invFreq; // [headDim / 2]
-  private final float sqrtHeadDim;
-  private final float[][] attScratch; // [threads][maxSeqLen]
+  private final float sqrtHeadDim; // scores are scaled by its inverse
+  private final int attStride; // maxSeqLen + 16: dotRows may write up to 16 past the last score
+  private final float[][] attScratch; // [threads][numHeads * attStride]
+  private final float[][] dotScratch; // [threads][256]
+  private final int[] touchSink; // [threads] keeps HostKernels.touch's loads alive
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
   private final PackedMatrix[] wq; // [layers] of [dim, dim]
   private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
@@ -120,7 +123,10 @@ public final class HostForwardBackend implements ForwardBackend {
     this.blocksPerPage = kv.blocksPerPage();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.sqrtHeadDim = (float) Math.sqrt(headDim);
-    this.attScratch = new float[threads][cfg.maxSeqLen()];
+    this.attStride = cfg.maxSeqLen() + 16;
+    this.attScratch = new float[threads][cfg.numHeads() * attStride];
+    this.dotScratch = new float[threads][256];
+    this.touchSink = new int[threads];
     int layers = cfg.numLayers();
     wq = new PackedMatrix[layers];
     wk = new PackedMatrix[layers];
@@ -199,7 +205,7 @@ public final class HostForwardBackend implements ForwardBackend {
   public void forward(ForwardBatch batch, float[][] logits) {
     if (!resident) throw new IllegalStateException("weights of " + c.name() + " are evicted; activate them before a forward pass");
     List<ForwardBatch.Entry> entries = batch.entries();
-    int numTokens = validate(entries, logits);
+    int numTokens = BatchChecks.validate(entries, logits, c, kv);
     if (numTokens == 0) return;
     ensureCapacity(numTokens);
     final int T = numTokens;
@@ -238,8 +244,14 @@ public final class HostForwardBackend implements ForwardBackend {
       writeKv(entries, layer, T);
       final float[][] kPages = memory.pageArrays(kv.keys(layer));
       final float[][] vPages = memory.pageArrays(kv.values(layer));
-      pool.run(T * c.numHeads(), 1, (from, to, worker) -> {
-        for (int item = from; item < to; item++) attend(entries, item, kPages, vPages, attScratch[worker]);
+      // Work items: (token, run of heads); whole tokens when there are enough tokens to keep every thread busy.
+      final int headsPerItem = Math.max(1, Math.min(c.numHeads(), c.numHeads() * T / (4 * pool.threads())));
+      final int itemsPerToken = (c.numHeads() + headsPerItem - 1) / headsPerItem;
+      pool.run(T * itemsPerToken, 1, (from, to, worker) -> {
+        for (int item = from; item < to; item++) {
+          int tok = item / itemsPerToken, h0 = (item % itemsPerToken) * headsPerItem;
+          attend(entries, tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), kPages, vPages, attScratch[worker], dotScratch[worker], worker);
+        }
       });
       final float[] in2 = input(xb, T, dim);
       final PackedMatrix mo = wo[l];
@@ -311,82 +323,56 @@ public final class HostForwardBackend implements ForwardBackend {
     }
   }
 
-  /** Attention of one (token, head) pair: writes the head's slice of {@code xb}. */
-  private void attend(List<ForwardBatch.Entry> entries, int item, float[][] kPages, float[][] vPages, float[] att) {
-    int t = item / c.numHeads(), h = item % c.numHeads();
+  /**
+   * Attention of token {@code t} for heads {@code [hFrom, hTo)}: writes those heads' slices of
+   * {@code xb}. Block-major: each KV block is visited once for all the heads (and first read
+   * sequentially, {@link HostKernels#touch}), so its rows (16 positions x kvDim, contiguous) come
+   * into the cache once per token rather than once per head.
+   *
+   * @param att scratch, {@code (hTo - hFrom) * attStride} floats
+   */
+  private void attend(List<ForwardBatch.Entry> entries, int t, int hFrom, int hTo, float[][] kPages, float[][] vPages,
+      float[] att, float[] scratch, int worker) {
     int[] table = entries.get(entryOf[t]).blockTable();
-    int p = pos[t];
-    int qOff = t * dim + h * headDim;
-    int headOff = (h / c.kvGroupSize()) * headDim;
-    int n = p + 1;
+    int touched = 0;
+    int n = pos[t] + 1;
+    int group = c.kvGroupSize();
+    float scale = 1f / sqrtHeadDim;
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
       float[] page = kPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      int end = Math.min(n, start + blockSize);
-      for (int tp = start; tp < end; tp++) {
-        att[tp] = HostKernels.dot(q, qOff, page, base + (tp - start) * kvDim, headDim) / sqrtHeadDim;
+      int base = (block % blocksPerPage) * blockSize * kvDim;
+      int rows = Math.min(n - start, blockSize);
+      touched ^= HostKernels.touch(page, base, rows * kvDim);
+      for (int h = hFrom; h < hTo; h++) {
+        HostKernels.dotRows(q, t * dim + h * headDim, page, base + (h / group) * headDim, kvDim, rows, blockSize, headDim, scale,
+            att, (h - hFrom) * attStride + start, scratch);
       }
     }
-    HostKernels.softmax(att, 0, n);
-    int outOff = t * dim + h * headDim;
-    java.util.Arrays.fill(xb, outOff, outOff + headDim, 0f);
+    for (int h = hFrom; h < hTo; h++) {
+      HostKernels.softmax(att, (h - hFrom) * attStride, n);
+      java.util.Arrays.fill(xb, t * dim + h * headDim, t * dim + (h + 1) * headDim, 0f);
+    }
     for (int start = 0, b = 0; start < n; start += blockSize, b++) {
       int block = table[b];
       float[] page = vPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim + headOff;
-      int end = Math.min(n, start + blockSize);
-      for (int tp = start; tp < end; tp++) {
-        HostKernels.axpy(att[tp], page, base + (tp - start) * kvDim, xb, outOff, headDim);
+      int base = (block % blocksPerPage) * blockSize * kvDim;
+      int rows = Math.min(n - start, blockSize);
+      touched ^= HostKernels.touch(page, base, rows * kvDim);
+      for (int h = hFrom; h < hTo; h++) {
+        HostKernels.accumulateRows(att, (h - hFrom) * attStride + start, rows, page, base + (h / group) * headDim, kvDim, headDim,
+            xb, t * dim + h * headDim);
       }
     }
+    touchSink[worker] ^= touched;
   }
 
-  /** Blocks per parallel chunk: about 4 chunks per thread for balance on a shared machine, a multiple of the 2-block tile. */
   private int blockChunk(int blocks) {
     int target = Math.max(2, blocks / (pool.threads() * 4));
     return (target + 1) & ~1;
   }
 
-  private int validate(List<ForwardBatch.Entry> entries, float[][] logits) {
-    if (logits == null || logits.length < entries.size()) {
-      throw new IllegalArgumentException("logits needs " + entries.size() + " rows, got " + (logits == null ? "null" : logits.length));
-    }
-    int total = 0;
-    for (int e = 0; e < entries.size(); e++) {
-      ForwardBatch.Entry en = entries.get(e);
-      int[] tokens = en.tokens();
-      if (tokens == null || tokens.length == 0) throw new IllegalArgumentException("entry " + e + " has no tokens");
-      if (en.startPos() < 0) throw new IllegalArgumentException("entry " + e + ": startPos " + en.startPos() + " < 0");
-      int end = en.startPos() + tokens.length;
-      if (end > c.maxSeqLen()) {
-        throw new IllegalArgumentException("entry " + e + ": positions up to " + (end - 1) + " exceed maxSeqLen " + c.maxSeqLen());
-      }
-      for (int id : tokens) {
-        if (id < 0 || id >= c.vocabSize()) throw new IllegalArgumentException("entry " + e + ": token id " + id + " outside [0, " + c.vocabSize() + ")");
-      }
-      int blocksNeeded = (end + blockSize - 1) / blockSize;
-      int[] table = en.blockTable();
-      if (table == null || table.length < blocksNeeded) {
-        throw new IllegalArgumentException("entry " + e + ": block table has " + (table == null ? 0 : table.length)
-            + " blocks, positions [0, " + end + ") need " + blocksNeeded);
-      }
-      for (int b = 0; b < blocksNeeded; b++) {
-        int block = table[b];
-        if (block < 0 || block >= kv.maxBlocks()) {
-          throw new IllegalArgumentException("entry " + e + ": block id " + block + " outside [0, " + kv.maxBlocks() + ")");
-        }
-        if (!kv.isMapped(block / blocksPerPage)) {
-          throw new IllegalStateException("entry " + e + ": block " + block + " lies in unmapped page id " + (block / blocksPerPage));
-        }
-      }
-      if (en.wantLogits() && (logits[e] == null || logits[e].length < c.vocabSize())) {
-        throw new IllegalArgumentException("entry " + e + ": logits row needs " + c.vocabSize() + " floats");
-      }
-      total += tokens.length;
-    }
-    return total;
-  }
+
 
   private void ensureCapacity(int T) {
     if (T <= capTokens) return;

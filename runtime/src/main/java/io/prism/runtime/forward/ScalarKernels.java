@@ -23,6 +23,17 @@ public final class ScalarKernels {
     for (int i = 0; i < n; i++) y[yOff + i] += a * x[xOff + i];
   }
 
+  /** {@code out[outOff + j] = dot(q row, src row j) * scale} for {@code j < n}; see {@link HostKernels#dotRows}. */
+  public static void dotRows(float[] q, int qOff, float[] src, int srcOff, int srcStride, int n, int rowsReadable,
+      int width, float scale, float[] out, int outOff, float[] scratch) {
+    for (int j = 0; j < n; j++) out[outOff + j] = dot(q, qOff, src, srcOff + j * srcStride, width) * scale;
+  }
+
+  /** {@code out[outOff + i] += sum_j w[wOff + j] * src[srcOff + j * srcStride + i]}; see {@link HostKernels#accumulateRows}. */
+  public static void accumulateRows(float[] w, int wOff, int n, float[] src, int srcOff, int srcStride, int width, float[] out, int outOff) {
+    for (int j = 0; j < n; j++) axpy(w[wOff + j], src, srcOff + j * srcStride, out, outOff, width);
+  }
+
   /**
    * RMSNorm: {@code out[i] = w[i] * x[i] / sqrt(mean(x^2) + eps)} over {@code n} elements; {@code
    * out} may be {@code x}.

@@ -1,6 +1,5 @@
 package io.prism.runtime.memory;
 
-import java.util.BitSet;
 
 /**
  * Block allocator of one model instance (vLLM v1's block pool over kvcached's elastic pages): deals
@@ -30,8 +29,9 @@ import java.util.BitSet;
  * Shortage is {@link Allocation.Exhausted}, never an exception.
  *
  * <p>A lowered pool maximum ({@link PagePool#setLimits}) is respected lazily: acquires beyond it
- * fail, idle blocks are then reused in place, and while the owner holds more than its maximum no
- * empty page id is kept. Nothing is taken back by force.
+ * fail, idle blocks are then reused in place, and while the owner holds more than its maximum every
+ * page id that loses its last used block is released (neither kept empty nor kept for its cached
+ * blocks). Nothing in use is taken back.
  *
  * <p>Threading: not thread-safe; confined to the GPU's engine thread.
  */
@@ -58,6 +58,7 @@ public final class BlockManager {
   private final PrefixCache cache; // null when prefix caching is off
   private final BlockStates st;
   private final PageMapper pages;
+  private final BlockReleases releases;
 
   /**
    * A manager without prefix caching that unmaps a page id as soon as its last block frees.
@@ -93,6 +94,7 @@ public final class BlockManager {
     this.cache = prefixCaching ? new PrefixCache(kv.maxBlocks(), blockSize) : null;
     this.st = new BlockStates(kv.maxBlocks(), blocksPerPage, kv.maxPages());
     this.pages = new PageMapper(kv, pool, owner, st);
+    this.releases = new BlockReleases(st, cache, pages, reservePageIds, this::checkBlock);
     if (reservePageIds > 0) wantReserve(true);
   }
 
@@ -212,7 +214,7 @@ public final class BlockManager {
       int toEvict = missing - newPages * blocksPerPage;
       if (toEvict > st.idleBlocks) return new Allocation.Exhausted(allocatableBlocks());
       if (newPages > 0 && !pages.mapNew(newPages)) return new Allocation.Exhausted(allocatableBlocks());
-      for (int i = 0; i < toEvict; i++) evict(cache.oldestIdle());
+      for (int i = 0; i < toEvict; i++) releases.evict(cache.oldestIdle());
     }
     int[] out = new int[numBlocks];
     for (int i = 0; i < numBlocks; i++) out[i] = st.takeFree();
@@ -223,18 +225,15 @@ public final class BlockManager {
    * Drops one reference to each of {@code blockIds}, last block first (so a sequence's tail blocks
    * are older in the LRU than its head and are evicted first). A block nobody uses any more becomes
    * idle if it is cached, free otherwise; a page id left with no used and no cached block is kept if
-   * fewer than {@code reservePageIds} are kept and the owner is within its pool maximum, else
-   * unmapped and its physical pages given back to the pool. All or nothing: the ids are checked first.
+   * fewer than {@code reservePageIds} are kept, else unmapped and its physical pages given back to the
+   * pool. While the owner holds more than its pool maximum, a page id left without a used block is
+   * released at once, its cached blocks evicted. All or nothing: the ids are checked first.
    *
    * @throws IllegalStateException if a block is not used or appears twice (double free)
    * @throws IllegalArgumentException if an id is outside {@code [0, maxBlocks)}
    */
   public void free(int[] blockIds) {
-    checkUsedOnce(blockIds);
-    for (int i = blockIds.length - 1; i >= 0; i--) {
-      int page = dropReference(blockIds[i]);
-      if (page >= 0 && st.isEmpty(page)) onEmpty(page, true);
-    }
+    releases.free(blockIds);
   }
 
   /**
@@ -245,21 +244,7 @@ public final class BlockManager {
    * @return page ids unmapped
    */
   public int freeAndRelease(int[] blockIds) {
-    checkUsedOnce(blockIds);
-    BitSet touched = new BitSet();
-    for (int i = blockIds.length - 1; i >= 0; i--) {
-      int page = dropReference(blockIds[i]);
-      if (page >= 0) touched.set(page);
-    }
-    int released = 0;
-    for (int p = touched.nextSetBit(0); p >= 0; p = touched.nextSetBit(p + 1)) {
-      if (st.mapped.get(p) && st.usedInPage[p] == 0) {
-        evictIdleIn(p);
-        pages.unmap(p);
-        released++;
-      }
-    }
-    return released;
+    return releases.freeAndRelease(blockIds);
   }
 
   /**
@@ -267,13 +252,7 @@ public final class BlockManager {
    * block is in {@code blockIds} with no other user.
    */
   public int pageIdsFreedBy(int[] blockIds) {
-    int[] exclusive = new int[st.maxPages];
-    int freed = 0;
-    for (int b : blockIds) {
-      int page = checkBlock(b) / blocksPerPage;
-      if (st.refCount[b] == 1 && ++exclusive[page] == st.usedInPage[page]) freed++;
-    }
-    return freed;
+    return releases.pageIdsFreedBy(blockIds);
   }
 
   /**
@@ -329,14 +308,7 @@ public final class BlockManager {
    * @return page ids unmapped
    */
   public int releaseEmptyPages(int maxPageIds) {
-    int released = 0;
-    for (int p = st.mapped.length() - 1; p >= 0 && released < maxPageIds; p = st.mapped.previousSetBit(p - 1)) {
-      if (st.isEmpty(p)) {
-        pages.unmap(p);
-        released++;
-      }
-    }
-    return released;
+    return releases.releaseEmptyPages(maxPageIds);
   }
 
   /**
@@ -346,14 +318,7 @@ public final class BlockManager {
    * @return page ids unmapped
    */
   public int dropCachedBlocks(int maxPageIds) {
-    if (cache == null || maxPageIds <= 0 || st.cacheOnlyPages == 0) return 0;
-    int released = 0;
-    for (int p : cache.pagesByRecency(blocksPerPage, st.maxPages, p -> st.mapped.get(p) && st.usedInPage[p] == 0, maxPageIds)) {
-      evictIdleIn(p);
-      pages.unmap(p);
-      released++;
-    }
-    return released;
+    return releases.dropCachedBlocks(maxPageIds);
   }
 
   /**
@@ -364,13 +329,7 @@ public final class BlockManager {
    */
   public int releaseAll() {
     if (st.usedBlocks != 0) throw new IllegalStateException(st.usedBlocks + " KV blocks of " + owner + " are still used");
-    int released = 0;
-    for (int p = st.mapped.nextSetBit(0); p >= 0; p = st.mapped.nextSetBit(p + 1)) {
-      evictIdleIn(p);
-      pages.unmap(p);
-      released++;
-    }
-    return released;
+    return releases.releaseAll();
   }
 
   /**
@@ -398,46 +357,8 @@ public final class BlockManager {
     pages.check();
   }
 
-  private void checkUsedOnce(int[] blockIds) {
-    BitSet seen = new BitSet();
-    for (int b : blockIds) {
-      checkBlock(b);
-      if (st.refCount[b] == 0 || seen.get(b)) throw new IllegalStateException("block " + b + " is not allocated (double free?)");
-      seen.set(b);
-    }
-  }
 
-  /** Drops one reference; returns the block's page if the block lost its last user, else -1. */
-  private int dropReference(int b) {
-    if (st.refCount[b] > 1) {
-      st.refCount[b]--;
-      return -1;
-    }
-    st.refCount[b] = 0;
-    boolean keep = cache != null && cache.isCached(b);
-    if (keep) cache.markIdle(b);
-    else if (cache != null) cache.forgetAlias(b);
-    st.usedToUnused(b, keep);
-    return b / blocksPerPage;
-  }
 
-  private void evict(int b) {
-    cache.evict(b);
-    st.idleToFree(b);
-  }
-
-  private void evictIdleIn(int page) {
-    if (st.idleInPage[page] == 0) return;
-    for (int b = page * blocksPerPage; b < (page + 1) * blocksPerPage; b++) {
-      if (st.refCount[b] == 0 && st.occupied.get(b)) evict(b);
-    }
-  }
-
-  /** {@code page} just became empty (and is counted as such): keep it if allowed and room, else unmap it. */
-  private void onEmpty(int page, boolean mayKeep) {
-    if (mayKeep && pages.withinMax() && st.emptyPages <= keepEmptyPageIds) return;
-    pages.unmap(page);
-  }
 
   private int checkBlock(int blockId) {
     if (blockId < 0 || blockId >= maxBlocks) throw new IllegalArgumentException("block id " + blockId + " outside [0, " + maxBlocks + ")");

@@ -63,6 +63,7 @@ public final class BatchScheduler {
     }
   }
 
+  private static final int[] NO_BLOCKS = new int[0];
   private final BlockManager blocks;
   private final int blockSize;
   private final int maxBatchTokens;
@@ -189,7 +190,7 @@ public final class BatchScheduler {
     if (preempted.isEmpty()) {
       while (!waiting.isEmpty() && budget > 0 && running.size() < maxRunningSequences) {
         Sequence s = waiting.peekFirst();
-        int[] hit = blocks.acquireCachedPrefix(s.tokens(0, s.numTokens()), maxHitBlocks(s));
+        int[] hit = blocks.prefixCaching() ? blocks.acquireCachedPrefix(s.tokens(0, s.numTokens()), maxHitBlocks(s)) : NO_BLOCKS;
         if (hit.length > 0) s.adoptCachedPrefix(hit, hit.length * blockSize);
         int n = Math.min(Math.min(s.numTokens() - s.numComputed(), prefillChunk), budget);
         if (!grow(s, n)) {

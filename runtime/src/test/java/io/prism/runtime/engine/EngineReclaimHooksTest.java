@@ -101,6 +101,37 @@ class EngineReclaimHooksTest {
   }
 
   @Test
+  void aLoweredMaximumTakesEffectLazilyAndLeavesOutputsUnchanged() {
+    List<GenerationRequest> requests = new java.util.ArrayList<>();
+    for (int i = 0; i < 4; i++) requests.add(EngineFixture.request("l" + i, ModelEngineTest.prompt(50 + i, 18 + i), 24, 60 + i));
+    Map<String, EngineHarness.Result> alone = fx.alone(requests);
+    PagePool pool = new PagePool(fx.memory, 1024 * EngineFixture.PAGE, 0);
+    ModelEngine e = fx.engine("m", pool, OPTIONS);
+    EngineHarness h = new EngineHarness();
+    for (GenerationRequest r : requests) {
+      h.expect(r.requestId());
+      e.submit(r);
+    }
+    for (int i = 0; i < 6; i++) h.accept(e.step());
+    int held = e.pageIdsHeld();
+    assertTrue(held > 2);
+
+    pool.setLimits("m", 0, 2 * e.physicalPagesPerPageId());
+    assertEquals(held, e.pageIdsHeld(), "nothing is taken back at once");
+    assertEquals(0, e.pagesWanted(), "over its maximum it asks for nothing");
+    while (e.hasWork()) {
+      h.accept(e.step());
+      e.checkInvariants();
+      pool.checkInvariants();
+      assertTrue(e.pageIdsHeld() <= Math.max(held, 2), "it never grows while over the maximum");
+      held = e.pageIdsHeld();
+    }
+    assertTrue(held <= 2);
+    EngineFixture.assertSameOutputs(alone, h.results);
+    e.close();
+  }
+
+  @Test
   void runningSequencesAndModelMemoryCarryTheSlackInputs() {
     PagePool pool = new PagePool(fx.memory, 1024 * EngineFixture.PAGE, 0);
     pool.reserveWeights("m", 3 * EngineFixture.PAGE + 1);
@@ -122,7 +153,7 @@ class EngineReclaimHooksTest {
     assertEquals(28 * MS, a.slackNanos(slo, fx.nowNanos));
 
     ModelMemory m = e.memory().modelMemory(slo, fx.nowNanos);
-    assertEquals(new ModelMemory("m", slo, true, 4, 0, 0, 4, 7 * MS, 4,
+    assertEquals(new ModelMemory("m", slo, true, 4, 0, 0, 4, 0, 4, // not idle: a request is in flight
         List.of(new ModelMemory.RunningSequence("a", 4, 28 * MS))), m);
     assertEquals(e.inFlight(), e.memory().activity().inFlightRequests());
     e.close();

@@ -22,7 +22,7 @@ class HostForwardBackendTest {
   private static final int BLOCK = 8;
   private static final ModelConfig TINY = new ModelConfig("tiny", 96, 80, 2, 6, 3, 67, 64, 10000f, null, 1e-5f, true);
   private static final ModelConfig LLAMA3ISH =
-      new ModelConfig("tiny-l3", 64, 72, 3, 8, 2, 53, 48, 500000f, new RopeScaling(8f, 1f, 4f, 16), 1e-5f, false);
+      new ModelConfig("tiny-l3", 128, 72, 3, 8, 2, 53, 48, 500000f, new RopeScaling(8f, 1f, 4f, 16), 1e-5f, false);
 
   private final List<Runnable> cleanup = new ArrayList<>();
 
@@ -33,8 +33,12 @@ class HostForwardBackendTest {
 
   /** A backend over a host KV cache of {@code maxTokens} tokens with every page id mapped (4 KiB pages). */
   private HostForwardBackend backend(ModelWeights w, int maxTokens, int threads) {
+    return backend(w, maxTokens, threads, BLOCK);
+  }
+
+  private HostForwardBackend backend(ModelWeights w, int maxTokens, int threads, int blockSize) {
     HostDeviceMemory mem = new HostDeviceMemory(4096);
-    KvCache kv = KvCache.reserve(mem, w.config, BLOCK, 4, maxTokens);
+    KvCache kv = KvCache.reserve(mem, w.config, blockSize, 4, maxTokens);
     for (int p = 0; p < kv.maxPages(); p++) {
       List<PhysicalPage> pages = new ArrayList<>();
       for (int i = 0; i < kv.physicalPagesPerPageId(); i++) pages.add(mem.create());
@@ -74,10 +78,10 @@ class HostForwardBackendTest {
     }
   }
 
-  private void checkAgainstNaive(ModelConfig cfg, int threads) {
+  private void checkAgainstNaive(ModelConfig cfg, int threads, int blockSize) {
     ModelWeights w = TestWeights.random(cfg, 7);
-    HostForwardBackend b = backend(w, cfg.maxSeqLen(), threads);
-    int[] table = shuffledTables(b.kvCache().maxBlocks(), 1, cfg.maxSeqLen() / BLOCK, 3)[0];
+    HostForwardBackend b = backend(w, cfg.maxSeqLen(), threads, blockSize);
+    int[] table = shuffledTables(b.kvCache().maxBlocks(), 1, cfg.maxSeqLen() / blockSize, 3)[0];
     int[] tokens = randomTokens(cfg.maxSeqLen(), cfg.vocabSize(), 11);
     NaiveForward ref = new NaiveForward(w);
     float[][] expected = new float[tokens.length][];
@@ -96,12 +100,13 @@ class HostForwardBackendTest {
 
   @Test
   void matchesNaiveReferenceThroughChunkedPrefillAndDecodeOverShuffledPages() {
-    checkAgainstNaive(TINY, 1);
+    checkAgainstNaive(TINY, 1, BLOCK);
   }
 
   @Test
   void matchesNaiveReferenceWithGqaRopeScalingSeparateClassifierOnTwoThreads() {
-    checkAgainstNaive(LLAMA3ISH, 2);
+    // head dim 16 and blocks of 16 tokens: attention scores go through the 16-row butterfly
+    checkAgainstNaive(LLAMA3ISH, 2, 16);
   }
 
   @Test

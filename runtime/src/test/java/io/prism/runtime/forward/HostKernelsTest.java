@@ -1,6 +1,5 @@
 package io.prism.runtime.forward;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.SplittableRandom;
@@ -90,49 +89,23 @@ class HostKernelsTest {
   }
 
   @Test
-  void gemmMatchesScalarForEveryTileShape() {
-    for (int in : new int[] {1, 5, 16, 17, 48, 63, 100}) {
-      for (int tokens = 1; tokens <= 9; tokens++) {
-        for (int rows : new int[] {1, 3, 4, 5, 8, 13}) {
-          for (boolean acc : new boolean[] {false, true}) {
-            float[] w = random(2 + rows * in), x = random(3 + tokens * (in + 1));
-            int yStride = rows + 2;
-            float[] y1 = random(1 + tokens * yStride), y2 = y1.clone();
-            ScalarKernels.gemm(w, 2, in, x, 3, in + 1, tokens, y1, 1, yStride, 0, rows, acc);
-            HostKernels.gemm(w, 2, in, x, 3, in + 1, tokens, y2, 1, yStride, 0, rows, acc);
-            assertClose(y1, y2, 1e-5f * Math.max(1, in));
-          }
+  void attentionRowKernelsMatchScalar() {
+    for (int width : new int[] {8, 16, 48, 64, 70, 128}) {
+      for (int n : new int[] {1, 5, 15, 16, 17, 33}) {
+        for (int readable : new int[] {n, (n + 15) / 16 * 16}) {
+          int stride = width * 3 + 1;
+          float[] q = random(width + 2), src = random(4 + readable * stride), w = random(n + 3);
+          float[] s1 = new float[n + 17], s2 = new float[n + 17];
+          ScalarKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s1, 1, new float[256]);
+          HostKernels.dotRows(q, 2, src, 4, stride, n, readable, width, 0.125f, s2, 1, new float[256]);
+          assertClose(java.util.Arrays.copyOf(s1, n + 1), java.util.Arrays.copyOf(s2, n + 1), 1e-5f * width);
+          float[] o1 = random(width + 5), o2 = o1.clone();
+          ScalarKernels.accumulateRows(w, 3, n, src, 4, stride, width, o1, 0);
+          HostKernels.accumulateRows(w, 3, n, src, 4, stride, width, o2, 0);
+          assertClose(o1, o2, 1e-5f * n);
         }
       }
     }
   }
 
-  @Test
-  void gemmRowRangeLeavesOtherRowsUntouched() {
-    int in = 20, rows = 12, tokens = 5;
-    float[] w = random(rows * in), x = random(tokens * in), y = random(tokens * rows), before = y.clone();
-    HostKernels.gemm(w, 0, in, x, 0, in, tokens, y, 0, rows, 3, 9, false);
-    for (int t = 0; t < tokens; t++) {
-      for (int r = 0; r < rows; r++) {
-        if (r < 3 || r >= 9) assertEquals(before[t * rows + r], y[t * rows + r]);
-        else assertEquals(ScalarKernels.dot(w, r * in, x, t * in, in), y[t * rows + r], 1e-4f);
-      }
-    }
-  }
-
-  @Test
-  void gemmGivesEachTokenTheSameBitsWhateverTheBatch() {
-    int in = 77, rows = 11;
-    for (int tokens = 1; tokens <= 9; tokens++) {
-      float[] w = random(rows * in), x = random(tokens * in);
-      float[] batched = new float[tokens * rows];
-      HostKernels.gemm(w, 0, in, x, 0, in, tokens, batched, 0, rows, 0, rows, false);
-      for (int t = 0; t < tokens; t++) {
-        float[] alone = new float[rows];
-        HostKernels.gemm(w, 0, in, x, t * in, in, 1, alone, 0, rows, 0, rows, false);
-        float[] slice = java.util.Arrays.copyOfRange(batched, t * rows, (t + 1) * rows);
-        assertArrayEquals(alone, slice, "token " + t + " of " + tokens);
-      }
-    }
-  }
 }

@@ -189,18 +189,17 @@ class BlockManagerCacheTest {
     int[] pt = granted(bm.allocate(4));
     int[] other = granted(bm.allocate(4));
     cacheChain(bm, pt, p);
+    bm.free(pt); // page 0 cache-only
     pool.setLimits("m", 0, 4); // one page id; it holds two
     assertEquals(8, pool.pagesHeldBy("m"), "nothing is taken back at once");
-
-    bm.free(pt);
     assertEquals(4, bm.allocatableBlocks(), "no new page ids over the maximum; the cached blocks can be reused");
     int[] again = granted(bm.allocate(2));
     assertEquals(2, bm.evictedBlocks());
     bm.free(other);
-    assertEquals(1, bm.pageIdsMapped(), "over the maximum no empty page id is kept");
+    assertEquals(1, bm.pageIdsMapped(), "over the maximum a page id left without a used block is released");
     assertEquals(4, pool.pagesHeldBy("m"));
     bm.free(again);
-    assertEquals(1, bm.cachedPageIds(), "the head of p is still cached");
+    assertEquals(1, bm.cachedPageIds(), "within the maximum again: the head of p stays cached");
     assertEquals(2, bm.cachedPrefixBlocks(p, 4));
     check(bm);
   }
