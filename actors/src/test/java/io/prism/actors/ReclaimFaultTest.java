@@ -63,7 +63,6 @@ class ReclaimFaultTest {
       for (String id : ids) assertEquals(FinishReason.LENGTH, fx.completed(id).reason(), id + " completes: only the pool actor died");
       GpuStatus s = fx.assertQuiescentAndConserved();
       assertTrue(has(s, GpuEvent.POOL_RESTARTED, null), "the pool actor was started again: " + s.events());
-      assertTrue(has(s, GpuEvent.PREEMPTED, "loose"), "later plans preempted the loose model's decodes: " + s.events());
       servesAgain(fx);
       fx.assertQuiescentAndConserved();
     }
