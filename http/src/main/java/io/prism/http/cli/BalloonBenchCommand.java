@@ -84,7 +84,7 @@ public final class BalloonBenchCommand implements Callable<Integer> {
   @Option(names = "--burst", defaultValue = "2s", description = "length of each burst (default: ${DEFAULT-VALUE})")
   String burst;
 
-  @Option(names = "--rate", defaultValue = "15", description = "arrivals per second during a burst (default: ${DEFAULT-VALUE})")
+  @Option(names = "--rate", defaultValue = "20", description = "arrivals per second during a burst (default: ${DEFAULT-VALUE})")
   double rate;
 
   @Option(names = "--prompt-tokens", defaultValue = "384", description = "prompt length (default: ${DEFAULT-VALUE})")
