@@ -68,7 +68,7 @@ public final class PrismServer implements AutoCloseable {
         .withFallback(app);
     PrismSettings settings = PrismSettings.from(PrismNode.withGpuDispatchers(config, 0));
     List<Device> devices = Devices.open(settings);
-    PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader());
+    PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader(settings.backend()));
     try {
       node.awaitLocalGpus(settings.registerTimeout());
       List<String> registered = registerModels(node, modelsDir(config), settings);

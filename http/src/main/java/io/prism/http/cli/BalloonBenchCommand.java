@@ -57,7 +57,8 @@ import picocli.CommandLine.Option;
  * <p>Defaults: {@code random:stories260K} on the host backend with 4 KiB pages and a KV budget far
  * below what a burst wants, so memory is contended; the whole run takes well under a minute. On a
  * GPU: {@code --backend cuda --model random:llama-3.1-8b --gpu-memory 60GiB} (the CUDA device is
- * loaded by name, {@link Devices}).
+ * loaded by name, {@link Devices}); add {@code --temperature 0} there: sampling is on the host, and
+ * a 128k vocabulary makes it cost more than the GPU's step.
  */
 @Command(name = "balloon", mixinStandardHelpOptions = true,
     description = "Two models on one GPU with alternating bursts: elastic sharing vs a static 50/50 partition.")
@@ -92,6 +93,9 @@ public final class BalloonBenchCommand implements Callable<Integer> {
 
   @Option(names = "--max-tokens", defaultValue = "64", description = "tokens per request (default: ${DEFAULT-VALUE})")
   int maxTokens;
+
+  @Option(names = "--temperature", defaultValue = "0.8", description = "sampling temperature, 0 = greedy (default: ${DEFAULT-VALUE})")
+  float temperature;
 
   @Option(names = "--ttft-slo", defaultValue = "1s", description = "TTFT SLO of both models (default: ${DEFAULT-VALUE})")
   String ttftSlo;
@@ -192,7 +196,7 @@ public final class BalloonBenchCommand implements Callable<Integer> {
     Config config = PrismConfig.load(ConfigFactory.parseMap(o));
     PrismSettings settings = PrismSettings.from(PrismNode.withGpuDispatchers(config, 0));
     List<Device> devices = Devices.open(settings);
-    PrismNode node = PrismNode.start("prism-bench-" + mode, config, devices, ModelStore.fileLoader());
+    PrismNode node = PrismNode.start("prism-bench-" + mode, config, devices, ModelStore.fileLoader(backend));
     ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
     try {
       node.awaitLocalGpus(Duration.ofSeconds(60));
@@ -205,7 +209,7 @@ public final class BalloonBenchCommand implements Callable<Integer> {
       }
       BalloonRecorder warm = new BalloonRecorder(mode + "-warmup", System.nanoTime());
       ActorRef<GenerationEvent> warmCollector = node.system().systemActorOf(warm.collector(), "bench-warmup", Props.empty());
-      for (String id : MODELS) send(node, warm, warmCollector, "warm-" + id, id, new int[] {3, 4, 5, 6}, 1, 8);
+      for (String id : MODELS) send(node, warm, warmCollector, "warm-" + id, id, new int[] {3, 4, 5, 6}, 1, 8, temperature);
       awaitEnded(warm, Duration.ofMinutes(2));
 
       long start = System.nanoTime();
@@ -217,16 +221,16 @@ public final class BalloonBenchCommand implements Callable<Integer> {
       for (Arrival a : arrivals) {
         long wait = start + a.atNanos() - System.nanoTime();
         if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
-        send(node, rec, collector, mode + "-" + (n++), a.model(), a.prompt(), a.seed(), maxTokens);
+        send(node, rec, collector, mode + "-" + (n++), a.model(), a.prompt(), a.seed(), maxTokens, temperature);
       }
       awaitEnded(rec, Duration.ofMinutes(5));
       GpuStatus end = status(node, gpu);
       out.printf(Locale.ROOT, "%-8s %d requests in %.1f s; KV capacity %d pages at load;", mode, arrivals.size(), (System.nanoTime() - start) / 1e9,
           kvPages);
       for (GpuStatus.ModelStatus m : end.models()) {
-        out.printf(Locale.ROOT, " %s: %d pages reclaimed from it, %d preempted for others, %d evictions, %d activations (%.1f ms total);",
-            m.modelId(), m.books().pagesReclaimed(), m.books().preempted(), m.books().evictions(), m.books().activations(),
-            m.books().activationNanosTotal() / 1e6);
+        out.printf(Locale.ROOT, " %s: %d steps, %d preemptions, %d pages reclaimed from it, %d preempted by reclaim, %d evictions,"
+            + " %d activations (%.1f ms total);", m.modelId(), m.steps(), m.preemptions(), m.books().pagesReclaimed(), m.books().preempted(),
+            m.books().evictions(), m.books().activations(), m.books().activationNanosTotal() / 1e6);
       }
       out.println(end.invariantViolation().isEmpty() ? "" : " PAGE CONSERVATION BROKEN: " + end.invariantViolation());
       return rec;
@@ -246,9 +250,10 @@ public final class BalloonBenchCommand implements Callable<Integer> {
   }
 
   private static void send(PrismNode node, BalloonRecorder rec, ActorRef<GenerationEvent> collector, String id, String model, int[] prompt,
-      long seed, int maxTokens) {
+      long seed, int maxTokens, float temperature) {
     rec.sent(id, model);
-    SamplingParams p = new SamplingParams(0.8f, 0.95f, 0, seed, maxTokens, List.of(), true);
+    // top-p 1: no sort of the vocabulary per token (a 128k vocabulary would make host sampling the bottleneck)
+    SamplingParams p = new SamplingParams(temperature, 1f, 0, seed, maxTokens, List.of(), true);
     node.generate(new GenerateRequest(id, model, null, prompt, false, p), collector);
   }
 
