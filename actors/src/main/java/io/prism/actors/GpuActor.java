@@ -2,12 +2,7 @@ package io.prism.actors;
 
 import io.prism.runtime.engine.Device;
 import io.prism.runtime.policy.ModelMemory;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.LongSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
@@ -130,6 +125,9 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** From the pool actor: what the idle evictions did. */
   record IdleEvicted(List<ReclaimExecutor.Result> results) implements Command {}
 
+  /** From a model actor: its prefill speed, refined from its steps (local admission's estimate). */
+  record PrefillSpeed(String modelId, double tokensPerSecond) implements Command {}
+
   /** From a model actor: loaded and serving (again, after a restart), with its measured prefill speed. */
   record ModelReady(String modelId, int maxModelLen, long weightBytes, double prefillTokensPerSecond) implements Command {}
 
@@ -222,35 +220,15 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .build();
   }
 
-  /** What this actor knows about one model instance. */
-  static final class Entry {
-    ModelSpec spec;
-    final ActorRef<ModelActor.Command> ref;
-    boolean ready;
-    boolean unloading;
-    int maxModelLen;
-    long weightBytes;
-    double prefillTokensPerSecond;
-    int restarts = -1;
-    String failure;
-    final List<ActorRef<LoadReply>> waiters = new ArrayList<>();
-
-    Entry(ModelSpec spec, ActorRef<ModelActor.Command> ref) {
-      this.spec = spec;
-      this.ref = ref;
-    }
-  }
-
   private final GpuId gpu;
   private final GpuRuntime runtime;
-  private final ModelStore store;
   private final PrismSettings settings;
   private final ActorRef<GlobalPlacementActor.Command> placement;
   private ActorRef<PagePoolActor.Command> pool;
   private final long incarnation;
-  private final Map<String, Entry> models = new TreeMap<>();
+  private final GpuModels models;
   private final GpuScheduler scheduler;
-  private int spawned;
+  private int pools;
 
   private GpuActor(ActorContext<Command> ctx, GpuId gpu, GpuRuntime runtime, ModelStore store, PrismSettings settings,
       ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation, TimerScheduler<Command> timers,
@@ -258,28 +236,38 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     super(ctx);
     this.gpu = gpu;
     this.runtime = runtime;
-    this.store = store;
     this.settings = settings;
     this.placement = placement;
     this.pool = pool;
     this.incarnation = incarnation;
-    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, pool);
+    this.models = new GpuModels(ctx, gpu, runtime, store, settings, placement);
+    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, models::ids, pool);
+    models.scheduler(scheduler);
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessageEquals(Wake.INSTANCE, () -> this)
-        .onMessage(LoadModel.class, this::onLoadModel)
-        .onMessage(UnloadModel.class, this::onUnloadModel)
-        .onMessage(UpdateModel.class, this::onUpdateModel)
+        .onMessage(LoadModel.class, m -> {
+          models.loadModel(m);
+          return this;
+        })
+        .onMessage(UnloadModel.class, m -> {
+          models.unloadModel(m);
+          return this;
+        })
+        .onMessage(UpdateModel.class, m -> {
+          models.updateModel(m);
+          return this;
+        })
         .onMessage(Generate.class, this::onGenerate)
         .onMessage(GetStatus.class, m -> tellPool(new PagePoolActor.Snapshot(m.replyTo())))
         .onMessage(PoolSnapshot.class, this::onPoolSnapshot)
         .onMessageEquals(EvictIdleModels.INSTANCE, () -> tellPool(new PagePoolActor.Snapshot(null)))
         .onMessage(GetTrace.class, m -> tellPool(new PagePoolActor.GetTrace(m.replyTo())))
         .onMessage(InjectModelFault.class, m -> {
-          Entry e = models.get(m.modelId());
+          GpuModels.Entry e = models.get(m.modelId());
           if (e != null) e.ref.tell(new ModelActor.InjectFault(m.message()));
           return this;
         })
@@ -288,9 +276,23 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
           scheduler.armFault(m.target(), m.mode());
           return this;
         })
-        .onMessage(ModelReady.class, this::onModelReady)
-        .onMessage(ModelLoadFailed.class, this::onModelLoadFailed)
-        .onMessage(ModelStopped.class, this::onModelStopped)
+        .onMessage(ModelReady.class, m -> {
+          models.modelReady(m);
+          return this;
+        })
+        .onMessage(ModelLoadFailed.class, m -> {
+          models.modelLoadFailed(m);
+          return this;
+        })
+        .onMessage(ModelStopped.class, m -> {
+          models.modelStopped(m);
+          return this;
+        })
+        .onMessage(PrefillSpeed.class, m -> {
+          GpuModels.Entry e = models.get(m.modelId());
+          if (e != null) e.prefillTokensPerSecond = m.tokensPerSecond();
+          return this;
+        })
         .onMessage(Enqueue.class, m -> {
           scheduler.enqueue(m);
           return this;
@@ -330,55 +332,9 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
-  private Behavior<Command> onLoadModel(LoadModel m) {
-    Entry e = models.get(m.spec().id());
-    if (e != null && !e.unloading) {
-      if (e.ready) m.replyTo().tell(new ModelLoaded(gpu, e.spec.id(), e.maxModelLen, e.weightBytes));
-      else e.waiters.add(m.replyTo());
-      if (!e.spec.equals(m.spec()) && e.spec.sameModel(m.spec())) onUpdateModel(new UpdateModel(m.spec()));
-      return this;
-    }
-    String name = "model-" + URLEncoder.encode(m.spec().id(), StandardCharsets.UTF_8) + "-" + (++spawned);
-    ActorRef<ModelActor.Command> ref = getContext().spawn(
-        Behaviors.supervise(ModelActor.create(m.spec(), runtime, store, settings, getContext().getSelf()))
-            .onFailure(RuntimeException.class, SupervisorStrategy.restart().withLimit(settings.maxRestarts(), settings.restartWindow())),
-        name, DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
-    getContext().watchWith(ref, new ModelStopped(m.spec().id(), ref));
-    Entry fresh = new Entry(m.spec(), ref);
-    fresh.waiters.add(m.replyTo());
-    models.put(m.spec().id(), fresh);
-    getContext().getLog().info("Loading model {} on {}", m.spec().id(), gpu);
-    return this;
-  }
-
-  private Behavior<Command> onUnloadModel(UnloadModel m) {
-    Entry e = models.get(m.modelId());
-    if (e != null && !e.unloading) {
-      e.unloading = true;
-      e.ref.tell(ModelActor.Shutdown.INSTANCE);
-      store.evict(m.modelId());
-    }
-    return this;
-  }
-
-  private Behavior<Command> onUpdateModel(UpdateModel m) {
-    Entry e = models.get(m.spec().id());
-    if (e == null || e.unloading || !e.spec.sameModel(m.spec())) return this;
-    ModelSpec before = e.spec;
-    e.spec = m.spec();
-    e.ref.tell(new ModelActor.UpdateSpec(m.spec()));
-    scheduler.event(GpuEvent.LIMITS, e.spec.id(), "SLO " + before.ttftSlo().toMillis() + "/" + before.tpotSlo().toMillis() + " ms -> "
-        + e.spec.ttftSlo().toMillis() + "/" + e.spec.tpotSlo().toMillis() + " ms (TTFT/TPOT), pages [" + before.minPages() + ", "
-        + limit(before.maxPages()) + "] -> [" + e.spec.minPages() + ", " + limit(e.spec.maxPages()) + "]");
-    return this;
-  }
-
-  private static String limit(int maxPages) {
-    return maxPages == 0 ? "none" : Integer.toString(maxPages);
-  }
 
   private Behavior<Command> onGenerate(Generate g) {
-    Entry e = models.get(g.request().modelId());
+    GpuModels.Entry e = models.get(g.request().modelId());
     if (e != null && !e.unloading) {
       e.ref.tell(new ModelActor.Generate(g.request(), g.replyTo()));
     } else if (g.frontend() != null) {
@@ -391,58 +347,14 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   }
 
   private Behavior<Command> onPoolSnapshot(PoolSnapshot s) {
-    GpuStatus status = scheduler.complete(s.status(), models.keySet());
+    GpuStatus status = scheduler.complete(s.status(), models.ids());
     if (s.replyTo() != null) {
       s.replyTo().tell(status);
       return this;
     }
     scheduler.idleCheck(status);
-    List<GlobalPlacementActor.Resident> residents = new ArrayList<>();
-    for (Entry e : models.values()) { // evicted models stay placed here: a request reactivates them
-      if (e.ready && !e.unloading) residents.add(new GlobalPlacementActor.Resident(e.spec, e.maxModelLen, e.weightBytes));
-    }
     placement.tell(new GlobalPlacementActor.GpuReport(gpu, status.description(), incarnation, status.budgetBytes(), status.freeBytes(),
-        status.healthy(), residents));
-    return this;
-  }
-
-  private Behavior<Command> onModelReady(ModelReady m) {
-    Entry e = models.get(m.modelId());
-    if (e == null) return this;
-    e.ready = true;
-    e.maxModelLen = m.maxModelLen();
-    e.weightBytes = m.weightBytes();
-    e.prefillTokensPerSecond = m.prefillTokensPerSecond();
-    e.restarts++;
-    scheduler.forgetRequestsOf(m.modelId()); // a restarted instance ended them all
-    if (e.restarts > 0) {
-      scheduler.event(GpuEvent.MODEL_RESTARTED, m.modelId(), "serving again after restart " + e.restarts + "; its requests failed, its pages went back");
-    }
-    e.waiters.forEach(w -> w.tell(new ModelLoaded(gpu, m.modelId(), m.maxModelLen(), m.weightBytes())));
-    e.waiters.clear();
-    getContext().getSelf().tell(ReportTick.INSTANCE);
-    return this;
-  }
-
-  private Behavior<Command> onModelLoadFailed(ModelLoadFailed m) {
-    Entry e = models.get(m.modelId());
-    if (e != null) e.failure = m.reason();
-    return this;
-  }
-
-  private Behavior<Command> onModelStopped(ModelStopped m) {
-    Entry e = models.get(m.modelId());
-    if (e == null || !e.ref.equals(m.ref())) return this;
-    models.remove(m.modelId());
-    scheduler.forgetRequestsOf(m.modelId());
-    scheduler.forgetModel(m.modelId());
-    String reason = e.failure != null ? e.failure : e.unloading ? "unloaded" : "model actor stopped after repeated failures";
-    e.waiters.forEach(w -> w.tell(new LoadFailed(gpu, m.modelId(), reason)));
-    if (!e.unloading) {
-      getContext().getLog().warn("Model {} left {}: {}", m.modelId(), gpu, reason);
-      if (e.ready) placement.tell(new GlobalPlacementActor.ModelLost(gpu, m.modelId(), reason));
-    }
-    getContext().getSelf().tell(ReportTick.INSTANCE);
+        status.healthy(), models.residents()));
     return this;
   }
 
@@ -451,7 +363,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     pool = getContext().spawn(
         Behaviors.supervise(PagePoolActor.resume(runtime, incarnation, settings.stallTimeout(), getContext().getSelf()))
             .onFailure(SupervisorStrategy.resume()),
-        "page-pool-" + (++spawned), DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
+        "page-pool-" + (++pools), DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
     getContext().watchWith(pool, new PoolStopped(pool));
     scheduler.poolRestarted(pool);
     return this;

@@ -32,11 +32,19 @@ final class GpuBooks {
     this.capacity = capacity;
   }
 
-  /** Records and logs an event. */
+  /**
+   * Records and logs an event: at DEBUG for the frequent cheap ones (empty pages and cached blocks
+   * taken, a short step, a refusal), at INFO for the rest (preemptions, evictions, activations,
+   * admission rejections, restarts).
+   */
   void event(String kind, String modelId, String detail) {
     if (events.size() == capacity) events.pollFirst();
     events.addLast(new GpuEvent(System.currentTimeMillis(), kind, modelId, detail));
-    log.info("GPU {} {} {}: {}", gpu, kind, modelId, detail);
+    if (kind.equals(GpuEvent.RECLAIMED) || kind.equals(GpuEvent.RECLAIM_SHORT) || kind.equals(GpuEvent.RECLAIM_REFUSED)) {
+      log.debug("GPU {} {} {}: {}", gpu, kind, modelId, detail);
+    } else {
+      log.info("GPU {} {} {}: {}", gpu, kind, modelId, detail);
+    }
   }
 
   /**

@@ -32,7 +32,8 @@ public final class GpuRuntime {
   static final class EngineEntry {
     final ModelEngine engine;
     final long weightBytes;
-    final double prefillTokensPerSecond;
+    /** Prefill speed: measured at load, refined by its model actor from its steps. */
+    double prefillTokensPerSecond;
     Slo slo;
     /** {@link System#nanoTime()} since when the engine has had work without progress, or -1 (real time, not the device clock). */
     long stalledSinceNanos = -1;

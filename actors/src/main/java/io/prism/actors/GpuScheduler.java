@@ -43,7 +43,8 @@ final class GpuScheduler {
   private final GpuPolicySettings policies;
   private final TimerScheduler<GpuActor.Command> timers;
   private final LongSupplier clock;
-  private final Function<String, GpuActor.Entry> models;
+  private final Function<String, GpuModels.Entry> models;
+  private final java.util.function.Supplier<Set<String>> modelIds;
   private final ReclaimPolicy reclaim;
   private final IdleEvictionPolicy idle;
   private final long idleThresholdNanos;
@@ -57,12 +58,14 @@ final class GpuScheduler {
   private String faultMode = "";
 
   GpuScheduler(ActorContext<GpuActor.Command> ctx, GpuId gpu, GpuPolicySettings policies, TimerScheduler<GpuActor.Command> timers,
-      LongSupplier clock, Function<String, GpuActor.Entry> models, ActorRef<PagePoolActor.Command> pool) {
+      LongSupplier clock, Function<String, GpuModels.Entry> models, java.util.function.Supplier<Set<String>> modelIds,
+      ActorRef<PagePoolActor.Command> pool) {
     this.ctx = ctx;
     this.policies = policies;
     this.timers = timers;
     this.clock = clock;
     this.models = models;
+    this.modelIds = modelIds;
     this.pool = pool;
     // Without idle eviction, no model is ever idle enough for reclaim to take its weights.
     Duration threshold = policies.evictIdleModels() ? policies.idleEviction() : Duration.ofDays(36500);
@@ -87,7 +90,7 @@ final class GpuScheduler {
   // ---- local admission ----
 
   void enqueue(GpuActor.Enqueue m) {
-    GpuActor.Entry e = models.apply(m.modelId());
+    GpuModels.Entry e = models.apply(m.modelId());
     if (e == null) return;
     admission.enqueue(m.modelId(), m.requestId(), m.arrivalNanos(), m.promptTokens(), e.spec.ttftSlo(), e.prefillTokensPerSecond);
     admit();
@@ -113,12 +116,12 @@ final class GpuScheduler {
   private void admit() {
     LocalAdmission.Round round = admission.round(clock.getAsLong());
     round.admitted().forEach((modelId, ids) -> {
-      GpuActor.Entry e = models.apply(modelId);
+      GpuModels.Entry e = models.apply(modelId);
       if (e != null) e.ref.tell(new ModelActor.Admit(ids));
     });
     round.rejected().forEach((id, r) -> {
       books.event(GpuEvent.REJECTED, r.modelId(), id + ": " + r.reason());
-      GpuActor.Entry e = models.apply(r.modelId());
+      GpuModels.Entry e = models.apply(r.modelId());
       if (e != null) e.ref.tell(new ModelActor.Drop(id, r.reason()));
     });
   }
@@ -126,7 +129,7 @@ final class GpuScheduler {
   // ---- reclaim negotiation ----
 
   void needPages(GpuActor.NeedPages m) {
-    GpuActor.Entry e = models.apply(m.modelId());
+    GpuModels.Entry e = models.apply(m.modelId());
     if (e == null || e.unloading) return;
     if (negotiation != null) {
       askAgain.add(m.modelId());
@@ -149,7 +152,8 @@ final class GpuScheduler {
       return;
     }
     if (plan instanceof ReclaimPlan.Insufficient no) {
-      books.refused(m.modelId(), purpose, no.reason());
+      String held = m.prefillAtRisk() ? holdLooser(e) : "";
+      books.refused(m.modelId(), purpose, no.reason() + held);
       e.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.REFUSED));
       return;
     }
@@ -172,26 +176,50 @@ final class GpuScheduler {
   }
 
   /**
-   * The plan for {@code pages}. Decode preemption is allowed for running sequences; a prefill at
-   * risk may preempt only decodes of models with a strictly looser SLO (the others' running lists
-   * are hidden from the policy).
+   * The plan for {@code pages}. Decode preemption is allowed for running sequences and for a prefill
+   * at risk of its TTFT SLO, and only of models with a strictly looser SLO (the others' running
+   * lists, the requester's own included, are hidden from the policy): preempting within one SLO
+   * class gains no SLO and costs a recompute, and two equal models would preempt each other back and
+   * forth; within a model its engine preempts its newest sequence itself, as vLLM does.
    */
-  private ReclaimPlan plan(GpuActor.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
-    List<ModelMemory> memories = m.memories();
-    if (!running && prefillAtRisk) {
-      memories = new ArrayList<>();
-      for (ModelMemory mm : m.memories()) {
-        boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
-        memories.add(looser ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
-            mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
-      }
+  private ReclaimPlan plan(GpuModels.Entry e, String modelId, int pages, boolean running, boolean prefillAtRisk, GpuActor.NeedPages m) {
+    List<ModelMemory> memories = new ArrayList<>();
+    for (ModelMemory mm : m.memories()) {
+      boolean looser = e.spec.slo().isStricterThan(mm.slo()) && !mm.modelId().equals(modelId);
+      memories.add(looser ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
+          mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
     }
     return reclaim.plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
         new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), memories);
   }
 
+  /**
+   * A stricter model's prefill is at risk and nothing can be freed now: the models with a looser SLO
+   * start no new sequence for half its TTFT SLO, so the memory their sequences free as they end
+   * goes to it. Returns the note for the event log.
+   */
+  private String holdLooser(GpuModels.Entry strict) {
+    long nanos = Math.max(policies.reclaimRetry().toNanos(), strict.spec.ttftSlo().toNanos() / 2);
+    List<String> held = new ArrayList<>();
+    for (GpuModels.Entry other : heldCandidates(strict)) {
+      other.ref.tell(new ModelActor.HoldAdmissions(nanos, strict.spec.id()));
+      held.add(other.spec.id());
+    }
+    return held.isEmpty() ? "" : "; " + held + " start no new sequences for " + nanos / 1_000_000 + " ms";
+  }
+
+  private List<GpuModels.Entry> heldCandidates(GpuModels.Entry strict) {
+    List<GpuModels.Entry> out = new ArrayList<>();
+    for (String id : modelIds.get()) {
+      GpuModels.Entry e = models.apply(id);
+      if (e != null && e != strict && strict.spec.slo().isStricterThan(e.spec.slo())) out.add(e);
+    }
+    return out;
+  }
+
   void reclaimed(GpuActor.Reclaimed r) {
     for (ReclaimExecutor.Result step : r.results()) books.step(step, r.forModel());
+    if (r.negotiationId() < 0) books.granted(r.forModel()); // done in line by the model
     if (negotiation == null || negotiation.id() != r.negotiationId()) return; // abandoned meanwhile
     timers.cancel("reclaim");
     finish(true);
@@ -217,13 +245,13 @@ final class GpuScheduler {
 
   /** Ends the negotiation: the requester steps (granted) or asks again; so does every model that asked meanwhile. */
   private void finish(boolean granted) {
-    GpuActor.Entry e = models.apply(negotiation.modelId());
+    GpuModels.Entry e = models.apply(negotiation.modelId());
     if (granted) books.granted(negotiation.modelId());
     // abandoned: the requester checks again and asks with a fresh snapshot (it was not refused)
     if (e != null) e.ref.tell(new ModelActor.PagesReady(negotiation.id(), granted ? ModelActor.Outcome.GRANTED : ModelActor.Outcome.RETRY));
     negotiation = null;
     for (String id : askAgain) {
-      GpuActor.Entry other = models.apply(id);
+      GpuModels.Entry other = models.apply(id);
       if (other != null) other.ref.tell(new ModelActor.PagesReady(-1, ModelActor.Outcome.RETRY));
     }
     askAgain.clear();

@@ -37,15 +37,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * engine and {@code Started} goes to the requester) or {@link Drop} ({@code Rejected}: it cannot
  * meet its TTFT SLO).
  *
- * <p><b>Memory.</b> Before a step, if the engine wants more pages than the pool can give it ({@link
- * ModelEngine#pagesWanted()} beyond {@link PagePool#availableTo}, within the model's maximum), it
- * sends {@link GpuActor.NeedPages} with a snapshot of every model's memory and holds the step until
- * {@link PagesReady}: the GPU actor plans a reclaim and the pool actor carries it out. A refused
- * negotiation is not asked again for {@code prism.gpu.reclaim-retry}; the engine then preempts its
- * own sequences as usual. An evicted model ({@link ModelEngine#weightsResident()} false) that gets a
- * request is activated: its weights are reserved in the pool, through the same reclaim path if the
- * pool has no room, then {@link ModelEngine#activate()}; the requests wait, so their TTFT includes
- * the activation ({@link GpuActor.Activated} reports its duration).
+ * <p><b>Memory</b> ({@link ModelMemoryClient}): before a step, a model short of pages takes other
+ * models' empty pages and cached blocks at once, else negotiates with the GPU actor ({@link
+ * GpuActor.NeedPages}, {@link PagesReady}); a model with a stricter SLO can make it pause starting
+ * new sequences ({@link HoldAdmissions}). An evicted model that gets a request is activated through
+ * the same path; the requests wait, so their TTFT includes the activation.
  *
  * <p>Life cycle: loads the host copy of the model (blocking IO off the device thread), starts the
  * engine ({@link ModelEngines#start}) and sends {@link GpuActor.ModelReady}; requests that arrive
@@ -98,6 +94,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     RETRY
   }
 
+  /**
+   * From the GPU actor: a model with a stricter SLO has a request at risk of its TTFT SLO and no
+   * memory for it; for {@code nanos} this model starts no new sequence (its running ones go on),
+   * so the memory its sequences free flows to the stricter model.
+   */
+  public record HoldAdmissions(long nanos, String forModel) implements Command {}
+
   /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
   public record UpdateSpec(ModelSpec spec) implements Command {}
 
@@ -108,17 +111,24 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    */
   static final double TTFT_AT_RISK = 0.5;
 
-  private enum Step implements Command {
+  /** Admitted requests handed to the engine ahead of its running batch. */
+  static final int FEED_AHEAD = 8;
+
+  enum Step implements Command {
     INSTANCE
   }
 
-  private enum ActivationRetry implements Command {
+  private enum HoldExpired implements Command {
     INSTANCE
   }
 
-  private record Loaded(LoadedModel model) implements Command, NoSerializationVerificationNeeded {}
+  enum ActivationRetry implements Command {
+    INSTANCE
+  }
 
-  private record LoadFailed(String reason) implements Command {}
+  record Loaded(LoadedModel model) implements Command, NoSerializationVerificationNeeded {}
+
+  record LoadFailed(String reason) implements Command {}
 
   private record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
 
@@ -133,59 +143,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       ActorRef<GpuActor.Command> parent) {
     return Behaviors.withStash(settings.maxQueuedRequests(), stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       ctx.pipeToSelf(store.load(spec), (m, e) -> e == null ? new Loaded(m) : new LoadFailed(rootMessage(e)));
-      return loading(ctx, spec, runtime, settings, parent, stash, timers);
+      return ModelLoading.loading(ctx, spec, runtime, settings, parent, stash, timers);
     })));
-  }
-
-  private static Behavior<Command> loading(ActorContext<Command> ctx, ModelSpec initialSpec, GpuRuntime runtime, PrismSettings settings,
-      ActorRef<GpuActor.Command> parent, StashBuffer<Command> stash, TimerScheduler<Command> timers) {
-    ModelSpec[] spec = {initialSpec};
-    return Behaviors.receive(Command.class)
-        .onMessage(Loaded.class, m -> {
-          ModelEngine engine;
-          try {
-            engine = ModelEngines.start(m.model(), spec[0], runtime, settings);
-          } catch (RuntimeException e) {
-            return failLoad(ctx, spec[0], parent, stash, rootMessage(e));
-          }
-          GpuRuntime.EngineEntry entry = runtime.entry(spec[0].id());
-          parent.tell(new GpuActor.ModelReady(spec[0].id(), m.model().config().maxSeqLen(), entry.weightBytes, entry.prefillTokensPerSecond));
-          return stash.unstashAll(new ModelActor(ctx, spec[0], runtime, settings, parent, timers, engine));
-        })
-        .onMessage(LoadFailed.class, m -> failLoad(ctx, spec[0], parent, stash, m.reason()))
-        .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
-        .onMessage(UpdateSpec.class, m -> {
-          spec[0] = m.spec();
-          return Behaviors.same();
-        })
-        .onMessage(Generate.class, m -> {
-          if (stash.isFull()) {
-            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), ErrorKind.OVERLOADED,
-                "model '" + spec[0].id() + "' is loading and has " + stash.size() + " requests waiting; retry later", null));
-          } else {
-            stash.stash(m);
-          }
-          return Behaviors.same();
-        })
-        .onAnyMessage(m -> {
-          if (m instanceof InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
-          if (!stash.isFull() && !(m instanceof Step) && !(m instanceof ActivationRetry)) stash.stash(m);
-          return Behaviors.same();
-        })
-        .build();
-  }
-
-  private static Behavior<Command> failLoad(ActorContext<Command> ctx, ModelSpec spec, ActorRef<GpuActor.Command> parent,
-      StashBuffer<Command> stash, String reason) {
-    ctx.getLog().warn("Model {} could not be loaded: {}", spec.id(), reason);
-    parent.tell(new GpuActor.ModelLoadFailed(spec.id(), reason));
-    stash.forEach(m -> {
-      if (m instanceof Generate g) {
-        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), ErrorKind.UNAVAILABLE,
-            "model '" + spec.id() + "' could not be loaded: " + reason, null));
-      }
-    });
-    return Behaviors.stopped();
   }
 
   private ModelSpec spec;
@@ -196,15 +155,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelEngine engine;
   private final ModelRequests requests;
   private boolean stepScheduled;
-  private boolean negotiating;
-  private boolean skipNegotiation;
-  private long refusedUntilNanos = Long.MIN_VALUE;
-  private int refusedNeed;
-  private int askedNeed;
-  private long activationStartNanos = -1;
+  private final ModelMemoryClient memory;
+  private final java.util.ArrayDeque<String> admitted = new java.util.ArrayDeque<>();
+  private long holdUntilNanos = Long.MIN_VALUE;
   private RuntimeException lastFailure;
 
-  private ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
+  ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
       TimerScheduler<Command> timers, ModelEngine engine) {
     super(ctx);
     this.spec = spec;
@@ -214,6 +170,17 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.timers = timers;
     this.engine = engine;
     this.requests = new ModelRequests(ctx, RequesterGone::new);
+    this.memory = new ModelMemoryClient(runtime, engine, spec, settings, parent, new ModelMemoryClient.Actor() {
+      @Override
+      public void stepSoon() {
+        ensureStepping();
+      }
+
+      @Override
+      public void activateLater(java.time.Duration delay) {
+        timers.startSingleTimer(ActivationRetry.INSTANCE, delay);
+      }
+    });
   }
 
   @Override
@@ -225,10 +192,16 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessageEquals(Step.INSTANCE, this::onStep)
         .onMessage(PagesReady.class, this::onPagesReady)
         .onMessageEquals(ActivationRetry.INSTANCE, () -> {
-          tryActivate();
+          guarded(memory::tryActivate);
           return this;
         })
         .onMessage(UpdateSpec.class, this::onUpdateSpec)
+        .onMessage(HoldAdmissions.class, this::onHold)
+        .onMessageEquals(HoldExpired.INSTANCE, () -> {
+          feedEngine();
+          ensureStepping();
+          return this;
+        })
         .onMessage(Cancel.class, this::onCancel)
         .onMessage(RequesterGone.class, this::onRequesterGone)
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
@@ -271,9 +244,23 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   }
 
   private Behavior<Command> onAdmit(Admit a) {
-    for (String id : a.requestIds()) {
-      ModelRequests.Pending p = requests.pending.get(id);
+    for (String id : a.requestIds()) if (requests.pending.containsKey(id)) admitted.addLast(id);
+    feedEngine();
+    ensureStepping();
+    reportProgress();
+    return this;
+  }
+
+  /**
+   * Hands admitted requests to the engine, keeping at most {@link #FEED_AHEAD} waiting in it (the
+   * engine admits its waiting requests as memory allows), unless a stricter model holds this
+   * model's admissions ({@link HoldAdmissions}). {@code Started} goes to the requester then.
+   */
+  private void feedEngine() {
+    while (!admitted.isEmpty() && engine.waitingCount() < FEED_AHEAD && runtime.nowNanos() >= holdUntilNanos) {
+      ModelRequests.Pending p = requests.pending.get(admitted.pollFirst());
       if (p == null) continue; // its requester left meanwhile
+      String id = p.request().requestId();
       Admission adm = engine.submit(p.request());
       if (adm instanceof Admission.Rejected rej) {
         requests.reject(p, ModelEngines.kindOf(rej.reason()), rej.reason(), ModelEngines.paramOf(rej.reason()));
@@ -283,12 +270,15 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       requests.started(p.request(), p.replyTo());
       p.replyTo().tell(new GenerationEvent.Started(id, spec.id(), runtime.gpu(), p.request().promptTokens().length, getContext().getSelf()));
     }
-    if (!engine.weightsResident() && engine.hasWork() && activationStartNanos < 0) {
-      activationStartNanos = runtime.nowNanos();
-      tryActivate();
+    guarded(memory::activateIfNeeded);
+  }
+
+  private Behavior<Command> onHold(HoldAdmissions h) {
+    long until = runtime.nowNanos() + h.nanos();
+    if (until > holdUntilNanos) {
+      holdUntilNanos = until;
+      timers.startSingleTimer(HoldExpired.INSTANCE, java.time.Duration.ofNanos(h.nanos()).plusMillis(1));
     }
-    ensureStepping();
-    reportProgress();
     return this;
   }
 
@@ -307,8 +297,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       reportProgress();
       return this; // Step resumes when the activation is done
     }
-    if (!negotiating && askForPages()) return this;
+    if (memory.holdStep(requests.oldestWithoutFirstToken())) return this;
     long stalledBefore = engine.stats().stalledSteps();
+    long computedBefore = engine.stats().computedTokens();
+    long t0 = System.nanoTime();
     List<SequenceEvent> events;
     try {
       events = engine.step();
@@ -316,8 +308,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       lastFailure = e;
       throw e;
     }
+    memory.observeSpeed(engine.stats().computedTokens() - computedBefore, System.nanoTime() - t0);
     requests.deliver(events);
     runtime.afterStep(spec.id());
+    feedEngine();
     boolean stalled = engine.stats().stalledSteps() > stalledBefore;
     GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
     if (entry != null) {
@@ -337,91 +331,24 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     return this;
   }
 
-  /**
-   * Whether the next step is short of pages the pool cannot give: then asks the GPU actor for a
-   * reclaim and returns true (the step waits for {@link PagesReady}).
-   */
-  private boolean askForPages() {
-    if (skipNegotiation) {
-      skipNegotiation = false;
-      return false;
-    }
-    int per = engine.physicalPagesPerPageId();
-    int need = engine.pagesWanted() * per;
-    if (need == 0) return false;
-    PagePool pool = runtime.pool();
-    String owner = engine.owner();
-    int room = pool.maxPagesOf(owner) == Integer.MAX_VALUE ? Integer.MAX_VALUE : pool.maxPagesOf(owner) - pool.pagesHeldBy(owner);
-    need = Math.min(need, room) / per * per; // at its maximum: only its own sequences can give way
-    if (need <= 0 || need <= pool.availableTo(owner)) return false;
-    long now = runtime.nowNanos();
-    if (now < refusedUntilNanos && need <= refusedNeed) return false;
-    int forRunning = Math.min(need, engine.pagesWantedForRunning() * per);
-    long oldest = requests.oldestWithoutFirstToken();
-    boolean atRisk = oldest != Long.MAX_VALUE && now - oldest >= spec.ttftSlo().toNanos() * TTFT_AT_RISK;
-    requestPages(need, forRunning, atRisk, false);
-    return true;
-  }
-
-  private void requestPages(int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights) {
-    PagePool pool = runtime.pool();
-    long now = runtime.nowNanos();
-    int avail = forWeights ? pool.freePages() : pool.availableTo(engine.owner());
-    int reserve = Math.min(pool.reservePages(), avail);
-    negotiating = true;
-    askedNeed = pagesNeeded;
-    parent.tell(new GpuActor.NeedPages(spec.id(), pagesNeeded, pagesForRunning, prefillAtRisk, forWeights, avail - reserve, reserve,
-        runtime.memories(now)));
-  }
-
   private Behavior<Command> onPagesReady(PagesReady r) {
-    negotiating = false;
-    if (r.outcome() == Outcome.REFUSED) {
-      refusedUntilNanos = runtime.nowNanos() + settings.policies().reclaimRetry().toNanos();
-      refusedNeed = askedNeed;
-    }
-    if (activationStartNanos >= 0) {
-      if (r.outcome() == Outcome.REFUSED) timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
-      else tryActivate();
-    } else {
-      skipNegotiation = r.outcome() == Outcome.GRANTED;
-      ensureStepping();
-    }
+    guarded(() -> memory.pagesReady(r.outcome()));
     return this;
   }
 
-  /** Brings the weights back if the pool has room for them, else asks for room (the requests wait). */
-  private void tryActivate() {
-    if (engine.weightsResident() || negotiating) return;
-    PagePool pool = runtime.pool();
-    String owner = engine.owner();
-    long weightBytes = runtime.entry(spec.id()).weightBytes; // what the pool accounted at load
-    if (pool.reserveWeights(owner, weightBytes)) {
-      try {
-        engine.activate();
-      } catch (RuntimeException e) {
-        lastFailure = e;
-        throw e; // restart: the cleanup fails the waiting requests and releases the weight bytes
-      }
-      if (spec.minPages() > 0 || spec.maxPages() > 0) pool.setLimits(owner, spec.minPages(), spec.poolMaxPages());
-      long took = Math.max(0, runtime.nowNanos() - Math.max(0, activationStartNanos));
-      activationStartNanos = -1;
-      runtime.checkConservation("activation of " + spec.id());
-      parent.tell(new GpuActor.Activated(spec.id(), took));
-      ensureStepping();
-    } else if (runtime.nowNanos() < refusedUntilNanos) {
-      timers.startSingleTimer(ActivationRetry.INSTANCE, settings.policies().reclaimRetry().plusMillis(1));
-    } else {
-      int pages = (int) ((weightBytes + pool.pageBytes() - 1) / pool.pageBytes());
-      requestPages(pages, 0, false, true);
+  /** Runs {@code r}, keeping a failure as the cause the restart reports. */
+  private void guarded(Runnable r) {
+    try {
+      r.run();
+    } catch (RuntimeException e) {
+      lastFailure = e;
+      throw e;
     }
   }
 
   private Behavior<Command> onUpdateSpec(UpdateSpec u) {
     spec = u.spec();
-    GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
-    if (entry != null) entry.slo = spec.slo();
-    runtime.pool().setLimits(engine.owner(), engine.weightsResident() ? spec.minPages() : 0, spec.poolMaxPages());
+    memory.spec(spec);
     ensureStepping();
     return this;
   }
@@ -444,6 +371,9 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     lastFailure = new IllegalStateException("injected fault: " + f.message());
     throw lastFailure;
   }
+
+  /** Steps with fewer computed tokens (decode) do not sample the prefill speed. */
+  static final int SPEED_SAMPLE_TOKENS = 32;
 
   private void ensureStepping() {
     if (!stepScheduled && engine.hasWork()) {

@@ -35,6 +35,19 @@ public final class ModelStore {
     return spec -> ModelLoader.load(spec.source(), spec.tokenizer() == null ? null : Path.of(spec.tokenizer()));
   }
 
+  /**
+   * The loader for {@code backend} ({@code prism.node.backend}): on {@code cuda} a {@code
+   * random:NAME} model is loaded config-only (the device generates its weights; an 8B shape would
+   * not fit the host's float32 arrays), everything else as {@link #fileLoader()}.
+   */
+  public static Loader fileLoader(String backend) {
+    if (!backend.equals("cuda")) return fileLoader();
+    Loader files = fileLoader();
+    return spec -> spec.source().startsWith("random:")
+        ? ModelLoader.loadConfigOnly(spec.source(), spec.tokenizer() == null ? null : Path.of(spec.tokenizer()))
+        : files.load(spec);
+  }
+
   private final Loader loader;
   private final Executor blocking;
   private final Map<String, CompletableFuture<LoadedModel>> models = new ConcurrentHashMap<>();

@@ -35,7 +35,8 @@ import org.slf4j.LoggerFactory;
  * <p>The model directory: {@code prism.models.dir} when set (the CLI's {@code --models}), else
  * the environment variable {@code PRISM_MODELS}, else {@code ./models}, else {@code
  * ../shared/models} (relative to the working directory, the repository root for {@code ./prism}).
- * None existing is not an error: the server starts with an empty catalog.
+ * None existing is not an error: the server starts with an empty catalog. A model's SLOs and page
+ * limits come from {@code prism.models.catalog."<id>"} when set there, else the defaults.
  */
 public final class PrismServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(PrismServer.class);
@@ -67,7 +68,7 @@ public final class PrismServer implements AutoCloseable {
         .withFallback(app);
     PrismSettings settings = PrismSettings.from(PrismNode.withGpuDispatchers(config, 0));
     List<Device> devices = Devices.open(settings);
-    PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader());
+    PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader(settings.backend()));
     try {
       node.awaitLocalGpus(settings.registerTimeout());
       List<String> registered = registerModels(node, modelsDir(config), settings);
@@ -110,9 +111,10 @@ public final class PrismServer implements AutoCloseable {
     }
     Map<String, Path> found = ModelLoader.discover(dir.get());
     List<CompletableFuture<GlobalPlacementActor.RegisterReply>> replies = new ArrayList<>();
+    Config catalog = node.system().settings().config().getConfig("prism.models.catalog");
     for (Map.Entry<String, Path> e : found.entrySet()) {
-      ModelSpec spec = new ModelSpec(e.getKey(), e.getValue().toAbsolutePath().toString(), null, settings.defaultTtftSlo(),
-          settings.defaultTpotSlo(), size(e.getValue()));
+      ModelSpec spec = catalogEntry(catalog, new ModelSpec(e.getKey(), e.getValue().toAbsolutePath().toString(), null, settings.defaultTtftSlo(),
+          settings.defaultTpotSlo(), size(e.getValue())));
       replies.add(node.register(spec).toCompletableFuture());
     }
     List<String> ok = new ArrayList<>();
@@ -122,6 +124,21 @@ public final class PrismServer implements AutoCloseable {
       else if (r instanceof GlobalPlacementActor.RegisterFailed failed) log.warn("Model {} not served: {}", failed.modelId(), failed.message());
     }
     return ok;
+  }
+
+  /**
+   * {@code spec} with what {@code prism.models.catalog."<id>"} sets: {@code ttft-slo}, {@code
+   * tpot-slo}, {@code min-pages}, {@code max-pages} (absent keys keep the defaults).
+   *
+   * @throws com.typesafe.config.ConfigException naming the key of a wrong type
+   */
+  static ModelSpec catalogEntry(Config catalog, ModelSpec spec) {
+    String key = com.typesafe.config.ConfigUtil.quoteString(spec.id());
+    if (!catalog.hasPath(key)) return spec;
+    Config c = catalog.getConfig(key);
+    return new ModelSpec(spec.id(), spec.source(), spec.tokenizer(), c.hasPath("ttft-slo") ? c.getDuration("ttft-slo") : spec.ttftSlo(),
+        c.hasPath("tpot-slo") ? c.getDuration("tpot-slo") : spec.tpotSlo(), spec.estimatedBytes(),
+        c.hasPath("min-pages") ? c.getInt("min-pages") : spec.minPages(), c.hasPath("max-pages") ? c.getInt("max-pages") : spec.maxPages());
   }
 
   private static long size(Path p) {

@@ -124,4 +124,17 @@ class AdminRoutesTest extends JUnit5RouteTest {
     assertEquals("slo_unattainable", e.get("code").asText());
     assertTrue(e.get("message").asText().contains("TTFT"));
   }
+
+  @Test
+  void theConfiguredCatalogSetsSlosAndLimitsOfDiscoveredModels() {
+    com.typesafe.config.Config catalog = com.typesafe.config.ConfigFactory.parseString(
+        "\"stories260K\" { ttft-slo = 250ms, max-pages = 64 }");
+    ModelSpec base = new ModelSpec("stories260K", "/m/stories260K.bin", null, Duration.ofSeconds(10), Duration.ofSeconds(1), 100);
+    ModelSpec s = PrismServer.catalogEntry(catalog, base);
+    assertEquals(Duration.ofMillis(250), s.ttftSlo());
+    assertEquals(Duration.ofSeconds(1), s.tpotSlo(), "not set: the default");
+    assertEquals(64, s.maxPages());
+    ModelSpec other = new ModelSpec("other", "/m/other.bin", null, Duration.ofSeconds(10), Duration.ofSeconds(1), 100);
+    assertEquals(other, PrismServer.catalogEntry(catalog, other), "models not in the catalog keep their spec");
+  }
 }

@@ -112,6 +112,19 @@ class ServerIT {
   }
 
   @Test
+  void metricsShowTheServedRequestsAndEveryGpusMemory() throws Exception {
+    assertEquals(oracle, PROMPT + stream("stories260K"));
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics")).timeout(TIMEOUT).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, r.statusCode());
+    String text = r.body();
+    for (String name : List.of("prism_time_to_first_token_seconds_count{model_name=\"stories260K\"}", "prism_time_per_output_token_seconds_bucket",
+        "prism_kv_pages_free{gpu=", "prism_model_weights_resident{gpu=", "prism_requests_admitted_total{gpu=")) {
+      assertTrue(text.contains(name), name + " in:\n" + text);
+    }
+  }
+
+  @Test
   void greedyNonStreamedCompletionEqualsTheReference() throws Exception {
     for (String model : List.of("stories260K", "stories260K-gguf")) {
       HttpResponse<String> r = http.send(post("/v1/completions", completionBody(model, false)), HttpResponse.BodyHandlers.ofString());
