@@ -6,8 +6,6 @@ import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
-import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.cuda.global.cudart;
 
@@ -34,6 +32,10 @@ import org.bytedeco.cuda.global.cudart;
  * W is bf16 (GEMMs with bf16 inputs and float32 accumulation, {@code CUBLAS_COMPUTE_32F}) or
  * float32 ({@code CUBLAS_COMPUTE_32F_PEDANTIC}: no TF32), per {@link Precision}.
  *
+ * <p>Parts: {@link ForwardKernels} launches a step's kernels and holds the kernel choices,
+ * {@link ChunkedStep} runs a batch directly in chunks, {@link DecodeGraphs} replays captured
+ * decode-step graphs; this class owns them and the weights' residency.
+ *
  * <p>Threading: device thread only. Created by {@link CudaDevice#load}; owns its weights and
  * workspace (freed by {@link #close()}), not the KV cache.
  */
@@ -42,16 +44,6 @@ public final class CudaForwardBackend implements ForwardBackend {
   public static final int DEFAULT_CHUNK_TOKENS = 2048;
   /** Rows of logits computed per classifier GEMM (bounds the logits workspace). */
   static final int LOGIT_ROWS = 256;
-  /** Threads of an attention block (ATT_THREADS in llama.cu): keys per tile, and the largest head dimension. */
-  static final int ATT_THREADS = 128;
-  /** Threads of an attn_dec block (AD_THREADS in llama.cu). */
-  static final int AD_THREADS = 128;
-  /**
-   * "auto" decode attention: the tile kernel below this many rows (measured on an H200, 8B shape:
-   * 4.93 vs 4.96 ms at batch 1, 5.24 vs 5.45 at 8, 6.25 vs 6.30 at 32), attn_dec16 / attn_dec4 from
-   * here on (7.34 vs 7.44 ms at 64).
-   */
-  static final int AUTO_DEC_ROWS = 48;
 
   private final CudaContext ctx;
   private final DeviceWeights w;
@@ -63,35 +55,11 @@ public final class CudaForwardBackend implements ForwardBackend {
   private final Gemm gemm;
   private long steps;
   private boolean closed;
-  private StepProfiler profiler;
+  private final ForwardKernels kernels;
+  private final DecodeGraphs decodeGraphs;
+  private final ChunkedStep chunked;
   private org.bytedeco.javacpp.Pointer hostWeights;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
-  /** Single-token steps through the fused GEMVs (property {@code prism.cuda.fused}, default true; bf16 with the skinny kernel only). */
-  private boolean fused = Boolean.parseBoolean(System.getProperty("prism.cuda.fused", "true"));
-  /**
-   * Attention kernel for steps of single-token rows and for prefill: "dec" / "dec4" / "decp" /
-   * "dec16" (attn_dec: lane groups per key, coalesced; dec4 capped for 4 blocks per SM; decp: next
-   * step's loads in flight during this step's math; dec16: 16-lane rows with reduce-scattered
-   * scores), "tile" (attn_partial + attn_combine), or "auto" (tile below {@link #AUTO_DEC_ROWS}
-   * rows, else dec16 where rows take 16 lanes, else dec4) (properties {@code
-   * prism.cuda.attn.decode}, default auto, and {@code prism.cuda.attn.prefill}, default tile).
-   * attn_dec needs headDim / (16 / element bytes) to be a power of two; other shapes use tile.
-   */
-  private String attnDecode = System.getProperty("prism.cuda.attn.decode", "auto");
-  private String attnPrefill = System.getProperty("prism.cuda.attn.prefill", "tile");
-  /**
-   * Programmatic dependent launches between this backend's own kernels (property {@code
-   * prism.cuda.pdl}, default true: measured on an H200, 8B shape, batch 1: 4.85 against 4.95 ms per
-   * step; no change at batch 64).
-   */
-  private boolean pdl = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl", "true"));
-  /** KV block layout: head-major when true (property {@code prism.cuda.kv-layout} = head), else token-major. */
-  private boolean headMajorKv = System.getProperty("prism.cuda.kv-layout", "token").equals("head");
-  /** PDL trigger once each block's main work is done (true, property {@code prism.cuda.pdl-late}) or at block start. */
-  private boolean pdlLate = Boolean.parseBoolean(System.getProperty("prism.cuda.pdl-late", "true"));
-
-  private long graphReplays;
-  private final java.util.Map<Integer, DecodeGraph> decodeGraphs = new java.util.HashMap<>();
 
   private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, StepWorkspace ws, Gemm gemm) {
     this.ctx = ctx;
@@ -102,6 +70,9 @@ public final class CudaForwardBackend implements ForwardBackend {
     this.chunk = chunk;
     this.ws = ws;
     this.gemm = gemm;
+    this.kernels = new ForwardKernels(ctx, w, kv, ws, gemm);
+    this.decodeGraphs = new DecodeGraphs(ctx, w, kv, ws, gemm, kernels, chunk);
+    this.chunked = new ChunkedStep(ctx, w, kv, ws, kernels, chunk);
   }
 
   /**
@@ -116,7 +87,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       throw new IllegalArgumentException("KV cache has " + kv.elementBytes() + "-byte elements but precision " + w.precision
           + " needs " + w.precision.elementBytes);
     }
-    if (c.headDim() > ATT_THREADS || c.headDim() % 8 != 0) {
+    if (c.headDim() > ForwardKernels.ATT_THREADS || c.headDim() % 8 != 0) {
       throw new IllegalArgumentException("head dimension " + c.headDim() + " unsupported by the CUDA attention kernel (a multiple of 8, <= 128)");
     }
     if (maxChunkTokens <= 0) throw new IllegalArgumentException("max chunk tokens must be > 0, got " + maxChunkTokens);
@@ -163,8 +134,7 @@ public final class CudaForwardBackend implements ForwardBackend {
       check("cuMemcpyDtoHAsync(weights)", cudart.cuMemcpyDtoHAsync(hostWeights, w.base, w.bytes, ctx.stream));
       ctx.synchronize();
     }
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
     w.releaseDevice();
   }
 
@@ -204,29 +174,23 @@ public final class CudaForwardBackend implements ForwardBackend {
    * {@link #profile()} returns milliseconds per operation since it was turned on.
    */
   public void profiling(boolean on) {
-    if (on && profiler == null) profiler = new StepProfiler(ctx);
-    if (!on && profiler != null) {
-      profiler.close();
-      profiler = null;
+    if (on && kernels.profiler == null) kernels.profiler = new StepProfiler(ctx);
+    if (!on && kernels.profiler != null) {
+      kernels.profiler.close();
+      kernels.profiler = null;
     }
   }
 
   /** Device milliseconds per operation accumulated while profiling (empty when off). */
   public java.util.Map<String, Double> profile() {
-    return profiler == null ? java.util.Map.of() : new java.util.LinkedHashMap<>(profiler.totals());
+    return kernels.profiler == null ? java.util.Map.of() : new java.util.LinkedHashMap<>(kernels.profiler.totals());
   }
 
   /** Clears the accumulated profile. */
   public void resetProfile() {
-    if (profiler != null) profiler.reset();
+    if (kernels.profiler != null) kernels.profiler.reset();
   }
 
-  private void mark(String label) {
-    if (profiler != null) {
-      profiler.mark(label);
-      ctx.kernels.foreign();
-    }
-  }
 
   /**
    * Chooses the decode-step implementation (for tests and benchmarks): {@code fusedGemv} the fused
@@ -239,14 +203,13 @@ public final class CudaForwardBackend implements ForwardBackend {
         throw new IllegalArgumentException("attention kernel " + a + " is not auto, dec, dec4, decp, dec16 or tile");
       }
     }
-    fused = fusedGemv;
-    attnDecode = decodeAttention;
-    attnPrefill = prefillAttention;
-    pdl = dependentLaunch;
+    kernels.fused = fusedGemv;
+    kernels.attnDecode = decodeAttention;
+    kernels.attnPrefill = prefillAttention;
+    kernels.pdl = dependentLaunch;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
   }
 
   /** Steps run so far (for benchmarks and logs). */
@@ -270,8 +233,12 @@ public final class CudaForwardBackend implements ForwardBackend {
    * cross to the host.
    */
   public void forwardGreedy(ForwardBatch batch, int[] next) {
-    if (graphs && profiler == null && isDecode(batch) && batch.entries().size() <= maxBucket()) {
-      runGraph(batch, next);
+    if (graphs && kernels.profiler == null && DecodeGraphs.isDecode(batch) && batch.entries().size() <= decodeGraphs.maxBucket()) {
+      checkRunnable();
+      List<ForwardBatch.Entry> es = batch.entries();
+      chunked.validate(es);
+      decodeGraphs.replay(es, next);
+      steps++;
     } else {
       run(batch, null, next);
     }
@@ -290,8 +257,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     gemm.skinnyKernel = on;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
   }
 
   /**
@@ -300,7 +266,7 @@ public final class CudaForwardBackend implements ForwardBackend {
    * GEMVs (values below 1 keep the current one). Drops captured graphs.
    */
   public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm) {
-    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, pdlLate);
+    tuning(attentionBlocksPerSm, attentionMaxSplits, gemvWarpsPerSm, kernels.pdlLate);
   }
 
   /** {@link #tuning(int, int, int)} plus where the kernels trigger their dependents (see {@code prism.cuda.pdl-late}). */
@@ -311,14 +277,13 @@ public final class CudaForwardBackend implements ForwardBackend {
   /** {@link #tuning(int, int, int, boolean)} plus two rows per warp in the single-row GEMVs (see {@code prism.cuda.gemv-pairs}). */
   public void tuning(int attentionBlocksPerSm, int attentionMaxSplits, int gemvWarpsPerSm, boolean pdlTriggerLate, boolean gemvPairs) {
     gemm.gemvPairs = gemvPairs;
-    pdlLate = pdlTriggerLate;
+    kernels.pdlLate = pdlTriggerLate;
     if (attentionBlocksPerSm > 0) ws.attBlocksPerSm = attentionBlocksPerSm;
     if (attentionMaxSplits > 0) ws.attMaxSplits = Math.min(64, attentionMaxSplits);
     if (gemvWarpsPerSm > 0) gemm.gemvWarpsPerSm = gemvWarpsPerSm;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
   }
 
   /** Fewest keys per attn_dec split (benchmarks; see {@code prism.cuda.att-min-keys}); drops captured graphs. */
@@ -327,16 +292,14 @@ public final class CudaForwardBackend implements ForwardBackend {
     ws.attMinKeys = keys;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
   }
 
   /** Turns the per-shape tuned cuBLASLt GEMMs for decode batches (2..256 tokens, bf16) on or off; drops captured graphs. */
   public void tunedGemm(boolean on) {
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
     gemm.useLt(on);
   }
 
@@ -347,84 +310,7 @@ public final class CudaForwardBackend implements ForwardBackend {
 
   /** Decode steps served by a CUDA graph replay so far. */
   public long graphReplays() {
-    return graphReplays;
-  }
-
-  private static boolean isDecode(ForwardBatch b) {
-    for (ForwardBatch.Entry e : b.entries()) if (e.tokens().length != 1 || !e.wantLogits()) return false;
-    return !b.entries().isEmpty();
-  }
-
-  private int maxBucket() {
-    return Math.min(LOGIT_ROWS, Integer.highestOneBit(chunk));
-  }
-
-  private void runGraph(ForwardBatch batch, int[] next) {
-    checkRunnable();
-    List<ForwardBatch.Entry> es = batch.entries();
-    validate(es);
-    ctx.makeCurrent();
-    ctx.kernels.pdlLate(pdlLate);
-    int n = es.size();
-    int bucket = Math.max(1, Integer.highestOneBit(n - 1) << 1);
-    if (n == 1) bucket = 1;
-    DecodeGraph g = decodeGraphs.get(bucket);
-    if (g == null) {
-      g = captureDecode(bucket);
-      decodeGraphs.put(bucket, g);
-    }
-    ByteBuffer m = g.meta;
-    int bs = kv.blockSize(), kvDimBytes = (int) slotStride();
-    for (int i = 0; i < n; i++) {
-      ForwardBatch.Entry e = es.get(i);
-      int pos = e.startPos();
-      int[] table = e.blockTable();
-      int nb = pos / bs + 1;
-      int tab = g.oTab() + 4 * i * g.tableStride;
-      for (int b = 0; b < nb; b++) m.putInt(tab + 4 * b, table[b]);
-      m.putLong(8 * i, kv.blockOffsetBytes(table[pos / bs]) + (long) (pos % bs) * kvDimBytes);
-      m.putInt(g.oTok() + 4 * i, e.tokens()[0]);
-      m.putInt(g.oPos() + 4 * i, pos);
-      m.putInt(g.oTs() + 4 * i, i * g.tableStride);
-    }
-    for (int i = n; i < bucket; i++) g.padding(i);
-    g.launch();
-    for (int i = 0; i < n; i++) next[i] = g.out.getInt(4 * i);
-    steps++;
-    graphReplays++;
-  }
-
-  private DecodeGraph captureDecode(int bucket) {
-    int bs = kv.blockSize();
-    int stride = Math.min(kv.maxBlocks(), (c.maxSeqLen() + bs - 1) / bs);
-    int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
-    int splits = ws.splits(bucket, groups, c.maxSeqLen() - 1, ctx.multiprocessors);
-    ctx.synchronize();
-    // GEMM shapes of this bucket tuned before capture (cuBLASLt search synchronizes)
-    gemm.prepare(w.wqkv[0], ws.xb, c.dim() + 2 * c.kvDim(), c.dim(), bucket);
-    gemm.prepare(w.wo[0], ws.xb, c.dim(), c.dim(), bucket);
-    gemm.prepare(w.w13[0], ws.xb, 2 * c.hiddenDim(), c.dim(), bucket);
-    gemm.prepare(w.w2[0], ws.hb, c.dim(), c.hiddenDim(), bucket);
-    gemm.prepare(w.classifier, ws.xl, c.vocabSize(), c.dim(), bucket);
-    DecodeGraph g = DecodeGraph.allocate(ctx, bucket, stride, splits);
-    gemm.capturing = true;
-    try {
-      long d = g.metaDev;
-      g.capture(() -> {
-        ctx.kernels.foreign(); // the metadata copy
-        boolean f = fusedStep(bucket);
-        layers(bucket, true, d, d + g.oTok(), d + g.oPos(), d + g.oTs(), d + g.oTab(), splits);
-        classifier(d + g.oRows(), bucket, true, f);
-        check("cuMemcpyDtoHAsync(graph argmax)", cudart.cuMemcpyDtoHAsync(g.outPinned, ws.argmax, 4L * bucket, ctx.stream));
-        ctx.kernels.foreign();
-      });
-    } catch (RuntimeException e) {
-      g.close();
-      throw e;
-    } finally {
-      gemm.capturing = false;
-    }
-    return g;
+    return decodeGraphs.replays();
   }
 
   /** Waits until the device finished all queued work of this backend. */
@@ -436,164 +322,14 @@ public final class CudaForwardBackend implements ForwardBackend {
   private void run(ForwardBatch batch, float[][] logits, int[] next) {
     checkRunnable();
     List<ForwardBatch.Entry> es = batch.entries();
-    validate(es);
-    ctx.makeCurrent();
-    ctx.kernels.pdlLate(pdlLate);
-    // cut the entries into chunks of <= chunk tokens, in order
-    List<Piece> pieces = new ArrayList<>();
-    int used = 0;
-    for (int e = 0; e < es.size(); e++) {
-      ForwardBatch.Entry en = es.get(e);
-      int from = 0, n = en.tokens().length;
-      while (from < n) {
-        if (used == chunk) {
-          runChunk(es, pieces, logits, next);
-          pieces.clear();
-          used = 0;
-        }
-        int take = Math.min(n - from, chunk - used);
-        pieces.add(new Piece(e, from, from + take));
-        used += take;
-        from += take;
-      }
-    }
-    if (!pieces.isEmpty()) runChunk(es, pieces, logits, next);
+    chunked.validate(es);
+    chunked.run(es, logits, next);
     steps++;
   }
 
   private void checkRunnable() {
     if (closed) throw new IllegalStateException("backend is closed");
     if (!w.onDevice()) throw new IllegalStateException("weights of " + c.name() + " are evicted; activate them first");
-  }
-
-  private void validate(List<ForwardBatch.Entry> es) {
-    int bs = kv.blockSize();
-    for (int i = 0; i < es.size(); i++) {
-      ForwardBatch.Entry e = es.get(i);
-      if (e.tokens().length == 0) throw new IllegalArgumentException("entry " + i + " has no tokens");
-      int end = e.startPos() + e.tokens().length;
-      if (e.startPos() < 0 || end > c.maxSeqLen()) {
-        throw new IllegalArgumentException("entry " + i + ": positions [" + e.startPos() + ", " + end + ") outside [0, " + c.maxSeqLen() + ")");
-      }
-      int need = (end + bs - 1) / bs;
-      if (e.blockTable().length < need) {
-        throw new IllegalArgumentException("entry " + i + ": block table has " + e.blockTable().length + " blocks, needs " + need);
-      }
-      for (int b = 0; b < need; b++) {
-        int id = e.blockTable()[b];
-        if (id < 0 || id >= kv.maxBlocks()) throw new IllegalArgumentException("entry " + i + ": block id " + id + " outside [0, " + kv.maxBlocks() + ")");
-      }
-      for (int t : e.tokens()) {
-        if (t < 0 || t >= c.vocabSize()) throw new IllegalArgumentException("entry " + i + ": token " + t + " outside [0, " + c.vocabSize() + ")");
-      }
-    }
-  }
-
-  private record Piece(int entry, int from, int to) {}
-
-  private void runChunk(List<ForwardBatch.Entry> es, List<Piece> pieces, float[][] logits, int[] next) {
-    int bs = kv.blockSize();
-    int T = 0, tableInts = 0, rows = 0;
-    for (Piece pc : pieces) {
-      ForwardBatch.Entry e = es.get(pc.entry);
-      T += pc.to - pc.from;
-      tableInts += (e.startPos() + pc.to + bs - 1) / bs;
-      if (pc.to == e.tokens().length && e.wantLogits()) rows++;
-    }
-    // host meta: [kvOff long T][tokens T][pos T][tableStart T][rows R][tables]
-    ws.ensureMeta(ctx, 8L * T + 4L * (3L * T + rows + tableInts));
-    ctx.synchronize(); // the previous chunk's copy out of the pinned buffer is done
-    ByteBuffer m = ws.metaHost;
-    m.clear();
-    int oTok = 8 * T, oPos = oTok + 4 * T, oTs = oPos + 4 * T, oRows = oTs + 4 * T, oTab = oRows + 4 * rows;
-    int[] rowEntry = new int[rows];
-    int t = 0, r = 0, tab = 0;
-    int kvDimBytes = (int) slotStride();
-    int maxPos = 0;
-    for (Piece pc : pieces) {
-      ForwardBatch.Entry e = es.get(pc.entry);
-      int[] table = e.blockTable();
-      int nb = (e.startPos() + pc.to + bs - 1) / bs;
-      for (int b = 0; b < nb; b++) m.putInt(oTab + 4 * (tab + b), table[b]);
-      for (int i = pc.from; i < pc.to; i++, t++) {
-        int pos = e.startPos() + i;
-        maxPos = Math.max(maxPos, pos);
-        m.putLong(8 * t, kv.blockOffsetBytes(table[pos / bs]) + (long) (pos % bs) * kvDimBytes);
-        m.putInt(oTok + 4 * t, e.tokens()[i]);
-        m.putInt(oPos + 4 * t, pos);
-        m.putInt(oTs + 4 * t, tab);
-      }
-      tab += nb;
-      if (pc.to == e.tokens().length && e.wantLogits()) {
-        m.putInt(oRows + 4 * r, t - 1);
-        rowEntry[r++] = pc.entry;
-      }
-    }
-    long metaBytes = oTab + 4L * tab;
-    check("cuMemcpyHtoDAsync(meta)", cudart.cuMemcpyHtoDAsync(ws.meta, ws.metaPinned, metaBytes, ctx.stream));
-    ctx.kernels.foreign();
-    long dKvOff = ws.meta, dTok = ws.meta + oTok, dPos = ws.meta + oPos, dTs = ws.meta + oTs, dRows = ws.meta + oRows, dTab = ws.meta + oTab;
-
-    int groups = c.numHeads() / headsPerBlock(c.kvGroupSize());
-    boolean decode = T == pieces.size();
-    for (Piece pc : pieces) decode &= pc.to - pc.from == 1;
-    layers(T, decode, dKvOff, dTok, dPos, dTs, dTab, ws.splits(T, groups, maxPos, ctx.multiprocessors));
-    try {
-      logitsRows(rows, dRows, rowEntry, logits, next, fusedStep(T));
-    } finally {
-      if (profiler != null) profiler.collect();
-    }
-  }
-
-  private void logitsRows(int rows, long dRows, int[] rowEntry, float[][] logits, int[] next, boolean fusedRow) {
-
-    int vocab = c.vocabSize();
-    mark("logits");
-    for (int g = 0; g < rows; g += LOGIT_ROWS) {
-      int n = Math.min(LOGIT_ROWS, rows - g);
-      classifier(dRows + 4L * g, n, next != null, fusedRow);
-      ctx.kernels.foreign(); // the copy below
-      if (next != null) {
-        check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));
-        ctx.synchronize();
-        for (int i = 0; i < n; i++) next[rowEntry[g + i]] = ws.logitsHost.getInt(4 * i);
-      } else {
-        check("cuMemcpyDtoHAsync(logits)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.logits, 4L * n * vocab, ctx.stream));
-        ctx.synchronize();
-        java.nio.FloatBuffer fb = ws.logitsHost.asFloatBuffer();
-        for (int i = 0; i < n; i++) {
-          fb.position(i * vocab);
-          fb.get(logits[rowEntry[g + i]], 0, vocab);
-        }
-      }
-    }
-  }
-
-  /**
-   * Final norm of {@code n} rows of x (indices at {@code dRows}), logits, and their argmax when
-   * {@code greedy}; {@code fusedRow}: a single-token step, whose one row goes through the fused
-   * norm + GEMV kernel.
-   */
-  private void classifier(long dRows, int n, boolean greedy, boolean fusedRow) {
-    boolean dep = pdl && profiler == null;
-    if (fusedRow && n == 1) {
-      gemm.gemv1RmsStore(w.classifier, ws.x, w.finalNorm, dRows, c.normEps(), ws.logits, c.vocabSize(), c.dim());
-    } else {
-      ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
-          .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
-      gemm.run(w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, 0f);
-    }
-    if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
-  }
-
-  /** Bytes between consecutive token slots of a block (per KV head row start): see llama.cu's KV layout. */
-  private long slotStride() {
-    return (long) (headMajorKv ? c.headDim() : c.kvDim()) * p.elementBytes;
-  }
-
-  /** Bytes between consecutive KV heads of one token slot. */
-  private long headStride() {
-    return (long) (headMajorKv ? kv.blockSize() * c.headDim() : c.headDim()) * p.elementBytes;
   }
 
   /**
@@ -603,104 +339,10 @@ public final class CudaForwardBackend implements ForwardBackend {
    * KV written under the other layout reads as garbage: switch before any prefill. Drops graphs.
    */
   public void kvLayout(boolean headMajor) {
-    headMajorKv = headMajor;
+    kernels.headMajorKv = headMajor;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
-  }
-
-  /** Whether attn_dec serves this shape: lanes per K row (headDim / 16-byte vector) a power of two. */
-  private boolean decAttentionApplies() {
-    int lanes = decLanes();
-    return lanes >= 1 && lanes <= 32 && Integer.bitCount(lanes) == 1 && c.headDim() % (16 / p.elementBytes) == 0;
-  }
-
-  /** Lanes of attn_dec per K row: headDim / (16 / element bytes). */
-  private int decLanes() {
-    return c.headDim() / (16 / p.elementBytes);
-  }
-
-  /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
-  private boolean fusedStep(int T) {
-    return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
-  }
-
-  private void layers(int T, boolean decode, long dKvOff, long dTok, long dPos, long dTs, long dTab, int splits) {
-    String sfx = p.suffix();
-    KernelModule k = ctx.kernels;
-    k.pdl = pdl && profiler == null;
-    boolean dep = k.pdl;
-    boolean one = fusedStep(T);
-    String attn = decode ? attnDecode : attnPrefill;
-    if (attn.equals("auto")) attn = T < AUTO_DEC_ROWS ? "tile" : decLanes() == 16 ? "dec16" : "dec4";
-    if (attn.equals("dec16") && decLanes() != 16) attn = "dec4";
-    if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
-    int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
-    int nh = c.numHeads(), nkv = c.numKvHeads();
-    int hpb = headsPerBlock(c.kvGroupSize());
-    int groups = nh / hpb;
-    float scale = (float) (1.0 / Math.sqrt(hd));
-    mark("embed");
-    k.args().ptr(w.embedding).ptr(dTok).ptr(ws.x).i32(dim).go("embed_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-    for (int l = 0; l < c.numLayers(); l++) {
-      long kBase = kv.keys(l).address(), vBase = kv.values(l).address();
-      if (one) {
-        mark("gemv rmsnorm + qkv + rope + kv write");
-        gemm.gemv1RmsQkvRope(w.wqkv[l], ws.x, w.attnNorm[l], c.normEps(), ws.qkv, dPos, dKvOff, w.invFreq, kBase, vBase, dim, kvDim, hd,
-            headStride());
-      } else {
-        mark("rmsnorm");
-        k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-        mark("gemm qkv");
-        gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
-        mark("rope + kv write");
-        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
-            .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, T >= ctx.multiprocessors ? 1 : Math.min(8, (2 * ctx.multiprocessors + T - 1) / T), 1, 256, 0);
-      }
-      mark("attention");
-      if (attn.equals("tile")) {
-        k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part).i32(nh).i32(nkv).i32(hd).i32(hpb)
-            .i32(kv.blockSize()).i32(kv.blocksPerPage()).i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride())
-            .go("attn_partial_" + sfx, ctx.stream, T, groups, splits, ATT_THREADS, 0);
-        k.args().dependent(dep).ptr(ws.part).ptr(dPos).ptr(ws.xb).i32(nh).i32(hd).i32(splits)
-            .go("attn_combine_" + sfx, ctx.stream, T, nh, 1, (hd + 31) / 32 * 32, 0);
-      } else {
-        KernelModule.Launch la = k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dTs).ptr(dTab).ptr(kBase).ptr(vBase).ptr(ws.part)
-            .ptr(ws.counters).ptr(ws.xb).i32(nh).i32(nkv).i32(hd).i32(hpb).i32(kv.blockSize()).i32(kv.blocksPerPage())
-            .i64(kv.pageBytes()).f32(scale).i32(splits).i64(slotStride()).i64(headStride()).i32(ws.attMinKeys);
-        if (attn.equals("dec4")) la.go("attn_dec4_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
-        else if (attn.equals("decp")) la.go("attn_decp_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
-        else if (attn.equals("dec16")) la.go("attn_dec16_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
-        else la.go("attn_dec_" + sfx, ctx.stream, T, groups, splits, AD_THREADS, 0);
-      }
-      mark("gemm o");
-      if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
-      else gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
-      if (one) {
-        mark("gemv rmsnorm + w13 + swiglu");
-        gemm.gemv1RmsSwiglu(w.w13[l], ws.x, w.ffnNorm[l], c.normEps(), ws.hb, hidden, dim);
-      } else {
-        mark("rmsnorm");
-        k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
-        mark("gemm w13");
-        gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
-        mark("swiglu");
-        long total = (long) T * hidden;
-        long perThread = hidden % 4 == 0 ? 4 : 1; // swiglu takes 4 elements per thread when rows allow 16-byte loads
-        k.args().dependent(dep).ptr(ws.h13).ptr(ws.hb).i32(hidden).i64(total)
-            .go("swiglu_" + sfx, ctx.stream, (int) Math.min(65535, (total / perThread + 255) / 256), 1, 1, 256, 0);
-      }
-      mark("gemm w2");
-      if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
-      else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
-    }
-  }
-
-  /** Largest divisor of the GQA group size that is at most 4 (MAX_HPB in llama.cu): query heads per attention block. */
-  static int headsPerBlock(int group) {
-    for (int h = Math.min(4, group); h > 1; h--) if (group % h == 0) return h;
-    return 1;
+    decodeGraphs.closeAll();
   }
 
   @Override
@@ -709,8 +351,7 @@ public final class CudaForwardBackend implements ForwardBackend {
     closed = true;
     ctx.makeCurrent();
     ctx.synchronize();
-    for (DecodeGraph g : decodeGraphs.values()) g.close();
-    decodeGraphs.clear();
+    decodeGraphs.closeAll();
     ws.close(ctx);
     gemm.close();
     w.close();

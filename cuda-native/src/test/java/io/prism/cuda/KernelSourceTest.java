@@ -61,10 +61,10 @@ class KernelSourceTest {
   @Test
   void attentionHeadsPerBlockDivideTheGroup() {
     for (int group = 1; group <= 16; group++) {
-      int h = CudaForwardBackend.headsPerBlock(group);
+      int h = ForwardKernels.headsPerBlock(group);
       assertTrue(h >= 1 && h <= 4 && group % h == 0, "group " + group + " -> " + h);
     }
-    assertEquals(4, CudaForwardBackend.headsPerBlock(RandomModels.config("llama-3.1-8b").kvGroupSize()));
+    assertEquals(4, ForwardKernels.headsPerBlock(RandomModels.config("llama-3.1-8b").kvGroupSize()));
   }
 
   @Test
