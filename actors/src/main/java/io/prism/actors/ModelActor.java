@@ -1,9 +1,7 @@
 package io.prism.actors;
 
-import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
-import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
@@ -156,8 +154,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelRequests requests;
   private boolean stepScheduled;
   private final ModelMemoryClient memory;
-  private final java.util.ArrayDeque<String> admitted = new java.util.ArrayDeque<>();
-  private long holdUntilNanos = Long.MIN_VALUE;
+  private final ModelIntake intake;
   private RuntimeException lastFailure;
 
   ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
@@ -170,6 +167,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.timers = timers;
     this.engine = engine;
     this.requests = new ModelRequests(ctx, RequesterGone::new);
+    this.intake = new ModelIntake(runtime, settings, engine, requests, ctx.getSelf());
     this.memory = new ModelMemoryClient(runtime, engine, spec, settings, parent, new ModelMemoryClient.Actor() {
       @Override
       public void stepSoon() {
@@ -213,72 +211,28 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   }
 
   private Behavior<Command> onGenerate(Generate g) {
-    GenerateRequest r = g.request();
-    if (requests.size() >= settings.maxQueuedRequests()) {
-      return reject(g, ErrorKind.OVERLOADED, "model '" + spec.id() + "' has " + requests.size() + " requests in flight; retry later", null);
-    }
-    if (requests.knows(r.requestId())) return reject(g, ErrorKind.INVALID_REQUEST, "request id " + r.requestId() + " is already in flight", null);
-    int[] tokens;
-    try {
-      tokens = r.promptTokens() != null ? r.promptTokens() : engine.model().tokenizer().encode(r.prompt(), r.addBos(), false);
-    } catch (IllegalArgumentException e) {
-      return reject(g, ErrorKind.INVALID_REQUEST, "prompt cannot be tokenized: " + e.getMessage(), "prompt");
-    }
-    if (tokens.length == 0) return reject(g, ErrorKind.INVALID_REQUEST, "prompt must not be empty", "prompt");
-    SamplingParams params = r.params();
-    if (r.maxTokensToContext()) {
-      int room = Math.max(1, engine.model().config().maxSeqLen() - tokens.length);
-      params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
-    }
-    GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, runtime.nowNanos());
-    String problem = engine.check(request);
-    if (problem != null) return reject(g, ModelEngines.kindOf(problem), problem, ModelEngines.paramOf(problem));
-    requests.addPending(request, g.replyTo());
-    parent.tell(new GpuActor.Enqueue(spec.id(), r.requestId(), request.arrivalNanos(), tokens.length));
-    return this;
-  }
-
-  private Behavior<Command> reject(Generate g, ErrorKind kind, String message, String param) {
-    g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), kind, message, param));
+    GenerationRequest request = intake.accept(g, spec.id());
+    if (request != null) parent.tell(new GpuActor.Enqueue(spec.id(), request.requestId(), request.arrivalNanos(), request.promptTokens().length));
     return this;
   }
 
   private Behavior<Command> onAdmit(Admit a) {
-    for (String id : a.requestIds()) if (requests.pending.containsKey(id)) admitted.addLast(id);
+    intake.admit(a.requestIds());
     feedEngine();
     ensureStepping();
     reportProgress();
     return this;
   }
 
-  /**
-   * Hands admitted requests to the engine, keeping at most {@link #FEED_AHEAD} waiting in it (the
-   * engine admits its waiting requests as memory allows), unless a stricter model holds this
-   * model's admissions ({@link HoldAdmissions}). {@code Started} goes to the requester then.
-   */
+  /** Hands admitted requests to the engine ({@link ModelIntake#feed}), then activates the weights if needed. */
   private void feedEngine() {
-    while (!admitted.isEmpty() && engine.waitingCount() < FEED_AHEAD && runtime.nowNanos() >= holdUntilNanos) {
-      ModelRequests.Pending p = requests.pending.get(admitted.pollFirst());
-      if (p == null) continue; // its requester left meanwhile
-      String id = p.request().requestId();
-      Admission adm = engine.submit(p.request());
-      if (adm instanceof Admission.Rejected rej) {
-        requests.reject(p, ModelEngines.kindOf(rej.reason()), rej.reason(), ModelEngines.paramOf(rej.reason()));
-        continue;
-      }
-      requests.pending.remove(id);
-      requests.started(p.request(), p.replyTo());
-      p.replyTo().tell(new GenerationEvent.Started(id, spec.id(), runtime.gpu(), p.request().promptTokens().length, getContext().getSelf()));
-    }
+    intake.feed(spec.id());
     guarded(memory::activateIfNeeded);
   }
 
   private Behavior<Command> onHold(HoldAdmissions h) {
-    long until = runtime.nowNanos() + h.nanos();
-    if (until > holdUntilNanos) {
-      holdUntilNanos = until;
-      timers.startSingleTimer(HoldExpired.INSTANCE, java.time.Duration.ofNanos(h.nanos()).plusMillis(1));
-    }
+    java.time.Duration feedAgain = intake.hold(h.nanos());
+    if (feedAgain != null) timers.startSingleTimer(HoldExpired.INSTANCE, feedAgain);
     return this;
   }
 

@@ -56,17 +56,17 @@ public final class ModelEngine implements AutoCloseable {
   private final ForwardBackend backend;
   private final PagePool pool;
   private final EngineOptions options;
-  private final TokenSampler sampler;
   private final LongSupplier clock;
   private final BlockManager blocks;
   private final BatchScheduler scheduler;
   private final EngineMemory memory;
   private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
-  private final LogitRows logitRows;
+  private final EngineStep stepper;
+  private final WeightResidency weights;
   private boolean closed;
   private long lastActivityNanos;
-  private long steps, stalledSteps, computedTokens, rejected, evictions, activations;
+  private long rejected;
 
   /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
   public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options) {
@@ -91,29 +91,20 @@ public final class ModelEngine implements AutoCloseable {
    */
   public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler,
       LongSupplier clockNanos) {
-    if (model == null || backend == null || pool == null || options == null || sampler == null || clockNanos == null) {
-      throw new IllegalArgumentException("model, backend, pool, options, sampler and clock must not be null");
-    }
-    KvCache kv = backend.kvCache();
-    if (kv.blockSize() != options.blockSize()) {
-      throw new IllegalArgumentException("KV cache block size " + kv.blockSize() + " != engine block size " + options.blockSize());
-    }
-    if (model.tokenizer().vocabSize() != model.config().vocabSize()) {
-      throw new IllegalArgumentException("tokenizer has " + model.tokenizer().vocabSize() + " tokens, model " + model.config().vocabSize());
-    }
+    EngineChecks.requireCompatible(model, backend, pool, options, sampler, clockNanos);
     this.model = model;
     this.config = model.config();
     this.backend = backend;
     this.pool = pool;
     this.options = options;
-    this.sampler = sampler;
     this.clock = clockNanos;
-    this.logitRows = new LogitRows(config.vocabSize(), options.maxRunningSequences());
-    this.blocks = new BlockManager(kv, pool, model.id(), options.prefixCaching(), options.reservePageIds());
+    this.blocks = new BlockManager(backend.kvCache(), pool, model.id(), options.prefixCaching(), options.reservePageIds());
     if (!backend.weightsResident()) blocks.wantReserve(false);
     this.scheduler = new BatchScheduler(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
     this.requests = new RequestLifecycle(model.tokenizer(), config, options, scheduler);
     this.memory = new EngineMemory(this, blocks, scheduler, pool, requests.states);
+    this.weights = new WeightResidency(backend, blocks);
+    this.stepper = new EngineStep(backend, scheduler, requests, sampler, new LogitRows(config.vocabSize(), options.maxRunningSequences()), clock);
     this.lastActivityNanos = clock.getAsLong();
   }
 
@@ -189,31 +180,7 @@ public final class ModelEngine implements AutoCloseable {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
     List<SequenceEvent> events = new ArrayList<>(pending);
     pending.clear();
-    if (!scheduler.hasUnfinished()) return events;
-    BatchScheduler.Schedule plan = backend.weightsResident() ? scheduler.schedule() : null;
-    if (plan == null || plan.chunks().isEmpty()) {
-      stalledSteps++;
-      return events;
-    }
-    List<ForwardBatch.Entry> entries = new ArrayList<>(plan.chunks().size());
-    for (BatchScheduler.Chunk c : plan.chunks()) {
-      Sequence s = c.sequence();
-      entries.add(new ForwardBatch.Entry(s.tokens(c.startPos(), c.startPos() + c.numTokens()), c.startPos(), s.blockTable(), c.completesSequence()));
-    }
-    float[][] logits = logitRows.rows(entries.size());
-    backend.forward(new ForwardBatch(entries), logits);
-    scheduler.completeStep(plan);
-    steps++;
-    computedTokens += plan.numTokens();
-    long now = clock.getAsLong();
-    lastActivityNanos = now;
-    for (int i = 0; i < entries.size(); i++) {
-      BatchScheduler.Chunk c = plan.chunks().get(i);
-      if (!c.completesSequence()) continue;
-      Sequence s = c.sequence();
-      RequestState out = requests.states.get(s.requestId());
-      requests.onToken(s, sampler.sample(logits[i], out.request.params(), out.rng), now, events);
-    }
+    if (scheduler.hasUnfinished()) stepper.run(events, now -> lastActivityNanos = now);
     return events;
   }
 
@@ -363,12 +330,7 @@ public final class ModelEngine implements AutoCloseable {
    */
   public void evict() {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
-    if (!backend.weightsResident()) return;
-    if (inFlight() > 0) throw new IllegalStateException("model " + model.id() + " has " + inFlight() + " requests in flight; evict only an idle model");
-    blocks.releaseAll();
-    blocks.wantReserve(false);
-    backend.evictWeights();
-    evictions++;
+    weights.evict(model.id(), inFlight());
   }
 
   /**
@@ -379,11 +341,7 @@ public final class ModelEngine implements AutoCloseable {
    */
   public void activate() {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
-    if (backend.weightsResident()) return;
-    backend.activateWeights();
-    blocks.wantReserve(true);
-    activations++;
-    lastActivityNanos = clock.getAsLong();
+    if (weights.activate()) lastActivityNanos = clock.getAsLong();
   }
 
   /**
@@ -400,8 +358,8 @@ public final class ModelEngine implements AutoCloseable {
 
   /** Counters since construction. */
   public EngineStats stats() {
-    return new EngineStats(steps, stalledSteps, computedTokens, scheduler.cachedTokens(), requests.generatedTokens, scheduler.preemptions(),
-        requests.finished, requests.cancelled, requests.failed, rejected, evictions, activations);
+    return new EngineStats(stepper.steps, stepper.stalledSteps, stepper.computedTokens, scheduler.cachedTokens(), requests.generatedTokens, scheduler.preemptions(),
+        requests.finished, requests.cancelled, requests.failed, rejected, weights.evictions, weights.activations);
   }
 
   /**
@@ -410,14 +368,7 @@ public final class ModelEngine implements AutoCloseable {
    * @throws IllegalStateException naming the first violation
    */
   public void checkInvariants() {
-    scheduler.checkInvariants();
-    blocks.checkInvariants();
-    if (scheduler.runningCount() + scheduler.waitingCount() != requests.states.size()) {
-      throw new IllegalStateException(requests.states.size() + " requests for " + (scheduler.runningCount() + scheduler.waitingCount()) + " sequences");
-    }
-    if (!backend.weightsResident() && blocks.pageIdsMapped() > 0) {
-      throw new IllegalStateException("model " + model.id() + " is evicted but holds " + blocks.pageIdsMapped() + " page ids");
-    }
+    EngineChecks.checkInvariants(model, backend, scheduler, blocks, requests);
   }
 
   /**
