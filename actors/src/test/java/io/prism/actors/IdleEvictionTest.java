@@ -70,8 +70,10 @@ class IdleEvictionTest {
   @Test
   void activationReclaimsRoomForTheWeightsFromTheModelThatGrewIntoThem() {
     try (GpuFixture fx = new GpuFixture("activation-reclaim-test", budget(), "")) {
-      fx.load("a", 10_000, 1_000);
-      fx.load("b", 10_000, 1_000);
+      // TTFT SLOs longer than the 46 s clock jump below: b's requests still queued at the jump must
+      // not miss their deadlines because of it (deadline admission would reject them as unattainable).
+      fx.load("a", 600_000, 1_000);
+      fx.load("b", 600_000, 1_000);
       fx.awaitEnded(List.of(fx.sendGreedy("a", "a-1", 20)));
       // b is busy when a goes idle past the threshold
       List<String> bIds = new ArrayList<>();
