@@ -6,7 +6,6 @@ import io.prism.runtime.engine.ModelEngine;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
-import io.prism.runtime.sampling.Sampler;
 
 /**
  * Starting a model instance's engine on its device, for {@link ModelActor}: weights accounted in the
@@ -38,7 +37,7 @@ final class ModelEngines {
     try {
       kv = ModelEngine.reserveKvCache(device.memory(), model.config(), settings.engine(), device.kvElementBytes());
       backend = device.load(model, kv);
-      engine = new ModelEngine(model, backend, pool, settings.engine(), Sampler::sample, runtime.clock());
+      engine = new ModelEngine(model, backend, pool, settings.engine(), io.prism.runtime.engine.TokenSampler.HOST, runtime.clock());
       if (spec.minPages() > 0 || spec.maxPages() > 0) pool.setLimits(owner, spec.minPages(), spec.poolMaxPages());
       double prefill = engine.measurePrefillTokensPerSecond();
       runtime.register(model.id(), engine, weightBytes, spec.slo(), prefill);

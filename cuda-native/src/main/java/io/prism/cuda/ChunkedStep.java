@@ -48,6 +48,15 @@ final class ChunkedStep {
    * @throws io.prism.runtime.memory.DeviceException if a driver or cuBLAS call fails
    */
   void run(List<ForwardBatch.Entry> es, float[][] logits, int[] next) {
+    run(es, logits, next, null);
+  }
+
+  /**
+   * As {@link #run(List, float[][], int[])}; with {@code sampling} (4 floats per entry: temperature,
+   * topP, topK, coin) and {@code next}, {@code next} gets tokens sampled on the device.
+   */
+  void run(List<ForwardBatch.Entry> es, float[][] logits, int[] next, float[] sampling) {
+    this.sampling = sampling;
     ctx.makeCurrent();
     ctx.kernels.pdlLate(fk.pdlLate);
     // cut the entries into chunks of <= chunk tokens, in order
@@ -99,6 +108,8 @@ final class ChunkedStep {
       }
     }
   }
+
+  private float[] sampling;
 
   private record Piece(int entry, int from, int to) {}
 
@@ -162,7 +173,18 @@ final class ChunkedStep {
     fk.mark("logits");
     for (int g = 0; g < rows; g += CudaForwardBackend.LOGIT_ROWS) {
       int n = Math.min(CudaForwardBackend.LOGIT_ROWS, rows - g);
-      fk.classifier(dRows + 4L * g, n, next != null, fusedRow);
+      fk.classifier(dRows + 4L * g, n, next != null && sampling == null, fusedRow);
+      if (next != null && sampling != null) {
+        // params {temperature, topP, topK, coin} per row into the pinned buffer (idle: the last copy out
+        // was synchronised), then into xl (free once the classifier GEMM has read it: stream order)
+        for (int i = 0; i < n; i++) {
+          int e = rowEntry[g + i];
+          for (int k = 0; k < 4; k++) ws.logitsHost.putFloat(16 * i + 4 * k, sampling[4 * e + k]);
+        }
+        ctx.kernels.foreign();
+        check("cuMemcpyHtoDAsync(sampling)", cudart.cuMemcpyHtoDAsync(ws.xl, ws.logitsPinned, 16L * n, ctx.stream));
+        fk.sampleRows(ws.xl, n);
+      }
       ctx.kernels.foreign(); // the copy below
       if (next != null) {
         check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));

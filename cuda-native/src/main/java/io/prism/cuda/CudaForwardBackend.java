@@ -4,6 +4,7 @@ import static io.prism.cuda.CudaCheck.check;
 
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
+import io.prism.runtime.engine.SamplingParams;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
 import java.util.List;
@@ -39,7 +40,7 @@ import org.bytedeco.cuda.global.cudart;
  * <p>Threading: device thread only. Created by {@link CudaDevice#load}; owns its weights and
  * workspace (freed by {@link #close()}), not the KV cache.
  */
-public final class CudaForwardBackend implements ForwardBackend {
+public final class CudaForwardBackend implements ForwardBackend, io.prism.runtime.engine.DeviceSampling {
   /** Default tokens per chunk: bounds the activation workspace. */
   public static final int DEFAULT_CHUNK_TOKENS = 2048;
   /** Rows of logits computed per classifier GEMM (bounds the logits workspace). */
@@ -242,6 +243,31 @@ public final class CudaForwardBackend implements ForwardBackend {
     } else {
       run(batch, null, next);
     }
+  }
+
+  /**
+   * {@link DeviceSampling}: runs {@code batch} on the direct (non-graph) path and samples each row
+   * wanting logits on the device ({@code sample_rows}); only one int per row crosses to the host.
+   */
+  @Override
+  public void forwardSampled(ForwardBatch batch, SamplingParams[] params, float[] coins, int[] next) {
+    List<ForwardBatch.Entry> es = batch.entries();
+    int n = es.size();
+    if (params.length < n || coins.length < n || next.length < n) throw new IllegalArgumentException("arrays shorter than the batch: " + n);
+    float[] s = new float[4 * n];
+    for (int i = 0; i < n; i++) {
+      if (!es.get(i).wantLogits()) continue;
+      SamplingParams p = params[i];
+      if (p == null) throw new IllegalArgumentException("params[" + i + "] is null for an entry wanting logits");
+      s[4 * i] = p.temperature();
+      s[4 * i + 1] = p.topP();
+      s[4 * i + 2] = p.topK() > 0 && p.topK() < c.vocabSize() ? p.topK() : 0;
+      s[4 * i + 3] = coins[i];
+    }
+    checkRunnable();
+    chunked.validate(es);
+    chunked.run(es, null, next, s);
+    steps++;
   }
 
   /** Turns replay of captured decode-step CUDA graphs on or off (default: system property {@code prism.cuda.graphs}, true). */

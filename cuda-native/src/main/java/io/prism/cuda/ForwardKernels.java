@@ -98,6 +98,16 @@ final class ForwardKernels {
     if (greedy) ctx.kernels.args().dependent(dep).ptr(ws.logits).i32(c.vocabSize()).ptr(ws.argmax).go("argmax_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
+  /**
+   * Samples each of the {@code n} logits rows in {@code ws.logits} on the device ({@code sample_rows}:
+   * temperature softmax, top-k, top-p by a cutoff search, coin in index order) into {@code ws.argmax}.
+   *
+   * @param dParams device array of {@code n} float4 {temperature, topP, topK, coin}
+   */
+  void sampleRows(long dParams, int n) {
+    ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(dParams).ptr(ws.argmax).go("sample_rows", ctx.stream, n, 1, 1, 1024, 0);
+  }
+
   /** Bytes between consecutive token slots of a block (per KV head row start): see llama.cu's KV layout. */
   long slotStride() {
     return (long) (headMajorKv ? c.headDim() : c.kvDim()) * p.elementBytes;

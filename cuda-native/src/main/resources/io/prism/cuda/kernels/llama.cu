@@ -1107,3 +1107,120 @@ extern "C" __global__ void __launch_bounds__(GV_THREADS) gemv1_rms_qkv_rope(cons
   GemvRope rp{pos, kvOff, invFreq, kBase, vBase, dim, kvDim, headDim, headStride};
   gemv_fused<2, GV_ROPE, true>(W, in, 2LL * in, x, g, 0, eps, (dim + 2 * kvDim) / 2, in, upw, qkv, 0, rp);
 }
+
+// ---- temperature / top-k / top-p sampling: one block (1024 threads) per row ----------------------
+// params[r] = {temperature, topP, topK (as float), u in [0,1)}. p_i = softmax(logits / temperature).
+// Kept set = {p_i >= c}: c is the k-th largest probability (topK in (0, vocab)), then raised to the
+// largest probability value whose mass {p >= c} still reaches topP * (mass kept by top-k): llama2.c's
+// sample_topp (smallest most-likely prefix with cumulative mass >= topP), found by a binary search on
+// the float bits of the cutoff (non-negative floats order like their bits) instead of a sort. Then
+// r = u * mass(kept) and the first kept token in index order whose running sum exceeds r is out[r].
+// temperature <= 0: the first index of the maximum (argmax_rows). Ties at the cutoff keep every tied token.
+__device__ __forceinline__ void block_sum2(float& a, float& b, float* sa, float* sb) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  __syncthreads();
+  if (lane == 0) { sa[warp] = a; sb[warp] = b; }
+  __syncthreads();
+  a = lane < nw ? sa[lane] : 0.f; b = lane < nw ? sb[lane] : 0.f;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
+}
+
+extern "C" __global__ void sample_rows(const float* logits, int vocab, const float4* params, int* out) {
+  PDL_ENTRY();
+  __shared__ float sa[32], sb[32];
+  __shared__ int si[32];
+  __shared__ int pick, lastKept;
+  __shared__ float keptTotal;
+  const float* row = logits + (long long)blockIdx.x * vocab;
+  float4 prm = params[blockIdx.x];
+  float temp = prm.x, topP = prm.y, u = prm.w;
+  int topK = (int)prm.z;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  // max and first index of the max
+  float best = -INFINITY; int idx = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float v = row[i]; if (v > best) { best = v; idx = i; } }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o); int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+  }
+  if (lane == 0) { sa[warp] = best; si[warp] = idx; }
+  __syncthreads();
+  best = lane < nw ? sa[lane] : -INFINITY; idx = lane < nw ? si[lane] : 0x7fffffff;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o); int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+  }
+  if (temp <= 0.f) { if (threadIdx.x == 0) out[blockIdx.x] = idx; return; }
+  float inv = 1.f / temp;
+  float s = 0.f, dummy = 0.f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += __expf((row[i] - best) * inv);
+  block_sum2(s, dummy, sa, sb);
+  float invS = 1.f / s;
+  // probability of token i: __expf((row[i] - best) * inv) * invS
+  unsigned int lo = 0u, hi = __float_as_uint(invS); // the cutoff lies in [0, pmax]
+  float keptMass = 1.f;
+  if (topK > 0 && topK < vocab) { // largest cutoff with count(p >= c) >= topK
+    while (lo < hi) {
+      unsigned int mid = lo + (hi - lo + 1) / 2; float c = __uint_as_float(mid);
+      float cnt = 0.f, m = 0.f;
+      for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float p = __expf((row[i] - best) * inv) * invS; if (p >= c) cnt += 1.f; }
+      block_sum2(cnt, m, sa, sb);
+      if (cnt >= (float)topK) lo = mid; else hi = mid - 1;
+    }
+    float m = 0.f, d = 0.f; float c = __uint_as_float(lo);
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float p = __expf((row[i] - best) * inv) * invS; if (p >= c) m += p; }
+    block_sum2(m, d, sa, sb);
+    keptMass = m;
+    hi = __float_as_uint(invS);
+  }
+  if (topP < 1.f) { // largest cutoff >= lo with mass(p >= c) >= topP * keptMass
+    float target = topP * keptMass;
+    while (lo < hi) {
+      unsigned int mid = lo + (hi - lo + 1) / 2; float c = __uint_as_float(mid);
+      float m = 0.f, d = 0.f;
+      for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float p = __expf((row[i] - best) * inv) * invS; if (p >= c) m += p; }
+      block_sum2(m, d, sa, sb);
+      if (m >= target) lo = mid; else hi = mid - 1;
+    }
+  }
+  float cut = __uint_as_float(lo);
+  // each thread owns a contiguous chunk; block exclusive scan of the chunks' kept mass
+  int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  int from = min(vocab, (int)threadIdx.x * chunk), to = min(vocab, from + chunk);
+  float local = 0.f; int myLast = -1;
+  for (int i = from; i < to; i++) { float p = __expf((row[i] - best) * inv) * invS; if (p >= cut) { local += p; myLast = i; } }
+  float incl = local;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) { float n = __shfl_up_sync(0xffffffffu, incl, o); if (lane >= o) incl += n; }
+  if (threadIdx.x == 0) { pick = -1; lastKept = -1; }
+  __syncthreads();
+  if (lane == 31) sa[warp] = incl;
+  if (myLast >= 0) atomicMax(&lastKept, myLast);
+  __syncthreads();
+  if (warp == 0) {
+    float w = lane < nw ? sa[lane] : 0.f, wi = w;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) { float n = __shfl_up_sync(0xffffffffu, wi, o); if (lane >= o) wi += n; }
+    sb[lane] = wi - w; // exclusive prefix of each warp
+    if (lane == 31) keptTotal = wi;
+  }
+  __syncthreads();
+  float total = keptTotal;
+  float prefix = sb[warp] + incl - local;
+  float r = u * total;
+  if (local > 0.f && r >= prefix && r < prefix + local) {
+    float cdf = prefix; int chosen = myLast;
+    for (int i = from; i < to; i++) {
+      float p = __expf((row[i] - best) * inv) * invS;
+      if (p >= cut) { cdf += p; if (r < cdf) { chosen = i; break; } }
+    }
+    atomicMax(&pick, chosen);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) out[blockIdx.x] = pick >= 0 ? pick : lastKept;
+}

@@ -49,6 +49,10 @@ final class EngineStep {
       Sequence s = c.sequence();
       entries.add(new ForwardBatch.Entry(s.tokens(c.startPos(), c.startPos() + c.numTokens()), c.startPos(), s.blockTable(), c.completesSequence()));
     }
+    if (wantsDeviceSampling(plan)) {
+      runSampled((DeviceSampling) backend, plan, entries, events, activity);
+      return;
+    }
     float[][] logits = logitRows.rows(entries.size());
     backend.forward(new ForwardBatch(entries), logits);
     scheduler.completeStep(plan);
@@ -63,5 +67,43 @@ final class EngineStep {
       RequestState out = requests.states.get(s.requestId());
       requests.onToken(s, sampler.sample(logits[i], out.request.params(), out.rng), now, events);
     }
+  }
+
+  /**
+   * Device-sampled step (see {@link DeviceSampling}): coins drawn from each sequence's generator as
+   * the host sampler would (one {@code nextFloat()} per non-greedy row, none for greedy).
+   */
+  private void runSampled(DeviceSampling ds, BatchScheduler.Schedule plan, List<ForwardBatch.Entry> entries, List<SequenceEvent> events,
+      LongConsumer activity) {
+    int n = entries.size();
+    SamplingParams[] params = new SamplingParams[n];
+    float[] coins = new float[n];
+    int[] next = new int[n];
+    for (int i = 0; i < n; i++) {
+      BatchScheduler.Chunk c = plan.chunks().get(i);
+      if (!c.completesSequence()) continue;
+      RequestState out = requests.states.get(c.sequence().requestId());
+      params[i] = out.request.params();
+      coins[i] = params[i].temperature() == 0f ? 0f : out.rng.nextFloat();
+    }
+    ds.forwardSampled(new ForwardBatch(entries), params, coins, next);
+    scheduler.completeStep(plan);
+    steps++;
+    computedTokens += plan.numTokens();
+    long now = clock.getAsLong();
+    activity.accept(now);
+    for (int i = 0; i < n; i++) {
+      BatchScheduler.Chunk c = plan.chunks().get(i);
+      if (!c.completesSequence()) continue;
+      requests.onToken(c.sequence(), next[i], now, events);
+    }
+  }
+
+  private boolean wantsDeviceSampling(BatchScheduler.Schedule plan) {
+    if (sampler != TokenSampler.HOST || !(backend instanceof DeviceSampling)) return false;
+    for (BatchScheduler.Chunk c : plan.chunks()) {
+      if (c.completesSequence() && requests.states.get(c.sequence().requestId()).request.params().temperature() != 0f) return true;
+    }
+    return false;
   }
 }

@@ -70,7 +70,7 @@ public final class ModelEngine implements AutoCloseable {
 
   /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
   public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options) {
-    this(model, backend, pool, options, Sampler::sample, System::nanoTime);
+    this(model, backend, pool, options, TokenSampler.HOST, System::nanoTime);
   }
 
   /** An engine that reads {@link System#nanoTime()}. */

@@ -9,6 +9,12 @@ import java.util.random.RandomGenerator;
 @FunctionalInterface
 public interface TokenSampler {
   /**
+   * The engine's default ({@code Sampler::sample}); with it, a backend that implements {@link
+   * DeviceSampling} samples non-greedy steps on the device.
+   */
+  TokenSampler HOST = io.prism.runtime.sampling.Sampler::sample;
+
+  /**
    * @param logits {@code [vocabSize]} unnormalised scores; must not be modified
    * @param params temperature, top-k, top-p
    * @param rng the sequence's own generator (one per sequence, so batching never changes a draw)
