@@ -4,7 +4,8 @@
 #   prism/lib      the server jars: http and its runtime dependencies, minus the LMDB store of
 #                  Pekko's durable distributed data (lmdbjava, jnr, jffi, asm: Prism does not use
 #                  it) and with the JavaCPP CUDA natives trimmed to cudart, cuBLAS and NVRTC (the
-#                  CUDA libraries themselves come from the host)
+#                  CUDA libraries themselves come from the host), and with DJL's Hugging Face
+#                  tokenizers jar trimmed to its linux-x86_64 native library
 #   prism/prism    the launcher (uses the bundled runtime)
 # and prism-<version>-linux-x86_64.tar.xz beside it, failing when that is over 64 MiB. The
 # jlink image is left uncompressed (--compress=0) and its native libraries stripped: xz then packs
@@ -30,7 +31,15 @@ find "$OUT/jre" -name '*.so' -exec strip --strip-unneeded {} +
 cp "$TARGET/prism-http-$VERSION.jar" "$OUT/lib/"
 for j in "$TARGET"/lib/*.jar; do
   case "$(basename "$j")" in
-    lmdbjava-*|jnr-*|jffi-*|asm-*|xchart-*|tokenizers-*|api-*djl*|junit-*|*-tests.jar) continue ;;
+    lmdbjava-*|jnr-*|jffi-*|asm-*|xchart-*|junit-*|*-tests.jar) continue ;;
+    tokenizers-*.jar|jna-*.jar)
+      # DJL Hugging Face tokenizers and JNA: only the linux-x86_64 native library, stored
+      # uncompressed in the jar so that xz packs it better than deflate did
+      T=$(mktemp -d)
+      (cd "$T" && unzip -q "$j" && rm -rf native/lib/linux-aarch64 native/lib/osx-* native/lib/win-* \
+         && find . -path './com/sun/jna/*' -name '*jnidispatch*' ! -path './com/sun/jna/linux-x86-64/*' -delete \
+         && zip -q -0 -r "$OUT/lib/$(basename "$j")" .)
+      rm -rf "$T" ;;
     cuda-*-linux-x86_64.jar)
       T=$(mktemp -d)
       (cd "$T" && unzip -q "$j" 'org/bytedeco/cuda/linux-x86_64/libjnicudart.so' 'org/bytedeco/cuda/linux-x86_64/libjnicublas.so' \

@@ -6,12 +6,13 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A minimal JSON reader (RFC 8259) for model metadata: {@code config.json} and safetensors headers.
+ * A minimal JSON reader (RFC 8259) for model metadata: {@code config.json}, safetensors headers and
+ * {@code tokenizer.json}.
  * Objects become {@link LinkedHashMap}, arrays {@link ArrayList}, numbers {@link Double} (or {@link
  * Long} when integral and without exponent), strings, booleans and {@code null}. Not for untrusted
  * input of unbounded size; recursion depth is the nesting depth.
  */
-final class Json {
+public final class Json {
   private final String s;
   private int i;
 
@@ -20,7 +21,7 @@ final class Json {
   }
 
   /** @throws ModelFormatException naming the offset of the first syntax error */
-  static Object parse(String text) {
+  public static Object parse(String text) {
     Json j = new Json(text);
     j.ws();
     Object v = j.value();

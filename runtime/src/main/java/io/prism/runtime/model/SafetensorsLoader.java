@@ -1,5 +1,7 @@
 package io.prism.runtime.model;
 
+import io.prism.runtime.tokenizer.HuggingFaceJsonTokenizer;
+import io.prism.runtime.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -32,7 +34,9 @@ import java.util.Map;
  * <p>Config keys read: {@code hidden_size, intermediate_size, num_hidden_layers,
  * num_attention_heads, num_key_value_heads, vocab_size, max_position_embeddings, rms_norm_eps,
  * tie_word_embeddings, rope_theta, rope_scaling} (or transformers 5's {@code rope_parameters}).
- * Threading: stateless, any thread.
+ *
+ * <p>Tokenizer: {@code tokenizer.json} in the directory when present ({@link #tokenizer}), else the
+ * loaded model has none. Threading: stateless, any thread.
  */
 public final class SafetensorsLoader {
   private SafetensorsLoader() {}
@@ -76,7 +80,20 @@ public final class SafetensorsLoader {
     read(tensors, "model.norm.weight", fin, 0, d);
     ModelWeights w = new ModelWeights(c, emb, attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3, fin, cls);
     String id = dir.getFileName() == null ? "hf" : dir.getFileName().toString();
-    return new LoadedModel(id, dir.toString(), c, w, null);
+    return new LoadedModel(id, dir.toString(), c, w, tokenizer(dir, c.vocabSize()));
+  }
+
+  /**
+   * The tokenizer of a checkpoint directory: {@code tokenizer.json} ({@link
+   * HuggingFaceJsonTokenizer}, sized to {@code vocabSize}) when present, else null (no tokenizer;
+   * the caller supplies one).
+   *
+   * @throws ModelFormatException naming the file when tokenizer.json is malformed
+   * @throws IllegalArgumentException when it has more ids than {@code vocabSize}
+   */
+  public static Tokenizer tokenizer(Path dir, int vocabSize) {
+    Path f = dir.resolve("tokenizer.json");
+    return Files.isRegularFile(f) ? HuggingFaceJsonTokenizer.fromFile(f, vocabSize) : null;
   }
 
   /** Hugging Face rotate-half row order to llama2.c adjacent-pair order, for {@code heads} heads. */
