@@ -58,38 +58,47 @@ public record EngineOptions(
     return new EngineOptions(16, 512, 64, 256, Math.max(1, Runtime.getRuntime().availableProcessors()), true, 0, true, 1);
   }
 
+  /** A copy with tokens per KV block (> 0) changed to {@code v}; validated like the constructor. */
   public EngineOptions withBlockSize(int v) {
     return new EngineOptions(v, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with the per-step token budget (prefill chunks plus decodes) changed to {@code v}; validated like the constructor. */
   public EngineOptions withMaxBatchTokens(int v) {
     return new EngineOptions(blockSize, v, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with the most sequences in one batch changed to {@code v}; validated like the constructor. */
   public EngineOptions withMaxRunningSequences(int v) {
     return new EngineOptions(blockSize, maxBatchTokens, v, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with the most prompt tokens one sequence prefills per step changed to {@code v}; validated like the constructor. */
   public EngineOptions withPrefillChunk(int v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, v, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with host forward-pass threads changed to {@code v}; validated like the constructor. */
   public EngineOptions withHostThreads(int v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, v, bosEndsSequence, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with whether a sampled BOS ends a sequence (llama2.c checkpoints) changed to {@code v}; validated like the constructor. */
   public EngineOptions withBosEndsSequence(boolean v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, v, kvCapacityTokens, prefixCaching, reservePageIds);
   }
 
+  /** A copy with tokens of KV virtual space to reserve (0 = maxRunningSequences x context) changed to {@code v}; validated like the constructor. */
   public EngineOptions withKvCapacityTokens(int v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, v, prefixCaching, reservePageIds);
   }
 
+  /** A copy with whether finished requests' full blocks stay cached for prefix reuse changed to {@code v}; validated like the constructor. */
   public EngineOptions withPrefixCaching(boolean v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, v, reservePageIds);
   }
 
+  /** A copy with empty page ids a model keeps mapped and asks the pool to pre-create changed to {@code v}; validated like the constructor. */
   public EngineOptions withReservePageIds(int v) {
     return new EngineOptions(blockSize, maxBatchTokens, maxRunningSequences, prefillChunk, hostThreads, bosEndsSequence, kvCapacityTokens, prefixCaching, v);
   }

@@ -84,10 +84,12 @@ public final class SimpleGenerator implements AutoCloseable {
     }
   }
 
+  /** Shape of the model this generator runs. */
   public ModelConfig config() {
     return config;
   }
 
+  /** The host forward pass this generator drives (owned by it; closed with it). */
   public HostForwardBackend backend() {
     return backend;
   }

@@ -90,10 +90,12 @@ public final class KvCache implements AutoCloseable {
     return c;
   }
 
+  /** Shape of the model whose K and V this cache holds. */
   public ModelConfig config() {
     return config;
   }
 
+  /** The driver layer the ranges are reserved in (device-thread confined). */
   public DeviceMemory memory() {
     return memory;
   }
@@ -143,6 +145,11 @@ public final class KvCache implements AutoCloseable {
     return values[layer];
   }
 
+  /**
+   * Whether page id {@code pageId} is backed by physical pages now.
+   *
+   * @throws IllegalArgumentException if the page id is outside {@code [0, maxPages)}
+   */
   public boolean isMapped(int pageId) {
     return mapped[checkPage(pageId)];
   }

@@ -6,10 +6,15 @@ package io.prism.runtime.model;
  * versus found value, e.g. {@code "stories.bin: header field dim: expected > 0, found -3"}.
  */
 public class ModelFormatException extends RuntimeException {
+  /** @param message names the file, the field, and expected versus found */
   public ModelFormatException(String message) {
     super(message);
   }
 
+  /**
+   * @param message names the file, the field, and expected versus found
+   * @param cause the underlying I/O or parse failure
+   */
   public ModelFormatException(String message, Throwable cause) {
     super(message, cause);
   }
