@@ -5,6 +5,7 @@ import static io.prism.cuda.CudaCheck.check;
 import io.prism.runtime.memory.DeviceMemory;
 import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.memory.VirtualRange;
+import io.prism.runtime.memory.VmmRules;
 import java.util.HashMap;
 import java.util.Map;
 import org.bytedeco.cuda.cudart.CUmemAccessDesc_v1;
@@ -210,10 +211,7 @@ public final class CudaDeviceMemory implements DeviceMemory {
   }
 
   private int slot(CudaRange r, long offset) {
-    if (offset < 0 || offset % granularity != 0 || offset >= r.size) {
-      throw new IllegalArgumentException("offset " + offset + " is not a granularity-aligned offset inside a range of " + r.size + " bytes");
-    }
-    return (int) (offset / granularity);
+    return VmmRules.pageSlot(offset, r.size, granularity);
   }
 
   private CudaRange own(VirtualRange range) {

@@ -141,10 +141,7 @@ public final class HostDeviceMemory implements DeviceMemory {
   }
 
   private int slot(HostRange r, long offset) {
-    if (offset < 0 || offset % granularity != 0 || offset >= r.size) {
-      throw new IllegalArgumentException("offset " + offset + " is not a granularity-aligned offset inside a range of " + r.size + " bytes");
-    }
-    return (int) (offset / granularity);
+    return VmmRules.pageSlot(offset, r.size, granularity);
   }
 
   private HostRange own(VirtualRange range) {
