@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -23,7 +24,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  *
  * <p>Requests for a model that is still loading wait (at most {@code prism.frontend.resolve-timeout});
  * a GPU that no longer has the model sends the request back ({@link Misrouted}) and it is resolved
- * again, at most twice. Unknown models are rejected with {@link ErrorKind#MODEL_NOT_FOUND}.
+ * again, at most twice. Unknown models are rejected with {@link Rejection.ModelNotFound}.
  */
 public final class Frontend extends AbstractBehavior<Frontend.Command> {
   /** Messages of the frontend protocol. */
@@ -108,8 +109,8 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     Cached c = cache.get(m.request().modelId());
     if (c != null && c.gpu().equals(m.gpu())) cache.remove(m.request().modelId());
     if (m.attempt() + 1 >= MAX_ATTEMPTS) {
-      m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), ErrorKind.UNAVAILABLE,
-          "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null));
+      m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Unavailable(
+          "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null, 1)));
       return this;
     }
     return route(new Pending(m.request(), m.replyTo(), m.attempt() + 1));
@@ -124,14 +125,14 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
       for (Pending p : waiting) send(p, l.model().gpu());
     } else if (res instanceof GlobalPlacementActor.NotFound) {
       for (Pending p : waiting) {
-        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), ErrorKind.MODEL_NOT_FOUND,
-            "The model '" + r.modelId() + "' does not exist", "model"));
+        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.ModelNotFound(
+            "The model '" + r.modelId() + "' does not exist")));
       }
     } else {
       String why = res instanceof GlobalPlacementActor.Unavailable u ? u.message() : "model has no GPU";
       for (Pending p : waiting) {
-        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), ErrorKind.UNAVAILABLE,
-            "model '" + r.modelId() + "' is unavailable: " + why, "model"));
+        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
+            "model '" + r.modelId() + "' is unavailable: " + why, "model", -1)));
       }
     }
     return this;
@@ -141,8 +142,8 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     List<Pending> waiting = pending.remove(f.modelId());
     if (waiting == null) return this;
     for (Pending p : waiting) {
-      p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), ErrorKind.UNAVAILABLE,
-          "model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model"));
+      p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
+          "model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model", -1)));
     }
     return this;
   }

@@ -1,6 +1,7 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.FinishReason;
+import io.prism.runtime.engine.Rejection;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /**
@@ -41,7 +42,22 @@ public sealed interface GenerationEvent extends PrismMessage {
   /**
    * Refused before it started; nothing follows.
    *
-   * @param param the offending request field, or {@code null}
+   * @param rejection why, typed where it was decided
    */
-  record Rejected(String requestId, ErrorKind kind, String message, String param) implements GenerationEvent {}
+  record Rejected(String requestId, Rejection rejection) implements GenerationEvent {
+    /** The class of refusal. */
+    public Rejection.Kind kind() {
+      return rejection.kind();
+    }
+
+    /** Human-readable reason. */
+    public String message() {
+      return rejection.message();
+    }
+
+    /** The offending request field, or {@code null}. */
+    public String param() {
+      return rejection.param();
+    }
+  }
 }

@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import io.prism.actors.ModelInfo.State;
 import io.prism.runtime.policy.GpuCapacity;
 import io.prism.runtime.policy.ModelDemand;
@@ -89,7 +90,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   public record Registered(ModelInfo model) implements RegisterReply {}
 
   /** No GPU could load it (or the id is taken by another source); {@code message} says why. */
-  public record RegisterFailed(String modelId, ErrorKind kind, String message) implements RegisterReply {}
+  public record RegisterFailed(String modelId, Rejection.Kind kind, String message) implements RegisterReply {}
 
   /** Outcome of {@link UnregisterModel}; {@code existed} is false for an unknown id. */
   public record Unregistered(String modelId, boolean existed) implements PrismMessage {}
@@ -198,7 +199,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     ModelSpec spec = m.spec();
     Entry e = catalog.get(spec.id());
     if (e != null && !e.spec.source().equals(spec.source())) {
-      m.replyTo().tell(new RegisterFailed(spec.id(), ErrorKind.INVALID_REQUEST,
+      m.replyTo().tell(new RegisterFailed(spec.id(), Rejection.Kind.INVALID_REQUEST,
           "model '" + spec.id() + "' is already registered from " + e.spec.source() + "; delete it first"));
       return this;
     }
@@ -222,7 +223,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         e.registerWaiters.add(m.replyTo());
         if (e.gpu == null) place(e);
       }
-      case FAILED -> m.replyTo().tell(new RegisterFailed(spec.id(), ErrorKind.UNAVAILABLE, e.message));
+      case FAILED -> m.replyTo().tell(new RegisterFailed(spec.id(), Rejection.Kind.UNAVAILABLE, e.message));
     }
     return this;
   }
@@ -235,7 +236,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     }
     if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UnloadModel(e.spec.id()));
     String why = "model '" + m.modelId() + "' was unregistered";
-    e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), ErrorKind.UNAVAILABLE, why)));
+    e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
     e.resolveWaiters.forEach(r -> r.tell(new Unavailable(m.modelId(), why)));
     getContext().getLog().info("Unregistered model {}", m.modelId());
     m.replyTo().tell(new Unregistered(m.modelId(), true));
@@ -372,7 +373,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e.message = "no GPU can hold model '" + e.spec.id() + "' (about " + e.spec.estimatedBytes() + " bytes of weights)"
           + (e.failures.isEmpty() ? "" : "; " + String.join("; ", e.failures));
       getContext().getLog().warn(e.message);
-      e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(e.spec.id(), ErrorKind.UNAVAILABLE, e.message)));
+      e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(e.spec.id(), Rejection.Kind.UNAVAILABLE, e.message)));
       e.resolveWaiters.forEach(r -> r.tell(new Unavailable(e.spec.id(), e.message)));
       e.registerWaiters.clear();
       e.resolveWaiters.clear();

@@ -1,6 +1,7 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.Device;
+import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.policy.ModelMemory;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
@@ -340,8 +341,8 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     } else if (g.frontend() != null) {
       g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt()));
     } else {
-      g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), ErrorKind.UNAVAILABLE,
-          "model '" + g.request().modelId() + "' is not on " + gpu, null));
+      g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
+          "model '" + g.request().modelId() + "' is not on " + gpu)));
     }
     return this;
   }

@@ -2,6 +2,7 @@ package io.prism.actors;
 
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
@@ -238,7 +239,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   private Behavior<Command> onDrop(Drop d) {
     ModelRequests.Pending p = requests.pending.get(d.requestId());
-    if (p != null) requests.reject(p, ErrorKind.SLO_UNATTAINABLE, "model '" + spec.id() + "': " + d.reason(), null);
+    if (p != null) requests.reject(p, new Rejection.SloUnattainable("model '" + spec.id() + "': " + d.reason(), -1, spec.ttftSlo().toMillis()));
     reportProgress();
     return this;
   }

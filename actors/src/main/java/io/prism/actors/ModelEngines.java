@@ -54,18 +54,4 @@ final class ModelEngines {
       throw e;
     }
   }
-
-  /** Maps the engine's admission reasons (see {@link ModelEngine#submit}) to error kinds. */
-  static ErrorKind kindOf(String reason) {
-    if (reason.contains("maximum context length")) return ErrorKind.CONTEXT_LENGTH_EXCEEDED;
-    if (reason.contains("shut down")) return ErrorKind.UNAVAILABLE;
-    return ErrorKind.INVALID_REQUEST;
-  }
-
-  /** The request field an admission reason is about, or null. */
-  static String paramOf(String reason) {
-    if (reason.contains("vocabulary")) return "prompt";
-    if (reason.contains("KV blocks") || reason.contains("KV pages")) return "max_tokens";
-    return null;
-  }
 }

@@ -3,6 +3,7 @@ package io.prism.actors;
 import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.SamplingParams;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -43,30 +44,30 @@ final class ModelIntake {
   GenerationRequest accept(ModelActor.Generate g, String modelId) {
     GenerateRequest r = g.request();
     if (requests.size() >= settings.maxQueuedRequests()) {
-      return reject(g, ErrorKind.OVERLOADED, "model '" + modelId + "' has " + requests.size() + " requests in flight; retry later", null);
+      return reject(g, new Rejection.Overloaded("model '" + modelId + "' has " + requests.size() + " requests in flight; retry later", 1));
     }
-    if (requests.knows(r.requestId())) return reject(g, ErrorKind.INVALID_REQUEST, "request id " + r.requestId() + " is already in flight", null);
+    if (requests.knows(r.requestId())) return reject(g, new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight"));
     int[] tokens;
     try {
       tokens = r.promptTokens() != null ? r.promptTokens() : engine.model().tokenizer().encode(r.prompt(), r.addBos(), false);
     } catch (IllegalArgumentException e) {
-      return reject(g, ErrorKind.INVALID_REQUEST, "prompt cannot be tokenized: " + e.getMessage(), "prompt");
+      return reject(g, new Rejection.InvalidRequest("prompt", "prompt cannot be tokenized: " + e.getMessage()));
     }
-    if (tokens.length == 0) return reject(g, ErrorKind.INVALID_REQUEST, "prompt must not be empty", "prompt");
+    if (tokens.length == 0) return reject(g, new Rejection.InvalidRequest("prompt", "prompt must not be empty"));
     SamplingParams params = r.params();
     if (r.maxTokensToContext()) {
       int room = Math.max(1, engine.model().config().maxSeqLen() - tokens.length);
       params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
     }
     GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, runtime.nowNanos());
-    String problem = engine.check(request);
-    if (problem != null) return reject(g, ModelEngines.kindOf(problem), problem, ModelEngines.paramOf(problem));
+    Rejection problem = engine.check(request);
+    if (problem != null) return reject(g, problem);
     requests.addPending(request, g.replyTo());
     return request;
   }
 
-  private static GenerationRequest reject(ModelActor.Generate g, ErrorKind kind, String message, String param) {
-    g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), kind, message, param));
+  private static GenerationRequest reject(ModelActor.Generate g, Rejection rejection) {
+    g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), rejection));
     return null;
   }
 
@@ -99,7 +100,7 @@ final class ModelIntake {
       String id = p.request().requestId();
       Admission adm = engine.submit(p.request());
       if (adm instanceof Admission.Rejected rej) {
-        requests.reject(p, ModelEngines.kindOf(rej.reason()), rej.reason(), ModelEngines.paramOf(rej.reason()));
+        requests.reject(p, rej.rejection());
         continue;
       }
       requests.pending.remove(id);

@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.ModelEngine;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -40,8 +41,8 @@ final class ModelLoading {
         })
         .onMessage(ModelActor.Generate.class, m -> {
           if (stash.isFull()) {
-            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), ErrorKind.OVERLOADED,
-                "model '" + spec[0].id() + "' is loading and has " + stash.size() + " requests waiting; retry later", null));
+            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Overloaded(
+                "model '" + spec[0].id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
           } else {
             stash.stash(m);
           }
@@ -61,8 +62,8 @@ final class ModelLoading {
     parent.tell(new GpuActor.ModelLoadFailed(spec.id(), reason));
     stash.forEach(m -> {
       if (m instanceof ModelActor.Generate g) {
-        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), ErrorKind.UNAVAILABLE,
-            "model '" + spec.id() + "' could not be loaded: " + reason, null));
+        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
+            "model '" + spec.id() + "' could not be loaded: " + reason)));
       }
     });
     return Behaviors.stopped();

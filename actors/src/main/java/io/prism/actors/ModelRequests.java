@@ -2,6 +2,7 @@ package io.prism.actors;
 
 import io.prism.runtime.engine.FinishReason;
 import io.prism.runtime.engine.GenerationRequest;
+import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.SequenceEvent;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -73,12 +74,12 @@ final class ModelRequests {
   }
 
   /** Ends a pending request with {@code Rejected} (it never started). */
-  void reject(Pending p, ErrorKind kind, String message, String param) {
+  void reject(Pending p, Rejection rejection) {
     String id = p.request().requestId();
     pending.remove(id);
     unwatch(p.replyTo(), id);
     ended.add(id);
-    p.replyTo().tell(new GenerationEvent.Rejected(id, kind, message, param));
+    p.replyTo().tell(new GenerationEvent.Rejected(id, rejection));
   }
 
   /** Forgets the requests of a requester that stopped; returns those the engine still runs. */
@@ -130,7 +131,7 @@ final class ModelRequests {
    */
   void failRemaining(String message) {
     inflight.forEach((id, to) -> to.tell(new GenerationEvent.Completed(id, FinishReason.FAILED, "", 0, 0, message)));
-    pending.forEach((id, p) -> p.replyTo().tell(new GenerationEvent.Rejected(id, ErrorKind.UNAVAILABLE, message, null)));
+    pending.forEach((id, p) -> p.replyTo().tell(new GenerationEvent.Rejected(id, new Rejection.Unavailable(message))));
     inflight.clear();
     pending.clear();
     awaitingFirstToken.clear();

@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
@@ -78,7 +79,7 @@ class FrontendTest {
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "ghost", 5), client.ref()));
     rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.NotFound("ghost"));
     GenerationEvent.Rejected notFound = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage());
-    assertEquals(ErrorKind.MODEL_NOT_FOUND, notFound.kind());
+    assertEquals(Rejection.Kind.MODEL_NOT_FOUND, notFound.kind());
     assertEquals("model", notFound.param());
 
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
@@ -88,6 +89,6 @@ class FrontendTest {
       g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), GPU_A, g.attempt()));
       if (g.attempt() == 2) break;
     }
-    assertEquals(ErrorKind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage()).kind());
+    assertEquals(Rejection.Kind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage()).kind());
   }
 }

@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -99,7 +100,7 @@ class GlobalPlacementActorTest {
     GpuActor.LoadModel second = rig.probe(1).expectMessageClass(GpuActor.LoadModel.class);
     second.replyTo().tell(new GpuActor.LoadFailed(new GpuId("10.0.0.1", 25520, 1), "big", "out of memory too"));
     GlobalPlacementActor.RegisterFailed failed = assertInstanceOf(GlobalPlacementActor.RegisterFailed.class, reply.receiveMessage());
-    assertEquals(ErrorKind.UNAVAILABLE, failed.kind());
+    assertEquals(Rejection.Kind.UNAVAILABLE, failed.kind());
     assertTrue(failed.message().contains("out of memory too"), failed.message());
 
     TestProbe<GlobalPlacementActor.Resolution> resolved = testKit.createTestProbe();

@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import static io.prism.actors.TestSupport.collect;
 import static io.prism.actors.TestSupport.greedy;
 import static io.prism.actors.TestSupport.last;
@@ -145,7 +146,7 @@ class GpuActorTest {
     TestProbe<GenerationEvent> probe = testKit.createTestProbe();
     gpu.tell(new GpuActor.Generate(greedy("too-long", MODEL, 600), probe.ref(), null, 0));
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, probe.receiveMessage(TIMEOUT));
-    assertEquals(ErrorKind.CONTEXT_LENGTH_EXCEEDED, r.kind());
+    assertEquals(Rejection.Kind.CONTEXT_LENGTH_EXCEEDED, r.kind());
     assertTrue(r.message().contains("maximum context length is 512 tokens"), r.message());
   }
 
@@ -153,6 +154,6 @@ class GpuActorTest {
   void rejectsAModelThatIsNotOnThisGpu() {
     TestProbe<GenerationEvent> probe = testKit.createTestProbe();
     gpu.tell(new GpuActor.Generate(greedy("nowhere", "no-such-model", 5), probe.ref(), null, 0));
-    assertEquals(ErrorKind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, probe.receiveMessage(TIMEOUT)).kind());
+    assertEquals(Rejection.Kind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, probe.receiveMessage(TIMEOUT)).kind());
   }
 }

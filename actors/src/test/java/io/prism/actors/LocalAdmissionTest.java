@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,7 +14,7 @@ import org.junit.jupiter.api.Test;
  * The GPU's local admission (Algorithm 2 over the runtime's Moore-Hodgson policy, whose optimality
  * against brute force is tested in the runtime): one deadline queue across models, prefill work
  * committed until first tokens, deferred requests kept and admitted later, hopeless ones rejected;
- * and end to end, a request that cannot meet its TTFT SLO gets {@link ErrorKind#SLO_UNATTAINABLE}.
+ * and end to end, a request that cannot meet its TTFT SLO gets {@link Rejection.Kind#SLO_UNATTAINABLE}.
  */
 class LocalAdmissionTest {
   private static final long MS = 1_000_000L;
@@ -98,7 +99,7 @@ class LocalAdmissionTest {
       String fine = fx.sendGreedy("easy", "e-1", 20);
       fx.awaitEnded(List.of(hopeless, fine));
       GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, fx.events(hopeless).get(0));
-      assertEquals(ErrorKind.SLO_UNATTAINABLE, r.kind());
+      assertEquals(Rejection.Kind.SLO_UNATTAINABLE, r.kind());
       assertTrue(r.message().contains("cannot meet TTFT deadline"), r.message());
       assertTrue(fx.completed(fine).completionTokens() > 0);
       GpuStatus st = fx.assertQuiescentAndConserved();

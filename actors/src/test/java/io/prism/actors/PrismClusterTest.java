@@ -1,5 +1,6 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Rejection;
 import static io.prism.actors.TestSupport.collect;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -79,6 +80,6 @@ class PrismClusterTest {
     TestProbe<GenerationEvent> probe = kitB.createTestProbe();
     b.generate(TestSupport.greedy("ghost-1", "no-such-model", 5), probe.ref());
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, probe.receiveMessage(TIMEOUT));
-    assertEquals(ErrorKind.MODEL_NOT_FOUND, r.kind());
+    assertEquals(Rejection.Kind.MODEL_NOT_FOUND, r.kind());
   }
 }

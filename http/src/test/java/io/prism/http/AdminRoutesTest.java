@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.prism.actors.ErrorKind;
+import io.prism.runtime.engine.Rejection;
 import io.prism.actors.GenerationEvent;
 import io.prism.actors.GpuEvent;
 import io.prism.actors.GpuId;
@@ -115,8 +115,8 @@ class AdminRoutesTest extends JUnit5RouteTest {
 
   @Test
   void aRequestThatCannotMeetItsTtftSloIs503WithoutRetry() {
-    api.script = req -> List.of(new GenerationEvent.Rejected(req.requestId(), ErrorKind.SLO_UNATTAINABLE,
-        "model 'm': cannot meet TTFT deadline", null));
+    api.script = req -> List.of(new GenerationEvent.Rejected(req.requestId(), new Rejection.SloUnattainable(
+        "model 'm': cannot meet TTFT deadline", 900, 500)));
     TestRouteResult r = route.run(HttpRequest.POST("/v1/completions").withEntity(ContentTypes.APPLICATION_JSON, "{\"model\":\"m\",\"prompt\":\"hi\"}"));
     r.assertStatusCode(503);
     r.assertHeaderExists(ApiError.SHOULD_RETRY, "false");

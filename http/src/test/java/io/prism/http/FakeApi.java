@@ -42,7 +42,7 @@ final class FakeApi implements PrismApi {
   @Override
   public synchronized CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec) {
     registered.add(spec);
-    return CompletableFuture.completedFuture(new GlobalPlacementActor.RegisterFailed(spec.id(), io.prism.actors.ErrorKind.UNAVAILABLE, "fake"));
+    return CompletableFuture.completedFuture(new GlobalPlacementActor.RegisterFailed(spec.id(), io.prism.runtime.engine.Rejection.Kind.UNAVAILABLE, "fake"));
   }
 
   @Override

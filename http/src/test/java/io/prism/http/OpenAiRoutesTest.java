@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.prism.actors.ErrorKind;
+import io.prism.runtime.engine.Rejection;
 import io.prism.actors.GenerateRequest;
 import io.prism.actors.GenerationEvent;
 import io.prism.actors.GpuId;
@@ -54,8 +54,15 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
     };
   }
 
-  private void refuse(ErrorKind kind, String message, String param) {
-    api.script = r -> List.of(new GenerationEvent.Rejected(r.requestId(), kind, message, param));
+  private void refuse(Rejection.Kind kind, String message, String param) {
+    Rejection rejection = switch (kind) {
+      case MODEL_NOT_FOUND -> new Rejection.ModelNotFound(message);
+      case CONTEXT_LENGTH_EXCEEDED -> new Rejection.ContextLengthExceeded(message);
+      case OVERLOADED -> new Rejection.Overloaded(message, 3);
+      case UNAVAILABLE -> new Rejection.Unavailable(message, param, -1);
+      default -> new Rejection.InvalidRequest(param, message);
+    };
+    api.script = r -> List.of(new GenerationEvent.Rejected(r.requestId(), rejection));
   }
 
   private TestRouteResult post(String path, String body) {
@@ -75,7 +82,7 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
 
   @Test
   void unknownModelIs404NamingTheModelField() {
-    refuse(ErrorKind.MODEL_NOT_FOUND, "The model 'ghost' does not exist", "model");
+    refuse(Rejection.Kind.MODEL_NOT_FOUND, "The model 'ghost' does not exist", "model");
     JsonNode e = error(post("/v1/completions", "{\"model\":\"ghost\",\"prompt\":\"hi\"}"), 404);
     assertEquals("model", e.get("param").asText());
     assertEquals("model_not_found", e.get("code").asText());
@@ -107,7 +114,7 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
   @Test
   void promptPlusMaxTokensOverTheContextIs400WithTheContextLengthMessage() {
     String msg = "This model's maximum context length is 512 tokens. However, you requested 603 tokens (3 in the messages, 600 in the completion).";
-    refuse(ErrorKind.CONTEXT_LENGTH_EXCEEDED, msg, null);
+    refuse(Rejection.Kind.CONTEXT_LENGTH_EXCEEDED, msg, null);
     JsonNode e = error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":600}"), 400);
     assertEquals(msg, e.get("message").asText());
     assertEquals("context_length_exceeded", e.get("code").asText());
@@ -126,12 +133,13 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
 
   @Test
   void overloadIs429AndAnUnservableModelIs503WithoutRetry() {
-    refuse(ErrorKind.OVERLOADED, "model 'm' has 1024 requests in flight; retry later", null);
+    refuse(Rejection.Kind.OVERLOADED, "model 'm' has 1024 requests in flight; retry later", null);
     TestRouteResult busy = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\"}");
     assertEquals("rate_limit_error", error(busy, 429).get("type").asText());
     assertTrue(busy.response().getHeader(ApiError.SHOULD_RETRY).isEmpty(), "retrying later can help");
+    assertEquals(Optional.of("3"), busy.response().getHeader("Retry-After").map(h -> h.value()));
 
-    refuse(ErrorKind.UNAVAILABLE, "no GPU can hold model 'm'", "model");
+    refuse(Rejection.Kind.UNAVAILABLE, "no GPU can hold model 'm'", "model");
     TestRouteResult down = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\"}");
     error(down, 503);
     assertEquals(Optional.of("false"), down.response().getHeader(ApiError.SHOULD_RETRY).map(h -> h.value()));

@@ -88,7 +88,7 @@ public final class CompletionHandler {
     return events.prefixAndTail(1).runWith(Sink.head(), materializer).thenCompose(pt -> {
       GenerationEvent first = pt.first().isEmpty() ? null : pt.first().get(0);
       if (first instanceof GenerationEvent.Rejected r) {
-        return CompletableFuture.completedFuture(ApiError.of(r.kind(), r.message(), r.param(), req.promptParam()).toResponse());
+        return CompletableFuture.completedFuture(ApiError.of(r.rejection(), req.promptParam()).toResponse());
       }
       if (!(first instanceof GenerationEvent.Started started)) {
         return CompletableFuture.completedFuture(ApiError.internal("request " + id + " produced no start event").toResponse());

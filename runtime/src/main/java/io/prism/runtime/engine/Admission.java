@@ -8,7 +8,13 @@ public sealed interface Admission {
   /**
    * Not queued; no events will follow.
    *
-   * @param reason human-readable, suitable for an HTTP 400 body (e.g. the context-length message)
+   * @param rejection why, typed (the HTTP layer maps its kind to a status and its param to the
+   *     error's {@code param})
    */
-  record Rejected(String reason) implements Admission {}
+  record Rejected(Rejection rejection) implements Admission {
+    /** The human-readable reason ({@link Rejection#message()}). */
+    public String reason() {
+      return rejection.message();
+    }
+  }
 }

@@ -135,7 +135,7 @@ public final class ModelEngine implements AutoCloseable {
    * evicted: the request waits for {@link #activate()}.
    */
   public Admission submit(GenerationRequest r) {
-    String reason = check(r);
+    Rejection reason = check(r);
     if (reason != null) {
       rejected++;
       return new Admission.Rejected(reason);
@@ -149,10 +149,14 @@ public final class ModelEngine implements AutoCloseable {
    * Why {@link #submit} would reject {@code r} now, or null if it would accept it; changes nothing.
    * Lets a caller that queues requests outside the engine (the GPU's deadline admission) refuse a
    * request that can never run before it waits in that queue.
+   *
+   * @return null, or the typed reason ({@link Rejection.ContextLengthExceeded}, {@link
+   *     Rejection.InvalidRequest} naming {@code prompt} or {@code max_tokens}, {@link
+   *     Rejection.Unavailable} when closed)
    */
-  public String check(GenerationRequest r) {
-    return closed ? "model " + model.id() + " is shut down"
-        : requests.states.containsKey(r.requestId()) ? "request id " + r.requestId() + " is already in flight"
+  public Rejection check(GenerationRequest r) {
+    return closed ? new Rejection.Unavailable("model " + model.id() + " is shut down")
+        : requests.states.containsKey(r.requestId()) ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
         : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
   }
 

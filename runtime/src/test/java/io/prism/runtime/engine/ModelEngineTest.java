@@ -218,8 +218,8 @@ class ModelEngineTest {
     PagePool pool = bigPool();
     ModelEngine e = engine("m", pool, OPTIONS, FREE);
     Admission a = e.submit(new GenerationRequest("x", prompt(1, 100), SamplingParams.greedy(29), 0L));
-    assertEquals(new Admission.Rejected("This model's maximum context length is 128 tokens. However, you requested 129 tokens "
-        + "(100 in the messages, 29 in the completion)."), a);
+    assertEquals(new Admission.Rejected(new Rejection.ContextLengthExceeded("This model's maximum context length is 128 tokens. "
+        + "However, you requested 129 tokens (100 in the messages, 29 in the completion).")), a);
     assertInstanceOf(Admission.Rejected.class, e.submit(new GenerationRequest("y", prompt(1, 129), SamplingParams.greedy(1), 0L)));
     assertInstanceOf(Admission.Accepted.class, e.submit(new GenerationRequest("z", prompt(1, 100), SamplingParams.greedy(28), 0L)));
     assertInstanceOf(Admission.Rejected.class, e.submit(new GenerationRequest("z", prompt(1, 10), SamplingParams.greedy(1), 0L)),
@@ -235,15 +235,17 @@ class ModelEngineTest {
     PagePool pool = bigPool();
     ModelEngine e = engine("m", pool, OPTIONS, FREE);
     GenerationRequest tooLong = new GenerationRequest("x", prompt(1, 100), SamplingParams.greedy(29), 0L);
-    String reason = e.check(tooLong);
-    assertEquals(((Admission.Rejected) e.submit(tooLong)).reason(), reason);
+    Rejection reason = e.check(tooLong);
+    assertEquals(((Admission.Rejected) e.submit(tooLong)).rejection(), reason);
+    assertEquals(Rejection.Kind.CONTEXT_LENGTH_EXCEEDED, reason.kind());
     GenerationRequest fits = new GenerationRequest("y", prompt(1, 100), SamplingParams.greedy(28), 0L);
     assertNull(e.check(fits));
     assertEquals(0, e.inFlight(), "check queues nothing");
     assertInstanceOf(Admission.Accepted.class, e.submit(fits));
-    assertTrue(e.check(fits).contains("already in flight"), e.check(fits));
+    assertTrue(e.check(fits).message().contains("already in flight"), e.check(fits).message());
     e.close();
-    assertTrue(e.check(fits).contains("shut down"));
+    assertTrue(e.check(fits).message().contains("shut down"));
+    assertEquals(Rejection.Kind.UNAVAILABLE, e.check(fits).kind());
   }
 
   @Test
