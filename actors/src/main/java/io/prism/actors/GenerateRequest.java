@@ -1,6 +1,6 @@
 package io.prism.actors;
 
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 
 /**
  * One completion request as it travels from the HTTP node to the model's GPU: text is tokenized by

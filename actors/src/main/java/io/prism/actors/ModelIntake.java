@@ -4,7 +4,7 @@ import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
 import io.prism.runtime.engine.Rejection;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.List;

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.runtime.engine.FinishReason;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.forward.HostDevice;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -2,7 +2,7 @@ package io.prism.actors;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.model.SharedModels;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -4,7 +4,7 @@ import static io.prism.cuda.CudaCheck.check;
 
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
 import java.util.List;

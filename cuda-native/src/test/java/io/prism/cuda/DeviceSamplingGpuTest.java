@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.runtime.engine.ForwardBatch;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.sampling.Sampler;

@@ -15,7 +15,7 @@ import io.prism.actors.PrismConfig;
 import io.prism.actors.PrismNode;
 import io.prism.actors.PrismSettings;
 import io.prism.runtime.engine.Device;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.model.ModelLoader;
 import io.prism.runtime.model.RandomModels;

@@ -2,7 +2,7 @@ package io.prism.http.cli;
 
 import io.prism.runtime.engine.Admission;
 import io.prism.runtime.engine.GenerationRequest;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.forward.KernelWarmUp;
 import io.prism.runtime.model.LoadedModel;

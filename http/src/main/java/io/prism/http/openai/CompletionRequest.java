@@ -1,7 +1,7 @@
 package io.prism.http.openai;
 
 import io.prism.actors.GenerateRequest;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 
 /**
  * A validated {@code POST /v1/completions} or {@code /v1/chat/completions} body.

@@ -3,7 +3,7 @@ package io.prism.http.openai;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.prism.http.ApiError;
 import io.prism.http.ApiException;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;

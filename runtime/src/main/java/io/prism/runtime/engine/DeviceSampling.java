@@ -1,5 +1,7 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.sampling.SamplingParams;
+
 /**
  * Optional capability of a {@link ForwardBackend}: run a forward pass and sample each row's next token
  * on the device, so only one int per row crosses to the host instead of a {@code vocabSize} float row.

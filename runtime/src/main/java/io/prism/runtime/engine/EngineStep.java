@@ -1,5 +1,6 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.scheduler.BatchScheduler;
 import io.prism.runtime.scheduler.Sequence;
 import java.util.ArrayList;

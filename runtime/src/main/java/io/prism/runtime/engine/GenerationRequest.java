@@ -1,5 +1,7 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.sampling.SamplingParams;
+
 /**
  * One generation request as the engine sees it.
  *

@@ -1,6 +1,7 @@
 package io.prism.runtime.engine;
 
 import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.scheduler.BatchScheduler;
 import io.prism.runtime.scheduler.Sequence;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;

@@ -1,5 +1,6 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.random.RandomGenerator;
 
 /**

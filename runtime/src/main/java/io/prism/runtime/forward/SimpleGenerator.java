@@ -1,7 +1,7 @@
 package io.prism.runtime.forward;
 
 import io.prism.runtime.engine.ForwardBatch;
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.memory.HostDeviceMemory;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PhysicalPage;

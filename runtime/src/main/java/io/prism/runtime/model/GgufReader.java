@@ -1,5 +1,6 @@
 package io.prism.runtime.model;
 
+import io.prism.runtime.format.ModelFormatException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

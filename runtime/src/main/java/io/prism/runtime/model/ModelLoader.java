@@ -1,5 +1,6 @@
 package io.prism.runtime.model;
 
+import io.prism.runtime.format.ModelFormatException;
 import io.prism.runtime.model.GgufReader.GgufFile;
 import io.prism.runtime.tokenizer.Llama2cTokenizerFile;
 import io.prism.runtime.tokenizer.SentencePieceTokenizer;

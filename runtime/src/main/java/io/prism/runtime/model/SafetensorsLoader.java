@@ -1,5 +1,7 @@
 package io.prism.runtime.model;
 
+import io.prism.runtime.format.Json;
+import io.prism.runtime.format.ModelFormatException;
 import io.prism.runtime.tokenizer.HuggingFaceJsonTokenizer;
 import io.prism.runtime.tokenizer.Tokenizer;
 import java.io.IOException;

@@ -1,6 +1,5 @@
 package io.prism.runtime.sampling;
 
-import io.prism.runtime.engine.SamplingParams;
 import java.util.Arrays;
 import java.util.random.RandomGenerator;
 

@@ -1,8 +1,8 @@
 package io.prism.runtime.tokenizer;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import io.prism.runtime.model.Json;
-import io.prism.runtime.model.ModelFormatException;
+import io.prism.runtime.format.Json;
+import io.prism.runtime.format.ModelFormatException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package io.prism.runtime.tokenizer;
 
-import io.prism.runtime.model.ModelFormatException;
+import io.prism.runtime.format.ModelFormatException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

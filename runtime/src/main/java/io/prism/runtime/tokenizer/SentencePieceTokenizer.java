@@ -1,6 +1,6 @@
 package io.prism.runtime.tokenizer;
 
-import io.prism.runtime.model.ModelFormatException;
+import io.prism.runtime.format.ModelFormatException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -142,7 +142,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
    * Reads a llama2.c tokenizer file (see {@link Llama2cTokenizerFile}). BOS is id 1 and EOS id 2,
    * as hard-coded in {@code run.c}; byte fallback is on when all 256 {@code <0xXX>} pieces exist.
    *
-   * @throws io.prism.runtime.model.ModelFormatException when the file is malformed
+   * @throws io.prism.runtime.format.ModelFormatException when the file is malformed
    * @throws java.io.UncheckedIOException when it cannot be read
    */
   public static SentencePieceTokenizer fromLlama2cFile(Path file) {

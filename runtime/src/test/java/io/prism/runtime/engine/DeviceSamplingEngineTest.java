@@ -9,6 +9,7 @@ import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.sampling.Sampler;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.List;
 import java.util.Map;
 import java.util.random.RandomGenerator;

@@ -7,6 +7,7 @@ import io.prism.runtime.memory.HostDeviceMemory;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongSupplier;

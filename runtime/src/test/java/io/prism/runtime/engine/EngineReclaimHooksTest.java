@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.policy.ModelMemory;
 import io.prism.runtime.policy.Slo;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;

@@ -13,6 +13,7 @@ import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

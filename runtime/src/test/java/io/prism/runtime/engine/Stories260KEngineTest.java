@@ -12,6 +12,7 @@ import io.prism.runtime.model.Llama2cLoader;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelWeights;
 import io.prism.runtime.model.SharedModels;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.tokenizer.SentencePieceTokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.policy.Slo;
+import io.prism.runtime.sampling.SamplingParams;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

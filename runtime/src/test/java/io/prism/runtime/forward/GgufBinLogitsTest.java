@@ -3,7 +3,7 @@ package io.prism.runtime.forward;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.prism.runtime.engine.SamplingParams;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import io.prism.runtime.model.SharedModels;

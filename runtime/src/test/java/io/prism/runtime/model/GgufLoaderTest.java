@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.prism.runtime.format.ModelFormatException;
 import io.prism.runtime.model.GgufReader.GgufFile;
 import io.prism.runtime.tokenizer.SentencePieceTokenizer;
 import java.io.IOException;

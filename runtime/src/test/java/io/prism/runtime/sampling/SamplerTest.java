@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.prism.runtime.engine.SamplingParams;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;

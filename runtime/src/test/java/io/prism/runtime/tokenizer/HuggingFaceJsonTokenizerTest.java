@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.prism.runtime.model.ModelFormatException;
+import io.prism.runtime.format.ModelFormatException;
 import io.prism.runtime.model.SafetensorsLoader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

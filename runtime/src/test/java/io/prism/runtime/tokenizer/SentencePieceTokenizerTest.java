@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.prism.runtime.model.ModelFormatException;
+import io.prism.runtime.format.ModelFormatException;
 import io.prism.runtime.model.SharedModels;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -1,4 +1,4 @@
-package io.prism.runtime.model;
+package io.prism.runtime.format;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

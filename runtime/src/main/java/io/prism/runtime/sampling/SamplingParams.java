@@ -1,4 +1,4 @@
-package io.prism.runtime.engine;
+package io.prism.runtime.sampling;
 
 import java.util.List;
 

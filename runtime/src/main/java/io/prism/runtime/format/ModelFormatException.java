@@ -1,4 +1,4 @@
-package io.prism.runtime.model;
+package io.prism.runtime.format;
 
 /**
  * A model or tokenizer file that cannot be used: truncated, wrong magic, unsupported version or
