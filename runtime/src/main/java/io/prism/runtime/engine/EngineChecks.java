@@ -1,9 +1,9 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.batching.ContinuousBatcher;
 import io.prism.runtime.memory.BlockManager;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
-import io.prism.runtime.scheduler.BatchScheduler;
 import java.util.function.LongSupplier;
 
 /**
@@ -31,17 +31,17 @@ final class EngineChecks {
   }
 
   /**
-   * Checks the scheduler's and block manager's invariants, one request per sequence, and no page
+   * Checks the batcher's and block manager's invariants, one request per sequence, and no page
    * ids held while the weights are evicted.
    *
    * @throws IllegalStateException naming the first violation
    */
-  static void checkInvariants(LoadedModel model, ForwardBackend backend, BatchScheduler scheduler, BlockManager blocks,
+  static void checkInvariants(LoadedModel model, ForwardBackend backend, ContinuousBatcher batcher, BlockManager blocks,
       RequestLifecycle requests) {
-    scheduler.checkInvariants();
+    batcher.checkInvariants();
     blocks.checkInvariants();
-    if (scheduler.runningCount() + scheduler.waitingCount() != requests.states.size()) {
-      throw new IllegalStateException(requests.states.size() + " requests for " + (scheduler.runningCount() + scheduler.waitingCount()) + " sequences");
+    if (batcher.runningCount() + batcher.waitingCount() != requests.states.size()) {
+      throw new IllegalStateException(requests.states.size() + " requests for " + (batcher.runningCount() + batcher.waitingCount()) + " sequences");
     }
     if (!backend.weightsResident() && blocks.pageIdsMapped() > 0) {
       throw new IllegalStateException("model " + model.id() + " is evicted but holds " + blocks.pageIdsMapped() + " page ids");

@@ -1,13 +1,13 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.batching.ContinuousBatcher;
+import io.prism.runtime.batching.Sequence;
 import io.prism.runtime.memory.BlockManager;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.policy.ModelActivity;
 import io.prism.runtime.policy.ModelMemory;
 import io.prism.runtime.policy.ReclaimPolicy;
 import io.prism.runtime.policy.Slo;
-import io.prism.runtime.scheduler.BatchScheduler;
-import io.prism.runtime.scheduler.Sequence;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -38,14 +38,14 @@ import java.util.Map;
 public final class EngineMemory {
   private final ModelEngine engine;
   private final BlockManager blocks;
-  private final BatchScheduler scheduler;
+  private final ContinuousBatcher batcher;
   private final PagePool pool;
   private final Map<String, RequestState> outputs;
 
-  EngineMemory(ModelEngine engine, BlockManager blocks, BatchScheduler scheduler, PagePool pool, Map<String, RequestState> outputs) {
+  EngineMemory(ModelEngine engine, BlockManager blocks, ContinuousBatcher batcher, PagePool pool, Map<String, RequestState> outputs) {
     this.engine = engine;
     this.blocks = blocks;
-    this.scheduler = scheduler;
+    this.batcher = batcher;
     this.pool = pool;
     this.outputs = outputs;
   }
@@ -93,8 +93,8 @@ public final class EngineMemory {
 
   /** See {@link ModelEngine#runningSequences()}. */
   List<RunningSequenceInfo> runningSequences() {
-    List<RunningSequenceInfo> out = new ArrayList<>(scheduler.runningCount());
-    for (Sequence s : scheduler.running()) {
+    List<RunningSequenceInfo> out = new ArrayList<>(batcher.runningCount());
+    for (Sequence s : batcher.running()) {
       RequestState r = outputs.get(s.requestId());
       out.add(new RunningSequenceInfo(s.requestId(), s.numTokens(), s.promptLength(), s.numOutputTokens(), r.request.arrivalNanos(),
           r.hasFirstToken, r.firstTokenNanos, blocks.pageIdsFreedBy(s.blockTable())));
@@ -107,7 +107,7 @@ public final class EngineMemory {
    * maximum leaves; see {@link ModelEngine#pagesWanted()}.
    */
   int pageIdsWanted(boolean includeWaiting) {
-    int shortBlocks = scheduler.blocksWanted(includeWaiting) - blocks.freeBlocksInMappedPages() - blocks.idleCachedBlocks();
+    int shortBlocks = batcher.blocksWanted(includeWaiting) - blocks.freeBlocksInMappedPages() - blocks.idleCachedBlocks();
     if (shortBlocks <= 0) return 0;
     int wanted = (shortBlocks + blocks.blocksPerPage() - 1) / blocks.blocksPerPage();
     long room = ((long) pool.maxPagesOf(blocks.owner()) - pool.pagesHeldBy(blocks.owner())) / blocks.physicalPagesPerPageId();

@@ -9,7 +9,7 @@ package io.prism.runtime.engine;
  * @param computedTokens tokens through the forward pass (prefill, recompute and decode)
  * @param cachedTokens tokens not computed because their KV blocks were found in the prefix cache
  * @param generatedTokens tokens sampled and emitted
- * @param preemptions sequences preempted (recompute), by the scheduler or {@link ModelEngine#preemptForMemory}
+ * @param preemptions sequences preempted (recompute), by the batcher or {@link ModelEngine#preemptForMemory}
  * @param finished requests ended by STOP or LENGTH
  * @param cancelled requests cancelled
  * @param failed requests failed

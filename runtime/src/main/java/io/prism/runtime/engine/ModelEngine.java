@@ -1,5 +1,7 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.batching.ContinuousBatcher;
+import io.prism.runtime.batching.Sequence;
 import io.prism.runtime.memory.BlockManager;
 import io.prism.runtime.memory.DeviceMemory;
 import io.prism.runtime.memory.KvCache;
@@ -7,15 +9,13 @@ import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.sampling.Sampler;
-import io.prism.runtime.scheduler.BatchScheduler;
-import io.prism.runtime.scheduler.Sequence;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongSupplier;
 
 /**
  * The engine of one model instance on one device: admission, continuous batching with chunked
- * prefill and prefix caching ({@link BatchScheduler}), the forward pass ({@link ForwardBackend}),
+ * prefill and prefix caching ({@link ContinuousBatcher}), the forward pass ({@link ForwardBackend}),
  * sampling, stop conditions and streaming text. KV blocks come from a {@link BlockManager} over the
  * backend's {@link KvCache} and the GPU's shared {@link PagePool}, under the owner name {@code
  * model.id()}.
@@ -58,7 +58,7 @@ public final class ModelEngine implements AutoCloseable {
   private final EngineOptions options;
   private final LongSupplier clock;
   private final BlockManager blocks;
-  private final BatchScheduler scheduler;
+  private final ContinuousBatcher batcher;
   private final EngineMemory memory;
   private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
@@ -100,11 +100,11 @@ public final class ModelEngine implements AutoCloseable {
     this.clock = clockNanos;
     this.blocks = new BlockManager(backend.kvCache(), pool, model.id(), options.prefixCaching(), options.reservePageIds());
     if (!backend.weightsResident()) blocks.wantReserve(false);
-    this.scheduler = new BatchScheduler(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
-    this.requests = new RequestLifecycle(model.tokenizer(), config, options, scheduler);
-    this.memory = new EngineMemory(this, blocks, scheduler, pool, requests.states);
+    this.batcher = new ContinuousBatcher(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
+    this.requests = new RequestLifecycle(model.tokenizer(), config, options, batcher);
+    this.memory = new EngineMemory(this, blocks, batcher, pool, requests.states);
     this.weights = new WeightResidency(backend, blocks);
-    this.stepper = new EngineStep(backend, scheduler, requests, sampler, new LogitRows(config.vocabSize(), options.maxRunningSequences()), clock);
+    this.stepper = new EngineStep(backend, batcher, requests, sampler, new LogitRows(config.vocabSize(), options.maxRunningSequences()), clock);
     this.lastActivityNanos = clock.getAsLong();
   }
 
@@ -167,14 +167,14 @@ public final class ModelEngine implements AutoCloseable {
    * @return false if no such request is in flight
    */
   public boolean cancel(String requestId) {
-    Sequence s = scheduler.get(requestId);
+    Sequence s = batcher.get(requestId);
     if (s == null) return false;
     requests.end(s, FinishReason.CANCELLED, "", "", pending);
     return true;
   }
 
   /**
-   * One scheduler iteration: plans a batch, runs the forward pass, samples, applies the stop rules.
+   * One engine iteration: plans a batch, runs the forward pass, samples, applies the stop rules.
    * With the weights evicted it only delivers pending events (a stalled step if work waits).
    *
    * @return events of this step (and of cancellations since the last one), in batch order
@@ -184,7 +184,7 @@ public final class ModelEngine implements AutoCloseable {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
     List<SequenceEvent> events = new ArrayList<>(pending);
     pending.clear();
-    if (scheduler.hasUnfinished()) stepper.run(events, now -> lastActivityNanos = now);
+    if (batcher.hasUnfinished()) stepper.run(events, now -> lastActivityNanos = now);
     return events;
   }
 
@@ -197,8 +197,8 @@ public final class ModelEngine implements AutoCloseable {
   public List<SequenceEvent> failAll(String message) {
     List<SequenceEvent> events = new ArrayList<>(pending);
     pending.clear();
-    List<Sequence> all = new ArrayList<>(scheduler.running());
-    all.addAll(scheduler.waiting());
+    List<Sequence> all = new ArrayList<>(batcher.running());
+    all.addAll(batcher.waiting());
     for (Sequence s : all) requests.end(s, FinishReason.FAILED, "", message, events);
     blocks.releaseAll();
     return events;
@@ -206,17 +206,17 @@ public final class ModelEngine implements AutoCloseable {
 
   /** Whether {@link #step()} has anything to do or deliver. */
   public boolean hasWork() {
-    return !pending.isEmpty() || scheduler.hasUnfinished();
+    return !pending.isEmpty() || batcher.hasUnfinished();
   }
 
   /** Requests queued and not running (new or preempted). */
   public int waitingCount() {
-    return scheduler.waitingCount();
+    return batcher.waitingCount();
   }
 
   /** Requests in the running batch (prefilling or decoding). */
   public int runningCount() {
-    return scheduler.runningCount();
+    return batcher.runningCount();
   }
 
   /** Requests accepted and not yet finished (waiting plus running). */
@@ -301,7 +301,7 @@ public final class ModelEngine implements AutoCloseable {
    * @return false if no such sequence is running
    */
   public boolean preemptForMemory(String requestId) {
-    return scheduler.preemptAndRelease(requestId) >= 0;
+    return batcher.preemptAndRelease(requestId) >= 0;
   }
 
   /** The running sequences, oldest admission first, for {@code DecodePreemptionPolicy}. */
@@ -362,17 +362,17 @@ public final class ModelEngine implements AutoCloseable {
 
   /** Counters since construction. */
   public EngineStats stats() {
-    return new EngineStats(stepper.steps, stepper.stalledSteps, stepper.computedTokens, scheduler.cachedTokens(), requests.generatedTokens, scheduler.preemptions(),
+    return new EngineStats(stepper.steps, stepper.stalledSteps, stepper.computedTokens, batcher.cachedTokens(), requests.generatedTokens, batcher.preemptions(),
         requests.finished, requests.cancelled, requests.failed, rejected, weights.evictions, weights.activations);
   }
 
   /**
-   * Checks the scheduler's and block manager's invariants (the pool's are the pool owner's to check).
+   * Checks the batcher's and block manager's invariants (the pool's are the pool owner's to check).
    *
    * @throws IllegalStateException naming the first violation
    */
   public void checkInvariants() {
-    EngineChecks.checkInvariants(model, backend, scheduler, blocks, requests);
+    EngineChecks.checkInvariants(model, backend, batcher, blocks, requests);
   }
 
   /**

@@ -1,9 +1,9 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.batching.ContinuousBatcher;
+import io.prism.runtime.batching.Sequence;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.sampling.SamplingParams;
-import io.prism.runtime.scheduler.BatchScheduler;
-import io.prism.runtime.scheduler.Sequence;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;
 import io.prism.runtime.tokenizer.Tokenizer;
 import java.util.HashMap;
@@ -21,15 +21,15 @@ final class RequestLifecycle {
   private final Tokenizer tokenizer;
   private final ModelConfig config;
   private final EngineOptions options;
-  private final BatchScheduler scheduler;
+  private final ContinuousBatcher batcher;
   private final SplittableRandom seeds = new SplittableRandom();
   long generatedTokens, finished, cancelled, failed;
 
-  RequestLifecycle(Tokenizer tokenizer, ModelConfig config, EngineOptions options, BatchScheduler scheduler) {
+  RequestLifecycle(Tokenizer tokenizer, ModelConfig config, EngineOptions options, ContinuousBatcher batcher) {
     this.tokenizer = tokenizer;
     this.config = config;
     this.options = options;
-    this.scheduler = scheduler;
+    this.batcher = batcher;
   }
 
   /** Starts tracking the admitted request {@code r} and queues its sequence. */
@@ -38,7 +38,7 @@ final class RequestLifecycle {
     int[] prompt = r.promptTokens();
     states.put(r.requestId(), new RequestState(r, new SplittableRandom(seed != null ? seed : seeds.nextLong()),
         new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1])));
-    scheduler.add(new Sequence(r.requestId(), prompt, prompt.length + r.params().maxTokens()));
+    batcher.add(new Sequence(r.requestId(), prompt, prompt.length + r.params().maxTokens()));
   }
 
   /** Applies the stop rules to {@code token}, sampled for {@code s} at {@code now}; appends events. */
@@ -74,9 +74,9 @@ final class RequestLifecycle {
     end(s, reason, text, "", events);
   }
 
-  /** Removes {@code s} from the scheduler (its blocks freed, full ones cached) and emits its {@code Finished}. */
+  /** Removes {@code s} from the batcher (its blocks freed, full ones cached) and emits its {@code Finished}. */
   void end(Sequence s, FinishReason reason, String text, String message, List<SequenceEvent> events) {
-    scheduler.remove(s);
+    batcher.remove(s);
     states.remove(s.requestId());
     switch (reason) {
       case CANCELLED -> cancelled++;

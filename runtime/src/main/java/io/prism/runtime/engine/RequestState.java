@@ -4,7 +4,7 @@ import io.prism.runtime.tokenizer.StreamingDetokenizer;
 import java.util.random.RandomGenerator;
 
 /**
- * Per-request state of a {@link ModelEngine} beside the scheduler's integer view: the request, its
+ * Per-request state of a {@link ModelEngine} beside the batcher's integer view: the request, its
  * own random generator (kept across preemption so sampled outputs do not change), its streaming
  * text and stop-string matcher, and when its first token came. Threading: the engine thread.
  */

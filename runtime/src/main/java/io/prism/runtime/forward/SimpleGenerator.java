@@ -1,13 +1,13 @@
 package io.prism.runtime.forward;
 
 import io.prism.runtime.engine.ForwardBatch;
-import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.memory.HostDeviceMemory;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.model.ModelWeights;
 import io.prism.runtime.sampling.Sampler;
+import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;

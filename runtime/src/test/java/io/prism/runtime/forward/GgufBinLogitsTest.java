@@ -3,10 +3,10 @@ package io.prism.runtime.forward;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import io.prism.runtime.model.SharedModels;
+import io.prism.runtime.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 
 /**

@@ -3,10 +3,10 @@ package io.prism.runtime.forward;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.model.Llama2cLoader;
 import io.prism.runtime.model.ModelWeights;
 import io.prism.runtime.model.SharedModels;
+import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.tokenizer.SentencePieceTokenizer;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;
 import java.io.IOException;

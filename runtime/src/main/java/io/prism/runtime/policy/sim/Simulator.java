@@ -72,7 +72,7 @@ public final class Simulator {
   private final IdleEvictionPolicy idlePolicy;
   final ReclaimPolicy reclaimPolicy;
   final SimCounters counters = new SimCounters();
-  private final StepScheduler steps;
+  private final SimulatedEngine steps;
 
   private Simulator(Workload workload, Map<String, Slo> slos, SimPolicy policy, GpuProfile gpu, int numGpus) {
     if (numGpus <= 0) throw new IllegalArgumentException("numGpus must be > 0, got " + numGpus);
@@ -87,7 +87,7 @@ public final class Simulator {
       if (slo == null) throw new IllegalArgumentException("no SLO for model " + m.modelId());
       models.put(m.modelId(), new SimModelState(m, slo));
     }
-    this.steps = new StepScheduler(this);
+    this.steps = new SimulatedEngine(this);
   }
 
   /**

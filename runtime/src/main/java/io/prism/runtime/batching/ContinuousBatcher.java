@@ -1,4 +1,4 @@
-package io.prism.runtime.scheduler;
+package io.prism.runtime.batching;
 
 import io.prism.runtime.memory.BlockManager;
 import java.util.ArrayDeque;
@@ -35,9 +35,13 @@ import java.util.Map;
  * Sequence#appendToken}) and {@link #remove}s finished sequences. Only full cached blocks are ever
  * shared between block tables, and no step writes into a full block, so sharing is read-only.
  *
+ * <p>One per {@code ModelEngine}; it batches that model's sequences only. GPU-level admission
+ * across models lives in {@code actors}, and the simulator's step model is {@code
+ * io.prism.runtime.policy.sim.SimulatedEngine}.
+ *
  * <p>Threading: not thread-safe; confined to the engine thread.
  */
-public final class BatchScheduler {
+public final class ContinuousBatcher {
   /**
    * One sequence's share of a step.
    *
@@ -82,7 +86,7 @@ public final class BatchScheduler {
    * @param prefillChunk most tokens one sequence computes in one step, {@code >= 1}
    * @throws IllegalArgumentException naming a value below 1
    */
-  public BatchScheduler(BlockManager blocks, int maxBatchTokens, int maxRunningSequences, int prefillChunk) {
+  public ContinuousBatcher(BlockManager blocks, int maxBatchTokens, int maxRunningSequences, int prefillChunk) {
     if (maxBatchTokens < 1) throw new IllegalArgumentException("maxBatchTokens must be >= 1, got " + maxBatchTokens);
     if (maxRunningSequences < 1) throw new IllegalArgumentException("maxRunningSequences must be >= 1, got " + maxRunningSequences);
     if (prefillChunk < 1) throw new IllegalArgumentException("prefillChunk must be >= 1, got " + prefillChunk);
@@ -96,7 +100,7 @@ public final class BatchScheduler {
   /**
    * Queues {@code s} at the back of the waiting queue.
    *
-   * @throws IllegalArgumentException if its request id is already in the scheduler
+   * @throws IllegalArgumentException if its request id is already in the batcher
    * @throws IllegalStateException if it is not a fresh waiting sequence
    */
   public void add(Sequence s) {
@@ -112,13 +116,13 @@ public final class BatchScheduler {
   }
 
   /**
-   * Takes {@code s} out of the scheduler (finished, cancelled or failed) and frees its blocks at
+   * Takes {@code s} out of the batcher (finished, cancelled or failed) and frees its blocks at
    * once.
    *
-   * @throws IllegalStateException if it is not in this scheduler
+   * @throws IllegalStateException if it is not in this batcher
    */
   public void remove(Sequence s) {
-    if (byId.get(s.requestId()) != s) throw new IllegalStateException(s + " is not in this scheduler");
+    if (byId.get(s.requestId()) != s) throw new IllegalStateException(s + " is not in this batcher");
     byId.remove(s.requestId());
     if (s.status() == Sequence.Status.RUNNING) running.remove(s);
     else waiting.remove(s);

@@ -14,9 +14,11 @@ import java.util.Map;
 /**
  * The per-GPU engine loop of the {@link Simulator}: picks and runs the next step (a prefill chunk
  * of one model or a decode round over all models with running sequences), with the policy's
- * admission order and preemption rule. Confined to the simulator's thread.
+ * admission order and preemption rule. It models engine steps (their durations come from the
+ * {@link GpuProfile} / {@link ModelProfile} cost model); it batches no real sequences. Confined to
+ * the simulator's thread.
  */
-final class StepScheduler {
+final class SimulatedEngine {
   /** Requests per model queue that one admission round looks at (the earliest arrivals). */
   private static final int ADMISSION_WINDOW = 256;
   private static final long KIB = 1024;
@@ -25,7 +27,7 @@ final class StepScheduler {
 
   private final Simulator sim;
 
-  StepScheduler(Simulator sim) {
+  SimulatedEngine(Simulator sim) {
     this.sim = sim;
   }
 

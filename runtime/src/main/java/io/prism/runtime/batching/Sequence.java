@@ -1,9 +1,9 @@
-package io.prism.runtime.scheduler;
+package io.prism.runtime.batching;
 
 import java.util.Arrays;
 
 /**
- * One request's token state as the {@link BatchScheduler} sees it: integer ids only (vLLM v1's
+ * One request's token state as the {@link ContinuousBatcher} sees it: integer ids only (vLLM v1's
  * {@code Request}). Tokens are the prompt followed by the generated tokens; the first {@link
  * #numComputed()} of them have K and V in the KV cache, in the blocks of the block table:
  *
@@ -21,7 +21,7 @@ import java.util.Arrays;
  * <p>Threading: confined to the engine thread.
  */
 public final class Sequence {
-  /** Where the sequence is in the scheduler. */
+  /** Where the sequence is in the batcher. */
   public enum Status {
     /** Queued: never scheduled, or preempted. */
     WAITING,
