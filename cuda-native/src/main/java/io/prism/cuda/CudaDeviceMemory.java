@@ -5,9 +5,7 @@ import static io.prism.cuda.CudaCheck.check;
 import io.prism.runtime.memory.DeviceMemory;
 import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.memory.VirtualRange;
-import io.prism.runtime.memory.VmmRules;
-import java.util.HashMap;
-import java.util.Map;
+import io.prism.runtime.memory.VmmDeviceMemory;
 import org.bytedeco.cuda.cudart.CUmemAccessDesc_v1;
 import org.bytedeco.cuda.cudart.CUmemAllocationProp_v1;
 import org.bytedeco.cuda.global.cudart;
@@ -26,19 +24,15 @@ import org.bytedeco.javacpp.SizeTPointer;
  * release of a mapped page, no free of a range with mapped pages), so misuse is an {@link
  * IllegalArgumentException} or {@link IllegalStateException} and a driver failure is a {@link
  * io.prism.runtime.memory.DeviceException} naming the call. Accounting ({@link #livePages}, {@link
- * #mappedPages}) is exact: it changes only after the driver call succeeded.
+ * #mappedPages}) is exact: it changes only after the driver call succeeded. The rules and the
+ * bookkeeping are {@link VmmDeviceMemory}'s; this class adds the driver calls.
  *
  * <p>Threading: confined to the device's thread; every call makes the device's context current.
  * Nothing native happens in the constructor: the granularity is queried on first use.
  */
-public final class CudaDeviceMemory implements DeviceMemory {
+public final class CudaDeviceMemory extends VmmDeviceMemory<CudaDeviceMemory.CudaRange, CudaDeviceMemory.CudaPage> {
   private final CudaContext ctx;
   private long granularity;
-  private long nextId = 1;
-  private final Map<Long, CudaPage> live = new HashMap<>();
-  private final Map<Long, CudaRange> ranges = new HashMap<>();
-  private long mapped;
-  private boolean closed;
   private CUmemAllocationProp_v1 prop;
   private CUmemAccessDesc_v1 access;
 
@@ -81,20 +75,16 @@ public final class CudaDeviceMemory implements DeviceMemory {
     ctx.makeCurrent();
     long[] ptr = new long[1];
     check("cuMemAddressReserve(" + size + " bytes)", cudart.cuMemAddressReserve(ptr, size, granularity, 0, 0));
-    CudaRange r = new CudaRange(ptr[0], size, new CudaPage[(int) pages]);
-    ranges.put(r.address, r);
-    return r;
+    return recordReserve(new CudaRange(ptr[0], granularity, new CudaPage[(int) pages]));
   }
 
   @Override
   public void free(VirtualRange range) {
     CudaRange r = own(range);
-    for (CudaPage p : r.slots) {
-      if (p != null) throw new IllegalStateException("cuMemAddressFree: range 0x" + Long.toHexString(r.address) + " still has mapped pages");
-    }
+    checkFree(r);
     ctx.makeCurrent();
-    check("cuMemAddressFree", cudart.cuMemAddressFree(r.address, r.size));
-    ranges.remove(r.address);
+    check("cuMemAddressFree", cudart.cuMemAddressFree(r.address(), r.sizeBytes()));
+    recordFree(r);
   }
 
   @Override
@@ -104,67 +94,41 @@ public final class CudaDeviceMemory implements DeviceMemory {
     ctx.makeCurrent();
     long[] handle = new long[1];
     check("cuMemCreate(" + granularity + " bytes)", cudart.cuMemCreate(handle, granularity, prop, 0));
-    CudaPage p = new CudaPage(nextId++, granularity, handle[0]);
-    live.put(p.id, p);
-    return p;
+    return recordCreate(new CudaPage(nextId(), granularity, handle[0]));
   }
 
   @Override
   public void release(PhysicalPage page) {
     CudaPage p = ownPage(page);
-    if (p.mappedIn != null) throw new IllegalStateException("cuMemRelease: page " + p.id + " is still mapped");
+    checkRelease(p);
     ctx.makeCurrent();
     check("cuMemRelease", cudart.cuMemRelease(p.handle));
-    live.remove(p.id);
+    recordRelease(p);
   }
 
   @Override
   public void map(VirtualRange range, long offset, PhysicalPage page) {
     CudaRange r = own(range);
     CudaPage p = ownPage(page);
-    int slot = slot(r, offset);
-    if (p.mappedIn != null) throw new IllegalStateException("cuMemMap: page " + p.id + " is already mapped");
-    if (r.slots[slot] != null) throw new IllegalStateException("cuMemMap: offset " + offset + " of range 0x" + Long.toHexString(r.address) + " is already mapped");
+    int slot = checkMap(r, offset, p);
     ctx.makeCurrent();
-    long va = r.address + offset;
+    long va = r.address() + offset;
     check("cuMemMap", cudart.cuMemMap(va, granularity, 0, p.handle, 0));
     int status = cudart.cuMemSetAccess(va, granularity, access, 1);
     if (status != 0) {
       cudart.cuMemUnmap(va, granularity);
       check("cuMemSetAccess", status);
     }
-    r.slots[slot] = p;
-    p.mappedIn = r;
-    mapped++;
+    recordMap(r, slot, p);
   }
 
   @Override
   public PhysicalPage unmap(VirtualRange range, long offset) {
     CudaRange r = own(range);
-    int slot = slot(r, offset);
-    CudaPage p = r.slots[slot];
-    if (p == null) throw new IllegalStateException("cuMemUnmap: offset " + offset + " of range 0x" + Long.toHexString(r.address) + " is not mapped");
+    int slot = checkUnmap(r, offset);
     ctx.makeCurrent();
-    check("cuMemUnmap", cudart.cuMemUnmap(r.address + offset, granularity));
-    r.slots[slot] = null;
-    p.mappedIn = null;
-    mapped--;
-    return p;
-  }
-
-  @Override
-  public long livePages() {
-    return live.size();
-  }
-
-  @Override
-  public long mappedPages() {
-    return mapped;
-  }
-
-  /** Virtual ranges reserved and not yet freed. */
-  public int liveRanges() {
-    return ranges.size();
+    check("cuMemUnmap", cudart.cuMemUnmap(r.address() + offset, granularity));
+    return recordUnmap(r, slot);
   }
 
   /**
@@ -173,24 +137,19 @@ public final class CudaDeviceMemory implements DeviceMemory {
    */
   @Override
   public void close() {
-    if (closed) return;
-    closed = true;
+    if (!markClosed()) return;
     if (prop == null) return;
     ctx.makeCurrent();
     RuntimeException first = null;
-    for (CudaRange r : ranges.values()) {
-      for (int s = 0; s < r.slots.length; s++) {
-        if (r.slots[s] == null) continue;
-        first = keep(first, "cuMemUnmap", cudart.cuMemUnmap(r.address + s * granularity, granularity));
-        r.slots[s].mappedIn = null;
-        r.slots[s] = null;
+    for (CudaRange r : ranges()) {
+      for (int s = 0; s < r.numSlots(); s++) {
+        if (r.pageAt(s) == null) continue;
+        first = keep(first, "cuMemUnmap", cudart.cuMemUnmap(r.address() + s * granularity, granularity));
       }
-      first = keep(first, "cuMemAddressFree", cudart.cuMemAddressFree(r.address, r.size));
+      first = keep(first, "cuMemAddressFree", cudart.cuMemAddressFree(r.address(), r.sizeBytes()));
     }
-    for (CudaPage p : live.values()) first = keep(first, "cuMemRelease", cudart.cuMemRelease(p.handle));
-    ranges.clear();
-    live.clear();
-    mapped = 0;
+    for (CudaPage p : pages()) first = keep(first, "cuMemRelease", cudart.cuMemRelease(p.handle));
+    forgetAll();
     prop.close();
     access.close();
     if (first != null) throw first;
@@ -206,82 +165,33 @@ public final class CudaDeviceMemory implements DeviceMemory {
     }
   }
 
-  private void open() {
-    if (closed) throw new IllegalStateException("device memory is closed");
-  }
-
-  private int slot(CudaRange r, long offset) {
-    return VmmRules.pageSlot(offset, r.size, granularity);
-  }
-
-  private CudaRange own(VirtualRange range) {
-    open();
-    if (!(range instanceof CudaRange r) || ranges.get(r.address) != r) {
-      throw new IllegalArgumentException("range " + range + " does not belong to this device memory or was freed");
-    }
-    return r;
-  }
-
-  private CudaPage ownPage(PhysicalPage page) {
-    open();
-    if (!(page instanceof CudaPage p) || live.get(p.id) != p) {
-      throw new IllegalArgumentException("page " + page + " does not belong to this device memory or was released");
-    }
-    return p;
-  }
-
-  private static final class CudaRange implements VirtualRange {
-    final long address;
-    final long size;
-    final CudaPage[] slots;
-
-    CudaRange(long address, long size, CudaPage[] slots) {
-      this.address = address;
-      this.size = size;
-      this.slots = slots;
+  static final class CudaRange extends VmmDeviceMemory.Range<CudaPage> {
+    CudaRange(long address, long pageBytes, CudaPage[] slots) {
+      super(address, pageBytes, slots);
     }
 
     @Override
-    public long address() {
-      return address;
-    }
-
-    @Override
-    public long sizeBytes() {
-      return size;
+    protected String addressText() {
+      return "0x" + Long.toHexString(address());
     }
 
     @Override
     public String toString() {
-      return "CudaRange[0x" + Long.toHexString(address) + ", " + size + " bytes]";
+      return "CudaRange[0x" + Long.toHexString(address()) + ", " + sizeBytes() + " bytes]";
     }
   }
 
-  private static final class CudaPage implements PhysicalPage {
-    final long id;
-    final long size;
+  static final class CudaPage extends VmmDeviceMemory.Page {
     final long handle;
-    CudaRange mappedIn;
 
     CudaPage(long id, long size, long handle) {
-      this.id = id;
-      this.size = size;
+      super(id, size);
       this.handle = handle;
     }
 
     @Override
-    public long id() {
-      return id;
-    }
-
-    @Override
-    public long sizeBytes() {
-      return size;
-    }
-
-    @Override
     public String toString() {
-      return "CudaPage[" + id + "]";
+      return "CudaPage[" + id() + "]";
     }
   }
 }
