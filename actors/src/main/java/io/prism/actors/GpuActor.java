@@ -1,9 +1,20 @@
 package io.prism.actors;
 
 import io.prism.runtime.engine.Device;
+import io.prism.runtime.engine.RequestLimits;
 import io.prism.runtime.engine.Rejection;
+import io.prism.runtime.memory.PagePool;
+import io.prism.runtime.policy.IdleEvictionPolicy;
+import io.prism.runtime.policy.ModelActivity;
 import io.prism.runtime.policy.ModelMemory;
+import io.prism.runtime.policy.ModelOutlook;
+import io.prism.runtime.tokenizer.Tokenizer;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.OptionalLong;
+import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.LongSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
@@ -15,32 +26,33 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
-import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 
 /**
  * One device: a Cluster Sharding entity (id {@link GpuId#entityId()}, kept on the device's own node
- * by {@link io.prism.actors.sharding.NodeBoundAllocationStrategy}). It owns the device's memory
- * budget through its {@link PagePoolActor} child and one {@link ModelActor} child per model
- * instance, routes requests to them, restarts a model actor that fails, and reports memory and
- * resident models to the {@link GlobalPlacementActor} every {@code prism.gpu.report-interval} and
- * after every change.
+ * by {@link io.prism.actors.sharding.NodeBoundAllocationStrategy}) and the device's local scheduler.
+ * Its children own the device's state: the {@link PagePoolActor} its pages, one {@link ModelActor}
+ * per model instance its engine; this actor owns the decisions between them and touches neither.
  *
- * <p>It is the device's local scheduler (issue 5; decisions in {@link GpuScheduler}): local admission across
- * its models by TTFT deadline ({@link LocalAdmission}), the reclaim negotiation between its models
- * when one is short of pages ({@code ReclaimPolicy}), idle eviction on a timer ({@code
- * IdleEvictionPolicy}), and the books and recent events of those decisions ({@link GpuBooks}).
+ * <ul>
+ *   <li><b>Admission</b> ({@link GpuAdmission}): a request is tokenized and checked here, counted
+ *       against the queue bounds (429 beyond them), queued by TTFT deadline across the device's
+ *       models and admitted by the paper's Algorithm 2 with the full cost of a request ({@code
+ *       DeadlineAdmission}); admitted, it goes to its model actor in one hop ({@link
+ *       ModelActor.Run}).
+ *   <li><b>Reclaim</b> ({@link ReclaimNegotiator}): when the pool cannot cover a model's ask, a plan
+ *       over every model's memory, carried out by the models that give pages.
+ *   <li><b>Idle eviction</b> on a timer ({@link IdleEvictionPolicy}).
+ *   <li><b>Status</b>: gathered from its children by a {@link GpuStatusGatherer}, completed with the
+ *       books ({@link GpuBooks}); reported to the {@link GlobalPlacementActor} every {@code
+ *       prism.gpu.report-interval}.
+ * </ul>
  *
  * <p>Threading: this actor runs on the default dispatcher and never touches the device; its
- * children do, on the device's one-thread dispatcher {@code prism.gpu.dispatchers.gpu-<index>}: the
- * model actors report snapshots and ask, this actor decides, the pool actor carries out.
- *
- * <p>Failure: a failing model actor is restarted (see {@link ModelActor}), a failing pool actor
- * resumed, a stopped pool actor started again over the same pool (its reclaim in flight is
- * abandoned; the requester asks again). This actor only keeps books, and if it throws it is resumed
- * rather than restarted: a restart would stop its children in no defined order and rebuild the pool
- * over a device whose pages the old model actors might still be returning.
+ * children run on the device's one-thread dispatcher {@code prism.gpu.dispatchers.gpu-<index>}.
+ * Failure: a failing model actor is restarted (see {@link ModelActor}); the pool actor is resumed
+ * or restarted over the same pool by its own supervision; this actor is resumed if it throws.
  */
 public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Sharding entity type of GPU actors. */
@@ -64,7 +76,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   public record UpdateModel(ModelSpec spec) implements Command {}
 
   /**
-   * Routes a request to the model's actor. If the model is not here, the request goes back to
+   * A request for one of this device's models. If the model is not here, the request goes back to
    * {@code frontend} (to resolve again) or, without one, is rejected. An evicted model is still
    * here: the request reactivates it.
    *
@@ -92,9 +104,10 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
 
   /**
    * Test hook (fault injection in the middle of a reclaim): with the next reclaim plan that has
-   * steps, {@code target} fails. {@code target} {@value #POOL}: the pool actor carries out the first
-   * step, then {@code mode} {@code "stop"} stops it or {@code "throw"} throws (resumed); otherwise
-   * {@code target} is a model id whose actor is crashed while the plan is in flight.
+   * steps, {@code target} fails. {@code target} {@value #POOL}: the pool actor fails after granting
+   * the first returned pages, {@code mode} {@code "stop"} (restarted over the same pool) or {@code
+   * "throw"} (resumed); otherwise {@code target} is a model id whose actor is crashed while the plan
+   * is in flight.
    */
   public record InjectReclaimFault(String target, String mode) implements Command {}
 
@@ -114,63 +127,63 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Could not be loaded here; {@code reason} says why (e.g. not enough memory). */
   public record LoadFailed(GpuId gpu, String modelId, String reason) implements LoadReply {}
 
-  /** From the pool actor: the device's runtime exists (node-local). */
-  record PoolReady(GpuRuntime runtime) implements Command, NoSerializationVerificationNeeded {}
+  /**
+   * What the GPU actor keeps of a ready model instance (node-local: the tokenizer is the model's own,
+   * immutable and thread-safe for encoding).
+   *
+   * @param capacityPages the pool's capacity for KV beside the weights when it joined
+   */
+  public record ModelProfile(Tokenizer tokenizer, RequestLimits limits, int maxModelLen, long weightBytes, double prefillTokensPerSecond,
+      int capacityPages) {}
 
-  /** From the pool actor: a snapshot for {@code replyTo} (null: for the report and the idle check). */
-  record PoolSnapshot(GpuStatus status, ActorRef<GpuStatus> replyTo) implements Command {}
-
-  /** From the pool actor: what each step of negotiation {@code negotiationId}'s plan did. */
-  record Reclaimed(long negotiationId, String forModel, List<ReclaimExecutor.Result> results) implements Command {}
-
-  /** From the pool actor: what the idle evictions did. */
-  record IdleEvicted(List<ReclaimExecutor.Result> results) implements Command {}
-
-  /** From a model actor: its prefill speed, refined from its steps (local admission's estimate). */
-  record PrefillSpeed(String modelId, double tokensPerSecond) implements Command {}
-
-  /** From a model actor: loaded and serving (again, after a restart), with its measured prefill speed. */
-  record ModelReady(String modelId, int maxModelLen, long weightBytes, double prefillTokensPerSecond) implements Command {}
+  /** From a model actor: loaded and serving (again, after a restart). */
+  public record ModelReady(String modelId, ModelProfile profile) implements Command, NoSerializationVerificationNeeded {}
 
   /** From a model actor: could not load; it stops. */
-  record ModelLoadFailed(String modelId, String reason) implements Command {}
+  public record ModelLoadFailed(String modelId, String reason) implements Command {}
 
-  /** From a model actor: a checked request waits for local admission. */
-  record Enqueue(String modelId, String requestId, long arrivalNanos, int promptTokens) implements Command {}
-
-  /** From a model actor: requests that emitted their first token and requests that ended since its last report. */
-  record Progress(String modelId, List<String> firstTokens, List<String> ended) implements Command {}
+  /** From a model actor: first tokens and ended requests since its last report, and its outlook for admission. */
+  public record Progress(String modelId, List<String> firstTokens, List<String> ended, ModelOutlook outlook) implements Command {}
 
   /**
-   * From a model actor: it needs {@code pagesNeeded} pages the pool cannot give it.
+   * From the pool actor: a model needs {@code pagesNeeded} pages the pool could not give it.
    *
-   * @param pagesNeeded pages for its next step: running sequences and the waiting ones it would admit
-   * @param pagesForRunning of those, pages its running sequences need (decode cannot wait: they may
-   *     preempt); when all of {@code pagesNeeded} cannot be had, these alone are negotiated
-   * @param prefillAtRisk a request of it has waited for its first token at least {@link
-   *     ModelActor#TTFT_AT_RISK} of its TTFT SLO: its prefill may preempt decodes of models with a
-   *     strictly looser SLO
+   * @param pagesForRunning of those, pages its running sequences need (they may preempt)
+   * @param prefillAtRisk a request of it is at risk of its TTFT SLO (it may preempt looser decodes)
    * @param forWeights the pages are for its weights (activation)
    * @param freePages pool pages it could get outside the reserve, when it asked
    * @param reservePages reserve pages it could get
-   * @param memories every model's memory on the device when it asked
    */
-  record NeedPages(String modelId, int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights, int freePages, int reservePages,
-      List<ModelMemory> memories) implements Command {}
+  public record NeedPages(String modelId, int pagesNeeded, int pagesForRunning, boolean prefillAtRisk, boolean forWeights, int freePages,
+      int reservePages) implements Command {}
+
+  /** From a model actor: its memory for negotiation {@code negotiationId}. */
+  public record MemoryReply(long negotiationId, String modelId, ModelMemory memory) implements Command {}
+
+  /** From the pool actor: what {@code fromModel}'s steps of negotiation {@code negotiationId} (-1: idle eviction) freed. */
+  public record Reclaimed(long negotiationId, String fromModel, String forModel, List<ReclaimResult> results) implements Command {}
 
   /** From a model actor: its evicted weights are back; the activation took {@code nanos}. */
-  record Activated(String modelId, long nanos) implements Command {}
+  public record Activated(String modelId, long nanos) implements Command {}
 
-  /** Timer: negotiation {@code negotiationId} did not finish in time. */
+  /** From the pool actor: it was restarted over the same pool. */
+  public enum PoolRestarted implements Command {
+    INSTANCE
+  }
+
+  /** From a status gatherer: the device's status without books, for {@code replyTo} (null: for the report and the idle check). */
+  record StatusGathered(GpuStatus status, ActorRef<GpuStatus> replyTo) implements Command {}
+
   record ReclaimTimedOut(long negotiationId) implements Command {}
 
-  /** The pool actor stopped. */
-  record PoolStopped(ActorRef<PagePoolActor.Command> pool) implements Command {}
+  record GatherTimedOut(long negotiationId) implements Command {}
 
-  /** A model actor stopped. */
   record ModelStopped(String modelId, ActorRef<ModelActor.Command> ref) implements Command {}
 
-  /** Timer: time to report. */
+  record PoolStopped() implements Command {}
+
+  record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
+
   enum ReportTick implements Command {
     INSTANCE
   }
@@ -188,144 +201,111 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
    * @param settings node settings
    * @param placement the placement singleton (proxy)
    * @param clock the device's monotonic clock in nanoseconds (engines' activity, request arrivals,
-   *     deadlines, idle times); {@link System#nanoTime()} outside tests, which move it forward to
-   *     make models idle without waiting
+   *     deadlines, idle times); {@link System#nanoTime()} outside tests, which move it forward
    */
   public static Behavior<Command> create(GpuId gpu, Device device, ModelStore store, PrismSettings settings,
       ActorRef<GlobalPlacementActor.Command> placement, LongSupplier clock) {
-    return Behaviors.<Command>supervise(Behaviors.withStash(10_000, stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
+    return Behaviors.<Command>supervise(Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       long incarnation = ThreadLocalRandom.current().nextLong();
-      ActorRef<PagePoolActor.Command> pool = ctx.spawn(
-          Behaviors.supervise(PagePoolActor.create(gpu, device, settings.memoryBudgetBytes(), settings.reservePages(), incarnation,
-              settings.stallTimeout(), clock, settings.policies(), ctx.getSelf())).onFailure(SupervisorStrategy.resume()),
+      PagePool pool = new PagePool(device.memory(), settings.memoryBudgetBytes(), settings.reservePages());
+      ActorRef<PagePoolActor.Command> poolRef = ctx.spawn(PagePoolActor.create(gpu, device.description(), pool, settings.policies(), ctx.getSelf()),
           "page-pool", DispatcherSelector.fromConfig(PrismSettings.dispatcherId(device.index())));
-      ctx.watchWith(pool, new PoolStopped(pool));
-      return waitingForPool(ctx, gpu, store, settings, placement, pool, incarnation, stash, timers, clock);
-    })))).onFailure(SupervisorStrategy.resume());
-  }
-
-  private static Behavior<Command> waitingForPool(ActorContext<Command> ctx, GpuId gpu, ModelStore store, PrismSettings settings,
-      ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation,
-      StashBuffer<Command> stash, TimerScheduler<Command> timers, LongSupplier clock) {
-    return Behaviors.receive(Command.class)
-        .onMessage(PoolReady.class, m -> {
-          ctx.getLog().info("GPU {} is up: {} with {} bytes", gpu, m.runtime().device().description(), settings.memoryBudgetBytes());
-          timers.startTimerWithFixedDelay(ReportTick.INSTANCE, settings.reportInterval());
-          ctx.getSelf().tell(ReportTick.INSTANCE);
-          return stash.unstashAll(new GpuActor(ctx, gpu, m.runtime(), store, settings, placement, pool, incarnation, timers, clock));
-        })
-        .onAnyMessage(m -> {
-          if (!(m instanceof Wake)) stash.stash(m);
-          return Behaviors.same();
-        })
-        .build();
+      ctx.watchWith(poolRef, new PoolStopped());
+      ctx.getLog().info("GPU {} is up: {} with {} bytes", gpu, device.description(), settings.memoryBudgetBytes());
+      timers.startTimerWithFixedDelay(ReportTick.INSTANCE, settings.reportInterval());
+      ctx.getSelf().tell(ReportTick.INSTANCE);
+      return new GpuActor(ctx, gpu, device, store, settings, placement, poolRef, incarnation, timers, clock);
+    }))).onFailure(SupervisorStrategy.resume());
   }
 
   private final GpuId gpu;
-  private final GpuRuntime runtime;
   private final PrismSettings settings;
   private final ActorRef<GlobalPlacementActor.Command> placement;
-  private ActorRef<PagePoolActor.Command> pool;
+  private final ActorRef<PagePoolActor.Command> pool;
   private final long incarnation;
+  private final TimerScheduler<Command> timers;
+  private final LongSupplier clock;
   private final GpuModels models;
-  private final GpuScheduler scheduler;
-  private int pools;
+  private final GpuBooks books;
+  private final GpuAdmission admission;
+  private final ReclaimNegotiator negotiator;
+  private final IdleEvictionPolicy idle;
+  private String poolLost = "";
+  private int gatherers;
 
-  private GpuActor(ActorContext<Command> ctx, GpuId gpu, GpuRuntime runtime, ModelStore store, PrismSettings settings,
+  private GpuActor(ActorContext<Command> ctx, GpuId gpu, Device device, ModelStore store, PrismSettings settings,
       ActorRef<GlobalPlacementActor.Command> placement, ActorRef<PagePoolActor.Command> pool, long incarnation, TimerScheduler<Command> timers,
       LongSupplier clock) {
     super(ctx);
     this.gpu = gpu;
-    this.runtime = runtime;
     this.settings = settings;
     this.placement = placement;
     this.pool = pool;
     this.incarnation = incarnation;
-    this.models = new GpuModels(ctx, gpu, runtime, store, settings, placement);
-    this.scheduler = new GpuScheduler(ctx, gpu, settings.policies(), timers, clock, models::get, models::ids, pool);
-    models.scheduler(scheduler);
+    this.timers = timers;
+    this.clock = clock;
+    GpuPolicySettings p = settings.policies();
+    this.books = new GpuBooks(gpu, ctx.getLog(), p.eventLogSize());
+    this.models = new GpuModels(ctx, gpu, device, clock, pool, store, settings, placement);
+    this.admission = new GpuAdmission(ctx, p.deadlineAdmission(), clock, settings.maxQueuedRequests(), p.maxQueuedRequests());
+    this.negotiator = new ReclaimNegotiator(ctx, p, timers, models::get, models::ids, books);
+    this.idle = new IdleEvictionPolicy(Duration.ofNanos(negotiator.idleThresholdNanos()));
+    models.wire(books, admission);
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessageEquals(Wake.INSTANCE, () -> this)
-        .onMessage(LoadModel.class, m -> {
-          models.loadModel(m);
-          return this;
-        })
-        .onMessage(UnloadModel.class, m -> {
-          models.unloadModel(m);
-          return this;
-        })
-        .onMessage(UpdateModel.class, m -> {
-          models.updateModel(m);
-          return this;
-        })
+        .onMessage(LoadModel.class, m -> run(() -> models.loadModel(m)))
+        .onMessage(UnloadModel.class, m -> run(() -> models.unloadModel(m)))
+        .onMessage(UpdateModel.class, m -> run(() -> models.updateModel(m)))
         .onMessage(Generate.class, this::onGenerate)
-        .onMessage(GetStatus.class, m -> tellPool(new PagePoolActor.Snapshot(m.replyTo())))
-        .onMessage(PoolSnapshot.class, this::onPoolSnapshot)
-        .onMessageEquals(EvictIdleModels.INSTANCE, () -> tellPool(new PagePoolActor.Snapshot(null)))
+        .onMessage(GetStatus.class, m -> gather(m.replyTo()))
+        .onMessage(StatusGathered.class, this::onStatusGathered)
+        .onMessageEquals(EvictIdleModels.INSTANCE, () -> gather(null))
+        .onMessageEquals(ReportTick.INSTANCE, () -> gather(null))
         .onMessage(GetTrace.class, m -> tellPool(new PagePoolActor.GetTrace(m.replyTo())))
-        .onMessage(InjectModelFault.class, m -> {
+        .onMessage(InjectModelFault.class, m -> run(() -> {
           GpuModels.Entry e = models.get(m.modelId());
           if (e != null) e.ref.tell(new ModelActor.InjectFault(m.message()));
-          return this;
-        })
+        }))
         .onMessage(InjectPoolFault.class, m -> tellPool(new PagePoolActor.InjectFault(m.message())))
-        .onMessage(InjectReclaimFault.class, m -> {
-          scheduler.armFault(m.target(), m.mode());
-          return this;
-        })
-        .onMessage(ModelReady.class, m -> {
-          models.modelReady(m);
-          return this;
-        })
-        .onMessage(ModelLoadFailed.class, m -> {
-          models.modelLoadFailed(m);
-          return this;
-        })
-        .onMessage(ModelStopped.class, m -> {
+        .onMessage(InjectReclaimFault.class, m -> run(() -> {
+          if (m.target().equals(POOL)) pool.tell(new PagePoolActor.ArmReclaimFault(m.mode()));
+          else negotiator.armModelFault(m.target());
+        }))
+        .onMessage(ModelReady.class, m -> run(() -> {
+          for (Generate g : models.modelReady(m)) onGenerate(g);
+        }))
+        .onMessage(ModelLoadFailed.class, m -> run(() -> models.modelLoadFailed(m)))
+        .onMessage(ModelStopped.class, m -> run(() -> {
+          negotiator.modelGone(m.modelId());
           models.modelStopped(m);
-          return this;
-        })
-        .onMessage(PrefillSpeed.class, m -> {
-          GpuModels.Entry e = models.get(m.modelId());
-          if (e != null) e.prefillTokensPerSecond = m.tokensPerSecond();
-          return this;
-        })
-        .onMessage(Enqueue.class, m -> {
-          scheduler.enqueue(m);
-          return this;
-        })
-        .onMessage(Progress.class, m -> {
-          scheduler.progress(m);
-          return this;
-        })
-        .onMessage(NeedPages.class, m -> {
-          scheduler.needPages(m);
-          return this;
-        })
-        .onMessage(Reclaimed.class, m -> {
-          scheduler.reclaimed(m);
-          return this;
-        })
-        .onMessage(ReclaimTimedOut.class, m -> {
-          scheduler.reclaimTimedOut(m.negotiationId());
-          return this;
-        })
-        .onMessage(Activated.class, m -> {
-          scheduler.activated(m);
-          return this;
-        })
-        .onMessage(IdleEvicted.class, m -> {
-          scheduler.idleEvicted(m);
-          return this;
-        })
-        .onMessage(PoolStopped.class, this::onPoolStopped)
-        .onMessage(PoolReady.class, m -> this) // a pool actor started again over the same runtime
-        .onMessageEquals(ReportTick.INSTANCE, () -> tellPool(new PagePoolActor.Snapshot(null)))
+          admission.round(models::get, books);
+        }))
+        .onMessage(Progress.class, m -> run(() -> {
+          admission.progress(m);
+          admission.round(models::get, books);
+        }))
+        .onMessage(RequesterGone.class, m -> run(() -> admission.requesterGone(m.requester())))
+        .onMessage(NeedPages.class, m -> run(() -> negotiator.needPages(m)))
+        .onMessage(MemoryReply.class, m -> run(() -> negotiator.memoryReply(m)))
+        .onMessage(GatherTimedOut.class, m -> run(() -> negotiator.gatherTimedOut(m.negotiationId())))
+        .onMessage(Reclaimed.class, m -> run(() -> negotiator.reclaimed(m)))
+        .onMessage(ReclaimTimedOut.class, m -> run(() -> negotiator.reclaimTimedOut(m.negotiationId())))
+        .onMessageEquals(PoolRestarted.INSTANCE, () -> run(negotiator::poolRestarted))
+        .onMessage(PoolStopped.class, m -> run(() -> {
+          poolLost = "the page pool actor of " + gpu + " stopped";
+          getContext().getLog().error("GPU {}: {}", gpu, poolLost);
+        }))
+        .onMessage(Activated.class, m -> run(() -> books.activated(m.modelId(), m.nanos())))
         .build();
+  }
+
+  private Behavior<Command> run(Runnable r) {
+    r.run();
+    return this;
   }
 
   private Behavior<Command> tellPool(PagePoolActor.Command m) {
@@ -333,40 +313,70 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
-
   private Behavior<Command> onGenerate(Generate g) {
     GpuModels.Entry e = models.get(g.request().modelId());
-    if (e != null && !e.unloading) {
-      e.ref.tell(new ModelActor.Generate(g.request(), g.replyTo()));
-    } else if (g.frontend() != null) {
-      g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt()));
-    } else {
-      g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
-          "model '" + g.request().modelId() + "' is not on " + gpu)));
+    if (e == null || e.unloading) {
+      if (g.frontend() != null) {
+        g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt()));
+      } else {
+        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
+            "model '" + g.request().modelId() + "' is not on " + gpu)));
+      }
+    } else if (!e.ready) {
+      if (e.early.size() >= settings.maxQueuedRequests()) {
+        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Overloaded(
+            "model '" + e.spec.id() + "' is loading and has " + e.early.size() + " requests waiting; retry later", 1)));
+      } else {
+        e.early.add(g);
+      }
+    } else if (admission.accept(g, e)) {
+      admission.round(models::get, books);
     }
     return this;
   }
 
-  private Behavior<Command> onPoolSnapshot(PoolSnapshot s) {
-    GpuStatus status = scheduler.complete(s.status(), models.ids());
+  private Behavior<Command> gather(ActorRef<GpuStatus> replyTo) {
+    Duration timeout = settings.askTimeout().compareTo(Duration.ofSeconds(2)) < 0 ? settings.askTimeout() : Duration.ofSeconds(2);
+    getContext().spawn(GpuStatusGatherer.create(gpu, incarnation, models.readyRefs(), pool, clock, timeout, getContext().getSelf(), replyTo),
+        "status-" + (++gatherers));
+    return this;
+  }
+
+  private Behavior<Command> onStatusGathered(StatusGathered s) {
+    GpuStatus raw = s.status();
+    if (!poolLost.isEmpty()) {
+      raw = new GpuStatus(raw.gpu(), raw.description(), raw.incarnation(), raw.budgetBytes(), raw.pageBytes(), raw.capacityPages(), raw.freePages(),
+          raw.reservePages(), raw.heldPages(), raw.weightBytes(), raw.models(), raw.invariantViolation(), false, poolLost, raw.nowNanos(),
+          raw.invariantChecks(), raw.queued(), raw.events());
+    }
+    Map<String, ModelBooks> b = new TreeMap<>();
+    for (String id : models.ids()) b.put(id, books.books(id, admission.policy()));
+    GpuStatus status = raw.withBooks(b, admission.queued(), books.events());
     if (s.replyTo() != null) {
       s.replyTo().tell(status);
       return this;
     }
-    scheduler.idleCheck(status);
+    idleCheck(status);
     placement.tell(new GlobalPlacementActor.GpuReport(gpu, status.description(), incarnation, status.budgetBytes(), status.freeBytes(),
         status.healthy(), models.residents()));
     return this;
   }
 
-  private Behavior<Command> onPoolStopped(PoolStopped m) {
-    if (!m.pool().equals(pool)) return this;
-    pool = getContext().spawn(
-        Behaviors.supervise(PagePoolActor.resume(runtime, incarnation, settings.stallTimeout(), getContext().getSelf()))
-            .onFailure(SupervisorStrategy.resume()),
-        "page-pool-" + (++pools), DispatcherSelector.fromConfig(PrismSettings.dispatcherId(runtime.device().index())));
-    getContext().watchWith(pool, new PoolStopped(pool));
-    scheduler.poolRestarted(pool);
-    return this;
+  /** Evicts the models idle past the threshold, and sets the timer for the next check. */
+  private void idleCheck(GpuStatus s) {
+    if (!settings.policies().evictIdleModels()) return;
+    List<ModelActivity> activity = new ArrayList<>();
+    for (GpuStatus.ModelStatus m : s.models()) {
+      int inFlight = m.waiting() + m.running() + admission.policy().queued(m.modelId());
+      activity.add(new ModelActivity(m.modelId(), m.resident(), m.lastActivityNanos(), inFlight));
+    }
+    for (String id : idle.modelsToEvict(activity, s.nowNanos())) {
+      GpuModels.Entry e = models.get(id);
+      if (e != null) e.ref.tell(new ModelActor.EvictIfIdle(negotiator.idleThresholdNanos()));
+    }
+    OptionalLong next = idle.nextEvictionNanos(activity, s.nowNanos());
+    if (next.isPresent()) {
+      timers.startSingleTimer("idle", EvictIdleModels.INSTANCE, Duration.ofNanos(next.getAsLong() - s.nowNanos()).plusMillis(1));
+    }
   }
 }

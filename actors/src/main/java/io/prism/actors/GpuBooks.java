@@ -10,7 +10,7 @@ import org.slf4j.Logger;
 /**
  * A GPU actor's record of its decisions: the bounded recent-events list ({@code
  * prism.gpu.event-log-size}; every event is also logged) and per-model counters of time sharing and
- * reclaim, combined with {@link LocalAdmission}'s counters into {@link ModelBooks} for {@link
+ * reclaim, combined with {@link io.prism.runtime.policy.DeadlineAdmission}'s counters into {@link ModelBooks} for {@link
  * GpuStatus}. Plain state owned by the {@link GpuActor}.
  */
 final class GpuBooks {
@@ -64,7 +64,7 @@ final class GpuBooks {
   }
 
   /** Records what one step of a reclaim plan or an idle eviction did. */
-  void step(ReclaimExecutor.Result r, String forModel) {
+  void step(ReclaimResult r, String forModel) {
     switch (r.action()) {
       case "TakeReserve" -> {
         if (r.pagesFreed() > 0) event(GpuEvent.RECLAIMED, "", r.detail());
@@ -117,9 +117,9 @@ final class GpuBooks {
   }
 
   /** Every model's books: these counters plus admission's. */
-  ModelBooks books(String modelId, LocalAdmission admission) {
+  ModelBooks books(String modelId, io.prism.runtime.policy.DeadlineAdmission admission) {
     Counters c = counters.getOrDefault(modelId, new Counters());
-    LocalAdmission.Counts a = admission.counts(modelId);
+    io.prism.runtime.policy.DeadlineAdmission.Counts a = admission.counts(modelId);
     return new ModelBooks(admission.queued(modelId), a.admitted, a.rejected, a.deferred, c.activations, c.activationNanos, c.lastActivationNanos,
         c.evictions, c.pagesReclaimed, c.preempted);
   }

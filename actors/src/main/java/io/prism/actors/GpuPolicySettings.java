@@ -21,13 +21,15 @@ import java.time.Duration;
  * @param checkInvariants {@code prism.gpu.check-invariants}: check page conservation after every
  *     step and every reclaim action (tests)
  * @param traceSteps {@code prism.gpu.trace-steps}: per-step samples of pages held kept per GPU (0: off)
+ * @param maxQueuedRequests {@code prism.gpu.max-queued-requests}: requests a GPU takes at once across
+ *     its models (queued at admission plus in their engines); beyond it HTTP 429 with Retry-After
  */
 public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, boolean deadlineAdmission, Duration reclaimTimeout,
-    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps) {
+    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps, int maxQueuedRequests) {
 
   /** The defaults of {@code reference.conf}. */
   public static final GpuPolicySettings DEFAULTS =
-      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0);
+      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0, 4096);
 
   public GpuPolicySettings {
     if (idleEviction == null || idleEviction.isNegative()) throw new IllegalArgumentException("prism.gpu.idle-eviction must be >= 0, got " + idleEviction);
@@ -37,6 +39,7 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     if (reclaimRetry == null || reclaimRetry.isNegative()) throw new IllegalArgumentException("prism.gpu.reclaim-retry must be >= 0, got " + reclaimRetry);
     if (eventLogSize < 1) throw new IllegalArgumentException("prism.gpu.event-log-size must be >= 1, got " + eventLogSize);
     if (traceSteps < 0) throw new IllegalArgumentException("prism.gpu.trace-steps must be >= 0, got " + traceSteps);
+    if (maxQueuedRequests < 1) throw new IllegalArgumentException("prism.gpu.max-queued-requests must be >= 1, got " + maxQueuedRequests);
   }
 
   /**
@@ -49,6 +52,6 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     Config g = prism.getConfig("gpu");
     return new GpuPolicySettings(g.getDuration("idle-eviction"), g.getBoolean("evict-idle-models"), g.getBoolean("deadline-admission"),
         g.getDuration("reclaim-timeout"), g.getDuration("reclaim-retry"), g.getInt("event-log-size"), g.getBoolean("check-invariants"),
-        g.getInt("trace-steps"));
+        g.getInt("trace-steps"), g.getInt("max-queued-requests"));
   }
 }

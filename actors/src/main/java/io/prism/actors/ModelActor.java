@@ -1,12 +1,15 @@
 package io.prism.actors;
 
+import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
-import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.SequenceEvent;
-import io.prism.runtime.memory.PagePool;
+import io.prism.runtime.memory.PageLease;
+import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.policy.ReclaimAction;
 import java.util.List;
+import java.util.function.LongSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -16,42 +19,37 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
-import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
- * One model instance on one device: its requests, continuous batching through the runtime's {@link
- * ModelEngine}, and its side of the device's memory coordination; streams each request's tokens to
+ * One model instance on one device, and the only owner of its state: the runtime's {@link
+ * ModelEngine} (queue, continuous batching, block tables), its {@link PageLease} (the pages the
+ * device's {@link PagePoolActor} granted it) and its requests; streams each request's tokens to
  * whoever asked (on any node).
  *
- * <p>Runs on its device's one-thread dispatcher (with the device's {@link PagePoolActor} and other
- * model actors). The engine loop is a chain of {@code Step} self-messages while the engine has
- * work: one engine step per message, so requests, cancellations, reclaim and the other models of
- * the device interleave with the steps. A step that can schedule nothing is retried after {@code
+ * <p>Runs on its device's one-thread dispatcher (with the device's pool actor and other model
+ * actors). The engine loop is a chain of {@code Step} self-messages while the engine has work: one
+ * engine step per message, so requests, cancellations, pages and the other models of the device
+ * interleave with the steps. A step that can schedule nothing is retried after {@code
  * prism.engine.stall-backoff} instead of spinning.
  *
- * <p><b>Admission.</b> A request is tokenized and checked ({@link ModelEngine#check}); one that can
- * never run is rejected at once. Otherwise it waits for the GPU's local admission: {@link
- * GpuActor.Enqueue} goes to the GPU actor, which answers {@link Admit} (the request enters the
- * engine and {@code Started} goes to the requester) or {@link Drop} ({@code Rejected}: it cannot
- * meet its TTFT SLO).
+ * <p><b>Requests</b> arrive admitted ({@link Run}, from the GPU actor's local admission, already
+ * tokenized and checked): one hop from the GPU actor to the first step. {@code Started} goes to the
+ * requester when the engine takes it; its first token and its end go back to the GPU actor's
+ * admission ({@link GpuActor.Progress}) with the model's {@code ModelOutlook}.
  *
- * <p><b>Memory</b> ({@link ModelMemoryClient}): before a step, a model short of pages takes other
- * models' empty pages and cached blocks at once, else negotiates with the GPU actor ({@link
- * GpuActor.NeedPages}, {@link PagesReady}); a model with a stricter SLO can make it pause starting
- * new sequences ({@link HoldAdmissions}). An evicted model that gets a request is activated through
- * the same path; the requests wait, so their TTFT includes the activation.
+ * <p><b>Memory</b> ({@link ModelMemoryClient}): before a step, a model short of pages asks the pool
+ * ({@link PagePoolActor.Acquire}); the pool negotiates what it cannot cover with the GPU actor, whose
+ * reclaim plans come to the models that give pages up as {@link Reclaim}; they carry them out on
+ * their own engines ({@link ModelReclaim}) and return the pages to the pool, which grants them to
+ * the requester. An evicted model that gets a request reserves its weights the same way.
  *
- * <p>Life cycle: loads the host copy of the model (blocking IO off the device thread), starts the
- * engine ({@link ModelEngines#start}) and sends {@link GpuActor.ModelReady}; requests that arrive
- * meanwhile are stashed. If anything fails, the GPU actor gets {@link GpuActor.ModelLoadFailed} and
- * this actor stops.
- *
- * <p>Failure: if a step (or anything else) throws, the GPU actor restarts this actor. Before the
- * restart every request in flight ends with a {@link GenerationEvent.Completed} of reason {@code
- * FAILED} carrying the cause (queued ones with {@code Rejected}), the engine returns every page to
- * the pool and the weights are released; the new instance loads again and serves the requests still
- * in the mailbox. On stop (unload) the same happens with the message "model ... was unloaded".
+ * <p>Life cycle ({@link ModelLoading}): loads the host copy, joins the pool (weights reserved,
+ * pages for the prefill-speed measurement), starts the engine and sends {@link GpuActor.ModelReady}.
+ * Failure: if a step (or anything else) throws, the GPU actor restarts this actor; before the
+ * restart every request ends ({@code Completed(FAILED)} with the cause, queued ones {@code
+ * Rejected}), and every page and the weight bytes go back to the pool ({@link PagePoolActor.Leave}).
+ * On stop (unload) the same happens with the message "model ... was unloaded".
  *
  * <p>Cancellation: {@link Cancel}, or the requester stopping (a client that disconnects stops its
  * stream actor, which this actor watches), frees the request's blocks at once.
@@ -60,8 +58,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** Messages of the model protocol. */
   public sealed interface Command extends PrismMessage {}
 
-  /** Serve {@code request}; events go to {@code replyTo}. */
-  public record Generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
+  /** An admitted request (tokenized and checked by the GPU actor): it enters the engine; events go to {@code replyTo}. */
+  public record Run(GenerationRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
 
   /** Cancels a request; its {@code Completed(CANCELLED)} follows. Unknown ids are ignored. */
   public record Cancel(String requestId) implements Command {}
@@ -74,50 +72,71 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
   public record InjectFault(String message) implements Command {}
 
-  /** From the GPU actor: local admission admitted these queued requests; they enter the engine. */
-  public record Admit(List<String> requestIds) implements Command {}
+  /**
+   * From the pool actor: pages for this model (possibly none).
+   *
+   * @param negotiating the pool could not cover the ask and the GPU actor negotiates the rest
+   *     ({@link PagesReady} follows)
+   */
+  public record PagesGranted(List<PhysicalPage> pages, int capacityPages, boolean negotiating) implements Command, NoSerializationVerificationNeeded {}
 
-  /** From the GPU actor: local admission rejected this queued request ({@code reason} goes to the client, 503). */
-  public record Drop(String requestId, String reason) implements Command {}
+  /** From the pool actor: the answer to {@link PagePoolActor.Join}. */
+  public record Joined(boolean ok, String reason, List<PhysicalPage> pages, int capacityPages)
+      implements Command, NoSerializationVerificationNeeded {}
 
-  /** From the GPU actor: the negotiation this model asked for is over. */
+  /** From the pool actor: the answer to {@link PagePoolActor.Activate}. */
+  public record WeightsReserved(boolean ok, int capacityPages) implements Command {}
+
+  /** From the GPU actor: the negotiation this model's shortage started is over. */
   public record PagesReady(long negotiationId, Outcome outcome) implements Command {}
 
   /** How a negotiation ended. */
   public enum Outcome {
-    /** Pages were freed: step (or activate) without asking again first. */
+    /** Pages were freed (and granted to it by the pool): step or activate without asking again first. */
     GRANTED,
     /** Nothing could free enough: do not ask again for the same shortage for {@code prism.gpu.reclaim-retry}. */
     REFUSED,
-    /** Not decided (another negotiation ran, or this one was abandoned): check again and ask with a fresh snapshot. */
+    /** Not decided (another negotiation ran, or this one was abandoned): check again and ask afresh. */
     RETRY
   }
 
   /**
+   * From the GPU actor: carry out {@code actions} (this model's steps of a reclaim plan made for
+   * {@code forModel}) on the engine as it is now, and return the pages freed to the pool with a
+   * {@link Handover} for {@code grantTo}.
+   */
+  public record Reclaim(long negotiationId, String forModel, ActorRef<Command> grantTo, int unit, List<ReclaimAction> actions,
+      long idleThresholdNanos) implements Command {}
+
+  /** From the GPU actor: evict the weights if still idle at least {@code idleThresholdNanos} with nothing in flight. */
+  public record EvictIfIdle(long idleThresholdNanos) implements Command {}
+
+  /** From the GPU actor: reply {@link GpuActor.MemoryReply} with this model's memory for negotiation {@code negotiationId}. */
+  public record GetMemory(long negotiationId, ActorRef<GpuActor.Command> replyTo) implements Command {}
+
+  /** Replies with this instance's {@link ModelReport}. */
+  public record GetStatus(ActorRef<ModelReport> replyTo) implements Command {}
+
+  /**
    * From the GPU actor: a model with a stricter SLO has a request at risk of its TTFT SLO and no
-   * memory for it; for {@code nanos} this model starts no new sequence (its running ones go on),
-   * so the memory its sequences free flows to the stricter model.
+   * memory for it; for {@code nanos} this model starts no new sequence (its running ones go on).
    */
   public record HoldAdmissions(long nanos, String forModel) implements Command {}
 
   /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
   public record UpdateSpec(ModelSpec spec) implements Command {}
 
-  /**
-   * Fraction of its TTFT SLO a request may wait for its first token before its prefill counts as at
-   * risk: from then on the model's reclaim may preempt the decodes of models with a strictly looser
-   * SLO (a prefill otherwise waits for memory).
-   */
-  static final double TTFT_AT_RISK = 0.5;
-
   /** Admitted requests handed to the engine ahead of its running batch. */
   static final int FEED_AHEAD = 8;
+
+  /** Steps with fewer computed tokens (decode) do not sample the prefill speed. */
+  static final int SPEED_SAMPLE_TOKENS = 32;
 
   enum Step implements Command {
     INSTANCE
   }
 
-  private enum HoldExpired implements Command {
+  enum HoldExpired implements Command {
     INSTANCE
   }
 
@@ -133,43 +152,53 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   /**
    * @param spec the model
-   * @param runtime the device's engine-thread state (this node only)
+   * @param gpu the device's id
+   * @param device the local device (driver handle; the KV cache and weights go there)
+   * @param pool the device's page pool actor
    * @param store host copies of models
    * @param settings engine options and limits
+   * @param clock the device's clock in nanoseconds
    * @param parent the GPU actor
    */
-  public static Behavior<Command> create(ModelSpec spec, GpuRuntime runtime, ModelStore store, PrismSettings settings,
-      ActorRef<GpuActor.Command> parent) {
+  public static Behavior<Command> create(ModelSpec spec, GpuId gpu, Device device, ActorRef<PagePoolActor.Command> pool, ModelStore store,
+      PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent) {
     return Behaviors.withStash(settings.maxQueuedRequests(), stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       ctx.pipeToSelf(store.load(spec), (m, e) -> e == null ? new Loaded(m) : new LoadFailed(rootMessage(e)));
-      return ModelLoading.loading(ctx, spec, runtime, settings, parent, stash, timers);
+      return new ModelLoading(ctx, spec, gpu, device, pool, settings, clock, parent, stash, timers).loading();
     })));
   }
 
   private ModelSpec spec;
-  private final GpuRuntime runtime;
+  private final ModelEngine engine;
+  private final PageLease lease;
   private final PrismSettings settings;
   private final ActorRef<GpuActor.Command> parent;
+  private final ActorRef<PagePoolActor.Command> pool;
   private final TimerScheduler<Command> timers;
-  private final ModelEngine engine;
+  private final LongSupplier clock;
   private final ModelRequests requests;
-  private boolean stepScheduled;
-  private final ModelMemoryClient memory;
   private final ModelIntake intake;
+  private final ModelMemoryClient memory;
+  private final ModelReports reports;
+  private boolean stepScheduled;
   private RuntimeException lastFailure;
 
-  ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuRuntime runtime, PrismSettings settings, ActorRef<GpuActor.Command> parent,
-      TimerScheduler<Command> timers, ModelEngine engine) {
+  ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuId gpu, ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool,
+      PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, TimerScheduler<Command> timers, double prefillSpeed) {
     super(ctx);
     this.spec = spec;
-    this.runtime = runtime;
+    this.engine = engine;
+    this.lease = lease;
     this.settings = settings;
     this.parent = parent;
+    this.pool = pool;
     this.timers = timers;
-    this.engine = engine;
+    this.clock = clock;
     this.requests = new ModelRequests(ctx, RequesterGone::new);
-    this.intake = new ModelIntake(runtime, settings, engine, requests, ctx.getSelf());
-    this.memory = new ModelMemoryClient(runtime, engine, spec, settings, parent, new ModelMemoryClient.Actor() {
+    this.intake = new ModelIntake(engine, requests, ctx.getSelf(), clock);
+    intake.gpu(gpu);
+    this.reports = new ModelReports(engine, lease, settings, prefillSpeed);
+    this.memory = new ModelMemoryClient(engine, lease, spec, settings, pool, parent, ctx.getSelf(), clock, new ModelMemoryClient.Actor() {
       @Override
       public void stepSoon() {
         ensureStepping();
@@ -179,49 +208,81 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       public void activateLater(java.time.Duration delay) {
         timers.startSingleTimer(ActivationRetry.INSTANCE, delay);
       }
+
+      @Override
+      public void activated(long nanos) {
+        reports.activated(nanos);
+        parent.tell(new GpuActor.Activated(spec.id(), nanos));
+        reportProgress(true);
+      }
     });
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
-        .onMessage(Generate.class, this::onGenerate)
-        .onMessage(Admit.class, this::onAdmit)
-        .onMessage(Drop.class, this::onDrop)
+        .onMessage(Run.class, this::onRun)
         .onMessageEquals(Step.INSTANCE, this::onStep)
-        .onMessage(PagesReady.class, this::onPagesReady)
-        .onMessageEquals(ActivationRetry.INSTANCE, () -> {
-          guarded(memory::tryActivate);
+        .onMessage(PagesGranted.class, m -> guarded(() -> memory.granted(m.pages(), m.capacityPages(), m.negotiating())))
+        .onMessage(PagesReady.class, m -> guarded(() -> memory.ready(m.outcome())))
+        .onMessage(WeightsReserved.class, m -> guarded(() -> memory.weightsReserved(m.ok(), m.capacityPages())))
+        .onMessageEquals(ActivationRetry.INSTANCE, () -> guarded(memory::tryActivate))
+        .onMessage(Reclaim.class, this::onReclaim)
+        .onMessage(EvictIfIdle.class, m -> {
+          if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos())) reportProgress(true);
           return this;
         })
-        .onMessage(UpdateSpec.class, this::onUpdateSpec)
-        .onMessage(HoldAdmissions.class, this::onHold)
+        .onMessage(GetMemory.class, m -> {
+          m.replyTo().tell(new GpuActor.MemoryReply(m.negotiationId(), spec.id(), memory.modelMemory(clock.getAsLong())));
+          return this;
+        })
+        .onMessage(GetStatus.class, m -> {
+          m.replyTo().tell(reports.report(spec, clock.getAsLong()));
+          return this;
+        })
+        .onMessage(UpdateSpec.class, m -> {
+          spec = m.spec();
+          memory.spec(spec);
+          ensureStepping();
+          return this;
+        })
+        .onMessage(HoldAdmissions.class, m -> {
+          java.time.Duration feedAgain = intake.hold(m.nanos());
+          if (feedAgain != null) timers.startSingleTimer(HoldExpired.INSTANCE, feedAgain);
+          return this;
+        })
         .onMessageEquals(HoldExpired.INSTANCE, () -> {
           feedEngine();
           ensureStepping();
           return this;
         })
-        .onMessage(Cancel.class, this::onCancel)
+        .onMessage(Cancel.class, m -> {
+          if (engine.cancel(m.requestId())) ensureStepping(); // only a requester that got Started knows this actor
+          return this;
+        })
         .onMessage(RequesterGone.class, this::onRequesterGone)
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
-        .onMessage(InjectFault.class, this::onInjectFault)
+        .onMessage(InjectFault.class, m -> {
+          lastFailure = new IllegalStateException("injected fault: " + m.message());
+          throw lastFailure;
+        })
         .onSignal(PreRestart.class, s -> cleanup("model '" + spec.id() + "' failed and is restarting: "
             + (lastFailure == null ? "unknown failure" : rootMessage(lastFailure))))
         .onSignal(PostStop.class, s -> cleanup("model '" + spec.id() + "' was unloaded"))
         .build();
   }
 
-  private Behavior<Command> onGenerate(Generate g) {
-    GenerationRequest request = intake.accept(g, spec.id());
-    if (request != null) parent.tell(new GpuActor.Enqueue(spec.id(), request.requestId(), request.arrivalNanos(), request.promptTokens().length));
-    return this;
-  }
-
-  private Behavior<Command> onAdmit(Admit a) {
-    intake.admit(a.requestIds());
+  private Behavior<Command> onRun(Run r) {
+    if (requests.knows(r.request().requestId())) {
+      r.replyTo().tell(new GenerationEvent.Rejected(r.request().requestId(),
+          new io.prism.runtime.engine.Rejection.InvalidRequest(null, "request id " + r.request().requestId() + " is already in flight")));
+      return this;
+    }
+    requests.addPending(r.request(), r.replyTo());
+    intake.admit(r.request().requestId());
     feedEngine();
     ensureStepping();
-    reportProgress();
+    reportProgress(false);
     return this;
   }
 
@@ -231,25 +292,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     guarded(memory::activateIfNeeded);
   }
 
-  private Behavior<Command> onHold(HoldAdmissions h) {
-    java.time.Duration feedAgain = intake.hold(h.nanos());
-    if (feedAgain != null) timers.startSingleTimer(HoldExpired.INSTANCE, feedAgain);
-    return this;
-  }
-
-  private Behavior<Command> onDrop(Drop d) {
-    ModelRequests.Pending p = requests.pending.get(d.requestId());
-    if (p != null) requests.reject(p, new Rejection.SloUnattainable("model '" + spec.id() + "': " + d.reason(), -1, spec.ttftSlo().toMillis()));
-    reportProgress();
-    return this;
-  }
-
   private Behavior<Command> onStep() {
-    runtime.checkThread();
     stepScheduled = false;
     if (!engine.weightsResident()) {
       requests.deliver(engine.step()); // cancellations while evicted; nothing runs
-      reportProgress();
+      reportProgress(false);
       return this; // Step resumes when the activation is done
     }
     if (memory.holdStep(requests.oldestWithoutFirstToken())) return this;
@@ -263,53 +310,33 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       lastFailure = e;
       throw e;
     }
-    memory.observeSpeed(engine.stats().computedTokens() - computedBefore, System.nanoTime() - t0);
-    requests.deliver(events);
-    runtime.afterStep(spec.id());
-    feedEngine();
+    long took = System.nanoTime() - t0;
     boolean stalled = engine.stats().stalledSteps() > stalledBefore;
-    GpuRuntime.EngineEntry entry = runtime.entry(spec.id());
-    if (entry != null) {
-      if (!stalled) entry.stalledSinceNanos = -1;
-      else if (entry.stalledSinceNanos < 0) entry.stalledSinceNanos = System.nanoTime();
-    }
+    reports.observeStep(engine.stats().computedTokens() - computedBefore, took, stalled);
+    requests.deliver(events);
+    memory.afterStep();
+    if (settings.policies().traceSteps() > 0) pool.tell(new PagePoolActor.Stepped(spec.id()));
+    reports.checkInvariants(settings.policies().checkInvariants(), "step");
+    feedEngine();
     if (engine.hasWork()) {
       stepScheduled = true;
       if (stalled && events.isEmpty()) timers.startSingleTimer(Step.INSTANCE, settings.stallBackoff());
       else getContext().getSelf().tell(Step.INSTANCE);
     }
-    PagePool pool = runtime.pool();
-    if (pool.reservePages() < pool.reserveTarget() && pool.freePages() > pool.reservePages() && runtime.poolActor() != null) {
-      runtime.poolActor().tell(PagePoolActor.RefillReserve.INSTANCE);
-    }
-    reportProgress();
+    reportProgress(false);
     return this;
   }
 
-  private Behavior<Command> onPagesReady(PagesReady r) {
-    guarded(() -> memory.pagesReady(r.outcome()));
-    return this;
-  }
-
-  /** Runs {@code r}, keeping a failure as the cause the restart reports. */
-  private void guarded(Runnable r) {
+  private Behavior<Command> onReclaim(Reclaim r) {
     try {
-      r.run();
+      ModelReclaim.execute(engine, lease, pool, spec.id(), r, clock.getAsLong());
     } catch (RuntimeException e) {
       lastFailure = e;
       throw e;
     }
-  }
-
-  private Behavior<Command> onUpdateSpec(UpdateSpec u) {
-    spec = u.spec();
-    memory.spec(spec);
+    reports.checkInvariants(settings.policies().checkInvariants(), "reclaim for " + r.forModel());
     ensureStepping();
-    return this;
-  }
-
-  private Behavior<Command> onCancel(Cancel c) {
-    if (engine.cancel(c.requestId())) ensureStepping();
+    reportProgress(true);
     return this;
   }
 
@@ -318,17 +345,20 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       if (engine.cancel(id)) getContext().getLog().debug("Cancelled {}: its requester stopped", id);
     }
     ensureStepping();
-    reportProgress();
+    reportProgress(false);
     return this;
   }
 
-  private Behavior<Command> onInjectFault(InjectFault f) {
-    lastFailure = new IllegalStateException("injected fault: " + f.message());
-    throw lastFailure;
+  /** Runs {@code r}, keeping a failure as the cause the restart reports. */
+  private Behavior<Command> guarded(Runnable r) {
+    try {
+      r.run();
+    } catch (RuntimeException e) {
+      lastFailure = e;
+      throw e;
+    }
+    return this;
   }
-
-  /** Steps with fewer computed tokens (decode) do not sample the prefill speed. */
-  static final int SPEED_SAMPLE_TOKENS = 32;
 
   private void ensureStepping() {
     if (!stepScheduled && engine.hasWork()) {
@@ -337,14 +367,14 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     }
   }
 
-  private void reportProgress() {
-    GpuActor.Progress p = requests.takeProgress(spec.id());
+  /** Sends first tokens and ended requests (and the outlook) to the GPU actor's admission; {@code always}: even with none. */
+  private void reportProgress(boolean always) {
+    GpuActor.Progress p = requests.takeProgress(spec.id(), always, () -> reports.outlook(spec.id(), requests));
     if (p != null) parent.tell(p);
   }
 
   /** Ends every request (in flight: FAILED; queued: rejected), returns every page and the weights, leaves the device. */
   private Behavior<Command> cleanup(String message) {
-    PagePool pool = runtime.pool();
     try {
       requests.deliver(engine.failAll(message));
     } catch (RuntimeException e) {
@@ -355,13 +385,9 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       engine.close();
     } catch (RuntimeException e) {
       getContext().getLog().error("Model {} could not return its pages", spec.id(), e);
-      runtime.markFaulty("model " + spec.id() + " could not return its pages: " + rootMessage(e));
     }
-    if (pool.weightBytesOf(engine.owner()) > 0) pool.releaseWeights(engine.owner());
-    pool.setLimits(engine.owner(), 0, Integer.MAX_VALUE);
-    runtime.deregister(spec.id());
-    runtime.checkConservation("model " + spec.id() + " left");
-    getContext().getLog().info("Model {} left {}: {}", spec.id(), runtime.gpu(), message);
+    pool.tell(new PagePoolActor.Leave(spec.id(), lease.takeUnmapped(0, Integer.MAX_VALUE)));
+    getContext().getLog().info("Model {} left its GPU: {}", spec.id(), message);
     return this;
   }
 

@@ -16,9 +16,9 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 
 /**
- * The requests of one {@link ModelActor}, from arrival to their one last event: those queued at the
- * GPU's local admission ({@link #pending}, not yet in the engine; nothing sent to the requester
- * yet) and those in the engine ({@link #inflight}, {@code Started} sent). Watches every requester
+ * The requests of one {@link ModelActor}, from arrival to their one last event: those admitted and
+ * not yet in the engine ({@link #pending}: held back by {@link ModelIntake}; nothing sent to the
+ * requester yet) and those in the engine ({@link #inflight}, {@code Started} sent). Watches every requester
  * so a client that goes away cancels its requests, and collects what the GPU actor's admission
  * needs to hear: first tokens and ended requests since the last report.
  *
@@ -36,6 +36,7 @@ final class ModelRequests {
   private final ActorContext<ModelActor.Command> ctx;
   private final Function<ActorRef<GenerationEvent>, ModelActor.Command> gone;
   private final Map<String, Long> awaitingFirstToken = new HashMap<>(); // in the engine, no token yet -> arrival
+  private final Map<String, Integer> maxTokens = new HashMap<>(); // in the engine -> its max_tokens
   private final List<String> firstTokens = new ArrayList<>();
   private final List<String> ended = new ArrayList<>();
 
@@ -64,6 +65,7 @@ final class ModelRequests {
   void started(GenerationRequest r, ActorRef<GenerationEvent> replyTo) {
     inflight.put(r.requestId(), replyTo);
     awaitingFirstToken.put(r.requestId(), r.arrivalNanos());
+    maxTokens.put(r.requestId(), r.params().maxTokens());
   }
 
   /** Arrival of the oldest request in the engine that has no first token yet, or {@link Long#MAX_VALUE}. */
@@ -71,6 +73,11 @@ final class ModelRequests {
     long oldest = Long.MAX_VALUE;
     for (long a : awaitingFirstToken.values()) oldest = Math.min(oldest, a);
     return oldest;
+  }
+
+  /** The {@code max_tokens} of a request in the engine (0 if unknown). */
+  int maxTokensOf(String requestId) {
+    return maxTokens.getOrDefault(requestId, 0);
   }
 
   /** Ends a pending request with {@code Rejected} (it never started). */
@@ -107,6 +114,7 @@ final class ModelRequests {
       } else if (e instanceof SequenceEvent.Finished f) {
         ended.add(f.requestId());
         awaitingFirstToken.remove(f.requestId());
+        maxTokens.remove(f.requestId());
         ActorRef<GenerationEvent> to = inflight.remove(f.requestId());
         if (to != null) {
           unwatch(to, f.requestId());
@@ -116,10 +124,13 @@ final class ModelRequests {
     }
   }
 
-  /** First tokens and ended requests since the last call, for {@link GpuActor.Progress}; null if none. */
-  GpuActor.Progress takeProgress(String modelId) {
-    if (firstTokens.isEmpty() && ended.isEmpty()) return null;
-    GpuActor.Progress p = new GpuActor.Progress(modelId, List.copyOf(firstTokens), List.copyOf(ended));
+  /**
+   * First tokens and ended requests since the last call with the model's outlook, for {@link
+   * GpuActor.Progress}; null if none and not {@code always}.
+   */
+  GpuActor.Progress takeProgress(String modelId, boolean always, java.util.function.Supplier<io.prism.runtime.policy.ModelOutlook> outlook) {
+    if (firstTokens.isEmpty() && ended.isEmpty() && !always) return null;
+    GpuActor.Progress p = new GpuActor.Progress(modelId, List.copyOf(firstTokens), List.copyOf(ended), outlook.get());
     firstTokens.clear();
     ended.clear();
     return p;
@@ -135,6 +146,7 @@ final class ModelRequests {
     inflight.clear();
     pending.clear();
     awaitingFirstToken.clear();
+    maxTokens.clear();
     byRequester.keySet().forEach(ctx::unwatch);
     byRequester.clear();
   }

@@ -133,7 +133,7 @@ final class GpuFixture implements AutoCloseable {
   }
 
   GenerationEvent.Completed completed(String id) {
-    return assertInstanceOf(GenerationEvent.Completed.class, events(id).get(events(id).size() - 1), id);
+    return assertInstanceOf(GenerationEvent.Completed.class, events(id).get(events(id).size() - 1), id + ": " + events(id));
   }
 
   GpuStatus status() {

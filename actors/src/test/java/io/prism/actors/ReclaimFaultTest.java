@@ -46,7 +46,7 @@ class ReclaimFaultTest {
   private static List<String> contend(GpuFixture fx) {
     List<String> ids = new ArrayList<>(burst(fx, "loose", 6, 400));
     fx.awaitStatus("the loose model fills the GPU", s -> s.model("loose").pagesInUse() >= KV_PAGES - 80);
-    ids.addAll(burst(fx, "strict", 6, 100));
+    ids.addAll(burst(fx, "strict", 12, 100));
     return ids;
   }
 

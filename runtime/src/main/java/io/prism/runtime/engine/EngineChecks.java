@@ -2,7 +2,7 @@ package io.prism.runtime.engine;
 
 import io.prism.runtime.batching.ContinuousBatcher;
 import io.prism.runtime.memory.BlockManager;
-import io.prism.runtime.memory.PagePool;
+import io.prism.runtime.memory.PageSource;
 import io.prism.runtime.model.LoadedModel;
 import java.util.function.LongSupplier;
 
@@ -17,7 +17,7 @@ final class EngineChecks {
    * @throws IllegalArgumentException if an argument is null, or the block sizes or vocabulary sizes
    *     disagree
    */
-  static void requireCompatible(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler,
+  static void requireCompatible(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler,
       LongSupplier clockNanos) {
     if (model == null || backend == null || pool == null || options == null || sampler == null || clockNanos == null) {
       throw new IllegalArgumentException("model, backend, pool, options, sampler and clock must not be null");

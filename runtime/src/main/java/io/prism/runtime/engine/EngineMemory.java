@@ -3,7 +3,7 @@ package io.prism.runtime.engine;
 import io.prism.runtime.batching.ContinuousBatcher;
 import io.prism.runtime.batching.Sequence;
 import io.prism.runtime.memory.BlockManager;
-import io.prism.runtime.memory.PagePool;
+import io.prism.runtime.memory.PageSource;
 import io.prism.runtime.policy.ModelActivity;
 import io.prism.runtime.policy.ModelMemory;
 import io.prism.runtime.policy.ReclaimPolicy;
@@ -39,10 +39,10 @@ public final class EngineMemory {
   private final ModelEngine engine;
   private final BlockManager blocks;
   private final ContinuousBatcher batcher;
-  private final PagePool pool;
+  private final PageSource pool;
   private final Map<String, RequestState> outputs;
 
-  EngineMemory(ModelEngine engine, BlockManager blocks, ContinuousBatcher batcher, PagePool pool, Map<String, RequestState> outputs) {
+  EngineMemory(ModelEngine engine, BlockManager blocks, ContinuousBatcher batcher, PageSource pool, Map<String, RequestState> outputs) {
     this.engine = engine;
     this.blocks = blocks;
     this.batcher = batcher;

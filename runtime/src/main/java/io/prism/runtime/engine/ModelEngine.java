@@ -6,6 +6,7 @@ import io.prism.runtime.memory.BlockManager;
 import io.prism.runtime.memory.DeviceMemory;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
+import io.prism.runtime.memory.PageSource;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.sampling.Sampler;
@@ -54,7 +55,7 @@ public final class ModelEngine implements AutoCloseable {
   private final LoadedModel model;
   private final ModelConfig config;
   private final ForwardBackend backend;
-  private final PagePool pool;
+  private final PageSource pool;
   private final EngineOptions options;
   private final LongSupplier clock;
   private final BlockManager blocks;
@@ -69,12 +70,12 @@ public final class ModelEngine implements AutoCloseable {
   private long rejected;
 
   /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
-  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options) {
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options) {
     this(model, backend, pool, options, TokenSampler.HOST, System::nanoTime);
   }
 
   /** An engine that reads {@link System#nanoTime()}. */
-  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler) {
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler) {
     this(model, backend, pool, options, sampler, System::nanoTime);
   }
 
@@ -89,7 +90,7 @@ public final class ModelEngine implements AutoCloseable {
    *     the clock of {@link GenerationRequest#arrivalNanos()})
    * @throws IllegalArgumentException if the block sizes or vocabulary sizes disagree
    */
-  public ModelEngine(LoadedModel model, ForwardBackend backend, PagePool pool, EngineOptions options, TokenSampler sampler,
+  public ModelEngine(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler,
       LongSupplier clockNanos) {
     EngineChecks.requireCompatible(model, backend, pool, options, sampler, clockNanos);
     this.model = model;
@@ -121,6 +122,16 @@ public final class ModelEngine implements AutoCloseable {
   /** The model this engine serves. */
   public LoadedModel model() {
     return model;
+  }
+
+  /** The static limits its requests must fit (immutable, shareable with the GPU's admission). */
+  public RequestLimits requestLimits() {
+    return RequestLimits.of(model.id(), config, backend.kvCache());
+  }
+
+  /** The options it runs with. */
+  public EngineOptions options() {
+    return options;
   }
 
   /** This engine's owner name in the page pool ({@code model.id()}). */

@@ -63,9 +63,9 @@ public final class BlockManager {
   /**
    * A manager without prefix caching that unmaps a page id as soon as its last block frees.
    *
-   * @see #BlockManager(KvCache, PagePool, String, boolean, int)
+   * @see #BlockManager(KvCache, PageSource, String, boolean, int)
    */
-  public BlockManager(KvCache kv, PagePool pool, String owner) {
+  public BlockManager(KvCache kv, PageSource pool, String owner) {
     this(kv, pool, owner, false, 0);
   }
 
@@ -78,7 +78,7 @@ public final class BlockManager {
    *     PagePool#setReserveWanted}, in physical pages: {@code reservePageIds * 2 * layers}), {@code >= 0}
    * @throws IllegalArgumentException if an argument is null, the owner empty or the count negative
    */
-  public BlockManager(KvCache kv, PagePool pool, String owner, boolean prefixCaching, int reservePageIds) {
+  public BlockManager(KvCache kv, PageSource pool, String owner, boolean prefixCaching, int reservePageIds) {
     if (kv == null || pool == null) throw new IllegalArgumentException("kv cache and pool must not be null");
     if (owner == null || owner.isEmpty()) throw new IllegalArgumentException("owner must not be empty");
     if (reservePageIds < 0) throw new IllegalArgumentException("reservePageIds must be >= 0, got " + reservePageIds);

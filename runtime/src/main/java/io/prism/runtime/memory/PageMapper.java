@@ -12,14 +12,14 @@ import java.util.List;
  */
 final class PageMapper {
   private final KvCache kv;
-  private final PagePool pool;
+  private final PageSource pool;
   private final String owner;
   private final BlockStates st;
   private final int physicalPerPageId;
   private long mapCount;
   private long unmapCount;
 
-  PageMapper(KvCache kv, PagePool pool, String owner, BlockStates st) {
+  PageMapper(KvCache kv, PageSource pool, String owner, BlockStates st) {
     this.kv = kv;
     this.pool = pool;
     this.owner = owner;

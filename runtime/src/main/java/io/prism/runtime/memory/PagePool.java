@@ -44,7 +44,7 @@ import java.util.Set;
  * {@link DeviceMemory#livePages()}. Threading: not thread-safe; confined to the GPU's engine thread,
  * like the driver context.
  */
-public final class PagePool {
+public final class PagePool implements PageSource {
   /** Default number of pre-created pages kept in the reserve. */
   public static final int DEFAULT_RESERVE_TARGET = 8;
 

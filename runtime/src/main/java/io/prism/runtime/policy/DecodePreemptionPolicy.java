@@ -3,7 +3,9 @@ package io.prism.runtime.policy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Which running decode sequences to preempt under memory pressure (issue 5: "decode preemption only
@@ -61,14 +63,32 @@ public final class DecodePreemptionPolicy {
    * @throws IllegalArgumentException if {@code pagesNeeded <= 0}
    */
   public static Choice choose(Slo requesterSlo, List<Candidate> running, int pagesNeeded) {
+    return choose(requesterSlo, running, pagesNeeded, Map.of());
+  }
+
+  /**
+   * Chooses victims freeing at least {@code pagesNeeded} pages, taking from each model at most its
+   * {@code headroom} (pages it can give without going below its guaranteed minimum; a model absent
+   * from the map has no limit). {@link ReclaimPolicy}'s last step.
+   *
+   * @param headroom pages per model id that preemption may take, at most
+   * @throws IllegalArgumentException if {@code pagesNeeded <= 0}
+   */
+  public static Choice choose(Slo requesterSlo, List<Candidate> running, int pagesNeeded, Map<String, Integer> headroom) {
     if (pagesNeeded <= 0) throw new IllegalArgumentException("pagesNeeded must be > 0, got " + pagesNeeded);
     List<Candidate> order = new ArrayList<>(running.stream().filter(c -> eligible(requesterSlo, c)).toList());
     order.sort(VICTIM_ORDER);
+    Map<String, Integer> left = new HashMap<>(headroom);
     List<Candidate> victims = new ArrayList<>();
     int freed = 0;
     for (Candidate c : order) {
       if (freed >= pagesNeeded) break;
       if (c.pages() == 0) continue;
+      Integer room = left.get(c.modelId());
+      if (room != null) {
+        if (c.pages() > room) continue;
+        left.put(c.modelId(), room - c.pages());
+      }
       victims.add(c);
       freed += c.pages();
     }

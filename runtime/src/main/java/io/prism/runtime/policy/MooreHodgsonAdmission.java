@@ -14,7 +14,9 @@ import java.util.Set;
  *
  * <p>The GPU's prefill work is modelled as one machine; each request is a job whose length is its
  * {@link QueuedRequest#estimatedPrefillNanos()} and whose due date is its TTFT deadline. The machine
- * is free at {@code start = now + committedWorkNanos} (work already dispatched). Walk the requests
+ * is free at {@code start = now + committedWorkNanos} (work already dispatched). A request's due
+ * date is its TTFT deadline less its {@link QueuedRequest#startDelayNanos()} (time it must wait
+ * whatever the queue: a running slot, an activation). Walk the requests
  * in deadline order (ties: arrival, then request id), adding each to the admitted set and its length
  * to the finish time; whenever the newest request's finish time exceeds its deadline, remove the
  * admitted request with the largest estimated prefill time (ties: the latest in deadline order).
@@ -37,8 +39,8 @@ import java.util.Set;
  * <p>Pure and thread-safe: all state is in the arguments.
  */
 public final class MooreHodgsonAdmission {
-  /** Deadline order: TTFT deadline, then arrival, then request id. */
-  public static final Comparator<QueuedRequest> DEADLINE_ORDER = Comparator.comparingLong(QueuedRequest::ttftDeadlineNanos)
+  /** Deadline order: due date ({@link QueuedRequest#dueNanos()}), then arrival, then request id. */
+  public static final Comparator<QueuedRequest> DEADLINE_ORDER = Comparator.comparingLong(QueuedRequest::dueNanos)
       .thenComparingLong(QueuedRequest::arrivalNanos).thenComparing(QueuedRequest::requestId);
 
   /** Why a request was not admitted; see the class comment. */
@@ -49,8 +51,12 @@ public final class MooreHodgsonAdmission {
     /** Still able to meet its deadline alone: keep it queued and re-evaluate it next round. */
     record Deferred(QueuedRequest request) implements Drop {}
 
-    /** Cannot meet its deadline even if served next: answer 503 with {@code reason}. */
-    record Rejected(QueuedRequest request, String reason) implements Drop {}
+    /**
+     * Cannot meet its deadline even if served next: answer 503 with {@code reason}.
+     *
+     * @param estimatedTtftNanos the estimated time from its arrival to its first token if served next
+     */
+    record Rejected(QueuedRequest request, String reason, long estimatedTtftNanos) implements Drop {}
   }
 
   /**
@@ -105,7 +111,7 @@ public final class MooreHodgsonAdmission {
       admittedHeap.add(i);
       admitted[i] = true;
       finish += cost[i];
-      if (finish > order.get(i).ttftDeadlineNanos()) {
+      if (finish > order.get(i).dueNanos()) {
         int victim = admittedHeap.poll();
         admitted[victim] = false;
         finish -= cost[victim];
@@ -117,10 +123,13 @@ public final class MooreHodgsonAdmission {
       QueuedRequest r = order.get(i);
       if (admitted[i]) {
         in.add(r);
-      } else if (start + cost[i] > r.ttftDeadlineNanos()) {
+      } else if (start + cost[i] > r.dueNanos()) {
+        long estimate = start + cost[i] + r.startDelayNanos() - r.arrivalNanos();
         out.add(new Drop.Rejected(r, String.format(Locale.ROOT,
-            "cannot meet TTFT deadline: estimated prefill %.3f ms after %.3f ms of queued work ends %.3f ms past the deadline",
-            cost[i] / 1e6, (start - nowNanos) / 1e6, (start + cost[i] - r.ttftDeadlineNanos()) / 1e6)));
+            "cannot meet TTFT deadline: estimated TTFT %.1f ms (prefill %.3f ms after %.3f ms of queued work, %.3f ms waiting for a slot,"
+                + " activation or memory) is %.3f ms past the deadline",
+            estimate / 1e6, cost[i] / 1e6, (start - nowNanos) / 1e6, r.startDelayNanos() / 1e6, (start + cost[i] - r.dueNanos()) / 1e6),
+            estimate));
       } else {
         out.add(new Drop.Deferred(r));
       }

@@ -28,7 +28,9 @@ import java.util.Set;
  *       sequences chosen by {@link DecodePreemptionPolicy} (most slack first; never from a model
  *       with a stricter SLO than the requester's: {@link Slo#isStricterThan}).
  * </ol>
- * Steps 2, 3 and 5 never take a model below its {@link ModelMemory#minPages()}; steps 1-4 take
+ * For a requester that only admits waiting requests ({@code mayPreempt} false), steps 2 and 3
+ * skip a model with a strictly stricter SLO that is running sequences (its empty pages and cached
+ * blocks are what its own running or preempted sequences are about to use). Steps 2, 3 and 5 never take a model below its {@link ModelMemory#minPages()}; steps 1-4 take
  * nothing that in-flight work uses, so only step 5 is preemption. Each step takes only what is
  * still missing (eviction and preemption are all-or-nothing and may overshoot). If all allowed
  * steps together cannot cover the need the answer is {@link ReclaimPlan.Insufficient} and nothing
@@ -111,7 +113,7 @@ public final class ReclaimPolicy {
 
     // 2. empty pages of other models
     List<ModelMemory> withEmpty = new ArrayList<>(models.stream()
-        .filter(m -> !m.modelId().equals(requester.modelId()) && m.emptyPages() > 0).toList());
+        .filter(m -> !m.modelId().equals(requester.modelId()) && m.emptyPages() > 0 && !busyAndStricter(m, requester)).toList());
     withEmpty.sort(Comparator.comparingInt(ModelMemory::emptyPages).reversed().thenComparing(ModelMemory::modelId));
     for (ModelMemory m : withEmpty) {
       int n = Math.min(m.emptyPages(), headroom(m, taken));
@@ -125,7 +127,8 @@ public final class ReclaimPolicy {
     }
 
     // 3. cached blocks: requester's own first, then loosest SLO first
-    List<ModelMemory> withCache = new ArrayList<>(models.stream().filter(m -> m.cachedBlockPages() > 0).toList());
+    List<ModelMemory> withCache = new ArrayList<>(models.stream()
+        .filter(m -> m.cachedBlockPages() > 0 && (m.modelId().equals(requester.modelId()) || !busyAndStricter(m, requester))).toList());
     withCache.sort(Comparator.<ModelMemory>comparingInt(m -> m.modelId().equals(requester.modelId()) ? 0 : 1)
         .thenComparing((a, b) -> b.slo().compareStrictness(a.slo()))
         .thenComparing(Comparator.comparingInt(ModelMemory::cachedBlockPages).reversed())
@@ -160,27 +163,21 @@ public final class ReclaimPolicy {
     }
 
     // 5. decode preemption by slack, never from a stricter SLO
-    if (requester.mayPreempt()) {
-      Map<String, ModelMemory> byId = new HashMap<>();
+    if (requester.mayPreempt() && got < missing) {
       List<DecodePreemptionPolicy.Candidate> candidates = new ArrayList<>();
+      Map<String, Integer> room = new HashMap<>();
       for (ModelMemory m : models) {
-        byId.put(m.modelId(), m);
         if (evicted.contains(m.modelId())) continue;
+        room.put(m.modelId(), headroom(m, taken));
         for (ModelMemory.RunningSequence s : m.running()) {
-          DecodePreemptionPolicy.Candidate c = new DecodePreemptionPolicy.Candidate(m.modelId(), m.slo(), s.sequenceId(), s.pages(), s.slackNanos());
-          if (s.pages() > 0 && DecodePreemptionPolicy.eligible(requester.slo(), c)) candidates.add(c);
+          candidates.add(new DecodePreemptionPolicy.Candidate(m.modelId(), m.slo(), s.sequenceId(), s.pages(), s.slackNanos()));
         }
       }
-      candidates.sort(DecodePreemptionPolicy.VICTIM_ORDER);
-      for (DecodePreemptionPolicy.Candidate c : candidates) {
-        ModelMemory m = byId.get(c.modelId());
-        if (c.pages() > headroom(m, taken)) continue;
-        found[4] += c.pages();
-        taken.merge(m.modelId(), c.pages(), Integer::sum); // counted as reachable either way
-        if (got < missing) {
-          actions.add(new ReclaimAction.PreemptDecode(c.modelId(), c.sequenceId(), c.pages(), c.slackNanos()));
-          got += c.pages();
-        }
+      DecodePreemptionPolicy.Choice choice = DecodePreemptionPolicy.choose(requester.slo(), candidates, missing - got, room);
+      found[4] = choice.pagesFreed();
+      for (DecodePreemptionPolicy.Candidate c : choice.victims()) {
+        actions.add(new ReclaimAction.PreemptDecode(c.modelId(), c.sequenceId(), c.pages(), c.slackNanos()));
+        got += c.pages();
       }
     }
 
@@ -190,6 +187,16 @@ public final class ReclaimPolicy {
         "%s needs %d pages; reachable %d: free %d, reserve %d, empty pages %d, cached blocks %d, idle weights %d, preemptable %s",
         requester.modelId(), requester.pagesNeeded(), available, fromFree, found[0], found[1], found[2], found[3],
         requester.mayPreempt() ? Integer.toString(found[4]) : "not allowed"));
+  }
+
+  /**
+   * Whether {@code m} is running sequences and has a strictly stricter SLO than a requester that
+   * only wants to admit waiting requests: its empty pages and cached blocks are what its own
+   * sequences (running, or preempted and waiting to be recomputed) are about to use, so a looser
+   * model's new work does not take them.
+   */
+  private static boolean busyAndStricter(ModelMemory m, Requester requester) {
+    return !requester.mayPreempt() && !m.running().isEmpty() && m.slo().isStricterThan(requester.slo());
   }
 
   /** Pages {@code m} can still give without going below its minimum. */

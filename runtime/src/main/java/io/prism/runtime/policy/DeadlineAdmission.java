@@ -1,0 +1,216 @@
+package io.prism.runtime.policy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The local admission of one GPU (the paper's Algorithm 2): one queue across the GPU's models in
+ * TTFT-deadline order, and each round {@link MooreHodgsonAdmission} chooses which queued requests
+ * enter their engines. The same class runs in the GPU actor and in the simulator.
+ *
+ * <p><b>Cost of a request</b> (what the paper's "prompt tokens over prefill speed" leaves out, and
+ * what made admitted requests miss their deadlines): its job length on the GPU's one prefill
+ * machine is its prompt over its model's prefill speed plus the decode work of the model's running
+ * batch in each step that carries one of its chunks ({@link ModelOutlook#overheadNanos}); the
+ * machine is busy with the prefill of the requests admitted before it that have no first token yet
+ * ({@link #committedNanos()}); and it cannot start before a running slot of its model is free and its
+ * model's weights are back ({@link ModelOutlook#startDelayNanos}), which moves its due date earlier.
+ * Memory it may wait for is not estimated: reclaim makes room within a step or two, and the
+ * at-risk rule ({@link MemoryAsk}) lets a stricter model's prefill preempt looser decodes.
+ *
+ * <p><b>Dropped requests</b> (our decision; the paper leaves it open, see {@link
+ * MooreHodgsonAdmission}): one that could meet its deadline if served next, but not together with
+ * the admitted ones, is <em>deferred</em>: it stays queued for the next round (rounds run whenever
+ * a request arrives, a first token comes or a request ends). One that cannot meet its deadline even
+ * if served next is <em>rejected</em>: the client gets 503 with the estimate rather than a late
+ * answer that also delays the requests that can still make it. Disabled, every request is admitted
+ * at once.
+ *
+ * <p>Plain state, not thread-safe: owned by one GPU actor (or one simulator); its clock is the
+ * device clock, in nanoseconds.
+ */
+public final class DeadlineAdmission {
+  /**
+   * One round's outcome.
+   *
+   * @param admitted request ids per model, in deadline order
+   * @param rejected request id to rejection, in deadline order
+   */
+  public record Round(Map<String, List<String>> admitted, Map<String, Rejected> rejected) {}
+
+  /**
+   * A rejected request.
+   *
+   * @param modelId its model
+   * @param reason the estimate, for the client
+   * @param estimatedTtftNanos estimated time from arrival to first token if served next
+   * @param ttftSloNanos the model's TTFT SLO
+   */
+  public record Rejected(String modelId, String reason, long estimatedTtftNanos, long ttftSloNanos) {}
+
+  /** What admission counts per model. */
+  public static final class Counts {
+    /** Requests admitted to their engine. */
+    public long admitted;
+    /** Requests rejected (503). */
+    public long rejected;
+    /** Requests deferred at least once. */
+    public long deferred;
+  }
+
+  private record Entry(String requestId, String modelId, long arrivalNanos, long deadlineNanos, int promptTokens, long sloNanos) {}
+
+  private final boolean enabled;
+  private final Map<String, Entry> queue = new LinkedHashMap<>();
+  private final Map<String, QueuedRequest> committed = new HashMap<>(); // admitted, no first token yet
+  private final Set<String> deferredOnce = new HashSet<>();
+  private final Map<String, Counts> counts = new TreeMap<>();
+  private final Map<String, ModelOutlook> outlooks = new HashMap<>();
+
+  /** @param enabled Moore-Hodgson admission on ({@code prism.gpu.deadline-admission}); off admits everything */
+  public DeadlineAdmission(boolean enabled) {
+    this.enabled = enabled;
+  }
+
+  /** Whether deadline admission is on. */
+  public boolean enabled() {
+    return enabled;
+  }
+
+  /**
+   * Queues a request of {@code modelId}.
+   *
+   * @param ttftSlo the model's TTFT SLO (the deadline is {@code arrival + ttftSlo})
+   * @throws IllegalArgumentException if the id is already queued or admitted
+   */
+  public void enqueue(String modelId, String requestId, long arrivalNanos, int promptTokens, Duration ttftSlo) {
+    if (queue.containsKey(requestId) || committed.containsKey(requestId)) throw new IllegalArgumentException("request id " + requestId + " is already queued");
+    long ttft = ttftSlo.toNanos();
+    long deadline = arrivalNanos > Long.MAX_VALUE - ttft ? QueuedRequest.NO_DEADLINE : arrivalNanos + ttft;
+    queue.put(requestId, new Entry(requestId, modelId, arrivalNanos, deadline, Math.max(1, promptTokens), ttft));
+    counts.computeIfAbsent(modelId, k -> new Counts());
+  }
+
+  /** The model's latest outlook (prefill speed, step time, slots, residency). */
+  public void outlook(ModelOutlook o) {
+    outlooks.put(o.modelId(), o);
+  }
+
+  /** Requests that emitted their first token: their prefill is no longer pending work. */
+  public void firstTokens(List<String> requestIds) {
+    for (String id : requestIds) committed.remove(id);
+  }
+
+  /** Requests that ended (finished, cancelled, failed, rejected, requester gone), wherever they were. */
+  public void ended(List<String> requestIds) {
+    for (String id : requestIds) {
+      committed.remove(id);
+      queue.remove(id);
+      deferredOnce.remove(id);
+    }
+  }
+
+  /** Whether {@code requestId} is queued (not yet admitted). */
+  public boolean isQueued(String requestId) {
+    return queue.containsKey(requestId);
+  }
+
+  /** Forgets every request and the outlook of {@code modelId} (it left, or its owner ended them itself). */
+  public void forgetModel(String modelId) {
+    List<String> ids = new ArrayList<>();
+    for (Entry q : queue.values()) if (q.modelId().equals(modelId)) ids.add(q.requestId());
+    for (QueuedRequest q : committed.values()) if (q.modelId().equals(modelId)) ids.add(q.requestId());
+    ended(ids);
+  }
+
+  /** Estimated prefill time of admitted requests without a first token yet. */
+  public long committedNanos() {
+    long sum = 0;
+    for (QueuedRequest q : committed.values()) sum += q.estimatedPrefillNanos();
+    return sum;
+  }
+
+  /** Requests queued, all models. */
+  public int queued() {
+    return queue.size();
+  }
+
+  /** Requests of {@code modelId} queued. */
+  public int queued(String modelId) {
+    int n = 0;
+    for (Entry q : queue.values()) if (q.modelId().equals(modelId)) n++;
+    return n;
+  }
+
+  /** Requests admitted whose first token has not come, all models. */
+  public int committed() {
+    return committed.size();
+  }
+
+  /** The counters of {@code modelId} (zeros if none). */
+  public Counts counts(String modelId) {
+    return counts.getOrDefault(modelId, new Counts());
+  }
+
+  /** The queued request {@code id} with its cost as of now (for tests and the simulator), or null. */
+  public QueuedRequest costed(String requestId) {
+    Entry e = queue.get(requestId);
+    return e == null ? null : cost(e, 0);
+  }
+
+  private QueuedRequest cost(Entry e, int ahead) {
+    ModelOutlook o = outlooks.getOrDefault(e.modelId(), ModelOutlook.idle(e.modelId(), 1e4));
+    long delay = e.deadlineNanos() == QueuedRequest.NO_DEADLINE ? 0 : Math.min(o.startDelayNanos(ahead), e.deadlineNanos() - e.arrivalNanos());
+    return new QueuedRequest(e.requestId(), e.modelId(), e.arrivalNanos(), e.deadlineNanos(), e.promptTokens(), o.prefillTokensPerSecond(),
+        o.overheadNanos(e.promptTokens()), delay);
+  }
+
+  /** One admission round at {@code nowNanos}; admitted requests leave the queue, rejected ones too. */
+  public Round round(long nowNanos) {
+    Map<String, List<String>> admitted = new LinkedHashMap<>();
+    Map<String, Rejected> rejected = new LinkedHashMap<>();
+    if (queue.isEmpty()) return new Round(admitted, rejected);
+    // per model, in arrival order, the position of each queued request behind the admitted ones
+    Map<String, Integer> ahead = new HashMap<>();
+    for (QueuedRequest c : committed.values()) ahead.merge(c.modelId(), 1, Integer::sum);
+    List<QueuedRequest> costed = new ArrayList<>(queue.size());
+    for (Entry e : queue.values()) {
+      int a = ahead.getOrDefault(e.modelId(), 0);
+      costed.add(cost(e, a));
+      ahead.put(e.modelId(), a + 1);
+    }
+    List<QueuedRequest> in;
+    if (enabled) {
+      MooreHodgsonAdmission.Result r = MooreHodgsonAdmission.admit(costed, nowNanos, committedNanos());
+      in = r.admitted();
+      for (MooreHodgsonAdmission.Drop.Rejected d : r.rejected()) {
+        QueuedRequest q = d.request();
+        Entry e = queue.remove(q.requestId());
+        deferredOnce.remove(q.requestId());
+        counts.get(q.modelId()).rejected++;
+        rejected.put(q.requestId(), new Rejected(q.modelId(), d.reason(), d.estimatedTtftNanos(), e.sloNanos()));
+      }
+      for (QueuedRequest q : r.deferred()) {
+        if (deferredOnce.add(q.requestId())) counts.get(q.modelId()).deferred++;
+      }
+    } else {
+      in = new ArrayList<>(costed);
+      in.sort(MooreHodgsonAdmission.DEADLINE_ORDER);
+    }
+    for (QueuedRequest q : in) {
+      queue.remove(q.requestId());
+      deferredOnce.remove(q.requestId());
+      committed.put(q.requestId(), q);
+      counts.get(q.modelId()).admitted++;
+      admitted.computeIfAbsent(q.modelId(), k -> new ArrayList<>()).add(q.requestId());
+    }
+    return new Round(admitted, rejected);
+  }
+}

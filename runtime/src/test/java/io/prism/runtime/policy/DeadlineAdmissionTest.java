@@ -1,0 +1,131 @@
+package io.prism.runtime.policy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The GPU's local admission (Algorithm 2 over {@link MooreHodgsonAdmission}, whose optimality
+ * against brute force is tested apart): one deadline queue across models, prefill work committed
+ * until first tokens, deferred requests kept and admitted later, hopeless ones rejected; and the
+ * cost beyond the prefill (decode work of the running batch, the wait for a slot, an activation).
+ */
+class DeadlineAdmissionTest {
+  private static final long MS = 1_000_000L;
+  /** 1000 tokens per second: a prompt of n tokens is n ms of prefill. */
+  private static final double SPEED = 1000;
+
+  private static DeadlineAdmission admission(boolean on) {
+    return new DeadlineAdmission(on);
+  }
+
+  private static void enqueue(DeadlineAdmission a, String model, String id, long arrival, int prompt, Duration slo) {
+    a.outlook(ModelOutlook.idle(model, SPEED));
+    a.enqueue(model, id, arrival, prompt, slo);
+  }
+
+  @Test
+  void admitsAcrossModelsInDeadlineOrder() {
+    DeadlineAdmission a = admission(true);
+    enqueue(a, "loose", "l1", 0, 10, Duration.ofMillis(500));
+    enqueue(a, "strict", "s1", 5 * MS, 10, Duration.ofMillis(100));
+    DeadlineAdmission.Round r = a.round(5 * MS);
+    assertEquals(Map.of("strict", List.of("s1"), "loose", List.of("l1")), r.admitted());
+    assertEquals(List.of("strict", "loose"), List.copyOf(r.admitted().keySet()), "the earlier deadline first");
+    assertEquals(0, a.queued());
+    assertEquals(20 * MS, a.committedNanos(), "both prefills are pending work");
+    a.firstTokens(List.of("s1"));
+    assertEquals(10 * MS, a.committedNanos());
+    a.ended(List.of("l1"));
+    assertEquals(0, a.committedNanos());
+    assertEquals(1, a.counts("strict").admitted);
+  }
+
+  @Test
+  void defersARequestThatFitsAloneButNotWithTheOthersAndAdmitsItOnceWorkIsDone() {
+    DeadlineAdmission a = admission(true);
+    enqueue(a, "m", "short", 0, 50, Duration.ofMillis(100)); // 50 ms, due at 100
+    enqueue(a, "m", "long", 0, 60, Duration.ofMillis(100)); // 60 ms, due at 100: both take 110
+    DeadlineAdmission.Round first = a.round(0);
+    assertEquals(List.of("short"), first.admitted().get("m"), "the longest job is dropped");
+    assertTrue(first.rejected().isEmpty(), "long could still make it alone: deferred, not rejected");
+    assertEquals(1, a.queued());
+    assertEquals(1, a.counts("m").deferred);
+    a.firstTokens(List.of("short")); // its prefill is done at 30 ms, earlier than estimated
+    DeadlineAdmission.Round second = a.round(30 * MS);
+    assertEquals(List.of("long"), second.admitted().get("m"), "30 + 60 ms meets the deadline now");
+    assertEquals(0, a.queued());
+  }
+
+  @Test
+  void rejectsARequestThatCannotMeetItsDeadlineEvenIfServedNext() {
+    DeadlineAdmission a = admission(true);
+    enqueue(a, "m", "busy", 0, 90, Duration.ofSeconds(1));
+    assertEquals(List.of("busy"), a.round(0).admitted().get("m"));
+    enqueue(a, "m", "late", 0, 20, Duration.ofMillis(100)); // 90 ms committed + 20 ms > 100 ms
+    DeadlineAdmission.Round r = a.round(0);
+    assertTrue(r.admitted().isEmpty());
+    DeadlineAdmission.Rejected no = r.rejected().get("late");
+    assertEquals("m", no.modelId());
+    assertTrue(no.reason().contains("cannot meet TTFT deadline"), no.reason());
+    assertEquals(0, a.queued());
+    assertEquals(1, a.counts("m").rejected);
+  }
+
+  @Test
+  void withDeadlineAdmissionOffEveryRequestIsAdmitted() {
+    DeadlineAdmission a = admission(false);
+    enqueue(a, "m", "x", 0, 1000, Duration.ofMillis(1));
+    enqueue(a, "m", "y", 0, 1000, Duration.ofMillis(1));
+    assertEquals(Map.of("m", List.of("x", "y")), a.round(0).admitted());
+  }
+
+  @Test
+  void forgettingAModelDropsItsQueuedAndCommittedRequests() {
+    DeadlineAdmission a = admission(true);
+    enqueue(a, "m", "x", 0, 10, Duration.ofSeconds(1));
+    a.round(0);
+    enqueue(a, "m", "y", 0, 10, Duration.ofSeconds(1));
+    enqueue(a, "other", "z", 0, 10, Duration.ofSeconds(1));
+    a.forgetModel("m");
+    assertEquals(1, a.queued());
+    assertEquals(0, a.committedNanos());
+  }
+
+  @Test
+  void aFullRunningBatchDelaysTheStartByTheStepsUntilASlotFrees() {
+    DeadlineAdmission a = admission(true);
+    // 2 slots, both taken by sequences with 30 and 80 tokens to go at 1 ms per step
+    a.outlook(new ModelOutlook("m", SPEED, MS, 512, 2, new int[] {80, 30}, true, 0));
+    a.enqueue("m", "x", 0, 10, Duration.ofMillis(35)); // 30 ms for a slot + 10 ms prefill + 1 ms decode work > 35
+    DeadlineAdmission.Round r = a.round(0);
+    assertTrue(r.admitted().isEmpty());
+    assertTrue(r.rejected().containsKey("x"), "cannot make 35 ms: " + r);
+    assertEquals(41, r.rejected().get("x").estimatedTtftNanos() / MS, r.rejected().get("x").reason());
+    a.enqueue("m", "y", 0, 10, Duration.ofMillis(50)); // 41 ms fits 50
+    assertEquals(List.of("y"), a.round(0).admitted().get("m"));
+  }
+
+  @Test
+  void anEvictedModelsActivationCountsAgainstItsDeadline() {
+    DeadlineAdmission a = admission(true);
+    a.outlook(new ModelOutlook("m", SPEED, 0, 512, 8, new int[0], false, 200 * MS));
+    a.enqueue("m", "x", 0, 10, Duration.ofMillis(100));
+    assertTrue(a.round(0).rejected().containsKey("x"), "200 ms of activation cannot fit a 100 ms SLO");
+    a.outlook(new ModelOutlook("m", SPEED, 0, 512, 8, new int[0], true, 200 * MS));
+    a.enqueue("m", "y", 0, 10, Duration.ofMillis(100));
+    assertEquals(List.of("y"), a.round(0).admitted().get("m"), "resident again: 10 ms fits");
+  }
+
+  @Test
+  void theRunningBatchsDecodeWorkIsPartOfEachPrefillChunk() {
+    DeadlineAdmission a = admission(true);
+    a.outlook(new ModelOutlook("m", SPEED, 5 * MS, 16, 64, new int[] {100}, true, 0));
+    a.enqueue("m", "x", 0, 64, Duration.ofSeconds(10)); // 64 ms prefill + 4 chunks x 5 ms
+    assertEquals(84 * MS, a.costed("x").estimatedPrefillNanos());
+  }
+}
