@@ -46,7 +46,7 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    *     model keeps as its own reserve and ones holding only prefix-cached blocks (both reclaimable);
    *     {@code pagesHeld - pagesKept} are in use by requests
    * @param pageIdsHeld KV page ids mapped (each {@code 2 * layers} physical pages)
-   * @param waiting requests queued in the engine, not yet running
+   * @param waiting requests admitted and not yet running: queued in the engine (new or preempted), held back by the model (admissions on hold), or waiting for its weights to come back; requests still in the GPU's deadline queue are {@code books.queued()}
    * @param running requests in the running batch
    * @param progressing false when it has had work without progress for longer than the stall timeout
    * @param finished requests ended by stop or length since the instance started

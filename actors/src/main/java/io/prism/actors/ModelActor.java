@@ -237,7 +237,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
           return this;
         })
         .onMessage(GetStatus.class, m -> {
-          m.replyTo().tell(reports.report(spec, clock.getAsLong()));
+          m.replyTo().tell(reports.report(spec, clock.getAsLong(), requests.pending.size()));
           return this;
         })
         .onMessage(UpdateSpec.class, m -> {

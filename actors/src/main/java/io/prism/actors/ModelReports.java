@@ -82,15 +82,19 @@ final class ModelReports {
         engine.weightsResident(), activationNanos);
   }
 
-  /** This instance's status and invariants, at {@code nowNanos} on the device clock. */
-  ModelReport report(ModelSpec spec, long nowNanos) {
+  /**
+   * This instance's status and invariants, at {@code nowNanos} on the device clock; {@code
+   * admittedNotFed} requests it holds back from the engine count as waiting (with the engine's own
+   * waiting ones, and those waiting for an activation).
+   */
+  ModelReport report(ModelSpec spec, long nowNanos, int admittedNotFed) {
     long realNow = System.nanoTime();
     boolean stuck = stalledSinceNanos >= 0 && realNow - stalledSinceNanos > settings.stallTimeout().toNanos();
     EngineStats st = engine.stats();
     int per = engine.physicalPagesPerPageId();
     int kept = (engine.emptyPageIds() + engine.cachedPageIds()) * per + lease.stockPages();
     GpuStatus.ModelStatus s = new GpuStatus.ModelStatus(spec.id(), engine.weightBytes(), lease.heldPages(), kept, engine.pageIdsHeld(),
-        engine.waitingCount(), engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions(),
+        engine.waitingCount() + admittedNotFed, engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions(),
         engine.weightsResident(), engine.lastActivityNanos(), st.steps(), lease.minPagesOf(lease.owner()), lease.maxPagesOf(lease.owner()),
         spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, ModelBooks.EMPTY);
     return new ModelReport(s, violation, checks);

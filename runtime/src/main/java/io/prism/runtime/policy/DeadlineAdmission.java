@@ -162,14 +162,47 @@ public final class DeadlineAdmission {
   /** The queued request {@code id} with its cost as of now (for tests and the simulator), or null. */
   public QueuedRequest costed(String requestId) {
     Entry e = queue.get(requestId);
-    return e == null ? null : cost(e, 0);
+    if (e == null) return null;
+    return cost(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), e.sloNanos()),
+        outlooks.getOrDefault(e.modelId(), ModelOutlook.idle(e.modelId(), 1e4)), 0);
   }
 
-  private QueuedRequest cost(Entry e, int ahead) {
-    ModelOutlook o = outlooks.getOrDefault(e.modelId(), ModelOutlook.idle(e.modelId(), 1e4));
-    long delay = e.deadlineNanos() == QueuedRequest.NO_DEADLINE ? 0 : Math.min(o.startDelayNanos(ahead), e.deadlineNanos() - e.arrivalNanos());
-    return new QueuedRequest(e.requestId(), e.modelId(), e.arrivalNanos(), e.deadlineNanos(), e.promptTokens(), o.prefillTokensPerSecond(),
-        o.overheadNanos(e.promptTokens()), delay);
+  /**
+   * One queued request as {@link #decide} takes it.
+   *
+   * @param ttftSloNanos the model's TTFT SLO; the deadline is {@code arrivalNanos + ttftSloNanos}
+   *     ({@link QueuedRequest#NO_DEADLINE} if that overflows)
+   */
+  public record Waiting(String requestId, String modelId, long arrivalNanos, int promptTokens, long ttftSloNanos) {}
+
+  /**
+   * The stateless core of a round, shared by {@link #round} and the simulator: costs each waiting
+   * request from its model's outlook (its place in line for a slot counting the requests of its
+   * model admitted ahead, {@code admittedAhead}, and those before it in {@code waiting}) and runs
+   * {@link MooreHodgsonAdmission} from {@code nowNanos} after {@code committedNanos} of admitted
+   * prefill work.
+   *
+   * @param waiting in arrival order
+   * @param outlooks by model id (a missing one: idle, 1e4 tokens/s)
+   * @param admittedAhead per model, requests admitted whose first token has not come
+   */
+  public static MooreHodgsonAdmission.Result decide(List<Waiting> waiting, Map<String, ModelOutlook> outlooks, Map<String, Integer> admittedAhead,
+      long committedNanos, long nowNanos) {
+    Map<String, Integer> ahead = new HashMap<>(admittedAhead);
+    List<QueuedRequest> costed = new ArrayList<>(waiting.size());
+    for (Waiting w : waiting) {
+      int a = ahead.getOrDefault(w.modelId(), 0);
+      costed.add(cost(w, outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4)), a));
+      ahead.put(w.modelId(), a + 1);
+    }
+    return MooreHodgsonAdmission.admit(costed, nowNanos, committedNanos);
+  }
+
+  private static QueuedRequest cost(Waiting w, ModelOutlook o, int ahead) {
+    long deadline = w.arrivalNanos() > Long.MAX_VALUE - w.ttftSloNanos() ? QueuedRequest.NO_DEADLINE : w.arrivalNanos() + w.ttftSloNanos();
+    long delay = deadline == QueuedRequest.NO_DEADLINE ? 0 : Math.min(o.startDelayNanos(ahead), deadline - w.arrivalNanos());
+    return new QueuedRequest(w.requestId(), w.modelId(), w.arrivalNanos(), deadline, w.promptTokens(), o.prefillTokensPerSecond(),
+        o.overheadNanos(w.promptTokens()), delay);
   }
 
   /** One admission round at {@code nowNanos}; admitted requests leave the queue, rejected ones too. */
@@ -177,18 +210,13 @@ public final class DeadlineAdmission {
     Map<String, List<String>> admitted = new LinkedHashMap<>();
     Map<String, Rejected> rejected = new LinkedHashMap<>();
     if (queue.isEmpty()) return new Round(admitted, rejected);
-    // per model, in arrival order, the position of each queued request behind the admitted ones
     Map<String, Integer> ahead = new HashMap<>();
     for (QueuedRequest c : committed.values()) ahead.merge(c.modelId(), 1, Integer::sum);
-    List<QueuedRequest> costed = new ArrayList<>(queue.size());
-    for (Entry e : queue.values()) {
-      int a = ahead.getOrDefault(e.modelId(), 0);
-      costed.add(cost(e, a));
-      ahead.put(e.modelId(), a + 1);
-    }
+    List<Waiting> waiting = new ArrayList<>(queue.size());
+    for (Entry e : queue.values()) waiting.add(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), e.sloNanos()));
     List<QueuedRequest> in;
     if (enabled) {
-      MooreHodgsonAdmission.Result r = MooreHodgsonAdmission.admit(costed, nowNanos, committedNanos());
+      MooreHodgsonAdmission.Result r = decide(waiting, outlooks, ahead, committedNanos(), nowNanos);
       in = r.admitted();
       for (MooreHodgsonAdmission.Drop.Rejected d : r.rejected()) {
         QueuedRequest q = d.request();
@@ -201,7 +229,8 @@ public final class DeadlineAdmission {
         if (deferredOnce.add(q.requestId())) counts.get(q.modelId()).deferred++;
       }
     } else {
-      in = new ArrayList<>(costed);
+      in = new ArrayList<>();
+      for (Waiting w : waiting) in.add(cost(w, outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4)), 0));
       in.sort(MooreHodgsonAdmission.DEADLINE_ORDER);
     }
     for (QueuedRequest q : in) {

@@ -128,4 +128,38 @@ class DeadlineAdmissionTest {
     a.enqueue("m", "x", 0, 64, Duration.ofSeconds(10)); // 64 ms prefill + 4 chunks x 5 ms
     assertEquals(84 * MS, a.costed("x").estimatedPrefillNanos());
   }
+
+  @Test
+  void theSimulatorsStatelessRoundAndTheGpuActorsAdmitTheSameSetOnSeededQueues() {
+    java.util.Random rnd = new java.util.Random(42);
+    for (int trial = 0; trial < 300; trial++) {
+      DeadlineAdmission gpu = admission(true);
+      List<DeadlineAdmission.Waiting> waiting = new java.util.ArrayList<>();
+      Map<String, ModelOutlook> outlooks = new java.util.HashMap<>();
+      for (String m : List.of("a", "b", "c")) {
+        int[] remaining = rnd.ints(rnd.nextInt(4), 1, 200).toArray();
+        ModelOutlook o = new ModelOutlook(m, 500 + rnd.nextInt(5000), rnd.nextInt(3) * MS, 64, 1 + rnd.nextInt(4), remaining, rnd.nextInt(5) > 0,
+            rnd.nextInt(100) * MS);
+        outlooks.put(m, o);
+        gpu.outlook(o);
+      }
+      int n = 1 + rnd.nextInt(12);
+      for (int i = 0; i < n; i++) {
+        String m = List.of("a", "b", "c").get(rnd.nextInt(3));
+        long arrival = rnd.nextInt(50) * MS;
+        int prompt = 1 + rnd.nextInt(400);
+        long slo = (20 + rnd.nextInt(500)) * MS;
+        waiting.add(new DeadlineAdmission.Waiting("r" + i, m, arrival, prompt, slo));
+        gpu.enqueue(m, "r" + i, arrival, prompt, Duration.ofNanos(slo));
+      }
+      long now = 50 * MS;
+      MooreHodgsonAdmission.Result sim = DeadlineAdmission.decide(waiting, outlooks, Map.of(), 0, now);
+      DeadlineAdmission.Round round = gpu.round(now);
+      List<String> simIn = sim.admitted().stream().map(QueuedRequest::requestId).sorted().toList();
+      List<String> gpuIn = round.admitted().values().stream().flatMap(List::stream).sorted().toList();
+      assertEquals(simIn, gpuIn, "trial " + trial);
+      assertEquals(sim.rejected().stream().map(r -> r.request().requestId()).sorted().toList(),
+          round.rejected().keySet().stream().sorted().toList(), "trial " + trial);
+    }
+  }
 }

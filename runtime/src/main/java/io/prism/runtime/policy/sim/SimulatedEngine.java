@@ -1,5 +1,7 @@
 package io.prism.runtime.policy.sim;
 
+import io.prism.runtime.policy.DeadlineAdmission;
+import io.prism.runtime.policy.ModelOutlook;
 import io.prism.runtime.policy.MooreHodgsonAdmission;
 import io.prism.runtime.policy.QueuedRequest;
 import io.prism.runtime.policy.ReclaimAction;
@@ -142,13 +144,16 @@ final class SimulatedEngine {
     List<SimRequest> order = new ArrayList<>(resumed);
     if (sim.policy.deadlineAdmission()) {
       Map<String, SimRequest> byId = new HashMap<>();
-      List<QueuedRequest> queue = new ArrayList<>();
+      List<DeadlineAdmission.Waiting> queue = new ArrayList<>();
+      Map<String, ModelOutlook> outlooks = new HashMap<>();
       for (SimRequest r : fresh) {
         byId.put(r.arrival.requestId(), r);
-        queue.add(new QueuedRequest(r.arrival.requestId(), r.model.id(), r.arrival.arrivalNanos(), r.deadlineNanos,
-            r.prefillTokens(), measuredPrefillTokensPerSecond(r.model)));
+        queue.add(new DeadlineAdmission.Waiting(r.arrival.requestId(), r.model.id(), r.arrival.arrivalNanos(), r.prefillTokens(),
+            r.deadlineNanos - r.arrival.arrivalNanos()));
+        outlooks.computeIfAbsent(r.model.id(), id -> ModelOutlook.idle(id, measuredPrefillTokensPerSecond(r.model)));
       }
-      MooreHodgsonAdmission.Result res = MooreHodgsonAdmission.admit(queue, sim.now, committedNanos);
+      // the same admission the GPU actors run; the simulator models prefill time only (no slot or activation wait)
+      MooreHodgsonAdmission.Result res = DeadlineAdmission.decide(queue, outlooks, Map.of(), committedNanos, sim.now);
       for (MooreHodgsonAdmission.Drop.Rejected rej : res.rejected()) {
         SimRequest r = byId.get(rej.request().requestId());
         r.model.queue.remove(r);
