@@ -1,5 +1,7 @@
 package io.prism.actors;
 
+import io.prism.actors.gpu.GpuActor;
+
 import org.apache.pekko.actor.Address;
 
 /**

@@ -1,5 +1,15 @@
 package io.prism.actors;
 
+import io.prism.actors.frontend.Frontend;
+import io.prism.actors.frontend.GenerateRequest;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.frontend.PrismApi;
+import io.prism.actors.gpu.GpuActor;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.model.ModelStore;
+import io.prism.actors.placement.GlobalPlacementActor;
+import io.prism.actors.placement.ModelInfo;
+
 import com.typesafe.config.Config;
 import io.prism.actors.sharding.GpuShardExtractor;
 import io.prism.actors.sharding.NodeBoundAllocationStrategy;

@@ -1,5 +1,7 @@
 package io.prism.actors;
 
+import io.prism.actors.gpu.GpuPolicySettings;
+
 import com.typesafe.config.Config;
 import io.prism.runtime.engine.EngineOptions;
 import java.time.Duration;

@@ -1,5 +1,11 @@
 package io.prism.actors;
 
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.model.ModelStore;
+import io.prism.actors.placement.GlobalPlacementActor;
+import io.prism.actors.placement.ModelInfo;
+
 import io.prism.runtime.engine.Rejection;
 import static io.prism.actors.TestSupport.collect;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,5 +1,8 @@
 package io.prism.actors;
 
+import io.prism.actors.frontend.GenerateRequest;
+import io.prism.actors.frontend.GenerationEvent;
+
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.prism.runtime.sampling.SamplingParams;
@@ -16,10 +19,10 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 
 /** Shared fixtures of the actor tests: config, the stories260K models, the oracle, event collection. */
-final class TestSupport {
-  static final String PROMPT = "Once upon a time";
+public final class TestSupport {
+  public static final String PROMPT = "Once upon a time";
   /** llama2.c's 256 steps count BOS and the 4 prompt tokens: 257 - 5 generated tokens. */
-  static final int ORACLE_MAX_TOKENS = 252;
+  public static final int ORACLE_MAX_TOKENS = 252;
 
   private TestSupport() {}
 
@@ -27,7 +30,7 @@ final class TestSupport {
    * Test config: every message serialized (proves it can cross nodes), a free Artery port, fast
    * GPU reports, plus {@code extra} overrides.
    */
-  static Config config(String extra) {
+  public static Config config(String extra) {
     Config c = ConfigFactory.parseString(extra + "\n"
             + "pekko.actor.serialize-messages = on\n"
             + "pekko.remote.artery.canonical.port = 0\n"
@@ -36,11 +39,11 @@ final class TestSupport {
     return PrismNode.withGpuDispatchers(PrismConfig.load(c), 4);
   }
 
-  static Path model(String file) {
+  public static Path model(String file) {
     return SharedModels.file(file);
   }
 
-  static ModelSpec spec(String id, String file) {
+  public static ModelSpec spec(String id, String file) {
     Path p = model(file);
     try {
       return new ModelSpec(id, p.toString(), null, Duration.ofSeconds(10), Duration.ofSeconds(1), Files.size(p));
@@ -50,7 +53,7 @@ final class TestSupport {
   }
 
   /** The reference text for {@link #PROMPT}, without run.c's final newline. */
-  static String oracle() {
+  public static String oracle() {
     try {
       String s = Files.readString(model("oracle/stories260K_t0_n256_prompt_Once_upon_a_time.txt"), StandardCharsets.UTF_8);
       return s.endsWith("\n") ? s.substring(0, s.length() - 1) : s;
@@ -59,12 +62,12 @@ final class TestSupport {
     }
   }
 
-  static GenerateRequest greedy(String requestId, String modelId, int maxTokens) {
+  public static GenerateRequest greedy(String requestId, String modelId, int maxTokens) {
     return new GenerateRequest(requestId, modelId, PROMPT, null, true, SamplingParams.greedy(maxTokens));
   }
 
   /** Every event of one request up to and including its end (Completed or Rejected). */
-  static List<GenerationEvent> collect(TestProbe<GenerationEvent> probe, Duration timeout) {
+  public static List<GenerationEvent> collect(TestProbe<GenerationEvent> probe, Duration timeout) {
     List<GenerationEvent> out = new ArrayList<>();
     while (true) {
       GenerationEvent e = probe.receiveMessage(timeout);
@@ -73,7 +76,7 @@ final class TestSupport {
     }
   }
 
-  static String text(List<GenerationEvent> events) {
+  public static String text(List<GenerationEvent> events) {
     StringBuilder sb = new StringBuilder();
     for (GenerationEvent e : events) {
       if (e instanceof GenerationEvent.Chunk c) sb.append(c.text());
@@ -82,7 +85,7 @@ final class TestSupport {
     return sb.toString();
   }
 
-  static <T> T last(List<?> events, Class<T> type) {
+  public static <T> T last(List<?> events, Class<T> type) {
     Object e = events.get(events.size() - 1);
     if (!type.isInstance(e)) throw new AssertionError("expected the last event to be " + type.getSimpleName() + ", got " + e);
     return type.cast(e);

@@ -2,9 +2,9 @@ package io.prism.http;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.prism.actors.GpuEvent;
-import io.prism.actors.GpuStatus;
-import io.prism.actors.ModelBooks;
+import io.prism.actors.gpu.GpuEvent;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.gpu.ModelBooks;
 import java.time.Instant;
 import java.util.List;
 import org.apache.pekko.http.javadsl.model.ContentTypes;

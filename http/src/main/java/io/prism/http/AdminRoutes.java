@@ -1,15 +1,17 @@
 package io.prism.http;
 
+import io.prism.actors.PrismNode;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
-import io.prism.actors.GlobalPlacementActor;
-import io.prism.actors.GpuStatus;
-import io.prism.actors.ModelInfo;
+import io.prism.actors.placement.GlobalPlacementActor;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.placement.ModelInfo;
 import io.prism.actors.ModelSpec;
-import io.prism.actors.PrismApi;
+import io.prism.actors.frontend.PrismApi;
 import io.prism.runtime.model.ModelLoader;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,7 +1,7 @@
 package io.prism.http;
 
-import io.prism.actors.GpuStatus;
-import io.prism.actors.ModelBooks;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.gpu.ModelBooks;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;

@@ -1,6 +1,6 @@
 package io.prism.http;
 
-import io.prism.actors.GpuStatus;
+import io.prism.actors.gpu.GpuStatus;
 import io.prism.runtime.engine.FinishReason;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;

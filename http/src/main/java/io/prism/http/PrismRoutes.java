@@ -1,6 +1,6 @@
 package io.prism.http;
 
-import io.prism.actors.PrismApi;
+import io.prism.actors.frontend.PrismApi;
 import io.prism.http.openai.CompletionHandler;
 import io.prism.http.openai.OpenAiRoutes;
 import java.util.concurrent.CompletionException;

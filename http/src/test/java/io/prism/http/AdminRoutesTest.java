@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.prism.runtime.engine.Rejection;
-import io.prism.actors.GenerationEvent;
-import io.prism.actors.GpuEvent;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.gpu.GpuEvent;
 import io.prism.actors.GpuId;
-import io.prism.actors.GpuStatus;
-import io.prism.actors.ModelBooks;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.gpu.ModelBooks;
 import io.prism.actors.ModelSpec;
 import io.prism.runtime.engine.FinishReason;
 import java.time.Duration;

@@ -1,12 +1,12 @@
 package io.prism.http;
 
-import io.prism.actors.GenerateRequest;
-import io.prism.actors.GenerationEvent;
-import io.prism.actors.GlobalPlacementActor;
-import io.prism.actors.GpuStatus;
-import io.prism.actors.ModelInfo;
+import io.prism.actors.frontend.GenerateRequest;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.placement.GlobalPlacementActor;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.placement.ModelInfo;
 import io.prism.actors.ModelSpec;
-import io.prism.actors.PrismApi;
+import io.prism.actors.frontend.PrismApi;
 import io.prism.actors.PrismNode;
 import java.util.ArrayList;
 import java.util.List;

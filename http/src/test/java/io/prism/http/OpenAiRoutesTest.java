@@ -6,10 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.prism.runtime.engine.Rejection;
-import io.prism.actors.GenerateRequest;
-import io.prism.actors.GenerationEvent;
+import io.prism.actors.frontend.GenerateRequest;
+import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.GpuId;
-import io.prism.actors.ModelActor;
+import io.prism.actors.model.ModelActor;
 import io.prism.actors.PrismNode;
 import io.prism.runtime.engine.FinishReason;
 import java.time.Duration;

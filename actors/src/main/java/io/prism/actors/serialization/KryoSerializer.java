@@ -1,5 +1,7 @@
 package io.prism.actors.serialization;
 
+import io.prism.actors.PrismMessage;
+
 import com.esotericsoftware.kryo.Kryo;
 import com.esotericsoftware.kryo.KryoException;
 import com.esotericsoftware.kryo.io.Input;

@@ -1,5 +1,7 @@
 package io.prism.actors.sharding;
 
+import io.prism.actors.GpuId;
+
 import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
 import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 

@@ -1,5 +1,7 @@
 package io.prism.actors.sharding;
 
+import io.prism.actors.gpu.GpuActor;
+
 import io.prism.actors.GpuId;
 import java.util.Map;
 import java.util.Set;
@@ -12,7 +14,7 @@ import org.apache.pekko.dispatch.Futures;
 import scala.concurrent.Future;
 
 /**
- * Shard allocation for {@link io.prism.actors.GpuActor}: a GPU entity lives only on the node that
+ * Shard allocation for {@link io.prism.actors.gpu.GpuActor}: a GPU entity lives only on the node that
  * physically has the device. Each GPU is its own shard, and its shard id is the {@link GpuId}
  * entity id, which names the node's canonical host and port; this strategy allocates the shard to
  * the shard region whose address is that node.

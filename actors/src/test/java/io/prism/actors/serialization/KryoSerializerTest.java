@@ -1,5 +1,7 @@
 package io.prism.actors.serialization;
 
+import io.prism.actors.ModelSpec;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;

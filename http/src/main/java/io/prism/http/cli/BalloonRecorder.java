@@ -1,7 +1,7 @@
 package io.prism.http.cli;
 
-import io.prism.actors.GenerationEvent;
-import io.prism.actors.GpuStatus;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.gpu.GpuStatus;
 import io.prism.runtime.engine.FinishReason;
 import java.io.IOException;
 import java.io.PrintStream;

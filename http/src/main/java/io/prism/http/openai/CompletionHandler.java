@@ -1,8 +1,8 @@
 package io.prism.http.openai;
 
-import io.prism.actors.GenerationEvent;
-import io.prism.actors.ModelActor;
-import io.prism.actors.PrismApi;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.model.ModelActor;
+import io.prism.actors.frontend.PrismApi;
 import io.prism.http.ApiError;
 import io.prism.http.Json;
 import io.prism.http.PrismMetrics;

@@ -1,6 +1,6 @@
 package io.prism.http.openai;
 
-import io.prism.actors.GenerateRequest;
+import io.prism.actors.frontend.GenerateRequest;
 import io.prism.runtime.sampling.SamplingParams;
 
 /**

@@ -2,8 +2,8 @@ package io.prism.http.openai;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.prism.actors.ModelInfo;
-import io.prism.actors.PrismApi;
+import io.prism.actors.placement.ModelInfo;
+import io.prism.actors.frontend.PrismApi;
 import io.prism.http.ApiError;
 import io.prism.http.ApiException;
 import io.prism.http.Json;

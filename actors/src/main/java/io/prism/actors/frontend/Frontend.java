@@ -1,0 +1,155 @@
+package io.prism.actors.frontend;
+
+import io.prism.actors.GpuId;
+import io.prism.actors.PrismMessage;
+import io.prism.actors.gpu.GpuActor;
+import io.prism.actors.placement.GlobalPlacementActor;
+
+import io.prism.runtime.engine.Rejection;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * The entry point of requests on one node: resolves a model id to the GPU that serves it (asking
+ * the {@link GlobalPlacementActor} and caching the answer for {@code prism.frontend.placement-cache-ttl})
+ * and forwards the request to that GPU's actor through Cluster Sharding, so a request entering any
+ * node reaches its model wherever it is. Events then flow straight from the model actor to the
+ * requester, across nodes if need be.
+ *
+ * <p>Requests for a model that is still loading wait (at most {@code prism.frontend.resolve-timeout});
+ * a GPU that no longer has the model sends the request back ({@link Misrouted}) and it is resolved
+ * again, at most twice. Unknown models are rejected with {@link Rejection.ModelNotFound}.
+ */
+public final class Frontend extends AbstractBehavior<Frontend.Command> {
+  /** Messages of the frontend protocol. */
+  public sealed interface Command extends PrismMessage {}
+
+  /** Serve {@code request}; every {@link GenerationEvent} goes to {@code replyTo}. */
+  public record Generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
+
+  /** From a GPU actor that does not have the model (any more). */
+  public record Misrouted(GenerateRequest request, ActorRef<GenerationEvent> replyTo, GpuId gpu, int attempt) implements Command {}
+
+  private record Resolved(String modelId, GlobalPlacementActor.Resolution resolution) implements Command {}
+
+  private record ResolveFailed(String modelId, String message) implements Command {}
+
+  private record Pending(GenerateRequest request, ActorRef<GenerationEvent> replyTo, int attempt) {}
+
+  private record Cached(GpuId gpu, long expiresNanos) {}
+
+  private static final int MAX_ATTEMPTS = 3;
+
+  private final ActorRef<GlobalPlacementActor.Command> placement;
+  private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
+  private final long cacheTtlNanos;
+  private final Duration resolveTimeout;
+  private final Map<String, Cached> cache = new HashMap<>();
+  private final Map<String, List<Pending>> pending = new HashMap<>();
+
+  /**
+   * @param placement the placement singleton (proxy)
+   * @param gpus how to reach a GPU actor (Cluster Sharding)
+   * @param cacheTtl how long a resolution is trusted
+   * @param resolveTimeout how long a request waits for its model to be placed
+   */
+  public static Behavior<Command> create(ActorRef<GlobalPlacementActor.Command> placement, Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
+      Duration cacheTtl, Duration resolveTimeout) {
+    return Behaviors.setup(ctx -> new Frontend(ctx, placement, gpus, cacheTtl, resolveTimeout));
+  }
+
+  private Frontend(ActorContext<Command> ctx, ActorRef<GlobalPlacementActor.Command> placement,
+      Function<GpuId, RecipientRef<GpuActor.Command>> gpus, Duration cacheTtl, Duration resolveTimeout) {
+    super(ctx);
+    this.placement = placement;
+    this.gpus = gpus;
+    this.cacheTtlNanos = cacheTtl.toNanos();
+    this.resolveTimeout = resolveTimeout;
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(Generate.class, m -> route(new Pending(m.request(), m.replyTo(), 0)))
+        .onMessage(Misrouted.class, this::onMisrouted)
+        .onMessage(Resolved.class, this::onResolved)
+        .onMessage(ResolveFailed.class, this::onResolveFailed)
+        .build();
+  }
+
+  private Behavior<Command> route(Pending p) {
+    String modelId = p.request().modelId();
+    Cached c = cache.get(modelId);
+    if (c != null && System.nanoTime() - c.expiresNanos < 0) {
+      send(p, c.gpu());
+      return this;
+    }
+    cache.remove(modelId);
+    List<Pending> waiting = pending.computeIfAbsent(modelId, k -> new ArrayList<>());
+    waiting.add(p);
+    if (waiting.size() == 1) {
+      getContext().ask(GlobalPlacementActor.Resolution.class, placement, resolveTimeout,
+          ref -> new GlobalPlacementActor.Resolve(modelId, ref),
+          (res, err) -> res != null ? new Resolved(modelId, res) : new ResolveFailed(modelId, err.getMessage()));
+    }
+    return this;
+  }
+
+  private void send(Pending p, GpuId gpu) {
+    gpus.apply(gpu).tell(new GpuActor.Generate(p.request(), p.replyTo(), getContext().getSelf(), p.attempt()));
+  }
+
+  private Behavior<Command> onMisrouted(Misrouted m) {
+    Cached c = cache.get(m.request().modelId());
+    if (c != null && c.gpu().equals(m.gpu())) cache.remove(m.request().modelId());
+    if (m.attempt() + 1 >= MAX_ATTEMPTS) {
+      m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Unavailable(
+          "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null, 1)));
+      return this;
+    }
+    return route(new Pending(m.request(), m.replyTo(), m.attempt() + 1));
+  }
+
+  private Behavior<Command> onResolved(Resolved r) {
+    List<Pending> waiting = pending.remove(r.modelId());
+    if (waiting == null) return this;
+    GlobalPlacementActor.Resolution res = r.resolution();
+    if (res instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
+      cache.put(r.modelId(), new Cached(l.model().gpu(), System.nanoTime() + cacheTtlNanos));
+      for (Pending p : waiting) send(p, l.model().gpu());
+    } else if (res instanceof GlobalPlacementActor.NotFound) {
+      for (Pending p : waiting) {
+        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.ModelNotFound(
+            "The model '" + r.modelId() + "' does not exist")));
+      }
+    } else {
+      String why = res instanceof GlobalPlacementActor.Unavailable u ? u.message() : "model has no GPU";
+      for (Pending p : waiting) {
+        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
+            "model '" + r.modelId() + "' is unavailable: " + why, "model", -1)));
+      }
+    }
+    return this;
+  }
+
+  private Behavior<Command> onResolveFailed(ResolveFailed f) {
+    List<Pending> waiting = pending.remove(f.modelId());
+    if (waiting == null) return this;
+    for (Pending p : waiting) {
+      p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
+          "model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model", -1)));
+    }
+    return this;
+  }
+}

@@ -1,0 +1,67 @@
+package io.prism.actors.frontend;
+
+import io.prism.actors.GpuId;
+import io.prism.actors.PrismMessage;
+import io.prism.actors.model.ModelActor;
+
+import io.prism.runtime.engine.FinishReason;
+import io.prism.runtime.engine.Rejection;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * What the requester of a {@link GenerateRequest} receives, in order: either one {@link Rejected},
+ * or one {@link Started}, zero or more {@link Chunk}s and exactly one {@link Completed}. The
+ * requester may be on another node; every event crosses it with Kryo.
+ */
+public sealed interface GenerationEvent extends PrismMessage {
+  String requestId();
+
+  /**
+   * The model accepted the request.
+   *
+   * @param gpu the GPU serving it
+   * @param promptTokens prompt length in tokens
+   * @param model the model actor, to send {@link ModelActor.Cancel} to
+   */
+  record Started(String requestId, String modelId, GpuId gpu, int promptTokens, ActorRef<ModelActor.Command> model)
+      implements GenerationEvent {}
+
+  /**
+   * New text; {@code text} may be empty while the engine holds back a possible stop string or an
+   * incomplete UTF-8 character.
+   *
+   * @param index 0-based index of the generated token
+   */
+  record Chunk(String requestId, String text, int tokenId, int index) implements GenerationEvent {}
+
+  /**
+   * The request ended; nothing follows.
+   *
+   * @param text text held back until the end, may be empty
+   * @param message why it {@link FinishReason#FAILED} or was {@link FinishReason#CANCELLED}, else empty
+   */
+  record Completed(String requestId, FinishReason reason, String text, int promptTokens, int completionTokens, String message)
+      implements GenerationEvent {}
+
+  /**
+   * Refused before it started; nothing follows.
+   *
+   * @param rejection why, typed where it was decided
+   */
+  record Rejected(String requestId, Rejection rejection) implements GenerationEvent {
+    /** The class of refusal. */
+    public Rejection.Kind kind() {
+      return rejection.kind();
+    }
+
+    /** Human-readable reason. */
+    public String message() {
+      return rejection.message();
+    }
+
+    /** The offending request field, or {@code null}. */
+    public String param() {
+      return rejection.param();
+    }
+  }
+}

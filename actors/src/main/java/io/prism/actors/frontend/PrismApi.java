@@ -1,0 +1,36 @@
+package io.prism.actors.frontend;
+
+import io.prism.actors.ModelSpec;
+import io.prism.actors.PrismNode;
+import io.prism.actors.gpu.GpuStatus;
+import io.prism.actors.placement.GlobalPlacementActor;
+import io.prism.actors.placement.ModelInfo;
+
+import java.util.List;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * What the HTTP layer asks of a Prism node ({@link PrismNode} implements it; route tests use a
+ * fake). Futures complete on actor-system threads and fail with a {@code TimeoutException} when
+ * the cluster does not answer within {@code prism.node.ask-timeout}.
+ */
+public interface PrismApi {
+  /** Starts serving {@code request}; every {@link GenerationEvent} of it goes to {@code replyTo}. */
+  void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo);
+
+  /** The model catalog. */
+  CompletionStage<List<ModelInfo>> models();
+
+  /** Registers and places a model; completes once it serves or cannot. */
+  CompletionStage<GlobalPlacementActor.RegisterReply> register(ModelSpec spec);
+
+  /** Removes a model from the catalog and unloads it. */
+  CompletionStage<GlobalPlacementActor.Unregistered> unregister(String modelId);
+
+  /** Status of every GPU of the cluster. */
+  CompletionStage<List<GpuStatus>> gpus();
+
+  /** Whether every GPU of the cluster can make progress. */
+  CompletionStage<PrismNode.Health> health();
+}

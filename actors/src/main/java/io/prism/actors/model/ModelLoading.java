@@ -1,0 +1,156 @@
+package io.prism.actors.model;
+
+import io.prism.actors.GpuId;
+import io.prism.actors.ModelSpec;
+import io.prism.actors.PrismSettings;
+import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.gpu.GpuActor;
+import io.prism.actors.pool.PagePoolActor;
+
+import io.prism.runtime.engine.Device;
+import io.prism.runtime.engine.ForwardBackend;
+import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.Rejection;
+import io.prism.runtime.engine.TokenSampler;
+import io.prism.runtime.memory.KvCache;
+import io.prism.runtime.memory.PageLease;
+import io.prism.runtime.model.LoadedModel;
+import java.util.function.LongSupplier;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.StashBuffer;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+
+/**
+ * The loading states of a {@link ModelActor}: waits for the host copy of the model, reserves its KV
+ * cache's virtual ranges and joins the pool ({@link PagePoolActor.Join}: weight bytes, limits, pages
+ * for the prefill-speed measurement), then puts the weights on the device, starts the engine over
+ * its {@link PageLease}, measures the prefill speed, gives the pages back, reports {@link
+ * GpuActor.ModelReady} and becomes the running actor with the messages stashed meanwhile. If
+ * anything fails it reports {@link GpuActor.ModelLoadFailed}, gives back what it took and stops.
+ */
+final class ModelLoading {
+  private final ActorContext<ModelActor.Command> ctx;
+  private ModelSpec spec;
+  private final Device device;
+  private final ActorRef<PagePoolActor.Command> pool;
+  private final PrismSettings settings;
+  private final LongSupplier clock;
+  private final ActorRef<GpuActor.Command> parent;
+  private final StashBuffer<ModelActor.Command> stash;
+  private final TimerScheduler<ModelActor.Command> timers;
+  private final GpuId gpu;
+
+  ModelLoading(ActorContext<ModelActor.Command> ctx, ModelSpec spec, GpuId gpu, Device device, ActorRef<PagePoolActor.Command> pool,
+      PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, StashBuffer<ModelActor.Command> stash,
+      TimerScheduler<ModelActor.Command> timers) {
+    this.ctx = ctx;
+    this.spec = spec;
+    this.gpu = gpu;
+    this.device = device;
+    this.pool = pool;
+    this.settings = settings;
+    this.clock = clock;
+    this.parent = parent;
+    this.stash = stash;
+    this.timers = timers;
+  }
+
+  /** Waiting for the host copy. */
+  Behavior<ModelActor.Command> loading() {
+    return common(Behaviors.receive(ModelActor.Command.class)
+        .onMessage(ModelActor.Loaded.class, m -> onLoaded(m.model()))
+        .onMessage(ModelActor.LoadFailed.class, m -> failLoad(m.reason(), null)));
+  }
+
+  private Behavior<ModelActor.Command> onLoaded(LoadedModel model) {
+    KvCache kv;
+    long weightBytes;
+    try {
+      weightBytes = device.weightBytes(model);
+      kv = ModelEngine.reserveKvCache(device.memory(), model.config(), settings.engine(), device.kvElementBytes());
+    } catch (RuntimeException e) {
+      return failLoad(ModelActor.rootMessage(e), null);
+    }
+    int tokens = Math.min(settings.engine().prefillChunk(), model.config().maxSeqLen());
+    int pageIds = ((tokens + kv.blockSize() - 1) / kv.blockSize() + kv.blocksPerPage() - 1) / kv.blocksPerPage();
+    pool.tell(new PagePoolActor.Join(model.id(), weightBytes, spec.minPages(), spec.maxPages(), pageIds * kv.physicalPagesPerPageId(), ctx.getSelf()));
+    return common(Behaviors.receive(ModelActor.Command.class)
+        .onMessage(ModelActor.Joined.class, j -> onJoined(model, kv, weightBytes, j)));
+  }
+
+  private Behavior<ModelActor.Command> onJoined(LoadedModel model, KvCache kv, long weightBytes, ModelActor.Joined j) {
+    if (!j.ok()) {
+      kv.close();
+      return failLoad(j.reason(), null);
+    }
+    PageLease lease = new PageLease(model.id(), device.memory().granularity(), j.capacityPages());
+    lease.grant(j.pages());
+    lease.weightBytes(weightBytes);
+    lease.limits(spec.minPages(), spec.poolMaxPages());
+    ForwardBackend backend = null;
+    ModelEngine engine = null;
+    double prefill;
+    try {
+      backend = device.load(model, kv);
+      engine = new ModelEngine(model, backend, lease, settings.engine(), TokenSampler.HOST, clock);
+      prefill = engine.measurePrefillTokensPerSecond();
+    } catch (RuntimeException e) {
+      if (engine != null) engine.close();
+      else {
+        if (backend != null) backend.close();
+        kv.close();
+      }
+      return failLoad(ModelActor.rootMessage(e), lease);
+    }
+    pool.tell(new PagePoolActor.Return(model.id(), lease.takeUnmapped(0, Integer.MAX_VALUE), null));
+    GpuActor.ModelProfile profile = new GpuActor.ModelProfile(model.tokenizer(), engine.requestLimits(), model.config().maxSeqLen(), weightBytes,
+        prefill, j.capacityPages());
+    parent.tell(new GpuActor.ModelReady(spec.id(), profile));
+    ModelActor actor = new ModelActor(ctx, spec, gpu, engine, lease, pool, settings, clock, parent, timers, prefill);
+    return stash.unstashAll(actor);
+  }
+
+  private Behavior<ModelActor.Command> common(org.apache.pekko.actor.typed.javadsl.BehaviorBuilder<ModelActor.Command> b) {
+    return b
+        .onMessageEquals(ModelActor.Shutdown.INSTANCE, Behaviors::stopped)
+        .onMessage(ModelActor.UpdateSpec.class, m -> {
+          spec = m.spec();
+          return Behaviors.same();
+        })
+        .onMessage(ModelActor.Run.class, m -> {
+          if (stash.isFull()) {
+            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Overloaded(
+                "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
+          } else {
+            stash.stash(m);
+          }
+          return Behaviors.same();
+        })
+        .onAnyMessage(m -> {
+          if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
+          if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.GetMemory || m instanceof ModelActor.Reclaim
+              || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry) {
+            return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
+          }
+          if (!stash.isFull()) stash.stash(m);
+          return Behaviors.same();
+        })
+        .build();
+  }
+
+  private Behavior<ModelActor.Command> failLoad(String reason, PageLease lease) {
+    ctx.getLog().warn("Model {} could not be loaded: {}", spec.id(), reason);
+    pool.tell(new PagePoolActor.Leave(spec.id(), lease == null ? java.util.List.of() : lease.takeUnmapped(0, Integer.MAX_VALUE)));
+    parent.tell(new GpuActor.ModelLoadFailed(spec.id(), reason));
+    stash.forEach(m -> {
+      if (m instanceof ModelActor.Run g) {
+        g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
+            "model '" + spec.id() + "' could not be loaded: " + reason)));
+      }
+    });
+    return Behaviors.stopped();
+  }
+}
