@@ -154,7 +154,7 @@ final class GpuAdmission {
 
   /** A model's report: first tokens, ends, its outlook. */
   void progress(GpuActor.Progress p) {
-    admission.firstTokens(p.firstTokens());
+    admission.firstTokens(p.firstTokens(), clock.getAsLong());
     admission.ended(p.ended());
     if (p.outlook() != null) admission.outlook(p.outlook());
     for (String id : p.ended()) {

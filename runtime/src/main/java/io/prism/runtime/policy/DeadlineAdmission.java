@@ -18,7 +18,8 @@ import java.util.TreeMap;
  * <p><b>Cost of a request</b> (what the paper's "prompt tokens over prefill speed" leaves out, and
  * what made admitted requests miss their deadlines): its job length on the GPU's one prefill
  * machine is its prompt over its model's prefill speed plus the decode work of the model's running
- * batch in each step that carries one of its chunks ({@link ModelOutlook#overheadNanos}); the
+ * batch, and of the other models that decode on the device (they take turns on its one engine
+ * thread), in each step that carries one of its chunks ({@link ModelOutlook#overheadNanos}); the
  * machine is busy with the prefill of the requests admitted before it that have no first token yet
  * ({@link #committedNanos()}); and it cannot start before a running slot of its model is free and its
  * model's weights are back ({@link ModelOutlook#startDelayNanos}), which moves its due date earlier.
@@ -73,6 +74,9 @@ public final class DeadlineAdmission {
   private final Set<String> deferredOnce = new HashSet<>();
   private final Map<String, Counts> counts = new TreeMap<>();
   private final Map<String, ModelOutlook> outlooks = new HashMap<>();
+  private final Map<String, Long> predictedFirstToken = new HashMap<>(); // admitted -> predicted first-token time
+  private double slowdown = 1.0;
+  private long slowdownAtNanos = Long.MIN_VALUE;
 
   /** @param enabled Moore-Hodgson admission on ({@code prism.gpu.deadline-admission}); off admits everything */
   public DeadlineAdmission(boolean enabled) {
@@ -105,13 +109,59 @@ public final class DeadlineAdmission {
 
   /** Requests that emitted their first token: their prefill is no longer pending work. */
   public void firstTokens(List<String> requestIds) {
-    for (String id : requestIds) committed.remove(id);
+    for (String id : requestIds) {
+      committed.remove(id);
+      predictedFirstToken.remove(id);
+    }
+  }
+
+  /**
+   * Requests that emitted their first token at {@code nowNanos}: their prefill is no longer pending
+   * work, and each one's actual time to first token against the one predicted when it was admitted
+   * calibrates the estimates ({@link #slowdown()}).
+   */
+  public void firstTokens(List<String> requestIds, long nowNanos) {
+    for (String id : requestIds) {
+      QueuedRequest q = committed.get(id);
+      Long predicted = predictedFirstToken.get(id);
+      if (q != null && predicted != null) {
+        double actual = Math.max(1, nowNanos - q.arrivalNanos());
+        double expected = Math.max(1, predicted - q.arrivalNanos());
+        double ratio = Math.max(0.5, Math.min(20, actual / expected));
+        // move fast towards a slowdown (a late first token is a broken promise), slowly back
+        decay(nowNanos);
+        slowdown = ratio > slowdown ? 0.5 * slowdown + 0.5 * ratio : 0.8 * slowdown + 0.2 * ratio;
+        slowdown = Math.max(1.0, Math.min(20, slowdown));
+      }
+    }
+    firstTokens(requestIds);
+  }
+
+  /** The slowdown's excess over 1 halves every {@link #SLOWDOWN_HALF_LIFE_NANOS} without news (a cold start does not last). */
+  private void decay(long nowNanos) {
+    if (slowdownAtNanos != Long.MIN_VALUE && nowNanos > slowdownAtNanos) {
+      slowdown = 1 + (slowdown - 1) * Math.pow(0.5, (nowNanos - slowdownAtNanos) / (double) SLOWDOWN_HALF_LIFE_NANOS);
+    }
+    slowdownAtNanos = nowNanos;
+  }
+
+  /** Half-life of the slowdown's excess: 500 ms. */
+  public static final long SLOWDOWN_HALF_LIFE_NANOS = 500_000_000L;
+
+  /**
+   * How much slower than estimated first tokens have come lately (a moving average of actual over
+   * predicted time to first token, at least 1): every cost is multiplied by it. It absorbs what the
+   * cost model leaves out (a busy host, a cold JIT, memory waits).
+   */
+  public double slowdown() {
+    return slowdown;
   }
 
   /** Requests that ended (finished, cancelled, failed, rejected, requester gone), wherever they were. */
   public void ended(List<String> requestIds) {
     for (String id : requestIds) {
       committed.remove(id);
+      predictedFirstToken.remove(id);
       queue.remove(id);
       deferredOnce.remove(id);
     }
@@ -164,7 +214,7 @@ public final class DeadlineAdmission {
     Entry e = queue.get(requestId);
     if (e == null) return null;
     return cost(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), e.sloNanos()),
-        outlooks.getOrDefault(e.modelId(), ModelOutlook.idle(e.modelId(), 1e4)), 0);
+        outlooks.getOrDefault(e.modelId(), ModelOutlook.idle(e.modelId(), 1e4)), 0, 0, slowdown);
   }
 
   /**
@@ -188,21 +238,30 @@ public final class DeadlineAdmission {
    */
   public static MooreHodgsonAdmission.Result decide(List<Waiting> waiting, Map<String, ModelOutlook> outlooks, Map<String, Integer> admittedAhead,
       long committedNanos, long nowNanos) {
+    return decide(waiting, outlooks, admittedAhead, committedNanos, nowNanos, 1.0);
+  }
+
+  /** As {@link #decide(List, Map, Map, long, long)} with every cost multiplied by {@code slowdown} (see {@link #slowdown()}). */
+  public static MooreHodgsonAdmission.Result decide(List<Waiting> waiting, Map<String, ModelOutlook> outlooks, Map<String, Integer> admittedAhead,
+      long committedNanos, long nowNanos, double slowdown) {
     Map<String, Integer> ahead = new HashMap<>(admittedAhead);
+    long decodingNanos = 0; // one decode step of every model that decodes: they take turns on the device
+    for (ModelOutlook o : outlooks.values()) if (o.decoding()) decodingNanos += o.decodeStepNanos();
     List<QueuedRequest> costed = new ArrayList<>(waiting.size());
     for (Waiting w : waiting) {
       int a = ahead.getOrDefault(w.modelId(), 0);
-      costed.add(cost(w, outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4)), a));
+      ModelOutlook o = outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4));
+      costed.add(cost(w, o, a, decodingNanos - (o.decoding() ? o.decodeStepNanos() : 0), slowdown));
       ahead.put(w.modelId(), a + 1);
     }
     return MooreHodgsonAdmission.admit(costed, nowNanos, committedNanos);
   }
 
-  private static QueuedRequest cost(Waiting w, ModelOutlook o, int ahead) {
+  private static QueuedRequest cost(Waiting w, ModelOutlook o, int ahead, long othersStepNanos, double slowdown) {
     long deadline = w.arrivalNanos() > Long.MAX_VALUE - w.ttftSloNanos() ? QueuedRequest.NO_DEADLINE : w.arrivalNanos() + w.ttftSloNanos();
-    long delay = deadline == QueuedRequest.NO_DEADLINE ? 0 : Math.min(o.startDelayNanos(ahead), deadline - w.arrivalNanos());
-    return new QueuedRequest(w.requestId(), w.modelId(), w.arrivalNanos(), deadline, w.promptTokens(), o.prefillTokensPerSecond(),
-        o.overheadNanos(w.promptTokens()), delay);
+    long delay = deadline == QueuedRequest.NO_DEADLINE ? 0 : Math.min((long) (o.startDelayNanos(ahead) * slowdown), deadline - w.arrivalNanos());
+    return new QueuedRequest(w.requestId(), w.modelId(), w.arrivalNanos(), deadline, w.promptTokens(), o.prefillTokensPerSecond() / slowdown,
+        (long) (o.overheadNanos(w.promptTokens(), othersStepNanos) * slowdown), delay);
   }
 
   /** One admission round at {@code nowNanos}; admitted requests leave the queue, rejected ones too. */
@@ -210,13 +269,14 @@ public final class DeadlineAdmission {
     Map<String, List<String>> admitted = new LinkedHashMap<>();
     Map<String, Rejected> rejected = new LinkedHashMap<>();
     if (queue.isEmpty()) return new Round(admitted, rejected);
+    decay(nowNanos);
     Map<String, Integer> ahead = new HashMap<>();
     for (QueuedRequest c : committed.values()) ahead.merge(c.modelId(), 1, Integer::sum);
     List<Waiting> waiting = new ArrayList<>(queue.size());
     for (Entry e : queue.values()) waiting.add(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), e.sloNanos()));
     List<QueuedRequest> in;
     if (enabled) {
-      MooreHodgsonAdmission.Result r = decide(waiting, outlooks, ahead, committedNanos(), nowNanos);
+      MooreHodgsonAdmission.Result r = decide(waiting, outlooks, ahead, committedNanos(), nowNanos, slowdown);
       in = r.admitted();
       for (MooreHodgsonAdmission.Drop.Rejected d : r.rejected()) {
         QueuedRequest q = d.request();
@@ -230,10 +290,13 @@ public final class DeadlineAdmission {
       }
     } else {
       in = new ArrayList<>();
-      for (Waiting w : waiting) in.add(cost(w, outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4)), 0));
+      for (Waiting w : waiting) in.add(cost(w, outlooks.getOrDefault(w.modelId(), ModelOutlook.idle(w.modelId(), 1e4)), 0, 0, slowdown));
       in.sort(MooreHodgsonAdmission.DEADLINE_ORDER);
     }
+    long finish = nowNanos + committedNanos();
     for (QueuedRequest q : in) {
+      finish += q.estimatedPrefillNanos(); // in deadline order, as Moore-Hodgson ran them
+      predictedFirstToken.put(q.requestId(), Math.max(finish, nowNanos + q.startDelayNanos() + q.estimatedPrefillNanos()));
       queue.remove(q.requestId());
       deferredOnce.remove(q.requestId());
       committed.put(q.requestId(), q);

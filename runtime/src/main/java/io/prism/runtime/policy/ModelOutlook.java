@@ -42,8 +42,22 @@ public record ModelOutlook(String modelId, double prefillTokensPerSecond, long d
    * work per prefill chunk, {@code ceil(promptTokens / prefillChunkTokens) * decodeStepNanos}.
    */
   public long overheadNanos(int promptTokens) {
+    return overheadNanos(promptTokens, 0);
+  }
+
+  /**
+   * As {@link #overheadNanos(int)} when the device also runs {@code othersStepNanos} of other
+   * models' decode steps between two of this model's steps (models of one device take turns on
+   * its one engine thread).
+   */
+  public long overheadNanos(int promptTokens, long othersStepNanos) {
     long chunks = (promptTokens + (long) prefillChunkTokens - 1) / prefillChunkTokens;
-    return chunks * decodeStepNanos;
+    return chunks * (decodeStepNanos + Math.max(0, othersStepNanos));
+  }
+
+  /** Whether it has decoding sequences (its steps cost the device time whether or not it prefills). */
+  public boolean decoding() {
+    return remainingTokens.length > 0;
   }
 
   /**
