@@ -16,6 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.function.Supplier;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
@@ -40,6 +44,11 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
  * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
  * effect lazily, as its blocks free).
+ *
+ * <p>Threading: {@code /health} and {@code /metrics} run their work (the ask to the actors, the
+ * JSON and the Prometheus formatting) on the {@code ops} executor, the dispatcher {@code
+ * prism.http.ops-dispatcher}, never on the threads that serve completions, so they answer while
+ * the server is overloaded ({@link #opsRoute}).
  */
 public final class AdminRoutes extends AllDirectives {
   private static final Duration DEFAULT_TTFT = Duration.ofSeconds(10);
@@ -48,22 +57,36 @@ public final class AdminRoutes extends AllDirectives {
   private final PrismApi api;
   private final long maxBodyBytes;
   private final PrismMetrics metrics;
+  private final Executor ops;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
    * @param metrics this node's request metrics, served with the GPUs' at {@code GET /metrics}
+   * @param ops runs the work of {@code /health} and {@code /metrics} (the ops dispatcher)
    */
-  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics) {
+  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops) {
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
     this.metrics = metrics;
+    this.ops = ops;
   }
 
-  /** {@code /health} and {@code /admin/*}. */
+  /** {@code /health} and {@code /metrics}, their work on the ops executor. */
+  public Route opsRoute() {
+    return concat(
+        path("health", () -> get(() -> completeWithFuture(onOps(api::health).thenApplyAsync(AdminRoutes::health, ops)))),
+        path("metrics", () -> get(() -> completeWithFuture(onOps(api::gpus).exceptionally(e -> List.of()).thenApplyAsync(this::metrics, ops)))));
+  }
+
+  /** Asks from an ops thread (the ask's own set-up must not wait for a busy default dispatcher). */
+  private <T> CompletionStage<T> onOps(Supplier<CompletionStage<T>> ask) {
+    return CompletableFuture.supplyAsync(ask, ops).thenCompose(f -> f);
+  }
+
+  /** {@code /health}, {@code /metrics} and {@code /admin/*}. */
   public Route route() {
     return concat(
-        path("health", () -> get(() -> completeWithFuture(api.health().thenApply(AdminRoutes::health)))),
-        path("metrics", () -> get(() -> completeWithFuture(api.gpus().exceptionally(e -> List.of()).thenApply(this::metrics)))),
+        opsRoute(),
         pathPrefix("admin", () -> concat(
             path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminJson::gpus)))),
             path("models", () -> concat(
