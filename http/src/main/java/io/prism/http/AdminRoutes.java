@@ -30,7 +30,8 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 
 /**
  * Operator endpoints: {@code GET /health} (200 while every GPU can make progress, else 503),
- * {@code GET /metrics} (Prometheus text format: {@link PrismMetrics}),
+ * {@code GET /metrics} (Prometheus text format: {@link PrismMetrics}; both answer the last known GPU
+ * status when a fresh one takes longer than {@code prism.http.ops-answer-within}: {@link StatusCache}),
  * {@code GET /admin/models} (the catalog with states), {@code POST /admin/models} (register a model
  * from a path with TTFT and TPOT SLOs; answers 201 once it serves), {@code DELETE
  * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: its models, resident or evicted, weight
@@ -58,24 +59,32 @@ public final class AdminRoutes extends AllDirectives {
   private final long maxBodyBytes;
   private final PrismMetrics metrics;
   private final Executor ops;
+  private final StatusCache<io.prism.actors.PrismNode.Health> health;
+  private final StatusCache<List<GpuStatus>> gpus;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
    * @param metrics this node's request metrics, served with the GPUs' at {@code GET /metrics}
    * @param ops runs the work of {@code /health} and {@code /metrics} (the ops dispatcher)
+   * @param opsAnswerWithin longest wait of {@code /health} and {@code /metrics} for a fresh GPU
+   *     status before they answer the last known one
    */
-  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops) {
+  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops, Duration opsAnswerWithin) {
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
     this.metrics = metrics;
     this.ops = ops;
+    this.health = new StatusCache<>(api::health, opsAnswerWithin);
+    this.gpus = new StatusCache<>(api::gpus, opsAnswerWithin);
   }
 
   /** {@code /health} and {@code /metrics}, their work on the ops executor. */
   public Route opsRoute() {
     return concat(
-        path("health", () -> get(() -> completeWithFuture(onOps(api::health).thenApplyAsync(AdminRoutes::health, ops)))),
-        path("metrics", () -> get(() -> completeWithFuture(onOps(api::gpus).exceptionally(e -> List.of()).thenApplyAsync(this::metrics, ops)))));
+        path("health", () -> get(() -> completeWithFuture(onOps(health::get).thenApplyAsync(AdminRoutes::health, ops)))),
+        path("metrics", () -> get(() -> completeWithFuture(onOps(gpus::get)
+            .thenApplyAsync(s -> metrics(s.value()), ops)
+            .exceptionally(e -> metrics(List.of()))))));
   }
 
   /** Asks from an ops thread (the ask's own set-up must not wait for a busy default dispatcher). */
@@ -101,9 +110,11 @@ public final class AdminRoutes extends AllDirectives {
     return HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(body));
   }
 
-  private static HttpResponse health(io.prism.actors.PrismNode.Health h) {
+  private static HttpResponse health(StatusCache.Snapshot<io.prism.actors.PrismNode.Health> s) {
+    io.prism.actors.PrismNode.Health h = s.value();
     ObjectNode o = Json.MAPPER.createObjectNode();
     o.put("status", h.healthy() ? "ok" : "unhealthy");
+    o.put("age_ms", s.age().toMillis());
     ArrayNode problems = o.putArray("problems");
     h.problems().forEach(problems::add);
     return json(h.healthy() ? 200 : 503, o);

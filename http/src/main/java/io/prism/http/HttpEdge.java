@@ -13,6 +13,7 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.headers.Connection;
 import org.apache.pekko.http.javadsl.server.Directives;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.stream.ActorAttributes;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Sink;
@@ -52,6 +53,7 @@ public final class HttpEdge {
     AtomicInteger open = new AtomicInteger();
     return Http.get(system).newServerAt(settings.host(), settings.port()).connectionSource()
         .to(Sink.foreach(c -> accept(c, open, settings.maxConnections(), served, refused, mat)))
+        .withAttributes(ActorAttributes.dispatcher(PrismRoutes.OPS_DISPATCHER))
         .run(mat);
   }
 

@@ -49,7 +49,8 @@ public final class PrismRoutes extends AllDirectives {
     CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout(), metrics);
     this.metrics = metrics;
     this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes(), metrics);
-    this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics, materializer.system().dispatchers().lookup(OPS_DISPATCHER));
+    this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics, materializer.system().dispatchers().lookup(OPS_DISPATCHER),
+        settings.opsAnswerWithin());
   }
 
   /** The metrics the routes observe into. */

@@ -29,6 +29,8 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.ActorAttributes;
+import org.apache.pekko.stream.Attributes;
 import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.OverflowStrategy;
@@ -58,6 +60,9 @@ import org.apache.pekko.util.ByteString;
  */
 public final class CompletionHandler {
   private static final int EVENT_BUFFER = 1 << 16;
+  /** Config path of the dispatcher that runs the per-request event streams (see {@code reference.conf}). */
+  public static final String EVENTS_DISPATCHER = "prism.http.events-dispatcher";
+  private static final Attributes ON_EVENTS_DISPATCHER = ActorAttributes.dispatcher(EVENTS_DISPATCHER);
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
   private static final ByteString DONE = ByteString.fromString("data: [DONE]\n\n");
 
@@ -147,6 +152,7 @@ public final class CompletionHandler {
     private void run(Optional<ClientConnection> connection) {
       Pair<org.apache.pekko.actor.ActorRef, Source<GenerationEvent, NotUsed>> pre = Source.<GenerationEvent>actorRef(
               m -> Optional.empty(), m -> Optional.empty(), EVENT_BUFFER, OverflowStrategy.fail())
+          .withAttributes(ON_EVENTS_DISPATCHER)
           .preMaterialize(materializer);
       connection.ifPresent(c -> registration = c.onClose(() -> cancel("client closed the connection")));
       api.generate(req.toGenerateRequest(id), Adapter.toTyped(pre.first()));
@@ -156,7 +162,7 @@ public final class CompletionHandler {
           .takeWhile(e -> !(e instanceof GenerationEvent.Completed || e instanceof GenerationEvent.Rejected), true)
           .idleTimeout(eventIdleTimeout);
       AtomicBoolean streaming = new AtomicBoolean();
-      response = events.prefixAndTail(1).runWith(Sink.head(), materializer).thenCompose(pt -> {
+      response = events.prefixAndTail(1).withAttributes(ON_EVENTS_DISPATCHER).runWith(Sink.head(), materializer).thenCompose(pt -> {
         GenerationEvent first = pt.first().isEmpty() ? null : pt.first().get(0);
         if (first instanceof GenerationEvent.Rejected r) {
           outcome.rejected(r.rejection().kind());
@@ -188,7 +194,7 @@ public final class CompletionHandler {
     }
 
     private CompletionStage<HttpResponse> collect(Source<GenerationEvent, NotUsed> tail) {
-      return tail.runFold(new Collected(), Collected::add, materializer).thenApply(c -> {
+      return tail.withAttributes(ON_EVENTS_DISPATCHER).runFold(new Collected(), Collected::add, materializer).thenApply(c -> {
         GenerationEvent.Completed done = c.done;
         if (done == null) {
           outcome.failed("internal");
