@@ -18,6 +18,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executor;
+import java.util.function.Supplier;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
@@ -28,7 +32,8 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 
 /**
  * Operator endpoints: {@code GET /health} (200 while every GPU can make progress, else 503),
- * {@code GET /metrics} (Prometheus text format: {@link PrismMetrics}),
+ * {@code GET /metrics} (Prometheus text format: {@link PrismMetrics}; both answer the last known GPU
+ * status when a fresh one takes longer than {@code prism.http.ops-answer-within}: {@link StatusCache}),
  * {@code GET /admin/models} (the catalog with states), {@code POST /admin/models} (register a model
  * from a path with TTFT and TPOT SLOs; answers 201 once it serves), {@code DELETE
  * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: its models, resident or evicted, weight
@@ -42,6 +47,11 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
  * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
  * effect lazily, as its blocks free).
+ *
+ * <p>Threading: {@code /health} and {@code /metrics} run their work (the ask to the actors, the
+ * JSON and the Prometheus formatting) on the {@code ops} executor, the dispatcher {@code
+ * prism.http.ops-dispatcher}, never on the threads that serve completions, so they answer while
+ * the server is overloaded ({@link #opsRoute}).
  */
 public final class AdminRoutes extends AllDirectives {
   private static final Duration DEFAULT_TTFT = Duration.ofSeconds(10);
@@ -50,22 +60,44 @@ public final class AdminRoutes extends AllDirectives {
   private final PrismApi api;
   private final long maxBodyBytes;
   private final PrismMetrics metrics;
+  private final Executor ops;
+  private final StatusCache<io.prism.actors.PrismNode.Health> health;
+  private final StatusCache<List<GpuStatus>> gpus;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
    * @param metrics this node's request metrics, served with the GPUs' at {@code GET /metrics}
+   * @param ops runs the work of {@code /health} and {@code /metrics} (the ops dispatcher)
+   * @param opsAnswerWithin longest wait of {@code /health} and {@code /metrics} for a fresh GPU
+   *     status before they answer the last known one
    */
-  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics) {
+  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops, Duration opsAnswerWithin) {
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
     this.metrics = metrics;
+    this.ops = ops;
+    this.health = new StatusCache<>(api::health, opsAnswerWithin);
+    this.gpus = new StatusCache<>(api::gpus, opsAnswerWithin);
   }
 
-  /** {@code /health} and {@code /admin/*}. */
+  /** {@code /health} and {@code /metrics}, their work on the ops executor. */
+  public Route opsRoute() {
+    return concat(
+        path("health", () -> get(() -> completeWithFuture(onOps(health::get).thenApplyAsync(AdminRoutes::health, ops)))),
+        path("metrics", () -> get(() -> completeWithFuture(onOps(gpus::get)
+            .thenApplyAsync(s -> metrics(s.value()), ops)
+            .exceptionally(e -> metrics(List.of()))))));
+  }
+
+  /** Asks from an ops thread (the ask's own set-up must not wait for a busy default dispatcher). */
+  private <T> CompletionStage<T> onOps(Supplier<CompletionStage<T>> ask) {
+    return CompletableFuture.supplyAsync(ask, ops).thenCompose(f -> f);
+  }
+
+  /** {@code /health}, {@code /metrics} and {@code /admin/*}. */
   public Route route() {
     return concat(
-        path("health", () -> get(() -> completeWithFuture(api.health().thenApply(AdminRoutes::health)))),
-        path("metrics", () -> get(() -> completeWithFuture(api.gpus().exceptionally(e -> List.of()).thenApply(this::metrics)))),
+        opsRoute(),
         pathPrefix("admin", () -> concat(
             path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminJson::gpus)))),
             path("models", () -> concat(
@@ -80,9 +112,11 @@ public final class AdminRoutes extends AllDirectives {
     return HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(body));
   }
 
-  private static HttpResponse health(io.prism.actors.PrismNode.Health h) {
+  private static HttpResponse health(StatusCache.Snapshot<io.prism.actors.PrismNode.Health> s) {
+    io.prism.actors.PrismNode.Health h = s.value();
     ObjectNode o = Json.MAPPER.createObjectNode();
     o.put("status", h.healthy() ? "ok" : "unhealthy");
+    o.put("age_ms", s.age().toMillis());
     ArrayNode problems = o.putArray("problems");
     h.problems().forEach(problems::add);
     return json(h.healthy() ? 200 : 503, o);

@@ -2,6 +2,7 @@ package io.prism.http;
 
 import io.prism.actors.gpu.GpuStatus;
 import io.prism.runtime.engine.FinishReason;
+import io.prism.runtime.engine.Rejection;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
@@ -20,8 +21,26 @@ import java.util.List;
  * admission, a model's activation and queueing): {@code prism_time_to_first_token_seconds}, {@code
  * prism_time_per_output_token_seconds} (mean gap after the first token, per request), {@code
  * prism_e2e_request_latency_seconds} (histograms, label {@code model_name}) and {@code
- * prism_request_success_total} (labels {@code model_name}, {@code finished_reason}). The GPUs' memory
- * and scheduling metrics come from their statuses at scrape time ({@link GpuMetrics}).
+ * prism_request_success_total} (labels {@code model_name}, {@code finished_reason}: {@code stop} or
+ * {@code length}). The GPUs' memory and scheduling metrics come from their statuses at scrape time
+ * ({@link GpuMetrics}).
+ *
+ * <p>Every request that reaches the completion endpoints ends in exactly one of four counters, as
+ * the HTTP layer sees its outcome (the routes make sure of "exactly one"; this class only counts):
+ * <ul>
+ *   <li>{@code prism_request_success_total{model_name,finished_reason}}: a complete answer;
+ *   <li>{@code prism_requests_rejected_total{model_name,reason}}: refused before it started; {@code
+ *       reason} is the {@link Rejection.Kind} in lower case ({@code overloaded} = 429, {@code
+ *       slo_unattainable}, {@code context_length_exceeded}, {@code invalid_request}, {@code
+ *       unavailable}, {@code model_not_found}, {@code internal}) or {@code too_many_connections}
+ *       (a connection over {@code prism.http.max-connections}, no model);
+ *   <li>{@code prism_request_failure_total{model_name,reason}}: started but ended in an error:
+ *       {@code engine_error} (the model failed it), {@code event_timeout} (no event for {@code
+ *       prism.http.event-idle-timeout} before the answer started), {@code stream_error} (a stream
+ *       broke off after it started: event timeout or buffer overflow), {@code internal};
+ *   <li>{@code prism_requests_cancelled_total{model_name}}: the client went away (disconnect, or
+ *       {@code prism.http.request-timeout} before the answer started) or the request was cancelled.
+ * </ul>
  *
  * <p>Threading: thread-safe (the observations come from stream threads).
  */
@@ -43,7 +62,14 @@ public final class PrismMetrics {
       .help("Time from a request's arrival to its last token.").labelNames("model_name").classicOnly()
       .classicUpperBounds(E2E_BUCKETS).register(registry);
   private final Counter success = Counter.builder().name("prism_request_success_total")
-      .help("Requests that finished, by finish reason.").labelNames("model_name", "finished_reason").register(registry);
+      .help("Requests that finished with a complete answer, by finish reason.").labelNames("model_name", "finished_reason").register(registry);
+  private final Counter rejected = Counter.builder().name("prism_requests_rejected_total")
+      .help("Requests refused before they started, by reason (the rejection kind; overloaded = HTTP 429).")
+      .labelNames("model_name", "reason").register(registry);
+  private final Counter failure = Counter.builder().name("prism_request_failure_total")
+      .help("Requests that started and then ended in an error, by reason.").labelNames("model_name", "reason").register(registry);
+  private final Counter cancelled = Counter.builder().name("prism_requests_cancelled_total")
+      .help("Requests cancelled because their client went away or their request timeout fired.").labelNames("model_name").register(registry);
 
   /** Content type of {@link #render}. */
   public static final String CONTENT_TYPE = PrometheusTextFormatWriter.CONTENT_TYPE;
@@ -54,15 +80,43 @@ public final class PrismMetrics {
   }
 
   /**
-   * A request ended.
+   * A request ended with a complete answer.
    *
+   * @param reason {@code STOP} or {@code LENGTH}
    * @param seconds since it arrived
    * @param tpotSeconds mean time per output token after the first, or NaN with fewer than 2 tokens
+   * @throws IllegalArgumentException if {@code reason} is not a success
    */
-  public void finished(String model, FinishReason reason, double seconds, double tpotSeconds) {
+  public void succeeded(String model, FinishReason reason, double seconds, double tpotSeconds) {
+    if (reason != FinishReason.STOP && reason != FinishReason.LENGTH) throw new IllegalArgumentException("not a success: " + reason);
     e2e.labelValues(model).observe(seconds);
     if (!Double.isNaN(tpotSeconds)) tpot.labelValues(model).observe(tpotSeconds);
-    success.labelValues(model, reason.name().toLowerCase()).inc();
+    success.labelValues(model, reason.openAiValue()).inc();
+  }
+
+  /** A request was refused before it started ({@code reason}: the rejection kind in lower case). */
+  public void rejected(String model, Rejection.Kind kind) {
+    rejected(model, reasonOf(kind));
+  }
+
+  /** A request was refused before it started, for a reason that is no {@link Rejection.Kind} (e.g. {@code too_many_connections}). */
+  public void rejected(String model, String reason) {
+    rejected.labelValues(model, reason).inc();
+  }
+
+  /** A request started and then failed ({@code reason}: {@code engine_error}, {@code event_timeout}, {@code stream_error}, {@code internal}). */
+  public void failed(String model, String reason) {
+    failure.labelValues(model, reason).inc();
+  }
+
+  /** A request was cancelled (its client went away or its request timeout fired). */
+  public void cancelled(String model) {
+    cancelled.labelValues(model).inc();
+  }
+
+  /** The {@code reason} label of a rejection kind: its name in lower case, e.g. {@code overloaded}. */
+  public static String reasonOf(Rejection.Kind kind) {
+    return kind.name().toLowerCase(java.util.Locale.ROOT);
   }
 
   /** This node's request metrics and the metrics of {@code gpus}, in the Prometheus text format. */

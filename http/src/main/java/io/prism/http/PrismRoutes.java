@@ -24,30 +24,57 @@ import org.apache.pekko.stream.Materializer;
  * unavailable one or a cluster that does not answer 503, anything else 500.
  */
 public final class PrismRoutes extends AllDirectives {
+  /** Config path of the dispatcher that runs {@code /health} and {@code /metrics} (see {@code reference.conf}). */
+  public static final String OPS_DISPATCHER = "prism.http.ops-dispatcher";
+
   private final OpenAiRoutes openAi;
   private final AdminRoutes admin;
+  private final PrismMetrics metrics;
 
   /**
    * @param api the node (or a fake in route tests)
-   * @param materializer runs the per-request event streams
+   * @param materializer runs the per-request event streams; its system provides {@value #OPS_DISPATCHER}
    * @param settings body limit, keep-alive interval, event idle timeout
    */
   public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings) {
     this(api, materializer, settings, new PrismMetrics());
   }
 
-  /** As {@link #PrismRoutes(PrismApi, Materializer, HttpSettings)} observing requests into {@code metrics}. */
+  /**
+   * As {@link #PrismRoutes(PrismApi, Materializer, HttpSettings)} observing requests into {@code metrics}.
+   *
+   * @throws com.typesafe.config.ConfigException if {@value #OPS_DISPATCHER} is not configured
+   */
   public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings, PrismMetrics metrics) {
     CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout(), metrics);
-    this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes());
-    this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics);
+    this.metrics = metrics;
+    this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes(), metrics);
+    this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics, materializer.system().dispatchers().lookup(OPS_DISPATCHER),
+        settings.opsAnswerWithin());
+  }
+
+  /** The metrics the routes observe into. */
+  public PrismMetrics metrics() {
+    return metrics;
   }
 
   /** Every route, with error handling. */
   public Route route() {
+    return handled(concat(openAi.route(), admin.route()));
+  }
+
+  /**
+   * Only {@code /health} and {@code /metrics} (with error handling), then {@code refusal} for any
+   * other path: what a connection over {@code prism.http.max-connections} is served ({@link HttpEdge}).
+   */
+  public Route opsRoute(Route refusal) {
+    return handled(concat(admin.opsRoute(), refusal));
+  }
+
+  private Route handled(Route inner) {
     return handleExceptions(exceptionHandler(), () -> handleRejections(rejectionHandler(),
         () -> withRequestTimeoutResponse(req -> ApiError.unavailable("request timed out (prism.http.request-timeout); use \"stream\": true "
-            + "for long generations").toResponse(), () -> concat(openAi.route(), admin.route()))));
+            + "for long generations").toResponse(), () -> inner)));
   }
 
   static HttpResponse tooLarge(Throwable e) {

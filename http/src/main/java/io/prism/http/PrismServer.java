@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
@@ -64,6 +63,7 @@ public final class PrismServer implements AutoCloseable {
     Config config = ConfigFactory.parseMap(Map.of(
             "pekko.http.server.request-timeout", http.requestTimeout().toMillis() + "ms",
             "pekko.http.server.idle-timeout", http.idleTimeout().toMillis() + "ms",
+            "pekko.http.server.backlog", String.valueOf(http.backlog()),
             "pekko.http.server.parsing.max-content-length", String.valueOf(http.maxBodyBytes() * 8)))
         .withFallback(app);
     PrismSettings settings = PrismSettings.from(PrismNode.withGpuDispatchers(config, 0));
@@ -73,8 +73,7 @@ public final class PrismServer implements AutoCloseable {
       node.awaitLocalGpus(settings.registerTimeout());
       List<String> registered = registerModels(node, modelsDir(config), settings);
       PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http);
-      ServerBinding binding = Http.get(node.system()).newServerAt(http.host(), http.port()).bind(routes.route())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS);
+      ServerBinding binding = HttpEdge.bind(node.system(), routes, http).toCompletableFuture().get(30, TimeUnit.SECONDS);
       log.info("Prism serving on http://{}:{} with {} device(s) ({}), models: {}", http.host(), binding.localAddress().getPort(), devices.size(),
           settings.backend(), registered);
       return new PrismServer(node, binding, registered);

@@ -4,6 +4,7 @@ import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.model.ModelActor;
 import io.prism.actors.frontend.PrismApi;
 import io.prism.http.ApiError;
+import io.prism.http.ClientConnection;
 import io.prism.http.Json;
 import io.prism.http.PrismMetrics;
 import io.prism.runtime.engine.FinishReason;
@@ -15,9 +16,12 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
@@ -25,8 +29,12 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.ActorAttributes;
+import org.apache.pekko.stream.Attributes;
+import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.OverflowStrategy;
+import org.apache.pekko.stream.SharedKillSwitch;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
@@ -41,12 +49,20 @@ import org.apache.pekko.util.ByteString;
  * {@code Rejected}). Streams: {@code data: {json}} frames, {@code : keep-alive} comment lines
  * every {@code prism.http.keep-alive-interval} while nothing else is sent (never empty data
  * events), an {@code error} frame if the request fails after it started, then {@code data:
- * [DONE]}. A client that disconnects cancels the stream: the stream actor stops (the model actor
- * watches it) and a {@link ModelActor.Cancel} is sent, so the sequence's pages go back at once.
- * If no event arrives for {@code prism.http.event-idle-timeout} the request fails.
+ * [DONE]}. If no event arrives for {@code prism.http.event-idle-timeout} the request fails.
+ *
+ * <p><b>Cancellation</b> ({@link Call#cancel}): a client that goes away, streaming or not, while
+ * its request is queued or running ({@link ClientConnection}: its connection's request side ends;
+ * a stream's entity is cancelled), or a request whose {@code prism.http.request-timeout} fires
+ * before the answer started ({@link Call#timedOut}), stops its stream actor (the model actor
+ * watches it and drops or cancels the request) and sends {@link ModelActor.Cancel}, so its pages go
+ * back at once; it is counted as cancelled, never as a success ({@link RequestOutcome}).
  */
 public final class CompletionHandler {
   private static final int EVENT_BUFFER = 1 << 16;
+  /** Config path of the dispatcher that runs the per-request event streams (see {@code reference.conf}). */
+  public static final String EVENTS_DISPATCHER = "prism.http.events-dispatcher";
+  private static final Attributes ON_EVENTS_DISPATCHER = ActorAttributes.dispatcher(EVENTS_DISPATCHER);
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
   private static final ByteString DONE = ByteString.fromString("data: [DONE]\n\n");
 
@@ -61,7 +77,7 @@ public final class CompletionHandler {
    * @param materializer runs the event streams
    * @param keepAliveInterval silence after which a stream gets a {@code : keep-alive} comment
    * @param eventIdleTimeout silence from the model after which a request fails
-   * @param metrics observes each request's TTFT, TPOT and end
+   * @param metrics observes each request's TTFT, TPOT and outcome
    */
   public CompletionHandler(PrismApi api, Materializer materializer, Duration keepAliveInterval, Duration eventIdleTimeout, PrismMetrics metrics) {
     this.api = api;
@@ -71,50 +87,171 @@ public final class CompletionHandler {
     this.metrics = metrics;
   }
 
-  /** Serves {@code req}; the future fails only on internal errors (the exception handler answers 500). */
-  public CompletionStage<HttpResponse> handle(CompletionRequest req) {
-    String id = (req.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
-    long created = System.currentTimeMillis() / 1000;
-    long arrivalNanos = System.nanoTime();
-    AtomicLong firstTokenNanos = new AtomicLong(-1);
-    Pair<org.apache.pekko.actor.ActorRef, Source<GenerationEvent, NotUsed>> pre = Source.<GenerationEvent>actorRef(
-            m -> Optional.empty(), m -> Optional.empty(), EVENT_BUFFER, OverflowStrategy.fail())
-        .preMaterialize(materializer);
-    api.generate(req.toGenerateRequest(id), Adapter.toTyped(pre.first()));
-    Source<GenerationEvent, NotUsed> events = pre.second()
-        .map(e -> observe(req.model(), arrivalNanos, firstTokenNanos, e))
-        .takeWhile(e -> !(e instanceof GenerationEvent.Completed || e instanceof GenerationEvent.Rejected), true)
-        .idleTimeout(eventIdleTimeout);
-    return events.prefixAndTail(1).runWith(Sink.head(), materializer).thenCompose(pt -> {
-      GenerationEvent first = pt.first().isEmpty() ? null : pt.first().get(0);
-      if (first instanceof GenerationEvent.Rejected r) {
-        return CompletableFuture.completedFuture(ApiError.of(r.rejection(), req.promptParam()).toResponse());
-      }
-      if (!(first instanceof GenerationEvent.Started started)) {
-        return CompletableFuture.completedFuture(ApiError.internal("request " + id + " produced no start event").toResponse());
-      }
-      return req.stream()
-          ? CompletableFuture.completedFuture(streaming(req, id, created, started, pt.second()))
-          : collect(req, id, created, pt.second());
-    }).exceptionally(e -> {
-      Throwable t = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
-      return (t instanceof java.util.concurrent.TimeoutException
-          ? ApiError.unavailable("no answer for request " + id + " within " + eventIdleTimeout.toSeconds() + " s: " + t.getMessage())
-          : ApiError.internal("request " + id + " failed: " + t)).toResponse();
-    });
+  /** The cancellation a {@link Call} ends with: the client is gone, nothing is answered. */
+  static final class ClientGone extends CancellationException {
+    ClientGone(String why) {
+      super(why);
+    }
   }
 
-  /** Records the request's first token and end in the metrics (TTFT and TPOT as the client sees them). */
-  private GenerationEvent observe(String model, long arrivalNanos, AtomicLong firstTokenNanos, GenerationEvent e) {
-    long now = System.nanoTime();
-    if (e instanceof GenerationEvent.Chunk && firstTokenNanos.compareAndSet(-1, now)) {
-      metrics.firstToken(model, (now - arrivalNanos) / 1e9);
-    } else if (e instanceof GenerationEvent.Completed c) {
-      long first = firstTokenNanos.get();
-      double tpot = first >= 0 && c.completionTokens() > 1 ? (now - first) / 1e9 / (c.completionTokens() - 1) : Double.NaN;
-      metrics.finished(model, c.reason(), (now - arrivalNanos) / 1e9, tpot);
+  /**
+   * One request in flight: its answer and its cancellation. Threading: thread-safe.
+   */
+  public final class Call {
+    private final CompletionRequest req;
+    private final String id;
+    private final long created = System.currentTimeMillis() / 1000;
+    private final RequestOutcome outcome;
+    private final SharedKillSwitch killSwitch;
+    private final AtomicBoolean completedSeen = new AtomicBoolean();
+    private volatile ActorRef<ModelActor.Command> model;
+    private volatile ClientConnection.Registration registration = () -> {};
+    private CompletionStage<HttpResponse> response;
+
+    private Call(CompletionRequest req) {
+      this.req = req;
+      this.id = (req.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+      this.outcome = new RequestOutcome(req.model(), metrics);
+      this.killSwitch = KillSwitches.shared(id);
     }
-    return e;
+
+    /** The answer; fails only on internal errors (the exception handler answers 500). */
+    public CompletionStage<HttpResponse> response() {
+      return response;
+    }
+
+    /** The request's id ({@code cmpl-...} or {@code chatcmpl-...}). */
+    public String id() {
+      return id;
+    }
+
+    /**
+     * Cancels the request unless it already ended: its stream actor stops, the model gets {@link
+     * ModelActor.Cancel}, the pages go back; counted as cancelled once. Idempotent.
+     */
+    public void cancel(String why) {
+      outcome.cancelled();
+      registration.close();
+      killSwitch.abort(new ClientGone(why));
+      ActorRef<ModelActor.Command> m = model;
+      if (m != null && !completedSeen.get()) m.tell(new ModelActor.Cancel(id));
+    }
+
+    /** Pekko HTTP's request timeout fired before the answer started: cancels, and returns what the client gets (503). */
+    public HttpResponse timedOut() {
+      cancel("request timeout");
+      return ApiError.unavailable("request " + id + " timed out (prism.http.request-timeout) and was cancelled; use \"stream\": true "
+          + "for long generations").toResponse();
+    }
+
+    private GenerationEvent observe(GenerationEvent e) {
+      if (e instanceof GenerationEvent.Completed) completedSeen.set(true);
+      return outcome.observe(e);
+    }
+
+    private void run(Optional<ClientConnection> connection) {
+      Pair<org.apache.pekko.actor.ActorRef, Source<GenerationEvent, NotUsed>> pre = Source.<GenerationEvent>actorRef(
+              m -> Optional.empty(), m -> Optional.empty(), EVENT_BUFFER, OverflowStrategy.fail())
+          .withAttributes(ON_EVENTS_DISPATCHER)
+          .preMaterialize(materializer);
+      connection.ifPresent(c -> registration = c.onClose(() -> cancel("client closed the connection")));
+      api.generate(req.toGenerateRequest(id), Adapter.toTyped(pre.first()));
+      Source<GenerationEvent, NotUsed> events = pre.second()
+          .via(killSwitch.flow())
+          .map(this::observe)
+          .takeWhile(e -> !(e instanceof GenerationEvent.Completed || e instanceof GenerationEvent.Rejected), true)
+          .idleTimeout(eventIdleTimeout);
+      AtomicBoolean streaming = new AtomicBoolean();
+      response = events.prefixAndTail(1).withAttributes(ON_EVENTS_DISPATCHER).runWith(Sink.head(), materializer).thenCompose(pt -> {
+        GenerationEvent first = pt.first().isEmpty() ? null : pt.first().get(0);
+        if (first instanceof GenerationEvent.Rejected r) {
+          outcome.rejected(r.rejection().kind());
+          return CompletableFuture.completedFuture(ApiError.of(r.rejection(), req.promptParam()).toResponse());
+        }
+        if (!(first instanceof GenerationEvent.Started started)) {
+          outcome.failed("internal");
+          return CompletableFuture.completedFuture(ApiError.internal("request " + id + " produced no start event").toResponse());
+        }
+        model = started.model();
+        if (!req.stream()) return collect(pt.second());
+        streaming.set(true);
+        return CompletableFuture.completedFuture(streaming(pt.second()));
+      }).exceptionally(this::failure);
+      response.whenComplete((r, e) -> {
+        if (!streaming.get()) registration.close(); // a stream keeps it until the stream ends
+      });
+    }
+
+    private HttpResponse failure(Throwable e) {
+      Throwable t = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+      if (t instanceof ClientGone) return ApiError.unavailable("request " + id + " was cancelled: " + t.getMessage()).toResponse();
+      if (t instanceof TimeoutException) {
+        outcome.failed("event_timeout");
+        return ApiError.unavailable("no answer for request " + id + " within " + eventIdleTimeout.toSeconds() + " s: " + t.getMessage()).toResponse();
+      }
+      outcome.failed("internal");
+      return ApiError.internal("request " + id + " failed: " + t).toResponse();
+    }
+
+    private CompletionStage<HttpResponse> collect(Source<GenerationEvent, NotUsed> tail) {
+      return tail.withAttributes(ON_EVENTS_DISPATCHER).runFold(new Collected(), Collected::add, materializer).thenApply(c -> {
+        GenerationEvent.Completed done = c.done;
+        if (done == null) {
+          outcome.failed("internal");
+          return ApiError.internal("request " + id + " ended without a finish event").toResponse();
+        }
+        return switch (done.reason()) {
+          case STOP, LENGTH -> HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ResponseShapes.full(req.chat(), id,
+              created, req.model(), c.text.toString(), done.reason().openAiValue(),
+              new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
+          case FAILED, CANCELLED -> ApiError.internal("request " + id + " " + done.reason().openAiValue() + ": " + done.message()).toResponse();
+        };
+      });
+    }
+
+    private HttpResponse streaming(Source<GenerationEvent, NotUsed> tail) {
+      AtomicBoolean finished = new AtomicBoolean();
+      Source<ByteString, NotUsed> head = req.chat()
+          ? Source.single(frame(ResponseShapes.chunk(true, id, created, req.model(), "", null, true)))
+          : Source.empty();
+      Source<ByteString, NotUsed> body = tail
+          .mapConcat(e -> sseFrames(req, id, created, e, finished))
+          .recoverWithRetries(1, Throwable.class, () -> {
+            outcome.failed("stream_error"); // counts nothing if the client went away first
+            return Source.from(List.of(
+                frame(ApiError.internal("stream of request " + id + " broke off: " + "no event within the idle timeout or buffer overflow").toJson()),
+                DONE));
+          });
+      Source<ByteString, NotUsed> sse = head.concat(body)
+          .keepAlive(keepAliveInterval, () -> KEEP_ALIVE)
+          .watchTermination((nu, done) -> {
+            done.whenComplete((d, err) -> {
+              registration.close();
+              if (!finished.get()) cancel("client closed the stream");
+            });
+            return nu;
+          });
+      return HttpResponse.create()
+          .addHeader(RawHeader.create("Cache-Control", "no-cache"))
+          .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), sse));
+    }
+  }
+
+  /** Serves {@code req}; the future fails only on internal errors (the exception handler answers 500). */
+  public CompletionStage<HttpResponse> handle(CompletionRequest req) {
+    return start(req, Optional.empty()).response();
+  }
+
+  /**
+   * Starts serving {@code req}.
+   *
+   * @param connection the client's connection, whose close cancels the request; empty outside a
+   *     real connection (route tests)
+   */
+  public Call start(CompletionRequest req, Optional<ClientConnection> connection) {
+    Call call = new Call(req);
+    call.run(connection);
+    return call;
   }
 
   /** Accumulates a non-streamed request's text until its end. */
@@ -130,43 +267,6 @@ public final class CompletionHandler {
       }
       return this;
     }
-  }
-
-  private CompletionStage<HttpResponse> collect(CompletionRequest req, String id, long created, Source<GenerationEvent, NotUsed> tail) {
-    return tail.runFold(new Collected(), Collected::add, materializer).thenApply(c -> {
-      GenerationEvent.Completed done = c.done;
-      if (done == null) return ApiError.internal("request " + id + " ended without a finish event").toResponse();
-      return switch (done.reason()) {
-        case STOP, LENGTH -> HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ResponseShapes.full(req.chat(), id,
-            created, req.model(), c.text.toString(), done.reason().openAiValue(),
-            new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
-        case FAILED, CANCELLED -> ApiError.internal("request " + id + " " + done.reason().openAiValue() + ": " + done.message()).toResponse();
-      };
-    });
-  }
-
-  private HttpResponse streaming(CompletionRequest req, String id, long created, GenerationEvent.Started started,
-      Source<GenerationEvent, NotUsed> tail) {
-    AtomicBoolean finished = new AtomicBoolean();
-    Source<ByteString, NotUsed> head = req.chat()
-        ? Source.single(frame(ResponseShapes.chunk(true, id, created, req.model(), "", null, true)))
-        : Source.empty();
-    Source<ByteString, NotUsed> body = tail
-        .mapConcat(e -> sseFrames(req, id, created, e, finished))
-        .recoverWithRetries(1, Throwable.class, () -> Source.from(List.of(
-            frame(ApiError.internal("stream of request " + id + " broke off: " + "no event within the idle timeout or buffer overflow").toJson()),
-            DONE)));
-    Source<ByteString, NotUsed> sse = head.concat(body)
-        .keepAlive(keepAliveInterval, () -> KEEP_ALIVE)
-        .watchTermination((nu, done) -> {
-          done.whenComplete((d, err) -> {
-            if (!finished.get()) started.model().tell(new ModelActor.Cancel(id));
-          });
-          return nu;
-        });
-    return HttpResponse.create()
-        .addHeader(RawHeader.create("Cache-Control", "no-cache"))
-        .withEntity(HttpEntities.createChunked(ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), sse));
   }
 
   private static List<ByteString> sseFrames(CompletionRequest req, String id, long created, GenerationEvent e, AtomicBoolean finished) {
