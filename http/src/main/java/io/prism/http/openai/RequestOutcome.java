@@ -1,6 +1,6 @@
 package io.prism.http.openai;
 
-import io.prism.actors.GenerationEvent;
+import io.prism.actors.frontend.GenerationEvent;
 import io.prism.http.PrismMetrics;
 import io.prism.runtime.engine.FinishReason;
 import io.prism.runtime.engine.Rejection;
