@@ -74,9 +74,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   public record Cancel(String requestId) implements Command {}
 
   /** Stops this instance: requests in flight fail with "unloaded", every page goes back. */
-  public enum Shutdown implements Command {
-    INSTANCE
-  }
+  public enum Shutdown implements Command { INSTANCE }
 
   /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
   public record InjectFault(String message) implements Command {}
@@ -141,17 +139,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** Steps with fewer computed tokens (decode) do not sample the prefill speed. */
   static final int SPEED_SAMPLE_TOKENS = 32;
 
-  enum Step implements Command {
-    INSTANCE
-  }
+  enum Step implements Command { INSTANCE }
 
-  enum HoldExpired implements Command {
-    INSTANCE
-  }
+  enum HoldExpired implements Command { INSTANCE }
 
-  enum ActivationRetry implements Command {
-    INSTANCE
-  }
+  enum ActivationRetry implements Command { INSTANCE }
 
   record Loaded(LoadedModel model) implements Command, NoSerializationVerificationNeeded {}
 

@@ -129,11 +129,6 @@ public final class ModelEngine implements AutoCloseable {
     return RequestLimits.of(model.id(), config, backend.kvCache());
   }
 
-  /** The options it runs with. */
-  public EngineOptions options() {
-    return options;
-  }
-
   /** This engine's owner name in the page pool ({@code model.id()}). */
   public String owner() {
     return blocks.owner();
