@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
