@@ -108,11 +108,11 @@ public final class AdmissionBenchCommand implements Callable<Integer> {
     AdmissionReport offRun = null;
     List<AdmissionReport> reports = new ArrayList<>();
     for (boolean on : new boolean[] {false, true}) {
-      try (InProcessServer s = InProcessServer.start(overrides(on))) {
+      List<String> ids = specs.stream().map(ModelSpec::id).toList();
+      try (InProcessServer s = InProcessServer.start(overrides(on));
+          OpenLoopLoad loadGen = new OpenLoopLoad(s.port(), ids, loaded.config().vocabSize(), loaded.tokenizer().bosId(), promptTokens,
+              maxTokens, (int) WAIT_MILLIS)) {
         s.register(specs);
-        List<String> ids = specs.stream().map(ModelSpec::id).toList();
-        OpenLoopLoad loadGen = new OpenLoopLoad(s.port(), ids, loaded.config().vocabSize(), loaded.tokenizer().bosId(), promptTokens, maxTokens,
-            (int) WAIT_MILLIS);
         loadGen.run(1e9, capacityRequests, seed + 1000, WAIT_MILLIS); // warm-up burst (JIT, prefill-speed samples)
         if (Double.isNaN(arrivals)) {
           List<OpenLoopLoad.Outcome> burst = loadGen.run(1e9, capacityRequests, seed + 2000, WAIT_MILLIS);

@@ -97,5 +97,6 @@ final class HttpLoad implements AutoCloseable {
   @Override
   public void close() {
     pool.shutdownNow();
+    client.close();
   }
 }

@@ -20,9 +20,10 @@ import java.util.concurrent.locks.LockSupport;
  * requests at the same offsets.
  *
  * <p>Threading: {@link #run} blocks the caller, which paces the arrivals; the requests run on a
- * pool of daemon threads, one per request in flight.
+ * pool of daemon threads, one per request in flight. Connections are kept alive between requests
+ * until {@link #close}.
  */
-final class OpenLoopLoad {
+final class OpenLoopLoad implements AutoCloseable {
   /** One request's model and what its stream saw. */
   record Outcome(String model, SseClient.Result result) {}
 
@@ -87,5 +88,11 @@ final class OpenLoopLoad {
     } finally {
       pool.shutdownNow();
     }
+  }
+
+  /** Closes the idle connections. */
+  @Override
+  public void close() {
+    client.close();
   }
 }

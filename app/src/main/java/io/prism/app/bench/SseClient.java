@@ -1,24 +1,28 @@
 package io.prism.app.bench;
 
 import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+
 import java.nio.charset.StandardCharsets;
 
 /**
- * A minimal HTTP/1.1 client for benchmarks: one blocking socket per request ({@code Connection:
- * close}), a POST with a JSON body, and a server-sent-event reader that costs little CPU per token.
+ * A minimal HTTP/1.1 client for benchmarks: blocking sockets kept alive between requests (as the
+ * OpenAI SDKs' connection pools do; one request at a time per connection, a new connection when no
+ * idle one is left), a POST with a JSON body, and a server-sent-event reader that costs little CPU per token.
  * It de-chunks the body and looks at each {@code data:} line's bytes only for a few fixed markers
  * ({@code "finish_reason":null}, {@code "usage"}, {@code "error"}, {@code [DONE]}): no JSON tree,
  * no string per token. Timestamps ({@link System#nanoTime()}) are taken once per HTTP chunk read.
  *
  * <p>Threading: each call runs on the caller's thread and blocks until the response ends; calls on
- * different threads are independent. Not a general HTTP client: no redirects, no TLS, no keep-alive.
+ * different threads are independent (the idle connections are a concurrent queue). Not a general
+ * HTTP client: no redirects, no TLS, no pipelining.
  */
-public final class SseClient {
+public final class SseClient implements AutoCloseable {
   private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] NOT_FINISHED = "\"finish_reason\":null".getBytes(StandardCharsets.US_ASCII);
@@ -49,6 +53,7 @@ public final class SseClient {
 
   private final InetSocketAddress address;
   private final int timeoutMillis;
+  private final java.util.concurrent.ConcurrentLinkedQueue<Connection> idle = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
   /**
    * @param address the server (loopback in benchmarks)
@@ -63,23 +68,59 @@ public final class SseClient {
   public Result post(String path, String json) {
     long sent = -1;
     Reader r = new Reader();
-    try (Socket s = new Socket()) {
-      s.setTcpNoDelay(true);
-      s.setSoTimeout(timeoutMillis);
-      s.connect(address, timeoutMillis);
+    Connection c = idle.poll();
+    try {
+      if (c == null) c = new Connection(address, timeoutMillis);
       byte[] body = json.getBytes(StandardCharsets.UTF_8);
       String head = "POST " + path + " HTTP/1.1\r\nHost: " + address.getHostString() + ":" + address.getPort()
-          + "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nConnection: close\r\nContent-Length: " + body.length + "\r\n\r\n";
-      OutputStream out = s.getOutputStream();
+          + "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: " + body.length + "\r\n\r\n";
       sent = System.nanoTime();
-      out.write(head.getBytes(StandardCharsets.US_ASCII));
-      out.write(body);
-      out.flush();
-      r.read(new BufferedInputStream(s.getInputStream(), 1 << 16));
+      c.out.write(head.getBytes(StandardCharsets.US_ASCII));
+      c.out.write(body);
+      c.out.flush();
+      r.read(c.in);
+      if (r.keepAlive) idle.add(c);
+      else c.close();
+      c = null;
       return new Result(r.status, sent, r.first, r.last, System.nanoTime(), r.completionTokens, r.frames, r.done, r.error);
     } catch (IOException | RuntimeException e) {
+      if (c != null) c.close();
       return new Result(r.status, sent, r.first, r.last, System.nanoTime(), r.completionTokens, r.frames, r.done,
           r.error != null ? r.error : e.toString());
+    }
+  }
+
+  /** Closes the idle kept-alive connections (requests in progress keep theirs until they end). */
+  @Override
+  public void close() {
+    for (Connection c = idle.poll(); c != null; c = idle.poll()) c.close();
+  }
+
+  /** One kept-alive connection: used by one request at a time. */
+  private static final class Connection {
+    final Socket socket = new Socket();
+    final InputStream in;
+    final OutputStream out;
+
+    Connection(InetSocketAddress address, int timeoutMillis) throws IOException {
+      try {
+        socket.setTcpNoDelay(true);
+        socket.setSoTimeout(timeoutMillis);
+        socket.connect(address, timeoutMillis);
+        in = new BufferedInputStream(socket.getInputStream(), 1 << 16);
+        out = new BufferedOutputStream(socket.getOutputStream(), 1 << 14);
+      } catch (IOException e) {
+        close();
+        throw e;
+      }
+    }
+
+    void close() {
+      try {
+        socket.close();
+      } catch (IOException ignored) {
+        // closing a broken connection: nothing left to do
+      }
     }
   }
 
@@ -88,7 +129,7 @@ public final class SseClient {
     int status = -1;
     long first = -1, last = -1;
     int completionTokens = -1, frames;
-    boolean done;
+    boolean done, keepAlive = true;
     String error;
     private byte[] line = new byte[1024];
     private int lineLength;
@@ -101,8 +142,10 @@ public final class SseClient {
         String lower = h.toLowerCase(java.util.Locale.ROOT);
         if (lower.startsWith("transfer-encoding:") && lower.contains("chunked")) chunked = true;
         if (lower.startsWith("content-length:")) length = Integer.parseInt(lower.substring(15).trim());
+        if (lower.startsWith("connection:") && lower.contains("close")) keepAlive = false;
       }
       if (!chunked) { // an error envelope (or a non-streamed body): keep it as the error
+        if (length < 0) keepAlive = false;
         byte[] b = length >= 0 ? in.readNBytes(length) : in.readAllBytes();
         error = "HTTP " + status + ": " + new String(b, StandardCharsets.UTF_8);
         return;
@@ -110,7 +153,12 @@ public final class SseClient {
       byte[] buf = new byte[8192];
       while (true) {
         int size = Integer.parseInt(headerLine(in).split(";", 2)[0].trim(), 16);
-        if (size == 0) return; // last chunk; trailers are not used
+        if (size == 0) { // last chunk, then trailers (none expected) up to an empty line
+          while (!headerLine(in).isEmpty()) {
+            // skip a trailer field
+          }
+          return;
+        }
         if (buf.length < size) buf = new byte[Math.max(size, buf.length * 2)];
         int n = in.readNBytes(buf, 0, size);
         if (n < size) throw new IOException("connection closed inside a chunk");
