@@ -1,12 +1,14 @@
 package io.prism.app.bench;
 
 /**
- * Totals of a benchmark's rounds at one concurrency: generated tokens, wall time, and per request
- * its TTFT and TPOT (means). Not thread-safe: filled by the thread that runs the rounds.
+ * Totals of a benchmark's rounds at one concurrency: generated tokens, wall time, the fastest
+ * round's tokens/s, and per request its TTFT and TPOT (means). Not thread-safe: filled by the thread that runs the rounds.
  */
 public final class LoadStats {
   private long tokens;
   private long wallNanos;
+  private long tokensAtLastRound;
+  private double bestRoundTokensPerSecond = Double.NaN;
   private double ttftSumNanos, tpotSumNanos;
   private int ttftCount, tpotCount;
   private int requests, ended, failed;
@@ -14,6 +16,18 @@ public final class LoadStats {
   /** Adds a round that took {@code wallNanos} from its first request sent to its last response ended. */
   void addRound(long wallNanos) {
     this.wallNanos += wallNanos;
+    double rate = (tokens - tokensAtLastRound) / (wallNanos / 1e9);
+    tokensAtLastRound = tokens;
+    if (wallNanos > 0 && !(rate <= bestRoundTokensPerSecond)) bestRoundTokensPerSecond = rate;
+  }
+
+  /**
+   * Generated tokens per second of the fastest round: on a shared machine the round least slowed
+   * by other processes (NaN before the first round). Call {@link #addRound} after the round's
+   * requests.
+   */
+  public double bestRoundTokensPerSecond() {
+    return bestRoundTokensPerSecond;
   }
 
   /**
