@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the self-contained Prism bundle for GPU hosts without a JDK (issue 4, DESIGN.md section 8):
 #   prism/jre      jlink runtime of this JDK (only the modules the server needs)
-#   prism/lib      the server jars: http and its runtime dependencies, minus the LMDB store of
+#   prism/lib      the server jars: app (CLI) and its runtime dependencies, minus the LMDB store of
 #                  Pekko's durable distributed data (lmdbjava, jnr, jffi, asm: Prism does not use
 #                  it) and with the JavaCPP CUDA natives trimmed to cudart, cuBLAS and NVRTC (the
 #                  CUDA libraries themselves come from the host), and with DJL's Hugging Face
@@ -11,16 +11,16 @@
 # jlink image is left uncompressed (--compress=0) and its native libraries stripped: xz then packs
 # the runtime to about 17 MB, against 33 MB for a --compress=2 image in a .tar.gz.
 #
-# Run through Maven:  mvn -o -q -Pdist -DskipTests package -pl http -am
-# (or directly, after `mvn package -pl http -am`:  dist/build.sh http/target)
+# Run through Maven:  mvn -o -q -Pdist -DskipTests package -pl app -am
+# (or directly, after `mvn package -pl app -am`:  dist/build.sh app/target)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TARGET=$(cd "${1:-$ROOT/http/target}" && pwd)
+TARGET=$(cd "${1:-$ROOT/app/target}" && pwd)
 VERSION=${2:-0.1.0-SNAPSHOT}
 OUT="$TARGET/dist/prism"
 LIMIT=$((64 * 1024 * 1024))
 JLINK=${JAVA_HOME:+$JAVA_HOME/bin/}jlink
-[ -f "$TARGET/prism-http-$VERSION.jar" ] && [ -d "$TARGET/lib" ] || { echo "dist: $TARGET has no prism-http jar and lib/: package http first" >&2; exit 1; }
+[ -f "$TARGET/prism-app-$VERSION.jar" ] && [ -d "$TARGET/lib" ] || { echo "dist: $TARGET has no prism-app jar and lib/: package app first" >&2; exit 1; }
 rm -rf "$TARGET/dist"
 mkdir -p "$OUT/lib"
 # modules from `jdeps --print-module-deps` over the server jars, plus java.xml (logback configuration)
@@ -28,7 +28,7 @@ mkdir -p "$OUT/lib"
   --strip-debug --no-man-pages --no-header-files --compress=0 --output "$OUT/jre"
 # native symbols are not needed to run; an uncompressed module image compresses better in the archive
 find "$OUT/jre" -name '*.so' -exec strip --strip-unneeded {} +
-cp "$TARGET/prism-http-$VERSION.jar" "$OUT/lib/"
+cp "$TARGET/prism-app-$VERSION.jar" "$OUT/lib/"
 for j in "$TARGET"/lib/*.jar; do
   case "$(basename "$j")" in
     lmdbjava-*|jnr-*|jffi-*|asm-*|xchart-*|junit-*|*-tests.jar) continue ;;
@@ -59,10 +59,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64"
 cmd=("$here/jre/bin/java" --add-modules jdk.incubator.vector -Xss4m -XX:+UseTransparentHugePages)
 if [[ -n "${PRISM_JAVA_OPTS:-}" ]]; then read -r -a extra <<<"$PRISM_JAVA_OPTS"; cmd+=("${extra[@]}"); fi
-cmd+=(-cp "$here/lib/*" io.prism.http.cli.PrismCli "$@")
-set +e
-{ "${cmd[@]}" 2>&1 1>&3 3>&- | { grep -v --line-buffered '^WARNING: Using incubator modules: jdk.incubator.vector$' || true; } >&2; } 3>&1
-exit "${PIPESTATUS[0]}"
+cmd+=(-cp "$here/lib/*" io.prism.app.cli.PrismCli "$@")
+# exec: the JVM takes this script's PID, so `kill PID` (or Ctrl-C) stops the server cleanly.
+exec "${cmd[@]}" 2> >(grep -v --line-buffered '^WARNING: Using incubator modules: jdk.incubator.vector$' >&2)
 LAUNCHER
 chmod +x "$OUT/prism"
 [ -d "$ROOT/conf" ] && cp -r "$ROOT/conf" "$OUT/conf"

@@ -214,8 +214,11 @@ public final class CompletionHandler {
       Source<ByteString, NotUsed> head = req.chat()
           ? Source.single(frame(ResponseShapes.chunk(true, id, created, req.model(), "", null, true)))
           : Source.empty();
+      StreamFrames frames = new StreamFrames(req.chat(), id, created, req.model());
       Source<ByteString, NotUsed> body = tail
-          .mapConcat(e -> sseFrames(req, id, created, e, finished))
+          .mapConcat(e -> sseFrames(req, id, created, frames, e, finished))
+          // frames that queue up while the connection is busy go out together in one HTTP chunk (one write)
+          .conflate(ByteString::concat)
           .recoverWithRetries(1, Throwable.class, () -> {
             outcome.failed("stream_error"); // counts nothing if the client went away first
             return Source.from(List.of(
@@ -269,15 +272,17 @@ public final class CompletionHandler {
     }
   }
 
-  private static List<ByteString> sseFrames(CompletionRequest req, String id, long created, GenerationEvent e, AtomicBoolean finished) {
-    List<ByteString> out = new ArrayList<>(3);
+  private static List<ByteString> sseFrames(CompletionRequest req, String id, long created, StreamFrames frames, GenerationEvent e,
+      AtomicBoolean finished) {
     boolean chat = req.chat();
-    if (e instanceof GenerationEvent.Chunk c) {
-      if (!c.text().isEmpty()) out.add(frame(ResponseShapes.chunk(chat, id, created, req.model(), c.text(), null, false)));
-    } else if (e instanceof GenerationEvent.Completed c) {
+    if (e instanceof GenerationEvent.Chunk c) { // the per-token path: no JSON tree, one array per frame
+      return c.text().isEmpty() ? List.of() : List.of(frames.content(c.text()));
+    }
+    List<ByteString> out = new ArrayList<>(3);
+    if (e instanceof GenerationEvent.Completed c) {
       finished.set(true);
       if (c.reason() == FinishReason.STOP || c.reason() == FinishReason.LENGTH) {
-        if (chat && !c.text().isEmpty()) out.add(frame(ResponseShapes.chunk(true, id, created, req.model(), c.text(), null, false)));
+        if (chat && !c.text().isEmpty()) out.add(frames.content(c.text()));
         out.add(frame(ResponseShapes.chunk(chat, id, created, req.model(), chat ? "" : c.text(), c.reason().openAiValue(), false)));
         if (req.includeUsage()) {
           out.add(frame(ResponseShapes.usageChunk(chat, id, created, req.model(), new ResponseShapes.Usage(c.promptTokens(), c.completionTokens()))));

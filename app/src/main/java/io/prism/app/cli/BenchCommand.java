@@ -1,11 +1,12 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** {@code prism bench}: benchmarks that print numbers (never pass/fail tests). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-    subcommands = {CpuBenchCommand.class, BenchEngineCommand.class, BalloonBenchCommand.class})
+    subcommands = {CpuBenchCommand.class, BenchEngineCommand.class, BalloonBenchCommand.class,
+        io.prism.app.bench.ServeBenchCommand.class, io.prism.app.bench.AdmissionBenchCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

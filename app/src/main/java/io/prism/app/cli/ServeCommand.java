@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;

@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;

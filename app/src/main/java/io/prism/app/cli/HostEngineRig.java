@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import io.prism.runtime.engine.EngineOptions;
 import io.prism.runtime.engine.ModelEngine;

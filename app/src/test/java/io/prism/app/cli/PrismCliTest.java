@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

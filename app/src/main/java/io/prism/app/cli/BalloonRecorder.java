@@ -1,4 +1,4 @@
-package io.prism.http.cli;
+package io.prism.app.cli;
 
 import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.gpu.GpuStatus;
