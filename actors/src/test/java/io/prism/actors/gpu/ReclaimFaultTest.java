@@ -24,7 +24,7 @@ class ReclaimFaultTest {
 
   private static GpuFixture fixture(String name) {
     GpuFixture fx = new GpuFixture(name, 2 * BallooningTest.weightBytes() + KV_PAGES * GpuFixture.PAGE_BYTES + GpuFixture.PAGE_BYTES - 1,
-        "prism.gpu.reclaim-timeout = 1s");
+        "prism.gpu.reclaim-timeout = 1s\nprism.gpu.deadline-admission = off"); // this test is about reclaim under faults, not admission
     fx.load("loose", 10_000, 1_000);
     fx.load("strict", 300, 100);
     return fx;
