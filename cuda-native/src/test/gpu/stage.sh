@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stages everything the GPU machine needs into DEST (default: <repo>/.dev, ignored by git):
-#   the self-contained bundle (http/target/prism-*-linux-x86_64.tar.xz from
-#   `mvn -o -q -Pdist -DskipTests package -pl http -am`: jlink runtime, server jars, launcher),
+#   the self-contained bundle (app/target/prism-*-linux-x86_64.tar.xz from
+#   `mvn -o -q -Pdist -DskipTests package -pl app -am`: jlink runtime, server jars, launcher),
 #   the cuda-native test classes, JUnit's console launcher, the shared test models and the scripts.
 # The GPU tests run on the bundle's runtime and jars, so the run also proves the bundle works on a
 # host without a JDK. Run from the repository root after the dist build and
@@ -13,7 +13,7 @@ SHARED=${PRISM_SHARED:-$ROOT/../shared}
 M2=${M2_REPO:-$HOME/.m2/repository}
 rm -rf "$DEST"
 mkdir -p "$DEST/lib" "$DEST/shared/models/oracle" "$DEST/classes/test"
-cp http/target/prism-*-linux-x86_64.tar.xz "$DEST/"
+cp app/target/prism-*-linux-x86_64.tar.xz "$DEST/"
 cp -r cuda-native/target/test-classes/. "$DEST/classes/test/"
 cp "$M2/org/junit/platform/junit-platform-console-standalone/1.14.4/junit-platform-console-standalone-1.14.4.jar" "$DEST/lib/"
 cp "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin" "$DEST/shared/models/"
