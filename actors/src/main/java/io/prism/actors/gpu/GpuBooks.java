@@ -36,14 +36,15 @@ final class GpuBooks {
   }
 
   /**
-   * Records and logs an event: at DEBUG for the frequent cheap ones (empty pages and cached blocks
-   * taken, a short step, a refusal), at INFO for the rest (preemptions, evictions, activations,
-   * admission rejections, restarts).
+   * Records and logs an event: at DEBUG for the frequent ones (empty pages and cached blocks
+   * taken, a short step, a refusal, an admission rejection), at INFO for the rest (preemptions,
+   * evictions, activations, restarts).
    */
   void event(String kind, String modelId, String detail) {
     if (events.size() == capacity) events.pollFirst();
     events.addLast(new GpuEvent(System.currentTimeMillis(), kind, modelId, detail));
-    if (kind.equals(GpuEvent.RECLAIMED) || kind.equals(GpuEvent.RECLAIM_SHORT) || kind.equals(GpuEvent.RECLAIM_REFUSED)) {
+    if (kind.equals(GpuEvent.RECLAIMED) || kind.equals(GpuEvent.RECLAIM_SHORT) || kind.equals(GpuEvent.RECLAIM_REFUSED)
+        || kind.equals(GpuEvent.REJECTED)) { // admission rejections come in floods under overload; counted in /metrics
       log.debug("GPU {} {} {}: {}", gpu, kind, modelId, detail);
     } else {
       log.info("GPU {} {} {}: {}", gpu, kind, modelId, detail);

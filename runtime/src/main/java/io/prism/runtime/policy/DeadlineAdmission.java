@@ -78,9 +78,36 @@ public final class DeadlineAdmission {
   private double slowdown = 1.0;
   private long slowdownAtNanos = Long.MIN_VALUE;
 
-  /** @param enabled Moore-Hodgson admission on ({@code prism.gpu.deadline-admission}); off admits everything */
+  /** Deadline admission with {@link #DEFAULT_HEADROOM}. */
   public DeadlineAdmission(boolean enabled) {
+    this(enabled, DEFAULT_HEADROOM);
+  }
+
+  /**
+   * @param enabled Moore-Hodgson admission on ({@code prism.gpu.deadline-admission}); off admits everything
+   * @param headroom fraction of each TTFT SLO kept in reserve: admission plans for the first token
+   *     by {@code arrival + (1 - headroom) * SLO}, so that the noise its estimates cannot see (a
+   *     busy host, a garbage collection) does not break a promise; in {@code [0, 0.5]}
+   * @throws IllegalArgumentException if {@code headroom} is out of range
+   */
+  public DeadlineAdmission(boolean enabled, double headroom) {
+    if (!(headroom >= 0 && headroom <= 0.5)) throw new IllegalArgumentException("headroom must be in [0, 0.5], got " + headroom);
     this.enabled = enabled;
+    this.headroom = headroom;
+  }
+
+  /** Default headroom: 10% of the TTFT SLO (it covers the HTTP path before the GPU sees a request, and after its first token). */
+  public static final double DEFAULT_HEADROOM = 0.10;
+
+  private final double headroom;
+
+  private long planned(long sloNanos) {
+    return plannedSloNanos(sloNanos, headroom);
+  }
+
+  /** The TTFT SLO admission plans against: {@code sloNanos * (1 - headroom)} (what the simulator feeds {@link #decide} too). */
+  public static long plannedSloNanos(long sloNanos, double headroom) {
+    return sloNanos == Long.MAX_VALUE ? sloNanos : (long) (sloNanos * (1 - headroom));
   }
 
   /** Whether deadline admission is on. */
@@ -273,7 +300,9 @@ public final class DeadlineAdmission {
     Map<String, Integer> ahead = new HashMap<>();
     for (QueuedRequest c : committed.values()) ahead.merge(c.modelId(), 1, Integer::sum);
     List<Waiting> waiting = new ArrayList<>(queue.size());
-    for (Entry e : queue.values()) waiting.add(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), e.sloNanos()));
+    for (Entry e : queue.values()) {
+      waiting.add(new Waiting(e.requestId(), e.modelId(), e.arrivalNanos(), e.promptTokens(), planned(e.sloNanos())));
+    }
     List<QueuedRequest> in;
     if (enabled) {
       MooreHodgsonAdmission.Result r = decide(waiting, outlooks, ahead, committedNanos(), nowNanos, slowdown);

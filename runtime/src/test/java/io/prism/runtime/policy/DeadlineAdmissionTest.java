@@ -133,7 +133,7 @@ class DeadlineAdmissionTest {
   void theSimulatorsStatelessRoundAndTheGpuActorsAdmitTheSameSetOnSeededQueues() {
     java.util.Random rnd = new java.util.Random(42);
     for (int trial = 0; trial < 300; trial++) {
-      DeadlineAdmission gpu = admission(true);
+      DeadlineAdmission gpu = new DeadlineAdmission(true, 0); // the simulator plans without headroom
       List<DeadlineAdmission.Waiting> waiting = new java.util.ArrayList<>();
       Map<String, ModelOutlook> outlooks = new java.util.HashMap<>();
       for (String m : List.of("a", "b", "c")) {

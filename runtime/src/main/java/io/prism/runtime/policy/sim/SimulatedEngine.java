@@ -149,10 +149,11 @@ final class SimulatedEngine {
       for (SimRequest r : fresh) {
         byId.put(r.arrival.requestId(), r);
         queue.add(new DeadlineAdmission.Waiting(r.arrival.requestId(), r.model.id(), r.arrival.arrivalNanos(), r.prefillTokens(),
-            r.deadlineNanos - r.arrival.arrivalNanos()));
+            r.deadlineNanos - r.arrival.arrivalNanos())));
         outlooks.computeIfAbsent(r.model.id(), id -> ModelOutlook.idle(id, measuredPrefillTokensPerSecond(r.model)));
       }
-      // the same admission the GPU actors run; the simulator models prefill time only (no slot or activation wait)
+      // the same admission the GPU actors run, without headroom (the simulator's times have no noise);
+      // the simulator models prefill time only (no slot or activation wait)
       MooreHodgsonAdmission.Result res = DeadlineAdmission.decide(queue, outlooks, Map.of(), committedNanos, sim.now);
       for (MooreHodgsonAdmission.Drop.Rejected rej : res.rejected()) {
         SimRequest r = byId.get(rej.request().requestId());
