@@ -149,7 +149,7 @@ final class SimulatedEngine {
       for (SimRequest r : fresh) {
         byId.put(r.arrival.requestId(), r);
         queue.add(new DeadlineAdmission.Waiting(r.arrival.requestId(), r.model.id(), r.arrival.arrivalNanos(), r.prefillTokens(),
-            r.deadlineNanos - r.arrival.arrivalNanos())));
+            r.deadlineNanos - r.arrival.arrivalNanos()));
         outlooks.computeIfAbsent(r.model.id(), id -> ModelOutlook.idle(id, measuredPrefillTokensPerSecond(r.model)));
       }
       // the same admission the GPU actors run, without headroom (the simulator's times have no noise);
