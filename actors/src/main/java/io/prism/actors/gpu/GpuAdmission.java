@@ -2,6 +2,7 @@ package io.prism.actors.gpu;
 
 import io.prism.actors.frontend.GenerateRequest;
 import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.frontend.RequesterWatch;
 import io.prism.actors.model.ModelActor;
 
 import io.prism.runtime.engine.GenerationRequest;
@@ -10,7 +11,6 @@ import io.prism.runtime.policy.DeadlineAdmission;
 import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,6 +38,7 @@ final class GpuAdmission {
   private record Pending(GenerationRequest request, ActorRef<GenerationEvent> replyTo, String modelId) {}
 
   private final ActorContext<GpuActor.Command> ctx;
+  private final RequesterWatch<GpuActor.Command> watched;
   private final DeadlineAdmission admission;
   private final LongSupplier clock;
   private final int maxPerModel;
@@ -45,7 +46,6 @@ final class GpuAdmission {
   private final Map<String, Pending> queued = new LinkedHashMap<>();
   private final Map<String, String> admitted = new HashMap<>(); // request id -> model id, sent to the model and not ended
   private final Map<String, Integer> perModel = new HashMap<>();
-  private final Map<ActorRef<GenerationEvent>, Set<String>> byRequester = new HashMap<>();
   private double drainPerSecond = 1;
   private long lastEndNanos = -1;
 
@@ -55,6 +55,7 @@ final class GpuAdmission {
     this.clock = clock;
     this.maxPerModel = maxPerModel;
     this.maxPerGpu = maxPerGpu;
+    this.watched = new RequesterWatch<>(ctx, GpuActor.RequesterGone::new);
   }
 
   /** The admission policy's state (counts, queue), for books. */
@@ -102,7 +103,7 @@ final class GpuAdmission {
     if (problem != null) return refuse(g, problem);
     queued.put(r.requestId(), new Pending(request, g.replyTo(), modelId));
     perModel.merge(modelId, 1, Integer::sum);
-    watch(g.replyTo(), r.requestId());
+    watched.add(g.replyTo(), r.requestId());
     admission.enqueue(modelId, r.requestId(), now, tokens.length, e.spec.ttftSlo());
     return true;
   }
@@ -131,7 +132,7 @@ final class GpuAdmission {
       for (String id : ids) {
         Pending p = queued.remove(id);
         if (p == null) continue;
-        unwatch(p.replyTo(), id);
+        watched.remove(p.replyTo(), id);
         if (e == null || e.unloading) {
           ended(id, modelId);
           p.replyTo().tell(new GenerationEvent.Rejected(id, new Rejection.Unavailable("model '" + modelId + "' left its GPU", "model", 1)));
@@ -144,7 +145,7 @@ final class GpuAdmission {
     round.rejected().forEach((id, r) -> {
       Pending p = queued.remove(id);
       if (p == null) return;
-      unwatch(p.replyTo(), id);
+      watched.remove(p.replyTo(), id);
       ended(id, r.modelId());
       books.event(GpuEvent.REJECTED, r.modelId(), id + ": " + r.reason());
       p.replyTo().tell(new GenerationEvent.Rejected(id, new Rejection.SloUnattainable("model '" + r.modelId() + "': " + r.reason(),
@@ -176,8 +177,7 @@ final class GpuAdmission {
 
   /** The requester of queued requests stopped: they leave the queue. */
   void requesterGone(ActorRef<GenerationEvent> requester) {
-    Set<String> ids = byRequester.remove(requester);
-    if (ids == null) return;
+    Set<String> ids = watched.forget(requester);
     for (String id : ids) {
       Pending p = queued.remove(id);
       if (p != null) ended(id, p.modelId());
@@ -205,7 +205,7 @@ final class GpuAdmission {
     for (Pending p : gone) {
       String id = p.request().requestId();
       queued.remove(id);
-      unwatch(p.replyTo(), id);
+      watched.remove(p.replyTo(), id);
       ended(id, modelId);
       p.replyTo().tell(new GenerationEvent.Rejected(id, new Rejection.Unavailable("model '" + modelId + "' left its GPU", "model", 1)));
     }
@@ -216,23 +216,5 @@ final class GpuAdmission {
   private void ended(String id, String modelId) {
     admission.ended(List.of(id));
     perModel.merge(modelId, -1, Integer::sum);
-  }
-
-  private void watch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids == null) {
-      ids = new HashSet<>();
-      byRequester.put(requester, ids);
-      ctx.watchWith(requester, new GpuActor.RequesterGone(requester));
-    }
-    ids.add(requestId);
-  }
-
-  private void unwatch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids != null && ids.remove(requestId) && ids.isEmpty()) {
-      byRequester.remove(requester);
-      ctx.unwatch(requester);
-    }
   }
 }

@@ -1,6 +1,7 @@
 package io.prism.actors.model;
 
 import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.frontend.RequesterWatch;
 import io.prism.actors.gpu.GpuActor;
 
 import io.prism.runtime.engine.FinishReason;
@@ -9,7 +10,6 @@ import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.SequenceEvent;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -35,8 +35,8 @@ final class ModelRequests {
 
   final Map<String, Pending> pending = new LinkedHashMap<>();
   final Map<String, ActorRef<GenerationEvent>> inflight = new LinkedHashMap<>();
-  private final Map<ActorRef<GenerationEvent>, Set<String>> byRequester = new HashMap<>();
   private final ActorContext<ModelActor.Command> ctx;
+  private final RequesterWatch<ModelActor.Command> watched;
   private final Function<ActorRef<GenerationEvent>, ModelActor.Command> gone;
   private final Map<String, Long> awaitingFirstToken = new HashMap<>(); // in the engine, no token yet -> arrival
   private final Map<String, Integer> maxTokens = new HashMap<>(); // in the engine -> its max_tokens
@@ -47,6 +47,7 @@ final class ModelRequests {
   ModelRequests(ActorContext<ModelActor.Command> ctx, Function<ActorRef<GenerationEvent>, ModelActor.Command> gone) {
     this.ctx = ctx;
     this.gone = gone;
+    this.watched = new RequesterWatch<>(ctx, gone);
   }
 
   /** Requests queued or in flight. */
@@ -61,7 +62,7 @@ final class ModelRequests {
   /** Queues {@code r} for admission and watches its requester. */
   void addPending(GenerationRequest r, ActorRef<GenerationEvent> replyTo) {
     pending.put(r.requestId(), new Pending(r, replyTo));
-    watch(replyTo, r.requestId());
+    watched.add(replyTo, r.requestId());
   }
 
   /** Moves an admitted request into the engine's set. */
@@ -87,16 +88,15 @@ final class ModelRequests {
   void reject(Pending p, Rejection rejection) {
     String id = p.request().requestId();
     pending.remove(id);
-    unwatch(p.replyTo(), id);
+    watched.remove(p.replyTo(), id);
     ended.add(id);
     p.replyTo().tell(new GenerationEvent.Rejected(id, rejection));
   }
 
   /** Forgets the requests of a requester that stopped; returns those the engine still runs. */
   List<String> requesterGone(ActorRef<GenerationEvent> requester) {
-    Set<String> ids = byRequester.remove(requester);
+    Set<String> ids = watched.forget(requester);
     List<String> running = new ArrayList<>();
-    if (ids == null) return running;
     for (String id : ids) {
       if (pending.remove(id) != null) ended.add(id);
       if (inflight.remove(id) != null) running.add(id); // its Finished(CANCELLED) is reported when the engine emits it
@@ -120,7 +120,7 @@ final class ModelRequests {
         maxTokens.remove(f.requestId());
         ActorRef<GenerationEvent> to = inflight.remove(f.requestId());
         if (to != null) {
-          unwatch(to, f.requestId());
+          watched.remove(to, f.requestId());
           to.tell(new GenerationEvent.Completed(f.requestId(), f.reason(), f.text(), f.promptTokens(), f.completionTokens(), f.message()));
         }
       }
@@ -150,25 +150,6 @@ final class ModelRequests {
     pending.clear();
     awaitingFirstToken.clear();
     maxTokens.clear();
-    byRequester.keySet().forEach(ctx::unwatch);
-    byRequester.clear();
-  }
-
-  private void watch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids == null) {
-      ids = new HashSet<>();
-      byRequester.put(requester, ids);
-      ctx.watchWith(requester, gone.apply(requester));
-    }
-    ids.add(requestId);
-  }
-
-  private void unwatch(ActorRef<GenerationEvent> requester, String requestId) {
-    Set<String> ids = byRequester.get(requester);
-    if (ids != null && ids.remove(requestId) && ids.isEmpty()) {
-      byRequester.remove(requester);
-      ctx.unwatch(requester);
-    }
+    watched.clear();
   }
 }
