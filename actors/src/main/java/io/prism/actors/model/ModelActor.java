@@ -217,6 +217,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         reportProgress(true);
       }
     });
+    memory.syncReserveWish(); // the pool pre-creates this model's next page id
   }
 
   @Override
@@ -230,7 +231,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessageEquals(ActivationRetry.INSTANCE, () -> guarded(memory::tryActivate))
         .onMessage(Reclaim.class, this::onReclaim)
         .onMessage(EvictIfIdle.class, m -> {
-          if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos())) reportProgress(true);
+          if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos())) {
+            memory.syncReserveWish();
+            reportProgress(true);
+          }
           return this;
         })
         .onMessage(GetMemory.class, m -> {
@@ -336,6 +340,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       throw e;
     }
     reports.checkInvariants(settings.policies().checkInvariants(), "reclaim for " + r.forModel());
+    memory.syncReserveWish();
     ensureStepping();
     reportProgress(true);
     return this;

@@ -63,6 +63,7 @@ final class ModelMemoryClient {
   private boolean activationNegotiates;
   private long activationStartNanos = -1;
   private long askedAtNanos;
+  private int wishSent = -1;
 
   ModelMemoryClient(ModelEngine engine, PageLease lease, ModelSpec spec, PrismSettings settings, ActorRef<PagePoolActor.Command> pool,
       ActorRef<GpuActor.Command> gpu, ActorRef<ModelActor.Command> self, LongSupplier clock, Actor actor) {
@@ -155,6 +156,19 @@ final class ModelMemoryClient {
   /** After a step: the stock its running sequences do not need next goes back to the pool. */
   void afterStep() {
     returnUnwanted();
+    syncReserveWish();
+  }
+
+  /**
+   * Tells the pool the engine's reserve wish ({@link PageLease#reserveWanted()}: its next page id's
+   * pages, 0 while evicted) when it changed, so the pool keeps that many pre-created.
+   */
+  void syncReserveWish() {
+    int wish = engine.weightsResident() ? lease.reserveWanted() : 0;
+    if (wish != wishSent) {
+      wishSent = wish;
+      pool.tell(new PagePoolActor.WantReserve(lease.owner(), wish));
+    }
   }
 
   private void returnUnwanted() {
@@ -200,6 +214,7 @@ final class ModelMemoryClient {
       lease.weightBytes(weightBytes);
       lease.limits(spec.minPages(), spec.poolMaxPages());
       engine.activate();
+      syncReserveWish();
       long took = Math.max(0, clock.getAsLong() - Math.max(0, activationStartNanos));
       activationStartNanos = -1;
       actor.activated(took);

@@ -93,6 +93,14 @@ public final class PagePoolActor extends AbstractBehavior<PagePoolActor.Command>
   /** A model leaves the device (unloaded, failed): its pages, weights and limits go. */
   public record Leave(String owner, List<PhysicalPage> pages) implements Command, NoSerializationVerificationNeeded {}
 
+  /**
+   * How many pre-created pages a model wants kept in the reserve for its next page id ({@code
+   * 2 * layers} of them; 0 withdraws the wish): the reserve target is the larger of the pool's own
+   * and the sum of the wishes, so every model maps its next page id without a driver create on its
+   * decode path.
+   */
+  public record WantReserve(String owner, int pages) implements Command {}
+
   /** New page limits of a model ({@code maxPages} 0: none; a lowered maximum takes effect lazily). */
   public record SetLimits(String owner, int minPages, int maxPages) implements Command {}
 
@@ -181,6 +189,12 @@ public final class PagePoolActor extends AbstractBehavior<PagePoolActor.Command>
         .onMessage(Return.class, m -> onReturn(m.owner(), m.pages(), m.handover(), false))
         .onMessage(Evicted.class, m -> onReturn(m.owner(), m.pages(), m.handover(), true))
         .onMessage(Leave.class, this::onLeave)
+        .onMessage(WantReserve.class, m -> {
+          pool.setReserveWanted(m.owner(), Math.max(0, m.pages()));
+          pool.refillReserve();
+          checked("reserve wish of " + m.owner());
+          return this;
+        })
         .onMessage(SetLimits.class, m -> {
           pool.setLimits(m.owner(), m.minPages(), m.maxPages() <= 0 ? Integer.MAX_VALUE : m.maxPages());
           return this;
@@ -289,6 +303,7 @@ public final class PagePoolActor extends AbstractBehavior<PagePoolActor.Command>
     if (!m.pages().isEmpty()) pool.release(m.owner(), m.pages());
     if (pool.weightBytesOf(m.owner()) > 0) pool.releaseWeights(m.owner());
     pool.setLimits(m.owner(), 0, Integer.MAX_VALUE);
+    pool.setReserveWanted(m.owner(), 0);
     if (pool.pagesHeldBy(m.owner()) > 0) {
       violation("model " + m.owner() + " left holding " + pool.pagesHeldBy(m.owner()) + " pages it did not return");
     }
