@@ -363,7 +363,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
           raw.invariantChecks(), raw.queued(), raw.events());
     }
     Map<String, ModelBooks> b = new TreeMap<>();
-    for (String id : models.ids()) b.put(id, books.books(id, admission.policy()));
+    for (String id : models.ids()) b.put(id, books.books(id, admission.policy(), models.get(id).early.size()));
     GpuStatus status = raw.withBooks(b, admission.queued(), books.events());
     if (s.replyTo() != null) {
       s.replyTo().tell(status);

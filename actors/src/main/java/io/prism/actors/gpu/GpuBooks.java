@@ -120,11 +120,14 @@ final class GpuBooks {
     return List.copyOf(events);
   }
 
-  /** Every model's books: these counters plus admission's. */
-  ModelBooks books(String modelId, io.prism.runtime.policy.DeadlineAdmission admission) {
+  /**
+   * Every model's books: these counters plus admission's; {@code waitingForLoad} requests that wait
+   * for the instance to be ready count as queued too.
+   */
+  ModelBooks books(String modelId, io.prism.runtime.policy.DeadlineAdmission admission, int waitingForLoad) {
     Counters c = counters.getOrDefault(modelId, new Counters());
     io.prism.runtime.policy.DeadlineAdmission.Counts a = admission.counts(modelId);
-    return new ModelBooks(admission.queued(modelId), a.admitted, a.rejected, a.deferred, c.activations, c.activationNanos, c.lastActivationNanos,
+    return new ModelBooks(admission.queued(modelId) + waitingForLoad, a.admitted, a.rejected, a.deferred, c.activations, c.activationNanos, c.lastActivationNanos,
         c.evictions, c.pagesReclaimed, c.preempted);
   }
 

@@ -6,7 +6,7 @@ import io.prism.actors.PrismMessage;
  * What a GPU actor counts for one model: its local admission and time sharing (the engine's own
  * counters are in {@link GpuStatus.ModelStatus}). Counters start when the model is loaded on the GPU.
  *
- * @param queued requests in the GPU's deadline queue now, not yet admitted to the engine
+ * @param queued requests in the GPU's deadline queue now, or waiting for the model to load; not yet admitted
  * @param admitted requests admitted to the engine
  * @param rejected requests local admission rejected (cannot meet their TTFT deadline; 503)
  * @param deferred requests that local admission deferred at least once (they stayed queued)
