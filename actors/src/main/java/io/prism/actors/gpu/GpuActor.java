@@ -142,12 +142,15 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
 
   /**
    * What the GPU actor keeps of a ready model instance (node-local: the tokenizer is the model's own,
-   * immutable and thread-safe for encoding).
+   * immutable and thread-safe for encoding). Its prefill speed and step times reach admission
+   * with each progress report ({@code ModelOutlook}).
    *
+   * @param limits the static limits its requests must fit
+   * @param maxModelLen context length in tokens
+   * @param weightBytes bytes of its weights in the pool's budget
    * @param capacityPages the pool's capacity for KV beside the weights when it joined
    */
-  public record ModelProfile(Tokenizer tokenizer, RequestLimits limits, int maxModelLen, long weightBytes, double prefillTokensPerSecond,
-      int capacityPages) {}
+  public record ModelProfile(Tokenizer tokenizer, RequestLimits limits, int maxModelLen, long weightBytes, int capacityPages) {}
 
   /** From a model actor: loaded and serving (again, after a restart). */
   public record ModelReady(String modelId, ModelProfile profile) implements Command, NoSerializationVerificationNeeded {}

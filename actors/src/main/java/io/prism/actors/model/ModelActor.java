@@ -199,7 +199,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.intake = new ModelIntake(engine, requests, ctx.getSelf(), clock);
     intake.gpu(gpu);
     this.reports = new ModelReports(engine, lease, settings, prefillSpeed);
-    this.memory = new ModelMemoryClient(engine, lease, spec, settings, pool, parent, ctx.getSelf(), clock, new ModelMemoryClient.Actor() {
+    this.memory = new ModelMemoryClient(engine, lease, spec, settings, pool, ctx.getSelf(), clock, new ModelMemoryClient.Actor() {
       @Override
       public void stepSoon() {
         ensureStepping();

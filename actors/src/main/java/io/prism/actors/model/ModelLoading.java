@@ -107,7 +107,7 @@ final class ModelLoading {
     }
     pool.tell(new PagePoolActor.Return(model.id(), lease.takeUnmapped(0, Integer.MAX_VALUE), null));
     GpuActor.ModelProfile profile = new GpuActor.ModelProfile(model.tokenizer(), engine.requestLimits(), model.config().maxSeqLen(), weightBytes,
-        prefill, j.capacityPages());
+        j.capacityPages());
     parent.tell(new GpuActor.ModelReady(spec.id(), profile));
     ModelActor actor = new ModelActor(ctx, spec, gpu, engine, lease, pool, settings, clock, parent, timers, prefill);
     return stash.unstashAll(actor);

@@ -66,7 +66,7 @@ final class ModelMemoryClient {
   private int wishSent = -1;
 
   ModelMemoryClient(ModelEngine engine, PageLease lease, ModelSpec spec, PrismSettings settings, ActorRef<PagePoolActor.Command> pool,
-      ActorRef<GpuActor.Command> gpu, ActorRef<ModelActor.Command> self, LongSupplier clock, Actor actor) {
+      ActorRef<ModelActor.Command> self, LongSupplier clock, Actor actor) {
     this.engine = engine;
     this.lease = lease;
     this.spec = spec;
