@@ -34,7 +34,7 @@ class BallooningTest {
   @BeforeEach
   void start() {
     long budget = 2 * weightBytes() + KV_PAGES * GpuFixture.PAGE_BYTES + GpuFixture.PAGE_BYTES - 1;
-    fx = new GpuFixture("ballooning-test", budget, "");
+    fx = new GpuFixture("ballooning-test", budget, "prism.gpu.deadline-admission = off\n"); // its subject is memory flow, not admission
     fx.load("a", 10_000, 1_000);
     fx.load("b", 100, 50);
   }
