@@ -151,6 +151,21 @@ public final class KvprPlacement implements PlacementPolicy {
     return new Placement(assignment, moves, unplaced, ledger.kvprByGpu(), summary);
   }
 
+  /**
+   * KVPR of every GPU with the models where they are now ({@link ModelDemand#currentGpus()};
+   * unplaced models are left out): sum of KV demand over free memory after weights, as {@link
+   * #place} computes it. Used to rank proposed migrations by how hot their source GPU is.
+   *
+   * @return KVPR by GPU id, in 1/s^2; every GPU of {@code gpus} is present
+   */
+  public static Map<Integer, Double> currentKvpr(List<ModelDemand> models, List<GpuCapacity> gpus) {
+    GpuLedger ledger = new GpuLedger(gpus);
+    for (ModelDemand m : models) {
+      if (m.isPlaced() && m.currentGpus().stream().allMatch(ledger::contains)) ledger.add(m.currentGpus(), m.shardWeightBytes(), m.shardKvDemand());
+    }
+    return ledger.kvprByGpu();
+  }
+
   private static double score(GpuLedger ledger, List<Integer> set, long w, double d) {
     double s = 0;
     for (int g : set) s = Math.max(s, ledger.kvprWith(g, w, d));
