@@ -443,9 +443,14 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     if (view.demands.isEmpty()) return;
     Placement plan = view.place(kvpr);
     long now = System.nanoTime();
-    List<Move> allowed = migrations.budget.admit(plan.migrations(), now, view.currentKvpr());
+    List<Move> proposed = new ArrayList<>();
+    for (Move mv : plan.migrations()) {
+      CatalogEntry e = catalog.get(mv.modelId());
+      if (e != null && e.migration == null && e.state == State.READY) proposed.add(mv);
+    }
+    List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
     rounds++;
-    lastRound = why + ": " + plan.reason() + "; " + allowed.size() + " of " + plan.migrations().size() + " migrations within the budget";
+    lastRound = why + ": " + plan.reason() + "; " + allowed.size() + " of " + proposed.size() + " migrations within the budget";
     for (Move mv : allowed) {
       CatalogEntry e = catalog.get(mv.modelId());
       GpuId to = view.target(mv);

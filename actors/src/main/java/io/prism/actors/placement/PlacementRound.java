@@ -26,8 +26,9 @@ import java.util.Set;
  * io.prism.runtime.policy.MigrationBudget}'s books stay valid as GPUs come and go.
  *
  * <p>Weights count only while resident: an evicted (time-shared) model takes no memory from its
- * GPU until a request brings it back. A model being migrated is left out of the policy's
- * decisions; its weights are pinned on both its source and target.
+ * GPU until a request brings it back. A model being migrated counts as placed on its target (its
+ * demand and weights go there; its source's copy leaves with the hand-off, so rounds during the
+ * migration do not see a transient squeeze); the policy's proposals for it are ignored.
  */
 final class PlacementRound {
   final List<ModelDemand> demands = new ArrayList<>();
@@ -45,10 +46,7 @@ final class PlacementRound {
       CatalogEntry extra) {
     Map<GpuId, Long> pinned = new HashMap<>();
     for (CatalogEntry e : entries) {
-      if (e.migration != null) {
-        pinned.merge(e.migration.from, e.weightBytes, Long::sum);
-        pinned.merge(e.migration.to, e.weightBytes, Long::sum);
-      } else if (e.gpu != null && e.state == State.LOADING && e != extra) {
+      if (e.migration == null && e.gpu != null && e.state == State.LOADING && e != extra) {
         pinned.merge(e.gpu, weightsOf(e), Long::sum); // being loaded for its first placement
       }
     }
@@ -59,9 +57,9 @@ final class PlacementRound {
       capacities.add(new GpuCapacity(id, Math.max(1, r.budgetBytes() - pinned.getOrDefault(r.gpu(), 0L))));
     }
     for (CatalogEntry e : entries) {
-      if (e == extra) continue;
-      if (e.state != State.READY || e.gpu == null || e.migration != null) continue;
-      Integer id = ids.get(e.gpu);
+      if (e == extra || e.state != State.READY || e.gpu == null) continue;
+      GpuId at = e.migration != null ? e.migration.to : e.gpu; // a moving model counts where it is going
+      Integer id = ids.get(at);
       if (id == null || !gpuOf.containsKey(id)) continue;
       demands.add(demand(e, reports.get(e.gpu), id));
     }
