@@ -23,13 +23,16 @@ import java.time.Duration;
  * @param traceSteps {@code prism.gpu.trace-steps}: per-step samples of pages held kept per GPU (0: off)
  * @param maxQueuedRequests {@code prism.gpu.max-queued-requests}: requests a GPU takes at once across
  *     its models (queued at admission plus in their engines); beyond it HTTP 429 with Retry-After
+ * @param swapIdleAfter {@code prism.gpu.swap-idle-after}: when a model needs room for its weights
+ *     (loading, or activation after eviction), reclaim may evict models idle at least this long,
+ *     least recently used first (time sharing: a GPU serves more models than it holds at once)
  */
 public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, boolean deadlineAdmission, Duration reclaimTimeout,
-    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps, int maxQueuedRequests) {
+    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps, int maxQueuedRequests, Duration swapIdleAfter) {
 
   /** The defaults of {@code reference.conf}. */
   public static final GpuPolicySettings DEFAULTS =
-      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0, 4096);
+      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0, 4096, Duration.ofSeconds(1));
 
   public GpuPolicySettings {
     if (idleEviction == null || idleEviction.isNegative()) throw new IllegalArgumentException("prism.gpu.idle-eviction must be >= 0, got " + idleEviction);
@@ -39,6 +42,7 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     if (reclaimRetry == null || reclaimRetry.isNegative()) throw new IllegalArgumentException("prism.gpu.reclaim-retry must be >= 0, got " + reclaimRetry);
     if (eventLogSize < 1) throw new IllegalArgumentException("prism.gpu.event-log-size must be >= 1, got " + eventLogSize);
     if (traceSteps < 0) throw new IllegalArgumentException("prism.gpu.trace-steps must be >= 0, got " + traceSteps);
+    if (swapIdleAfter == null || swapIdleAfter.isNegative()) throw new IllegalArgumentException("prism.gpu.swap-idle-after must be >= 0, got " + swapIdleAfter);
     if (maxQueuedRequests < 1) throw new IllegalArgumentException("prism.gpu.max-queued-requests must be >= 1, got " + maxQueuedRequests);
   }
 
@@ -52,6 +56,6 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     Config g = prism.getConfig("gpu");
     return new GpuPolicySettings(g.getDuration("idle-eviction"), g.getBoolean("evict-idle-models"), g.getBoolean("deadline-admission"),
         g.getDuration("reclaim-timeout"), g.getDuration("reclaim-retry"), g.getInt("event-log-size"), g.getBoolean("check-invariants"),
-        g.getInt("trace-steps"), g.getInt("max-queued-requests"));
+        g.getInt("trace-steps"), g.getInt("max-queued-requests"), g.getDuration("swap-idle-after"));
   }
 }

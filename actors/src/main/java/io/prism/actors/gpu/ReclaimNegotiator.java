@@ -68,6 +68,9 @@ final class ReclaimNegotiator {
   private final GpuBooks books;
   private final ReclaimPolicy reclaim;
   private final long idleThresholdNanos;
+  /** Reclaim for a model's weights (load, activation): idle models go after {@code swap-idle-after}. */
+  private final ReclaimPolicy swap;
+  private final long swapThresholdNanos;
   private final Set<String> askAgain = new LinkedHashSet<>();
   private Negotiation current;
   private long negotiations;
@@ -85,6 +88,10 @@ final class ReclaimNegotiator {
     Duration threshold = policies.evictIdleModels() ? policies.idleEviction() : Duration.ofDays(36500);
     this.reclaim = new ReclaimPolicy(threshold);
     this.idleThresholdNanos = threshold.toNanos();
+    Duration swapAfter = !policies.evictIdleModels() ? threshold
+        : policies.swapIdleAfter().compareTo(threshold) < 0 ? policies.swapIdleAfter() : threshold;
+    this.swap = new ReclaimPolicy(swapAfter);
+    this.swapThresholdNanos = swapAfter.toNanos();
   }
 
   /** The idle time after which a model's weights may be evicted, in nanoseconds. */
@@ -177,7 +184,8 @@ final class ReclaimNegotiator {
       GpuModels.Entry g = models.apply(giver);
       if (g == null) return;
       n.givers.add(giver);
-      g.ref.tell(new ModelActor.Reclaim(n.id, m.modelId(), m.forWeights() ? null : e.ref, unit, actions, idleThresholdNanos));
+      g.ref.tell(new ModelActor.Reclaim(n.id, m.modelId(), m.forWeights() ? null : e.ref, unit, actions,
+          swapping(m, n.memories) ? swapThresholdNanos : idleThresholdNanos));
       if (giver.equals(faultTarget)) {
         faultTarget = "";
         g.ref.tell(new ModelActor.InjectFault("in the middle of reclaim " + n.id));
@@ -211,8 +219,20 @@ final class ReclaimNegotiator {
       memories.add(keep ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
           mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
     }
-    return reclaim.plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
+    return (swapping(m, snapshot) ? swap : reclaim).plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
         new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), memories);
+  }
+
+  /**
+   * Whether this ask is time sharing's: the requester needs room for its weights, or has no
+   * sequence running (it cannot make progress at all, e.g. just activated with a request waiting).
+   * Then models idle for {@code swap-idle-after} may be evicted, not only those idle for {@code
+   * idle-eviction}.
+   */
+  private static boolean swapping(GpuActor.NeedPages m, Map<String, ModelMemory> snapshot) {
+    if (m.forWeights()) return true;
+    ModelMemory self = snapshot.get(m.modelId());
+    return self != null && self.running().isEmpty() && m.pagesForRunning() == 0;
   }
 
   /** A stricter model's prefill is at risk and nothing can be freed: looser models start no new sequence for a while. */

@@ -93,8 +93,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    */
   public record PagesGranted(List<PhysicalPage> pages, int capacityPages, boolean negotiating) implements Command, NoSerializationVerificationNeeded {}
 
-  /** From the pool actor: the answer to {@link PagePoolActor.Join}. */
-  public record Joined(boolean ok, String reason, List<PhysicalPage> pages, int capacityPages)
+  /**
+   * From the pool actor: the answer to {@link PagePoolActor.Join}.
+   *
+   * @param negotiating not joined, and the GPU actor negotiates room for the weights (evicting idle
+   *     models): {@link PagesReady} follows, then join again
+   */
+  public record Joined(boolean ok, String reason, List<PhysicalPage> pages, int capacityPages, boolean negotiating)
       implements Command, NoSerializationVerificationNeeded {}
 
   /** From the pool actor: the answer to {@link PagePoolActor.Activate}. */

@@ -74,12 +74,36 @@ final class ModelLoading {
     } catch (RuntimeException e) {
       return failLoad(ModelActor.rootMessage(e), null);
     }
+    return join(model, kv, weightBytes, 1);
+  }
+
+  /**
+   * Joins the pool; if the weights do not fit, the pool has the GPU actor negotiate room (idle
+   * models are evicted, least recently used first) and this joins again when told the outcome, at
+   * most {@link #JOIN_ATTEMPTS} times.
+   */
+  private Behavior<ModelActor.Command> join(LoadedModel model, KvCache kv, long weightBytes, int attempt) {
     int tokens = Math.min(settings.engine().prefillChunk(), model.config().maxSeqLen());
     int pageIds = ((tokens + kv.blockSize() - 1) / kv.blockSize() + kv.blocksPerPage() - 1) / kv.blocksPerPage();
-    pool.tell(new PagePoolActor.Join(model.id(), weightBytes, spec.minPages(), spec.maxPages(), pageIds * kv.physicalPagesPerPageId(), ctx.getSelf()));
+    boolean negotiate = attempt < JOIN_ATTEMPTS && settings.policies().evictIdleModels();
+    pool.tell(new PagePoolActor.Join(model.id(), weightBytes, spec.minPages(), spec.maxPages(), pageIds * kv.physicalPagesPerPageId(), negotiate,
+        ctx.getSelf()));
     return common(Behaviors.receive(ModelActor.Command.class)
-        .onMessage(ModelActor.Joined.class, j -> onJoined(model, kv, weightBytes, j)));
+        .onMessage(ModelActor.Joined.class, j -> {
+          if (j.ok() || !j.negotiating()) return onJoined(model, kv, weightBytes, j);
+          return common(Behaviors.receive(ModelActor.Command.class)
+              .onMessage(ModelActor.PagesReady.class, r -> {
+                if (r.negotiationId() >= 0 && r.outcome() == ModelActor.Outcome.REFUSED) {
+                  kv.close();
+                  return failLoad(j.reason() + "; no model on the GPU is idle enough to make room", null);
+                }
+                return join(model, kv, weightBytes, attempt + 1);
+              }));
+        }));
   }
+
+  /** Joins tried before a load that does not fit fails. */
+  static final int JOIN_ATTEMPTS = 4;
 
   private Behavior<ModelActor.Command> onJoined(LoadedModel model, KvCache kv, long weightBytes, ModelActor.Joined j) {
     if (!j.ok()) {
@@ -90,6 +114,9 @@ final class ModelLoading {
     lease.grant(j.pages());
     lease.weightBytes(weightBytes);
     lease.limits(spec.minPages(), spec.poolMaxPages());
+    if (settings.policies().evictIdleModels()) {
+      lease.timeSharedCapacity((int) ((settings.memoryBudgetBytes() - weightBytes) / device.memory().granularity()));
+    }
     ForwardBackend backend = null;
     ModelEngine engine = null;
     double prefill;
@@ -106,8 +133,11 @@ final class ModelLoading {
       return failLoad(ModelActor.rootMessage(e), lease);
     }
     pool.tell(new PagePoolActor.Return(model.id(), lease.takeUnmapped(0, Integer.MAX_VALUE), null));
+    // With time sharing the other models' weights can leave: a request may use the budget beside this model's own weights.
+    int capacity = settings.policies().evictIdleModels()
+        ? (int) Math.max(j.capacityPages(), (settings.memoryBudgetBytes() - weightBytes) / device.memory().granularity()) : j.capacityPages();
     GpuActor.ModelProfile profile = new GpuActor.ModelProfile(model.tokenizer(), engine.requestLimits(), model.config().maxSeqLen(), weightBytes,
-        j.capacityPages());
+        capacity);
     parent.tell(new GpuActor.ModelReady(spec.id(), profile));
     ModelActor actor = new ModelActor(ctx, spec, gpu, engine, lease, pool, settings, clock, parent, timers, prefill);
     return stash.unstashAll(actor);
@@ -131,7 +161,12 @@ final class ModelLoading {
         })
         .onAnyMessage(m -> {
           if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
-          if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.GetMemory || m instanceof ModelActor.Reclaim
+          if (m instanceof ModelActor.GetMemory g) { // loading: nothing to give (answered so a negotiation need not wait for it)
+            g.replyTo().tell(new GpuActor.MemoryReply(g.negotiationId(), spec.id(), new io.prism.runtime.policy.ModelMemory(spec.id(), spec.slo(),
+                false, 0, 0, 0, 0, 0, 0, java.util.List.of())));
+            return Behaviors.same();
+          }
+          if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
               || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry) {
             return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
           }

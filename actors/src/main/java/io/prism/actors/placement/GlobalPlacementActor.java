@@ -514,7 +514,13 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, e.tried, e);
     Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
     List<Integer> chosen = plan == null ? null : plan.assignment().get(e.spec.id());
-    if (chosen == null || chosen.isEmpty()) {
+    GpuId target = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
+    String reason = plan == null ? "" : plan.reason();
+    if (target == null) { // every GPU is full of resident models: time-share one (its idle models make room)
+      target = view.timeShared(e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes());
+      reason = "time-shared: no GPU has room beside its resident models";
+    }
+    if (target == null) {
       e.state = State.FAILED;
       e.message = "no GPU can hold model '" + e.spec.id() + "' (about " + e.spec.estimatedBytes() + " bytes of weights)"
           + (e.failures.isEmpty() ? "" : "; " + String.join("; ", e.failures));
@@ -525,8 +531,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e.resolveWaiters.clear();
       return;
     }
-    e.gpu = view.gpuOf.get(chosen.get(0));
-    getContext().getLog().info("Placing model {} on {} ({})", e.spec.id(), e.gpu, plan.reason());
+    e.gpu = target;
+    getContext().getLog().info("Placing model {} on {} ({})", e.spec.id(), e.gpu, reason);
     gpus.apply(e.gpu).tell(new GpuActor.LoadModel(e.spec, loadReplies));
   }
 }

@@ -76,6 +76,26 @@ final class PlacementRound {
     return KvprPlacement.currentKvpr(demands, capacities);
   }
 
+  /**
+   * Time sharing: the GPU for a model the policy could not place because resident models fill every
+   * GPU, when some GPU's budget can hold its weights on their own: the one with the lowest KVPR
+   * (ties: the most budget left beside models being loaded). Loading it there evicts idle models.
+   *
+   * @return null if no GPU's budget can hold {@code weightBytes}
+   */
+  GpuId timeShared(long weightBytes) {
+    Map<Integer, Double> kvpr = currentKvpr();
+    GpuCapacity best = null;
+    for (GpuCapacity c : capacities) {
+      if (c.memoryBudgetBytes() < weightBytes) continue;
+      if (best == null || kvpr.get(c.gpuId()) < kvpr.get(best.gpuId())
+          || (kvpr.get(c.gpuId()).equals(kvpr.get(best.gpuId())) && c.memoryBudgetBytes() > best.memoryBudgetBytes())) {
+        best = c;
+      }
+    }
+    return best == null ? null : gpuOf.get(best.gpuId());
+  }
+
   /** The GPU a move's first target id names. */
   GpuId target(Move m) {
     return gpuOf.get(m.toGpus().get(0));

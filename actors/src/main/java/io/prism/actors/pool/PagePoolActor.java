@@ -56,9 +56,11 @@ public final class PagePoolActor extends AbstractBehavior<PagePoolActor.Command>
   /**
    * A model joins the device: reserve its weight bytes, set its limits and grant it {@code pages}
    * pages (for its prefill-speed measurement). Answered {@link ModelActor.Joined}; nothing is
-   * reserved when the weights do not fit.
+   * reserved when the weights do not fit. Then, with {@code negotiate} and weights within the
+   * budget, the GPU actor negotiates room for them ({@link GpuActor.NeedPages} for weights), and
+   * the model joins again when it is told the outcome.
    */
-  public record Join(String owner, long weightBytes, int minPages, int maxPages, int pages, ActorRef<ModelActor.Command> replyTo)
+  public record Join(String owner, long weightBytes, int minPages, int maxPages, int pages, boolean negotiate, ActorRef<ModelActor.Command> replyTo)
       implements Command {}
 
   /**
@@ -237,7 +239,13 @@ public final class PagePoolActor extends AbstractBehavior<PagePoolActor.Command>
       reason = "not enough free memory on " + gpu + " for the weights of " + m.owner() + ": needs " + m.weightBytes() + " bytes, "
           + (long) pool.freePages() * pool.pageBytes() + " free";
     }
-    m.replyTo().tell(new ModelActor.Joined(ok, reason, pages, pool.capacityPages()));
+    boolean negotiate = !ok && m.negotiate() && m.weightBytes() <= pool.budgetBytes();
+    m.replyTo().tell(new ModelActor.Joined(ok, reason, pages, pool.capacityPages(), negotiate));
+    if (negotiate) { // time sharing: make room for the weights (idle models leave) and join again
+      int need = (int) ((m.weightBytes() + pool.pageBytes() - 1) / pool.pageBytes());
+      int reserve = pool.reservePages();
+      parent.tell(new GpuActor.NeedPages(m.owner(), need, 0, false, true, Math.max(0, pool.freePages() - reserve), reserve));
+    }
     checked("join of " + m.owner());
     return this;
   }

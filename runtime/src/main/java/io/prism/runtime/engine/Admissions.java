@@ -14,6 +14,7 @@ final class Admissions {
    */
   static Rejection problem(GenerationRequest r, ModelConfig config, KvCache kv, PageSource pool, String modelId, long evictedWeightBytes) {
     long evictedPages = (evictedWeightBytes + pool.pageBytes() - 1) / pool.pageBytes();
-    return RequestLimits.of(modelId, config, kv).check(r, pool.capacityPages(), evictedPages);
+    long capacity = Math.max(pool.capacityPages() - evictedPages, pool.timeSharedCapacityPages());
+    return RequestLimits.of(modelId, config, kv).check(r, capacity, 0);
   }
 }

@@ -112,6 +112,18 @@ public final class PageLease implements PageSource {
     this.weightBytes = Math.max(0, bytes);
   }
 
+  private int timeSharedCapacityPages;
+
+  /** Sets {@link #timeSharedCapacityPages()} (budget pages minus the owner's weight pages; 0: no time sharing). */
+  public void timeSharedCapacity(int pages) {
+    this.timeSharedCapacityPages = Math.max(0, pages);
+  }
+
+  @Override
+  public int timeSharedCapacityPages() {
+    return timeSharedCapacityPages;
+  }
+
   /** The pool's capacity beside the weights changed (a hint for {@link #capacityPages()}). */
   public void capacity(int pages) {
     this.capacityPages = Math.max(0, pages);

@@ -55,6 +55,15 @@ public interface PageSource {
   /** Most pages that can exist at once beside the current weights. */
   int capacityPages();
 
+  /**
+   * Under time sharing, the most KV pages this source's owner could hold if every other model's
+   * weights left the device (budget minus its own weights), or 0 without time sharing. Requests
+   * that fit this never get a "too large" refusal because idle neighbours sit in memory.
+   */
+  default int timeSharedCapacityPages() {
+    return 0;
+  }
+
   /** {@code owner} would like {@code pages} pages kept ready for its next page id. */
   void setReserveWanted(String owner, int pages);
 }
