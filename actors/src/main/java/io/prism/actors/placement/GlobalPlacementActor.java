@@ -9,15 +9,12 @@ import io.prism.runtime.engine.Rejection;
 import io.prism.actors.placement.ModelInfo.State;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.MostFreeMemoryPlacement;
-import io.prism.runtime.policy.Move;
-import io.prism.runtime.policy.Placement;
 import io.prism.runtime.policy.PlacementPolicy;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Function;
 import org.apache.pekko.actor.Address;
@@ -197,8 +194,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private final Map<String, CatalogEntry> catalog = new LinkedHashMap<>();
   private final Map<GpuId, GpuReport> reports = new TreeMap<>();
   private final Map<GpuId, Integer> gpuIds = new HashMap<>();
-  private long rounds;
-  private String lastRound = "";
+  private final PlacementPlanner planner;
 
   /**
    * @param gpus how to reach a GPU actor (through Cluster Sharding in production, a probe in tests)
@@ -222,6 +218,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     this.policy = settings.policy().equals("kvpr") ? kvpr : new MostFreeMemoryPlacement();
     this.loadReplies = ctx.messageAdapter(GpuActor.LoadReply.class, WrappedLoadReply::new);
     this.migrations = new MigrationCoordinator(gpus, loadReplies, timers, ctx.getLog(), settings);
+    this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, ctx.getLog());
     if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
     if (watchCluster) {
       ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class, e -> {
@@ -415,68 +412,16 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private Behavior<Command> onMoveModel(MoveModel m) {
-    CatalogEntry e = catalog.get(m.modelId());
-    GpuReport target = reports.get(m.gpu());
-    if (e == null) {
-      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.UNKNOWN_MODEL, "The model '" + m.modelId() + "' does not exist"));
-    } else if (target == null) {
-      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.UNKNOWN_GPU, "no GPU " + m.gpu() + " reports to the placement"));
-    } else if (e.state != State.READY || e.migration != null) {
-      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.BUSY, "model '" + m.modelId() + "' is "
-          + (e.migration != null ? "already moving to " + e.migration.to : e.state.name().toLowerCase(java.util.Locale.ROOT))));
-    } else if (m.gpu().equals(e.gpu)) {
-      m.replyTo().tell(new Moved(m.modelId(), e.gpu, e.gpu, 0));
-    } else if (e.weightBytes > target.budgetBytes()) {
-      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.DOES_NOT_FIT, "model '" + m.modelId() + "' needs " + e.weightBytes
-          + " bytes of weights; GPU " + m.gpu() + " has a budget of " + target.budgetBytes()));
-    } else {
-      Move move = new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(m.gpu())), "manual");
-      migrations.start(e, m.gpu(), move, "manual", m.replyTo());
-    }
+    planner.move(m);
     return this;
   }
 
-  /** Runs a placement round over the live demand and starts the migrations the budget allows. */
   private void round(String why) {
-    if (reports.isEmpty() || !settings.policy().equals("kvpr")) return;
-    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, java.util.Set.of(), null);
-    if (view.demands.isEmpty()) return;
-    Placement plan = view.place(kvpr);
-    long now = System.nanoTime();
-    List<Move> proposed = new ArrayList<>();
-    for (Move mv : plan.migrations()) {
-      CatalogEntry e = catalog.get(mv.modelId());
-      if (e != null && e.migration == null && e.state == State.READY) proposed.add(mv);
-    }
-    List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
-    rounds++;
-    lastRound = why + ": " + plan.reason() + "; " + allowed.size() + " of " + proposed.size() + " migrations within the budget";
-    for (Move mv : allowed) {
-      CatalogEntry e = catalog.get(mv.modelId());
-      GpuId to = view.target(mv);
-      if (e == null || to == null || e.migration != null || e.state != State.READY) continue;
-      migrations.start(e, to, mv, mv.reason(), null);
-    }
-    if (!allowed.isEmpty()) getContext().getLog().info("Placement round ({})", lastRound);
+    planner.round(why);
   }
 
   private PlacementView view() {
-    PlacementRound round = new PlacementRound(catalog.values(), reports, gpuIds, java.util.Set.of(), null);
-    Map<Integer, Double> kvprById = round.currentKvpr();
-    List<PlacementView.GpuRow> rows = new ArrayList<>();
-    for (GpuReport r : reports.values()) {
-      List<PlacementView.ModelRow> models = new ArrayList<>();
-      for (Resident x : r.models()) {
-        CatalogEntry e = catalog.get(x.spec().id());
-        if (e == null || !r.gpu().equals(e.gpu)) continue;
-        models.add(new PlacementView.ModelRow(x.spec().id(), x.tokensPerSecond(), x.kvBytesPerToken(), x.weightBytes(), x.weightsResident(),
-            x.queued(), x.running()));
-      }
-      rows.add(new PlacementView.GpuRow(r.gpu(), r.description(), r.healthy(), kvprById.getOrDefault(gpuIds.get(r.gpu()), 0.0), r.budgetBytes(),
-          r.freeBytes(), models));
-    }
-    return new PlacementView(rows, MigrationCoordinator.inFlight(catalog.values()), migrations.recent(), migrations.byOutcome(),
-        migrations.secondsSum(), rounds, lastRound);
+    return planner.view();
   }
 
   private void lost(java.util.function.Predicate<GpuId> gone, String why) {
@@ -495,44 +440,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private void ready(CatalogEntry e, GpuId gpu, int maxModelLen, long weightBytes) {
-    e.state = State.READY;
-    e.gpu = gpu;
-    e.maxModelLen = maxModelLen;
-    e.weightBytes = weightBytes;
-    e.message = "";
-    getContext().getLog().info("Model {} is ready on {}", e.spec.id(), gpu);
-    ModelInfo info = e.info();
-    e.registerWaiters.forEach(r -> r.tell(new Registered(info)));
-    e.resolveWaiters.forEach(r -> r.tell(new Located(e.spec.id(), info, e.epoch)));
-    e.registerWaiters.clear();
-    e.resolveWaiters.clear();
+    planner.ready(e, gpu, maxModelLen, weightBytes);
   }
 
-  /** Chooses a GPU for a LOADING entry without one and asks it to load; fails the entry if none fits. */
   private void place(CatalogEntry e) {
-    if (reports.isEmpty()) return; // wait for the first GPU
-    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, e.tried, e);
-    Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
-    List<Integer> chosen = plan == null ? null : plan.assignment().get(e.spec.id());
-    GpuId target = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
-    String reason = plan == null ? "" : plan.reason();
-    if (target == null) { // every GPU is full of resident models: time-share one (its idle models make room)
-      target = view.timeShared(e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes());
-      reason = "time-shared: no GPU has room beside its resident models";
-    }
-    if (target == null) {
-      e.state = State.FAILED;
-      e.message = "no GPU can hold model '" + e.spec.id() + "' (about " + e.spec.estimatedBytes() + " bytes of weights)"
-          + (e.failures.isEmpty() ? "" : "; " + String.join("; ", e.failures));
-      getContext().getLog().warn(e.message);
-      e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(e.spec.id(), Rejection.Kind.UNAVAILABLE, e.message)));
-      e.resolveWaiters.forEach(r -> r.tell(new Unavailable(e.spec.id(), e.message)));
-      e.registerWaiters.clear();
-      e.resolveWaiters.clear();
-      return;
-    }
-    e.gpu = target;
-    getContext().getLog().info("Placing model {} on {} ({})", e.spec.id(), e.gpu, reason);
-    gpus.apply(e.gpu).tell(new GpuActor.LoadModel(e.spec, loadReplies));
+    planner.place(e);
   }
 }
