@@ -260,7 +260,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   private final GpuAdmission admission;
   private final ReclaimNegotiator negotiator;
   private final IdleEvictionPolicy idle;
-  private final GpuDemand demand = new GpuDemand(io.prism.runtime.policy.RateEstimator.DEFAULT_WINDOW);
+  private final GpuDemand demand;
   private String poolLost = "";
   private int gatherers;
 
@@ -281,6 +281,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     this.admission = new GpuAdmission(ctx, p.deadlineAdmission(), clock, settings.maxQueuedRequests(), p.maxQueuedRequests());
     this.negotiator = new ReclaimNegotiator(ctx, p, timers, models::get, models::ids, books);
     this.idle = new IdleEvictionPolicy(Duration.ofNanos(negotiator.idleThresholdNanos()));
+    this.demand = new GpuDemand(ctx.getSystem().settings().config().getDuration("prism.placement.rate-window"));
     models.wire(books, admission);
   }
 
