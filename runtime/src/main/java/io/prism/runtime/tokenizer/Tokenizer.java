@@ -18,6 +18,15 @@ public interface Tokenizer {
   int eosId();
 
   /**
+   * Whether generating {@code id} ends a sequence: EOS, and for chat models also the other stop
+   * tokens their config files and template name (e.g. Qwen's {@code <|im_end|>} and {@code
+   * <|endoftext|>}; see {@code io.prism.runtime.chat.ChatTokenizer}).
+   */
+  default boolean isStopToken(int id) {
+    return id == eosId();
+  }
+
+  /**
    * Encodes {@code text} (SentencePiece: dummy-prefix space, greedy best-score merges, byte
    * fallback), optionally with BOS first and EOS last.
    *
