@@ -182,7 +182,9 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
     assertEquals("AB", body.at("/choices/0/message/content").asText());
     assertEquals("length", body.at("/choices/0/finish_reason").asText());
     assertTrue(api.lastRequest().maxTokensToContext());
-    assertEquals("Be brief.\nOnce", api.lastRequest().prompt());
+    assertEquals("Be brief.\nOnce", api.lastRequest().chat().plainText()); // rendered on the GPU node: no template here
+    assertEquals("[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Once\"}]", api.lastRequest().chat().messagesJson());
+    assertTrue(api.lastRequest().chat().addGenerationPrompt());
   }
 
   @Test
