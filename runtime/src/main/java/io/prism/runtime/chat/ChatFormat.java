@@ -250,6 +250,16 @@ public final class ChatFormat {
    * @throws IllegalStateException when there is no template
    */
   public String render(ChatInput chat) {
+    return render(chat, null);
+  }
+
+  /**
+   * As {@link #render(ChatInput)} with the template named {@code templateName} (null: chosen as
+   * the class comment says).
+   *
+   * @throws IllegalArgumentException when there is no template of that name
+   */
+  public String render(ChatInput chat, String templateName) {
     Object tools = chat.tools();
     boolean hasTools = tools instanceof List<?> l && !l.isEmpty();
     Map<String, Object> vars = new LinkedHashMap<>();
@@ -262,6 +272,8 @@ public final class ChatFormat {
     if (unkToken != null) vars.put("unk_token", unkToken);
     if (padToken != null) vars.put("pad_token", padToken);
     vars.putAll(chat.variables());
-    return template(hasTools).render(vars);
+    JinjaChatTemplate t = templateName == null ? template(hasTools) : templates.get(templateName);
+    if (t == null) throw new IllegalArgumentException(source + " has no chat template named '" + templateName + "'");
+    return t.render(vars);
   }
 }
