@@ -82,14 +82,15 @@ public final class JinjaChatTemplate {
       r = JINJAVA.renderForResult(normalized, variables);
     } catch (RuntimeException e) {
       Raised raised = raised(e);
-      if (raised != null) throw new ChatTemplateException(name, 0, raised.getMessage(), e);
+      if (raised != null) throw new ChatTemplateException(name, raised.line, raised.getMessage(), e);
       throw new ChatTemplateException(name, 0, String.valueOf(e.getMessage()), e);
     }
     for (TemplateError e : r.getErrors()) {
       if (e.getSeverity() != TemplateError.ErrorType.FATAL) continue;
       Raised raised = raised(e.getException());
       String reason = raised != null ? raised.getMessage() : e.getMessage();
-      throw new ChatTemplateException(name, Math.max(0, e.getLineno()), reason, e.getException());
+      int line = raised != null && raised.line > 0 ? raised.line : Math.max(0, e.getLineno());
+      throw new ChatTemplateException(name, line, reason, e.getException());
     }
     return r.getOutput();
   }
@@ -103,14 +104,24 @@ public final class JinjaChatTemplate {
 
   /** What {@code raise_exception} throws; turned into a {@link ChatTemplateException}. */
   static final class Raised extends RuntimeException {
-    Raised(String message) {
+    /** Line being rendered when it was raised (the interpreter's), 0 when unknown. */
+    final int line;
+
+    Raised(String message, int line) {
       super(message, null, false, false);
+      this.line = line;
     }
   }
 
   /** {@code raise_exception(message)} of Hugging Face's template environment. */
   public static Object raiseException(Object message) {
-    throw new Raised(String.valueOf(message));
+    int line = JinjavaInterpreter.getCurrentMaybe().map(JinjavaInterpreter::getLineNumber).orElse(0);
+    throw new Raised(String.valueOf(message), line);
+  }
+
+  /** {@code raise_exception(message)} at source line {@code line} (see {@link JinjaSource}). */
+  public static Object raiseExceptionAt(long line, Object message) {
+    throw new Raised(String.valueOf(message), (int) line);
   }
 
   /** {@code strftime_now(format)} of Hugging Face's template environment: local time, C format. */
@@ -132,7 +143,7 @@ public final class JinjaChatTemplate {
         .build();
     JinjavaConfig config = JinjavaConfig.newBuilder()
         .withTrimBlocks(true)
-        .withLstripBlocks(true)
+        .withLstripBlocks(false) // applied by JinjaSource, as Python does it
         .withElResolver(resolver)
         .withLegacyOverrides(python)
         .withMaxOutputSize(MAX_OUTPUT_CHARS)
@@ -140,6 +151,7 @@ public final class JinjaChatTemplate {
         .build();
     Jinjava j = new Jinjava(config);
     j.registerFunction(new ELFunctionDefinition("", "raise_exception", JinjaChatTemplate.class, "raiseException", Object.class));
+    j.registerFunction(new ELFunctionDefinition("", "raise_exception_at", JinjaChatTemplate.class, "raiseExceptionAt", long.class, Object.class));
     j.registerFunction(new ELFunctionDefinition("", "strftime_now", JinjaChatTemplate.class, "strftimeNow", String.class));
     j.registerFilter(new ToJson());
     j.registerFilter(new PySlice());

@@ -20,6 +20,12 @@ import java.util.List;
  *   <li>{@code not x is defined} becomes {@code not (x is defined)}: in Python Jinja a test binds
  *       tighter than {@code not}, in Jinjava the other way round (DeepSeek-V3's template opens with
  *       {@code {% if not add_generation_prompt is defined %}}).
+ *
+ *   <li>{@code raise_exception(message)} becomes {@code raise_exception_at(LINE, message)}, so the
+ *       error names the line of the call (Jinjava's own line numbers drift under whitespace
+ *       control).
+ *   <li>Python's {@code lstrip_blocks} is applied here (Jinjava's also strips spaces before a block
+ *       tag in the middle of a line, which Python does not).
  * </ul>
  *
  * <p>Stateless.
@@ -37,10 +43,13 @@ final class JinjaSource {
         out.append(source, i, n);
         break;
       }
-      out.append(source, i, open + 2);
+      out.append(source, i, open);
+      if (source.charAt(open + 1) == '%' && !source.startsWith("{%+", open)) lstrip(out);
+      out.append(source, open, open + 2);
       String close = source.charAt(open + 1) == '{' ? "}}" : "%}";
       int end = tagEnd(source, open + 2, close);
-      out.append(rewriteTag(rewriteNotIs(rewriteSlices(source.substring(open + 2, end)))));
+      String body = rewriteTag(rewriteNotIs(rewriteSlices(source.substring(open + 2, end))));
+      out.append(markRaises(body, 1 + newlines(source, open)));
       i = end;
     }
     return out.toString();
@@ -55,6 +64,37 @@ final class JinjaSource {
       return end < 0 ? -1 : nextTag(s, end + 2);
     }
     return first;
+  }
+
+  /** Python Jinja's {@code lstrip_blocks}: spaces and tabs between a line's start and a block tag go. */
+  private static void lstrip(StringBuilder out) {
+    int k = out.length();
+    while (k > 0 && (out.charAt(k - 1) == ' ' || out.charAt(k - 1) == '\t')) k--;
+    if (k == 0 || out.charAt(k - 1) == '\n') out.setLength(k);
+  }
+
+  private static int newlines(String s, int end) {
+    int n = 0;
+    for (int i = 0; i < end; i++) if (s.charAt(i) == '\n') n++;
+    return n;
+  }
+
+  private static final java.util.regex.Pattern RAISE = java.util.regex.Pattern.compile("\\braise_exception\\s*\\(");
+
+  /** {@code raise_exception(} into {@code raise_exception_at(LINE, } so the error names its source line. */
+  static String markRaises(String body, int firstLine) {
+    if (!body.contains("raise_exception")) return body;
+    StringBuilder out = new StringBuilder();
+    java.util.regex.Matcher m = RAISE.matcher(body);
+    int last = 0;
+    while (m.find()) {
+      if (insideString(body, m.start())) continue;
+      int line = firstLine;
+      for (int k = 0; k < m.start(); k++) if (body.charAt(k) == '\n') line++;
+      out.append(body, last, m.start()).append("raise_exception_at(").append(line).append(", ");
+      last = m.end();
+    }
+    return out.append(body.substring(last)).toString();
   }
 
   private static int min(int a, int b) {

@@ -39,9 +39,11 @@ import java.util.Map;
  * </ul>
  *
  * <p>BOS/EOS: {@code bos_token}/{@code eos_token} of {@code tokenizer_config.json} beside the file
- * when present (string or {@code {"content": ...}}); else the first present of {@code <s>, <|begin_of_text|>,
- * <bos>, <|startoftext|>, <|endoftext|>} and {@code </s>, <|end_of_text|>, <|eot_id|>, <eos>,
- * <|endoftext|>}; -1 when none (then {@code encode} with {@code bos} or {@code eos} throws).
+ * when present (string or {@code {"content": ...}}; an explicit {@code null}, as Qwen's {@code
+ * "bos_token": null}, means none); else the first of {@code <s>, <|begin_of_text|>, <bos>,
+ * <|startoftext|>, <|endoftext|>} and {@code </s>, <|end_of_text|>, <|eot_id|>, <eos>,
+ * <|endoftext|>} that is an added token (never an ordinary vocabulary piece that happens to read
+ * {@code <s>}); -1 when none (then {@code encode} with {@code bos} or {@code eos} throws).
  *
  * <p>Threading: immutable; any thread. Calls into the native tokenizer are serialized on this
  * instance (conservative: DJL does not document its handle as thread-safe); decoding is lock-free.
@@ -145,8 +147,8 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
       }
     }
     Map<String, Object> cfg = tokenizerConfig(tokenizerJson.toAbsolutePath().resolveSibling("tokenizer_config.json"));
-    int bos = specialId(tokenizerJson, ids, cfg.get("bos_token"), BOS_NAMES);
-    int eos = specialId(tokenizerJson, ids, cfg.get("eos_token"), EOS_NAMES);
+    int bos = cfg.containsKey("bos_token") && cfg.get("bos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("bos_token"), BOS_NAMES);
+    int eos = cfg.containsKey("eos_token") && cfg.get("eos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("eos_token"), EOS_NAMES);
     HuggingFaceTokenizer t;
     try {
       t = HuggingFaceTokenizer.newInstance(tokenizerJson, Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
@@ -193,14 +195,14 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     }
   }
 
-  private static int specialId(Path f, Map<String, Integer> ids, Object configured, List<String> fallbacks) {
+  private static int specialId(Path f, Map<String, Integer> ids, Map<Integer, Boolean> added, Object configured, List<String> fallbacks) {
     String name = configured instanceof String s ? s : configured instanceof Map<?, ?> m && m.get("content") instanceof String c ? c : null;
     if (name != null) {
       Integer id = ids.get(name);
       if (id == null) throw new ModelFormatException(f + ": tokenizer_config.json names special token " + name + ", which the vocabulary lacks");
       return id;
     }
-    for (String n : fallbacks) if (ids.containsKey(n)) return ids.get(n);
+    for (String n : fallbacks) if (ids.containsKey(n) && added.containsKey(ids.get(n))) return ids.get(n);
     return -1;
   }
 
