@@ -51,9 +51,9 @@ public final class ChatTokenizer implements Tokenizer {
 
   /**
    * {@code tokenizer} with the chat format of the model it came from, or {@code tokenizer} itself
-   * when the files say nothing about chat. Looks, in order, beside a {@code tokenizer.json}
-   * tokenizer ({@link HuggingFaceJsonTokenizer#file()}), in {@code source} when it is a folder, and
-   * in {@code source} when it is a {@code .gguf} file.
+   * when the files say nothing about chat. Looks, in order, in {@code source} when it is a {@code
+   * .gguf} file, beside a {@code tokenizer.json} tokenizer ({@link HuggingFaceJsonTokenizer#file()}),
+   * and in {@code source} when it is a folder.
    *
    * @param source the model's source (a path, or {@code random:NAME})
    * @throws ModelFormatException when a config file is malformed
@@ -62,12 +62,12 @@ public final class ChatTokenizer implements Tokenizer {
     if (tokenizer instanceof ChatTokenizer) return tokenizer;
     ChatFormat f = ChatFormat.none();
     Path src = source == null || source.startsWith("random:") ? null : Path.of(source);
-    if (tokenizer instanceof HuggingFaceJsonTokenizer h && h.file().toAbsolutePath().getParent() != null) {
+    if (src != null && Files.isRegularFile(src) && src.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".gguf")) {
+      f = ChatFormat.fromGguf(GgufReader.read(src));
+    } else if (tokenizer instanceof HuggingFaceJsonTokenizer h && Files.isRegularFile(h.file()) && h.file().toAbsolutePath().getParent() != null) {
       f = ChatFormat.fromDirectory(h.file().toAbsolutePath().getParent());
     } else if (src != null && Files.isDirectory(src)) {
       f = ChatFormat.fromDirectory(src);
-    } else if (src != null && Files.isRegularFile(src) && src.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".gguf")) {
-      f = ChatFormat.fromGguf(GgufReader.read(src));
     }
     ChatTokenizer c = new ChatTokenizer(tokenizer, f);
     return f.hasTemplate() || c.stopIds.length > (tokenizer.eosId() >= 0 ? 1 : 0) ? c : tokenizer;

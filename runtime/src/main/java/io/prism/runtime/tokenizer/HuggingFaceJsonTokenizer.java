@@ -83,8 +83,17 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
    *     {@code vocabSizeOrMinusOne}
    * @throws ModelFormatException naming the file when it is not a valid tokenizer.json
    */
-  @SuppressWarnings("unchecked")
   public static HuggingFaceJsonTokenizer fromFile(Path tokenizerJson, int vocabSizeOrMinusOne) {
+    return fromFile(tokenizerJson, vocabSizeOrMinusOne, null);
+  }
+
+  /**
+   * As {@link #fromFile(Path, int)} with BOS and EOS given ({@code {bosId, eosId}}, -1 for none)
+   * instead of read from {@code tokenizer_config.json} (for vocabularies from other formats, such
+   * as {@link GgufBpeTokenizer}).
+   */
+  @SuppressWarnings("unchecked")
+  static HuggingFaceJsonTokenizer fromFile(Path tokenizerJson, int vocabSizeOrMinusOne, int[] bosEos) {
     if (!Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException("tokenizer.json not found: " + tokenizerJson.toAbsolutePath());
     Map<String, Object> root;
     try {
@@ -146,9 +155,13 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
         bytes[id] = sentencePieceBytes(s);
       }
     }
-    Map<String, Object> cfg = tokenizerConfig(tokenizerJson.toAbsolutePath().resolveSibling("tokenizer_config.json"));
+    Map<String, Object> cfg = bosEos != null ? Map.of() : tokenizerConfig(tokenizerJson.toAbsolutePath().resolveSibling("tokenizer_config.json"));
     int bos = cfg.containsKey("bos_token") && cfg.get("bos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("bos_token"), BOS_NAMES);
     int eos = cfg.containsKey("eos_token") && cfg.get("eos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("eos_token"), EOS_NAMES);
+    if (bosEos != null) {
+      bos = bosEos[0];
+      eos = bosEos[1];
+    }
     HuggingFaceTokenizer t;
     try {
       t = HuggingFaceTokenizer.newInstance(tokenizerJson, Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
