@@ -24,7 +24,8 @@ import jinjava.javax.el.CompositeELResolver;
  *       ChatTemplateException}) and {@code strftime_now(format)} (local time, C {@code strftime}
  *       format);
  *   <li>filter {@code tojson} as Python's {@code json.dumps(x, ensure_ascii=False)} (optional
- *       {@code indent}; see {@link PythonJson});
+ *       {@code indent}; see {@link PythonJson}); filter {@code items} (a mapping's pairs); filter
+ *       {@code py_slice} behind slice syntax ({@link PySlice});
  *   <li>Python string methods on strings and {@code dict.get(key, default)} ({@link PythonStrings});
  *   <li>{@code namespace(...)}, {@code loop.first/last/index0/...}, slices such as {@code
  *       messages[::-1]}, tests {@code defined}, {@code none}, {@code string}, and {@code {%- -%}}
@@ -155,7 +156,23 @@ public final class JinjaChatTemplate {
     j.registerFunction(new ELFunctionDefinition("", "strftime_now", JinjaChatTemplate.class, "strftimeNow", String.class));
     j.registerFilter(new ToJson());
     j.registerFilter(new PySlice());
+    j.registerFilter(new Items());
     return j;
+  }
+
+  /** {@code items} (Jinja 3.1): a mapping's (key, value) pairs, for {@code for k, v in d | items}. */
+  private static final class Items implements Filter {
+    @Override
+    public String getName() {
+      return "items";
+    }
+
+    @Override
+    public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+      if (var == null) return java.util.List.of();
+      if (!(var instanceof Map<?, ?> m)) throw new IllegalArgumentException("items expects a mapping, got " + var.getClass().getSimpleName());
+      return new java.util.ArrayList<>(m.entrySet());
+    }
   }
 
   /** {@code tojson} as Python's {@code json.dumps(value, ensure_ascii=False, indent=indent)}. */

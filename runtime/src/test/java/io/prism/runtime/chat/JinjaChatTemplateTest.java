@@ -90,4 +90,23 @@ class JinjaChatTemplateTest {
     Map<String, Object> v = new HashMap<>(Map.of("m", Map.of("a", "1")));
     assertEquals("1 z", render("{{ m.get('a', 'y') }} {{ m.get('b', 'z') }}", v));
   }
+
+  @Test
+  void constructsOfOtherFamiliesTemplates() {
+    Map<String, Object> v = new HashMap<>();
+    v.put("messages", List.of(Map.of("role", "user", "content", "  hi  "), Map.of("role", "assistant", "content", "yo")));
+    // Gemma: a filter binds tighter than +
+    assertEquals("<u>hi</u>", render("{{ '<u>' + messages[0]['content'] | trim + '</u>' }}", v));
+    // Mistral: role alternation by loop index parity
+    assertEquals("ok", render("{%- for m in messages %}{%- if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+        + "{{- raise_exception('roles must alternate') }}{%- endif %}{%- endfor %}ok", v));
+    // Llama 3.1: drop the first message with a slice in a set, date via strftime_now
+    assertEquals("1 assistant", render("{%- set messages = messages[1:] %}{{ messages|length }} {{ messages[0].role }}", v));
+    // Llama 3.2: iterate a dict's items with two loop variables
+    v.put("args", new java.util.LinkedHashMap<>(Map.of("city", "Paris")));
+    assertEquals("city=Paris;", render("{%- for k, val in args | items %}{{ k }}={{ val }};{%- endfor %}", v));
+    assertEquals("city=Paris;", render("{%- for k, val in args.items() %}{{ k }}={{ val }};{%- endfor %}", v));
+    // loop controls
+    assertEquals("a", render("{%- for m in messages %}{%- if loop.index0 == 1 %}{% break %}{% endif %}a{%- endfor %}", v));
+  }
 }
