@@ -153,6 +153,9 @@ class ChatTokenizeIT {
       assertArrayEquals(ids(c.get("ids")), ids(j.get("tokens")), name);
       assertEquals(c.get("ids").size(), j.get("count").asInt());
       assertEquals(1024, j.get("max_model_len").asInt());
+      HttpResponse<String> d = post("/detokenize", "{\"model\":\"qwen3-tiny\",\"tokens\":" + j.get("tokens") + "}");
+      assertEquals(200, d.statusCode(), d.body());
+      assertEquals(c.get("text").asText(), Json.parse(d.body()).get("prompt").asText(), "the tokens read back as the rendered prompt");
     }
   }
 

@@ -14,7 +14,8 @@ public sealed interface TokenizeReply extends PrismMessage {
   record Tokens(int[] tokens, int maxModelLen) implements TokenizeReply {}
 
   /**
-   * The text of the token ids (special tokens contribute nothing, as in generated text).
+   * The text of the token ids, special tokens written as their text (as Hugging Face's {@code
+   * decode(ids)} and vLLM's {@code /detokenize}).
    *
    * @param prompt the decoded text
    */

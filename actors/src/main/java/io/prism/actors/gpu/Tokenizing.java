@@ -34,7 +34,7 @@ final class Tokenizing {
             return new TokenizeReply.Refused(new Rejection.InvalidRequest("tokens", "token id " + id + " is outside the vocabulary [0, " + t.vocabSize() + ")"));
           }
         }
-        return new TokenizeReply.Text(t.decode(r.tokens()));
+        return new TokenizeReply.Text(t.decodeWithSpecialTokens(r.tokens()));
       }
       int[] tokens = r.chat() != null ? ChatTokenizer.encodeChat(t, r.chat()) : t.encode(r.prompt(), r.addSpecialTokens() && t.bosId() >= 0, false);
       return new TokenizeReply.Tokens(tokens, e.maxModelLen());

@@ -25,8 +25,8 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  *       has one) or {@code {"model", "messages", "add_generation_prompt"?, "tools"?,
  *       "chat_template_kwargs"?}} (rendered as a chat completion's prompt; {@code
  *       add_generation_prompt} default true) → {@code {"count", "max_model_len", "tokens"}};
- *   <li>{@code {"model", "tokens"}} → {@code {"prompt"}} (special tokens such as BOS contribute no
- *       text, as in generated text).
+ *   <li>{@code {"model", "tokens"}} → {@code {"prompt"}} (special tokens such as {@code <|im_start|>}
+ *       written as their text, as vLLM does, so a chat's tokens read back as its rendered prompt).
  * </ul>
  *
  * <p>Errors in OpenAI's envelope: unknown model 404, a malformed body or a field of the wrong type

@@ -157,6 +157,11 @@ public final class ChatTokenizer implements Tokenizer {
   }
 
   @Override
+  public String specialTokenText(int id) {
+    return base.specialTokenText(id);
+  }
+
+  @Override
   public byte[] decodeBytes(int previousId, int id) {
     return base.decodeBytes(previousId, id);
   }

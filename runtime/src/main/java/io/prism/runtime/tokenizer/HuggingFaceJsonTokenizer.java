@@ -62,11 +62,15 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
   private final Path file;
   /** Bytes each id contributes; null for ids without text of their own. */
   private final byte[][] bytes;
+  /** Text of each special added token by id; null elsewhere. */
+  private final String[] specialText;
   private final boolean sentencePieceStyle;
   private final int bosId, eosId;
 
-  private HuggingFaceJsonTokenizer(HuggingFaceTokenizer nativeTokenizer, Path file, byte[][] bytes, boolean sentencePieceStyle, int bosId, int eosId) {
+  private HuggingFaceJsonTokenizer(HuggingFaceTokenizer nativeTokenizer, Path file, byte[][] bytes, String[] specialText, boolean sentencePieceStyle,
+      int bosId, int eosId) {
     this.native_ = nativeTokenizer;
+    this.specialText = specialText;
     this.file = file;
     this.bytes = bytes;
     this.sentencePieceStyle = sentencePieceStyle;
@@ -143,11 +147,13 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     int size = vocabSizeOrMinusOne == -1 ? own : vocabSizeOrMinusOne;
     boolean byteLevel = mentions(root.get("pre_tokenizer"), "ByteLevel") || mentions(root.get("decoder"), "ByteLevel");
     byte[][] bytes = new byte[size][];
+    String[] specialText = new String[size];
     for (Map.Entry<Integer, String> e : text.entrySet()) {
       int id = e.getKey();
       String s = e.getValue();
       if (special.containsKey(id)) {
         bytes[id] = special.get(id) ? null : ByteLevelAlphabet.utf8(s);
+        if (special.get(id)) specialText[id] = s;
       } else if (byteLevel) {
         byte[] b = ByteLevelAlphabet.decode(s);
         bytes[id] = b != null ? b : ByteLevelAlphabet.utf8(s);
@@ -168,7 +174,7 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     } catch (IOException | RuntimeException e) {
       throw new ModelFormatException(tokenizerJson + ": the tokenizers library rejects it (" + e.getMessage() + ")", e);
     }
-    return new HuggingFaceJsonTokenizer(t, tokenizerJson, bytes, !byteLevel, bos, eos);
+    return new HuggingFaceJsonTokenizer(t, tokenizerJson, bytes, specialText, !byteLevel, bos, eos);
   }
 
   private static void put(Path f, Map<String, Integer> ids, Map<Integer, String> text, String s, int id) {
@@ -265,6 +271,12 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     }
     if (eos) out[out.length - 1] = eosId;
     return out;
+  }
+
+  /** The content of special added token {@code id}, or null. */
+  @Override
+  public String specialTokenText(int id) {
+    return id >= 0 && id < specialText.length ? specialText[id] : null;
   }
 
   @Override

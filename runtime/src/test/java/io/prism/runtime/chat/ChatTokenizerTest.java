@@ -152,4 +152,18 @@ class ChatTokenizerTest {
     SentencePieceTokenizer sp = io.prism.runtime.model.RandomModels.syntheticTokenizer(400);
     assertSame(sp, ChatTokenizer.withChatFormat(sp, "random:stories260K"));
   }
+
+  @Test
+  void decodeWithSpecialTokensWritesThemAndOrdinaryDecodeDoesNot() {
+    Optional<Path> models = SharedModels.dir();
+    assumeTrue(models.isPresent(), "../shared/models is absent");
+    Tokenizer sp = ModelLoader.loadConfigOnly(models.get().resolve("stories260K.bin").toString(), null).tokenizer();
+    int[] ids = sp.encode("Once upon a time", true, false);
+    assertEquals("Once upon a time", sp.decode(ids));
+    assertEquals(sp.specialTokenText(sp.bosId()) + "Once upon a time", sp.decodeWithSpecialTokens(ids));
+    Tokenizer qwen = load(shared("qwen3"));
+    int[] q = qwen.encode("<|im_start|>user\n你好 👋🏽<|im_end|>", false, false);
+    assertEquals("user\n你好 👋🏽", qwen.decode(q));
+    assertEquals("<|im_start|>user\n你好 👋🏽<|im_end|>", qwen.decodeWithSpecialTokens(q));
+  }
 }
