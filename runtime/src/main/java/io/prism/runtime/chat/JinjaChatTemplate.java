@@ -32,6 +32,10 @@ import jinjava.javax.el.CompositeELResolver;
  *       whitespace control are Jinjava's own.
  * </ul>
  *
+ * <p>Known differences from Python Jinja: {@code str + None} gives {@code "...null"} where Python
+ * raises; a macro parameter's default value must not contain a comma (Jinjava splits macro
+ * parameters at every comma).
+ *
  * <p>Parsing happens on every render (Jinjava caches nothing across calls); a typical template
  * renders in well under a millisecond after warm-up. Threading: immutable; any thread (each render
  * has its own interpreter).

@@ -48,7 +48,8 @@ final class JinjaSource {
       out.append(source, open, open + 2);
       String close = source.charAt(open + 1) == '{' ? "}}" : "%}";
       int end = tagEnd(source, open + 2, close);
-      String body = rewriteTag(rewriteNotIs(rewriteSlices(source.substring(open + 2, end))));
+      String raw = source.substring(open + 2, end);
+      String body = isMacroDefinition(raw) ? raw : rewriteTag(rewriteNotIs(rewriteSlices(raw)));
       out.append(markRaises(body, 1 + newlines(source, open)));
       i = end;
     }
@@ -64,6 +65,13 @@ final class JinjaSource {
       return end < 0 ? -1 : nextTag(s, end + 2);
     }
     return first;
+  }
+
+  /** Whether a tag body is {@code macro name(params)}: Jinjava parses macro parameters itself. */
+  private static boolean isMacroDefinition(String body) {
+    String b = body.strip();
+    if (b.startsWith("-") || b.startsWith("+")) b = b.substring(1).strip();
+    return b.startsWith("macro ");
   }
 
   /** Python Jinja's {@code lstrip_blocks}: spaces and tabs between a line's start and a block tag go. */

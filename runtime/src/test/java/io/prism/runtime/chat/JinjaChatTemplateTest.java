@@ -109,4 +109,12 @@ class JinjaChatTemplateTest {
     // loop controls
     assertEquals("a", render("{%- for m in messages %}{%- if loop.index0 == 1 %}{% break %}{% endif %}a{%- endfor %}", v));
   }
+
+  @Test
+  void macrosWithDefaultArgumentsAndCallsWithKeywords() {
+    // (Jinjava splits macro parameters at every comma: a default value must not contain one)
+    assertEquals("a & b;", render("{%- macro join2(x, y, sep=' & ') -%}{{ x }}{{ sep }}{{ y }}{%- endmacro -%}{{ join2('a', 'b') }};"));
+    assertEquals("a|b;", render("{%- macro join2(x, y, sep=' & ') -%}{{ x }}{{ sep }}{{ y }}{%- endmacro -%}{{ join2('a', 'b', sep='|') }};"));
+    assertEquals("x == y", render("{% if 1 == 1 and 2 != 3 and 1 <= 2 %}x == y{% endif %}"));
+  }
 }
