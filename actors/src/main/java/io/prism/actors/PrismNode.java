@@ -11,6 +11,8 @@ import io.prism.actors.gpu.GpuStatus;
 import io.prism.actors.model.ModelStore;
 import io.prism.actors.placement.GlobalPlacementActor;
 import io.prism.actors.placement.ModelInfo;
+import io.prism.actors.placement.PlacementSettings;
+import io.prism.actors.placement.PlacementView;
 
 import com.typesafe.config.Config;
 import io.prism.actors.sharding.GpuShardExtractor;
@@ -56,6 +58,7 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   private final List<GpuId> localGpus;
   private final ClusterSharding sharding;
   private final ActorRef<GlobalPlacementActor.Command> placement;
+  private final PlacementSettings placementSettings;
   private final ActorRef<Frontend.Command> frontend;
 
   /** Health of the cluster's devices: healthy when there is at least one GPU and every one can make progress. */
@@ -64,6 +67,7 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   private PrismNode(ActorSystem<Void> system, PrismSettings settings, List<Device> devices, ModelStore.Loader loader) {
     this.system = system;
     this.settings = settings;
+    this.placementSettings = PlacementSettings.from(system.settings().config());
     this.devices = List.copyOf(devices);
     this.sharding = ClusterSharding.get(system);
     Address self = Cluster.get(system).selfMember().address();
@@ -73,7 +77,8 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     Executor blocking = system.dispatchers().lookup(DispatcherSelector.blocking());
     ModelStore store = new ModelStore(loader, blocking);
     this.placement = ClusterSingleton.get(system).init(
-        SingletonActor.of(GlobalPlacementActor.create(g -> sharding.entityRefFor(GpuActor.TYPE_KEY, g.entityId()), true), "prism-placement"));
+        SingletonActor.of(GlobalPlacementActor.create(g -> sharding.entityRefFor(GpuActor.TYPE_KEY, g.entityId()), placementSettings, true),
+            "prism-placement"));
     sharding.init(Entity.of(GpuActor.TYPE_KEY, ctx -> {
       GpuId id = GpuId.parse(ctx.getEntityId());
       Device device = id.isOn(self) ? deviceWithIndex(id.index()) : null;
@@ -193,6 +198,22 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   @Override
   public CompletionStage<GlobalPlacementActor.Unregistered> unregister(String modelId) {
     return AskPattern.ask(placement, r -> new GlobalPlacementActor.UnregisterModel(modelId, r), settings.askTimeout(), system.scheduler());
+  }
+
+  @Override
+  public CompletionStage<PlacementView> placementView() {
+    return AskPattern.ask(placement, GlobalPlacementActor.GetPlacement::new, settings.askTimeout(), system.scheduler());
+  }
+
+  @Override
+  public CompletionStage<PlacementView> rebalance() {
+    return AskPattern.ask(placement, GlobalPlacementActor.Rebalance::new, settings.askTimeout(), system.scheduler());
+  }
+
+  @Override
+  public CompletionStage<GlobalPlacementActor.MoveReply> move(String modelId, GpuId gpu) {
+    return AskPattern.ask(placement, r -> new GlobalPlacementActor.MoveModel(modelId, gpu, r),
+        placementSettings.loadTimeout().plus(settings.askTimeout()), system.scheduler());
   }
 
   /** The catalog. */

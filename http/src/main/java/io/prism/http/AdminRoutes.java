@@ -40,7 +40,9 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * from a path with TTFT and TPOT SLOs; answers 201 once it serves), {@code DELETE
  * /admin/models/{id}} and {@code GET /admin/gpus} (per GPU: its models, resident or evicted, weight
  * bytes, pages held per model, free and reserve pages, queue lengths, admission and activation
- * counters, recent memory and admission decisions: {@link AdminJson}).
+ * counters, recent memory and admission decisions: {@link AdminJson}); the placement endpoints
+ * ({@code /admin/placement}, {@code /admin/placement/rebalance}, {@code /admin/models/{id}/move})
+ * are {@link PlacementRoutes}.
  *
  * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
  * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512}}; only {@code path} is
@@ -65,6 +67,7 @@ public final class AdminRoutes extends AllDirectives {
   private final Executor ops;
   private final StatusCache<io.prism.actors.PrismNode.Health> health;
   private final StatusCache<List<GpuStatus>> gpus;
+  private final StatusCache<io.prism.actors.placement.PlacementView> placement;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
@@ -80,6 +83,7 @@ public final class AdminRoutes extends AllDirectives {
     this.ops = ops;
     this.health = new StatusCache<>(api::health, opsAnswerWithin);
     this.gpus = new StatusCache<>(api::gpus, opsAnswerWithin);
+    this.placement = new StatusCache<>(api::placementView, opsAnswerWithin);
   }
 
   /** {@code /health} and {@code /metrics}, their work on the ops executor. */
@@ -87,8 +91,8 @@ public final class AdminRoutes extends AllDirectives {
     return concat(
         path("health", () -> get(() -> completeWithFuture(onOps(health::get).thenApplyAsync(AdminRoutes::health, ops)))),
         path("metrics", () -> get(() -> completeWithFuture(onOps(gpus::get)
-            .thenApplyAsync(s -> metrics(s.value()), ops)
-            .exceptionally(e -> metrics(List.of()))))));
+            .thenCombine(onOps(placement::get).handle((p, e) -> p == null ? null : p.value()), (s, p) -> metrics(s.value(), p))
+            .exceptionally(e -> metrics(List.of(), null))))));
   }
 
   /** Asks from an ops thread (the ask's own set-up must not wait for a busy default dispatcher). */
@@ -100,6 +104,7 @@ public final class AdminRoutes extends AllDirectives {
   public Route route() {
     return concat(
         opsRoute(),
+        new PlacementRoutes(api, maxBodyBytes).route(),
         pathPrefix("admin", () -> concat(
             path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminJson::gpus)))),
             path("models", () -> concat(
@@ -255,7 +260,7 @@ public final class AdminRoutes extends AllDirectives {
     return json(200, o);
   }
 
-  private HttpResponse metrics(List<GpuStatus> gpus) {
-    return HttpResponse.create().withEntity(ContentTypes.parse(PrismMetrics.CONTENT_TYPE), metrics.render(gpus));
+  private HttpResponse metrics(List<GpuStatus> gpus, io.prism.actors.placement.PlacementView p) {
+    return HttpResponse.create().withEntity(ContentTypes.parse(PrismMetrics.CONTENT_TYPE), metrics.render(gpus, p));
   }
 }

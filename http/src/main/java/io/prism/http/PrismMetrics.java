@@ -121,9 +121,15 @@ public final class PrismMetrics {
 
   /** This node's request metrics and the metrics of {@code gpus}, in the Prometheus text format. */
   public byte[] render(List<GpuStatus> gpus) {
+    return render(gpus, null);
+  }
+
+  /** As {@link #render(List)}, with the placement's migration and KVPR metrics ({@code placement} null: none). */
+  public byte[] render(List<GpuStatus> gpus, io.prism.actors.placement.PlacementView placement) {
     List<MetricSnapshot> all = new ArrayList<>();
     registry.scrape().forEach(all::add);
     all.addAll(GpuMetrics.snapshots(gpus));
+    all.addAll(PlacementMetrics.snapshots(placement));
     ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
     try {
       PrometheusTextFormatWriter.create().write(out, new MetricSnapshots(all));

@@ -59,4 +59,23 @@ final class FakeApi implements PrismApi {
   public CompletionStage<PrismNode.Health> health() {
     return CompletableFuture.completedFuture(health);
   }
+
+  volatile io.prism.actors.placement.PlacementView placement = new io.prism.actors.placement.PlacementView(List.of(), List.of(), List.of(),
+      java.util.Map.of(), 0, 0, "");
+  volatile GlobalPlacementActor.MoveReply moveReply;
+
+  @Override
+  public CompletionStage<io.prism.actors.placement.PlacementView> placementView() {
+    return CompletableFuture.completedFuture(placement);
+  }
+
+  @Override
+  public CompletionStage<io.prism.actors.placement.PlacementView> rebalance() {
+    return CompletableFuture.completedFuture(placement);
+  }
+
+  @Override
+  public CompletionStage<GlobalPlacementActor.MoveReply> move(String modelId, io.prism.actors.GpuId gpu) {
+    return CompletableFuture.completedFuture(moveReply);
+  }
 }

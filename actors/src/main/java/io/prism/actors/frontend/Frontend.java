@@ -45,8 +45,13 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
    */
   public record Tokenize(TokenizeRequest request, ActorRef<TokenizeReply> replyTo) implements Command {}
 
-  /** From a GPU actor that does not have the model (any more). */
-  public record Misrouted(GenerateRequest request, ActorRef<GenerationEvent> replyTo, GpuId gpu, int attempt) implements Command {}
+  /**
+   * From a GPU actor that does not have the model (any more). After a live migration the old GPU
+   * names the new one ({@code redirect}, with the placement {@code epoch} of the move): the request
+   * goes there at once and the cache learns it; without it the model is resolved again.
+   */
+  public record Misrouted(GenerateRequest request, ActorRef<GenerationEvent> replyTo, GpuId gpu, int attempt, GpuId redirect, long epoch)
+      implements Command {}
 
   private record Resolved(String modelId, GlobalPlacementActor.Resolution resolution) implements Command {}
 
@@ -83,7 +88,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     }
   }
 
-  private record Cached(GpuId gpu, long expiresNanos) {}
+  private record Cached(GpuId gpu, long expiresNanos, long epoch) {}
 
   private static final int MAX_ATTEMPTS = 3;
 
@@ -149,8 +154,15 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   }
 
   private Behavior<Command> onMisrouted(Misrouted m) {
-    Cached c = cache.get(m.request().modelId());
-    if (c != null && c.gpu().equals(m.gpu())) cache.remove(m.request().modelId());
+    String modelId = m.request().modelId();
+    Cached c = cache.get(modelId);
+    if (c != null && c.gpu().equals(m.gpu())) cache.remove(modelId);
+    if (m.redirect() != null && m.attempt() + 1 < MAX_ATTEMPTS) {
+      Cached now = cache.get(modelId);
+      if (now == null || now.epoch() < m.epoch()) cache.put(modelId, new Cached(m.redirect(), System.nanoTime() + cacheTtlNanos, m.epoch()));
+      send(new Pending(m.request(), m.replyTo(), m.attempt() + 1), m.redirect());
+      return this;
+    }
     if (m.attempt() + 1 >= MAX_ATTEMPTS) {
       m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Unavailable(
           "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null, 1)));
@@ -164,7 +176,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     if (waiting == null) return this;
     GlobalPlacementActor.Resolution res = r.resolution();
     if (res instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
-      cache.put(r.modelId(), new Cached(l.model().gpu(), System.nanoTime() + cacheTtlNanos));
+      cache.put(r.modelId(), new Cached(l.model().gpu(), System.nanoTime() + cacheTtlNanos, l.epoch()));
       for (Routed p : waiting) send(p, l.model().gpu());
     } else if (res instanceof GlobalPlacementActor.NotFound) {
       for (Routed p : waiting) p.reject(new Rejection.ModelNotFound("The model '" + r.modelId() + "' does not exist"));

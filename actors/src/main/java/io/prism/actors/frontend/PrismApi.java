@@ -1,10 +1,12 @@
 package io.prism.actors.frontend;
 
+import io.prism.actors.GpuId;
 import io.prism.actors.ModelSpec;
 import io.prism.actors.PrismNode;
 import io.prism.actors.gpu.GpuStatus;
 import io.prism.actors.placement.GlobalPlacementActor;
 import io.prism.actors.placement.ModelInfo;
+import io.prism.actors.placement.PlacementView;
 
 import java.util.List;
 import java.util.concurrent.CompletionStage;
@@ -42,4 +44,16 @@ public interface PrismApi {
 
   /** Whether every GPU of the cluster can make progress. */
   CompletionStage<PrismNode.Health> health();
+
+  /** The placement singleton's view: per GPU its KVPR and models with their demand, and the migrations. */
+  CompletionStage<PlacementView> placementView();
+
+  /** Runs a placement round now; completes with the view after it. */
+  CompletionStage<PlacementView> rebalance();
+
+  /**
+   * Moves {@code modelId} to {@code gpu} by live migration; completes when it serves there or the
+   * move is refused or failed (bounded by {@code prism.placement.load-timeout} plus the ask timeout).
+   */
+  CompletionStage<GlobalPlacementActor.MoveReply> move(String modelId, GpuId gpu);
 }

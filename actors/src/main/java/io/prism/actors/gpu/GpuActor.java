@@ -87,6 +87,15 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** Unloads a model: its requests in flight fail, its pages and weights go back. */
   public record UnloadModel(String modelId) implements Command {}
 
+  /**
+   * From the placement (live migration): {@code modelId} now serves on {@code to}, as of placement
+   * epoch {@code epoch}. New requests for it, and those still queued here, are redirected there
+   * ({@link Frontend.Misrouted} with the new GPU); the ones its model actor has finish here, for at
+   * most {@code drainTimeout} (after it, the rest fail with a retryable error); then the model
+   * unloads and its pages and weights go back. Older epochs than one already handled are ignored.
+   */
+  public record HandOff(String modelId, GpuId to, long epoch, Duration drainTimeout) implements Command {}
+
   /** New SLOs or page limits for a model on this device (a lowered maximum takes effect lazily). */
   public record UpdateModel(ModelSpec spec) implements Command {}
 
@@ -190,6 +199,9 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   /** From a model actor: its evicted weights are back; the activation took {@code nanos}. */
   public record Activated(String modelId, long nanos) implements Command {}
 
+  /** From a model actor told to drain: it has no request left. */
+  public record Drained(String modelId) implements Command {}
+
   /** From the pool actor: it was restarted over the same pool. */
   public enum PoolRestarted implements Command {
     INSTANCE
@@ -207,6 +219,8 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   record PoolStopped() implements Command {}
 
   record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
+
+  record DrainTimedOut(String modelId, long epoch) implements Command {}
 
   enum ReportTick implements Command {
     INSTANCE
@@ -254,6 +268,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   private final GpuAdmission admission;
   private final ReclaimNegotiator negotiator;
   private final IdleEvictionPolicy idle;
+  private final GpuDemand demand = new GpuDemand(io.prism.runtime.policy.RateEstimator.DEFAULT_WINDOW);
   private String poolLost = "";
   private int gatherers;
 
@@ -284,6 +299,12 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .onMessage(LoadModel.class, m -> run(() -> models.loadModel(m)))
         .onMessage(UnloadModel.class, m -> run(() -> models.unloadModel(m)))
         .onMessage(UpdateModel.class, m -> run(() -> models.updateModel(m)))
+        .onMessage(HandOff.class, m -> run(() -> handOff(m)))
+        .onMessage(Drained.class, m -> run(() -> drained(m.modelId(), "drained")))
+        .onMessage(DrainTimedOut.class, m -> run(() -> {
+          GpuModels.Entry e = models.get(m.modelId());
+          if (e != null && e.movedEpoch == m.epoch()) drained(m.modelId(), "drain timed out");
+        }))
         .onMessage(Generate.class, this::onGenerate)
         .onMessage(Tokenize.class, m -> run(() -> m.replyTo().tell(Tokenizing.answer(m.request(), models.get(m.request().modelId()), gpu))))
         .onMessage(GetStatus.class, m -> gather(m.replyTo()))
@@ -306,6 +327,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .onMessage(ModelLoadFailed.class, m -> run(() -> models.modelLoadFailed(m)))
         .onMessage(ModelStopped.class, m -> run(() -> {
           negotiator.modelGone(m.modelId());
+          demand.forget(m.modelId());
           models.modelStopped(m);
           admission.round(models::get, books);
         }))
@@ -338,11 +360,51 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
+  private void handOff(HandOff h) {
+    GpuModels.Entry e = models.get(h.modelId());
+    if (e == null || e.unloading || (e.movedTo != null && e.movedEpoch >= h.epoch())) return;
+    e.movedTo = h.to();
+    e.movedEpoch = h.epoch();
+    List<Generate> redirected = new ArrayList<>(admission.takeQueued(h.modelId()));
+    redirected.addAll(e.early);
+    e.early.clear();
+    redirected.forEach(g -> redirect(g, e));
+    books.event(GpuEvent.HANDED_OFF, h.modelId(), "now serves on " + h.to() + " (epoch " + h.epoch() + "); " + redirected.size()
+        + " queued requests redirected; the running ones finish here");
+    if (e.ready) {
+      e.ref.tell(ModelActor.Drain.INSTANCE);
+      timers.startSingleTimer("drain-" + h.modelId(), new DrainTimedOut(h.modelId(), h.epoch()), h.drainTimeout());
+    } else {
+      drained(h.modelId(), "not ready");
+    }
+    getContext().getSelf().tell(ReportTick.INSTANCE);
+  }
+
+  private void drained(String modelId, String how) {
+    GpuModels.Entry e = models.get(modelId);
+    if (e == null || e.movedTo == null || e.unloading) return;
+    timers.cancel("drain-" + modelId);
+    books.event(GpuEvent.HANDED_OFF, modelId, how + "; unloading (it serves on " + e.movedTo + ")");
+    models.unloadModel(new UnloadModel(modelId));
+  }
+
+  /** Sends {@code g} back to its frontend with the model's new GPU (or refuses it, retryable, without one). */
+  private void redirect(Generate g, GpuModels.Entry e) {
+    if (g.frontend() != null) {
+      g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt(), e.movedTo, e.movedEpoch));
+    } else {
+      g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
+          "model '" + e.spec.id() + "' moved to " + e.movedTo + "; retry", "model", 1)));
+    }
+  }
+
   private Behavior<Command> onGenerate(Generate g) {
     GpuModels.Entry e = models.get(g.request().modelId());
-    if (e == null || e.unloading) {
+    if (e != null && e.movedTo != null && !e.unloading) {
+      redirect(g, e);
+    } else if (e == null || e.unloading) {
       if (g.frontend() != null) {
-        g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt()));
+        g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt(), null, 0));
       } else {
         g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
             "model '" + g.request().modelId() + "' is not on " + gpu)));
@@ -383,7 +445,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     }
     idleCheck(status);
     placement.tell(new GlobalPlacementActor.GpuReport(gpu, status.description(), incarnation, status.budgetBytes(), status.freeBytes(),
-        status.healthy(), models.residents()));
+        status.healthy(), models.residents(status, demand, id -> admission.policy().queued(id))));
     return this;
   }
 

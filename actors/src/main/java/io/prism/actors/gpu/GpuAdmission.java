@@ -35,7 +35,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
  * immutable one.
  */
 final class GpuAdmission {
-  private record Pending(GenerationRequest request, ActorRef<GenerationEvent> replyTo, String modelId) {}
+  private record Pending(GenerationRequest request, ActorRef<GenerationEvent> replyTo, String modelId, GpuActor.Generate source) {}
 
   private final ActorContext<GpuActor.Command> ctx;
   private final RequesterWatch<GpuActor.Command> watched;
@@ -101,7 +101,7 @@ final class GpuAdmission {
     GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, now);
     Rejection problem = e.profile.limits().check(request, e.profile.capacityPages(), 0);
     if (problem != null) return refuse(g, problem);
-    queued.put(r.requestId(), new Pending(request, g.replyTo(), modelId));
+    queued.put(r.requestId(), new Pending(request, g.replyTo(), modelId, g));
     perModel.merge(modelId, 1, Integer::sum);
     watched.add(g.replyTo(), r.requestId());
     admission.enqueue(modelId, r.requestId(), now, tokens.length, e.spec.ttftSlo());
@@ -195,6 +195,25 @@ final class GpuAdmission {
       perModel.merge(modelId, -1, Integer::sum);
     }
     admission.ended(ids);
+  }
+
+  /**
+   * The model moved to another GPU: its requests still queued here (not yet sent to its model
+   * actor) leave the queue and are returned, as they arrived, to be routed to the new GPU; the ones
+   * admitted stay (they finish here).
+   */
+  List<GpuActor.Generate> takeQueued(String modelId) {
+    List<Pending> gone = new ArrayList<>();
+    for (Pending p : queued.values()) if (p.modelId().equals(modelId)) gone.add(p);
+    List<GpuActor.Generate> out = new ArrayList<>();
+    for (Pending p : gone) {
+      String id = p.request().requestId();
+      queued.remove(id);
+      watched.remove(p.replyTo(), id);
+      ended(id, modelId);
+      out.add(p.source());
+    }
+    return out;
   }
 
   /** The model left the GPU: its queued requests are refused (a retry is routed afresh). */

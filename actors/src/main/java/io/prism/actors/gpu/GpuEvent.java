@@ -35,4 +35,6 @@ public record GpuEvent(long epochMillis, String kind, String modelId, String det
   public static final String POOL_RESTARTED = "pool-restarted";
   /** A model actor failed and was restarted (its requests failed, its pages went back). */
   public static final String MODEL_RESTARTED = "model-restarted";
+  /** Kind: the model moved to another GPU (live migration): its requests are redirected, its running ones drain, then it unloads. */
+  public static final String HANDED_OFF = "handed-off";
 }

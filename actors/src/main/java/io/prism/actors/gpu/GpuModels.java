@@ -41,6 +41,10 @@ final class GpuModels {
     int restarts = -1;
     String failure;
     final List<ActorRef<GpuActor.LoadReply>> waiters = new ArrayList<>();
+    /** The GPU the model moved to (placement hand-off), or null; requests for it are redirected there. */
+    GpuId movedTo;
+    /** The placement epoch of the hand-off. */
+    long movedEpoch;
     /** Requests that arrived before the instance was ready, in order. */
     final List<GpuActor.Generate> early = new ArrayList<>();
 
@@ -103,10 +107,17 @@ final class GpuModels {
     return models.keySet();
   }
 
-  /** Placement's view: every model here that is ready, evicted ones included (they stay placed). */
-  List<GlobalPlacementActor.Resident> residents() {
+  /**
+   * Placement's view: every model here that is ready and not handed off, evicted ones included
+   * (they stay placed), with its demand as {@code demand} measures it from {@code status}.
+   */
+  List<GlobalPlacementActor.Resident> residents(GpuStatus status, GpuDemand demand, java.util.function.ToIntFunction<String> queuedHere) {
     List<GlobalPlacementActor.Resident> out = new ArrayList<>();
-    for (Entry e : models.values()) if (e.ready && !e.unloading) out.add(new GlobalPlacementActor.Resident(e.spec, e.maxModelLen(), e.weightBytes()));
+    for (Entry e : models.values()) {
+      if (!e.ready || e.unloading || e.movedTo != null) continue;
+      GpuStatus.ModelStatus m = status.model(e.spec.id());
+      out.add(demand.resident(e.spec, e.maxModelLen(), e.weightBytes(), m, queuedHere.applyAsInt(e.spec.id())));
+    }
     return out;
   }
 

@@ -64,11 +64,15 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    * @param ttftSlo its TTFT SLO
    * @param tpotSlo its TPOT SLO
    * @param prefillTokensPerSecond its prefill speed measured at load (local admission's estimate)
+   * @param computedTokens tokens its forward passes computed since the instance started (prefill and
+   *     decode; the placement's token rate is measured from it)
+   * @param kvBytesPerToken KV-cache bytes one token of it occupies (all layers, K and V)
    * @param books the GPU actor's admission and time-sharing counters
    */
   public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pagesKept, int pageIdsHeld, int waiting, int running,
       boolean progressing, long finished, long cancelled, long failed, long preemptions, boolean resident, long lastActivityNanos, long steps,
-      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, ModelBooks books) implements PrismMessage {
+      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, long computedTokens, long kvBytesPerToken, ModelBooks books)
+      implements PrismMessage {
     /** Pages in use by requests in flight. */
     public int pagesInUse() {
       return pagesHeld - pagesKept;
@@ -77,7 +81,8 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
     /** This status with other books. */
     public ModelStatus withBooks(ModelBooks b) {
       return new ModelStatus(modelId, weightBytes, pagesHeld, pagesKept, pageIdsHeld, waiting, running, progressing, finished, cancelled, failed,
-          preemptions, resident, lastActivityNanos, steps, minPages, maxPages, ttftSlo, tpotSlo, prefillTokensPerSecond, b);
+          preemptions, resident, lastActivityNanos, steps, minPages, maxPages, ttftSlo, tpotSlo, prefillTokensPerSecond, computedTokens,
+          kvBytesPerToken, b);
     }
   }
 

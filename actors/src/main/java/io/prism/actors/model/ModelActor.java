@@ -76,6 +76,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   /** Stops this instance: requests in flight fail with "unloaded", every page goes back. */
   public enum Shutdown implements Command { INSTANCE }
 
+  /**
+   * From the GPU actor (live migration): the model serves elsewhere now; no new request comes. When
+   * it has no request left, it tells the GPU actor ({@link GpuActor.Drained}), at once if it has none.
+   */
+  public enum Drain implements Command { INSTANCE }
+
   /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
   public record InjectFault(String message) implements Command {}
 
@@ -183,6 +189,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelReports reports;
   private boolean stepScheduled;
   private RuntimeException lastFailure;
+  /** 0: serving; 1: draining; 2: drained and reported. */
+  private int drain;
 
   ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuId gpu, ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool,
       PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, TimerScheduler<Command> timers, double prefillSpeed) {
@@ -266,6 +274,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
           return this;
         })
         .onMessage(RequesterGone.class, this::onRequesterGone)
+        .onMessageEquals(Drain.INSTANCE, () -> {
+          drain = Math.max(drain, 1);
+          reportProgress(true);
+          return this;
+        })
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)
         .onMessage(InjectFault.class, m -> {
           lastFailure = new IllegalStateException("injected fault: " + m.message());
@@ -377,6 +390,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private void reportProgress(boolean always) {
     GpuActor.Progress p = requests.takeProgress(spec.id(), always, () -> reports.outlook(spec.id(), requests));
     if (p != null) parent.tell(p);
+    if (drain == 1 && requests.size() == 0) {
+      drain = 2;
+      parent.tell(new GpuActor.Drained(spec.id()));
+    }
   }
 
   /** Ends every request (in flight: FAILED; queued: rejected), returns every page and the weights, leaves the device. */

@@ -101,7 +101,7 @@ final class ModelReports {
     GpuStatus.ModelStatus s = new GpuStatus.ModelStatus(spec.id(), engine.weightBytes(), lease.heldPages(), kept, engine.pageIdsHeld(),
         engine.waitingCount() + admittedNotFed, engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions(),
         engine.weightsResident(), engine.lastActivityNanos(), st.steps(), lease.minPagesOf(lease.owner()), lease.maxPagesOf(lease.owner()),
-        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, ModelBooks.EMPTY);
+        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, st.computedTokens(), engine.kvBytesPerToken(), ModelBooks.EMPTY);
     return new ModelReport(s, violation, checks);
   }
 }

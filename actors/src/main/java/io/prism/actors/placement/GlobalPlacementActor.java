@@ -7,13 +7,13 @@ import io.prism.actors.gpu.GpuActor;
 
 import io.prism.runtime.engine.Rejection;
 import io.prism.actors.placement.ModelInfo.State;
-import io.prism.runtime.policy.GpuCapacity;
-import io.prism.runtime.policy.ModelDemand;
+import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.MostFreeMemoryPlacement;
+import io.prism.runtime.policy.Move;
 import io.prism.runtime.policy.Placement;
 import io.prism.runtime.policy.PlacementPolicy;
 import java.util.ArrayList;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,22 +28,33 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.ClusterEvent;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
 /**
- * The cluster singleton that knows the model catalog and every GPU, and decides which GPU loads
- * which model.
+ * The cluster singleton that knows the model catalog and every GPU, and decides which GPU serves
+ * which model: the paper's global scheduler, live.
  *
- * <p>GPUs announce themselves with periodic {@link GpuReport}s (budget, free bytes, resident
- * models). A registered model is placed by a {@link PlacementPolicy} ({@link
- * MostFreeMemoryPlacement} by default: the GPU whose budget has the most room left after the
- * weights of the models placed or being loaded on it); models already placed stay. If the chosen
- * GPU cannot load it, the policy runs again without that GPU; when no GPU is left the model is
- * {@link State#FAILED}. A model registered
- * before any GPU has reported waits until one does. Models of a node that leaves the cluster, or of
- * a GPU actor that restarted (new {@code incarnation}), are placed again.
+ * <p><b>Demand.</b> GPUs announce themselves with periodic {@link GpuReport}s: budget, free bytes,
+ * and per model its token rate (60 s average), KV bytes per token, whether its weights are resident
+ * and its queue. From them this actor computes each GPU's KVPR with the same {@link KvprPlacement}
+ * code the simulator runs ({@link PlacementRound}).
+ *
+ * <p><b>Placement.</b> A registered model goes to the GPU the policy picks ({@code
+ * prism.placement.policy}: {@code kvpr}, ties broken by most free memory; or {@code most-free}); if
+ * that GPU cannot load it, the policy runs again without it; when no GPU is left the model is
+ * {@link State#FAILED}. A model registered before any GPU has reported waits until one does.
+ *
+ * <p><b>Rounds.</b> Every {@code prism.placement.round-interval}, when a GPU joins, and on {@link
+ * Rebalance}, the policy runs over the live demand; the migrations it proposes pass through a
+ * {@link MigrationBudget} (cooldown per model, concurrent migrations per GPU, per round) and are
+ * carried out live by the {@link MigrationCoordinator} (the model serves on its source until its
+ * target is ready). {@link MoveModel} starts one by hand.
+ *
+ * <p><b>Loss.</b> Models of a node that leaves the cluster, or of a GPU actor that restarted (new
+ * {@code incarnation}), are placed again; a migration whose target is lost is abandoned.
  *
  * <p>Failover: a new singleton instance starts empty and rebuilds placements from the GPUs'
  * reports (their resident models); models that were registered but not yet loaded are lost and
@@ -85,8 +96,55 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** A GPU lost a model it served (its actor failed for good); the placement moves it elsewhere. */
   public record ModelLost(GpuId gpu, String modelId, String reason) implements Command {}
 
-  /** A model resident on a GPU. */
-  public record Resident(ModelSpec spec, int maxModelLen, long weightBytes) implements PrismMessage {}
+  /**
+   * A model placed on a GPU, with its live demand.
+   *
+   * @param weightBytes bytes of its weights
+   * @param weightsResident whether the weights are on the device now (false: evicted to host memory;
+   *     the model stays placed there and a request brings them back)
+   * @param tokensPerSecond tokens its forward passes computed per second, 60 s moving average
+   * @param kvBytesPerToken KV-cache bytes per token
+   * @param queued requests waiting (at the GPU's admission and in the engine)
+   * @param running requests in its running batch
+   */
+  public record Resident(ModelSpec spec, int maxModelLen, long weightBytes, boolean weightsResident, double tokensPerSecond, long kvBytesPerToken,
+      int queued, int running) implements PrismMessage {}
+
+  /**
+   * Moves a model to {@code gpu} by live migration; replies when it serves there ({@link Moved}) or
+   * cannot ({@link MoveFailed}, at once for an unknown model or GPU, a model not ready or already
+   * moving, or a GPU whose budget cannot hold its weights).
+   */
+  public record MoveModel(String modelId, GpuId gpu, ActorRef<MoveReply> replyTo) implements Command {}
+
+  /** Runs a placement round now; replies with the view after it (migrations it started are in flight). */
+  public record Rebalance(ActorRef<PlacementView> replyTo) implements Command {}
+
+  /** Replies with the {@link PlacementView}. */
+  public record GetPlacement(ActorRef<PlacementView> replyTo) implements Command {}
+
+  /** Outcome of {@link MoveModel}. */
+  public sealed interface MoveReply extends PrismMessage {}
+
+  /** The model serves on {@code to}; {@code seconds} from the decision to serving there. */
+  public record Moved(String modelId, GpuId from, GpuId to, double seconds) implements MoveReply {}
+
+  /** Why a move was refused or failed. */
+  public enum MoveProblem {
+    /** No such model (404). */
+    UNKNOWN_MODEL,
+    /** No such GPU reports to the placement (404). */
+    UNKNOWN_GPU,
+    /** The GPU's budget cannot hold the model's weights (409). */
+    DOES_NOT_FIT,
+    /** The model is loading or already moving (409). */
+    BUSY,
+    /** The migration started and did not complete; the model serves where it was (503). */
+    FAILED
+  }
+
+  /** The move did not happen; {@code problem} says why, {@code message} in words. */
+  public record MoveFailed(String modelId, MoveProblem problem, String message) implements MoveReply {}
 
   /** Outcome of {@link RegisterModel}. */
   public sealed interface RegisterReply extends PrismMessage {}
@@ -105,8 +163,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     String modelId();
   }
 
-  /** The model serves on {@code model.gpu()}. */
-  public record Located(String modelId, ModelInfo model) implements Resolution {}
+  /** The model serves on {@code model.gpu()} as of placement epoch {@code epoch} (it goes up with each migration). */
+  public record Located(String modelId, ModelInfo model, long epoch) implements Resolution {}
 
   /** No such model in the catalog. */
   public record NotFound(String modelId) implements Resolution {}
@@ -124,55 +182,47 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private record NodeRemoved(String host, int port) implements Command {}
 
-  /** Mutable catalog entry; lives only inside this actor. */
-  private static final class Entry {
-    ModelSpec spec;
-    final long createdEpochSeconds;
-    State state = State.LOADING;
-    GpuId gpu;
-    int maxModelLen;
-    long weightBytes;
-    String message = "";
-    final Set<GpuId> tried = new HashSet<>();
-    final List<String> failures = new ArrayList<>();
-    final List<ActorRef<RegisterReply>> registerWaiters = new ArrayList<>();
-    final List<ActorRef<Resolution>> resolveWaiters = new ArrayList<>();
-
-    Entry(ModelSpec spec, long createdEpochSeconds) {
-      this.spec = spec;
-      this.createdEpochSeconds = createdEpochSeconds;
-    }
-
-    ModelInfo info() {
-      return new ModelInfo(spec, createdEpochSeconds, state, gpu, maxModelLen, weightBytes, message);
-    }
+  enum RoundTick implements Command {
+    INSTANCE
   }
 
+  record MigrationTimedOut(String modelId, long migrationId) implements Command {}
+
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
+  private final PlacementSettings settings;
   private final PlacementPolicy policy;
+  private final KvprPlacement kvpr;
   private final ActorRef<GpuActor.LoadReply> loadReplies;
-  private final Map<String, Entry> catalog = new LinkedHashMap<>();
+  private final MigrationCoordinator migrations;
+  private final Map<String, CatalogEntry> catalog = new LinkedHashMap<>();
   private final Map<GpuId, GpuReport> reports = new TreeMap<>();
+  private final Map<GpuId, Integer> gpuIds = new HashMap<>();
+  private long rounds;
+  private String lastRound = "";
 
   /**
    * @param gpus how to reach a GPU actor (through Cluster Sharding in production, a probe in tests)
    * @param watchCluster subscribe to cluster membership (false in single-system tests without a cluster)
    */
   public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, boolean watchCluster) {
-    return create(gpus, new MostFreeMemoryPlacement(), watchCluster);
+    return create(gpus, PlacementSettings.DEFAULTS, watchCluster);
   }
 
-  /** As {@link #create(Function, boolean)} with another placement policy (e.g. KVPR placement). */
-  public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementPolicy policy, boolean watchCluster) {
-    return Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, gpus, policy, watchCluster));
+  /** As {@link #create(Function, boolean)} with {@code settings} ({@code prism.placement.*}). */
+  public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementSettings settings, boolean watchCluster) {
+    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, timers, gpus, settings, watchCluster)));
   }
 
-  private GlobalPlacementActor(ActorContext<Command> ctx, Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementPolicy policy,
-      boolean watchCluster) {
+  private GlobalPlacementActor(ActorContext<Command> ctx, TimerScheduler<Command> timers, Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
+      PlacementSettings settings, boolean watchCluster) {
     super(ctx);
     this.gpus = gpus;
-    this.policy = policy;
+    this.settings = settings;
+    this.kvpr = new KvprPlacement(settings.tau()).withRelativeThreshold(settings.relativeTau());
+    this.policy = settings.policy().equals("kvpr") ? kvpr : new MostFreeMemoryPlacement();
     this.loadReplies = ctx.messageAdapter(GpuActor.LoadReply.class, WrappedLoadReply::new);
+    this.migrations = new MigrationCoordinator(gpus, loadReplies, timers, ctx.getLog(), settings);
+    if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
     if (watchCluster) {
       ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class, e -> {
         Address a = e.member().address();
@@ -188,7 +238,12 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         .onMessage(RegisterModel.class, this::onRegisterModel)
         .onMessage(UnregisterModel.class, this::onUnregisterModel)
         .onMessage(Resolve.class, this::onResolve)
-        .onMessage(ListModels.class, this::onListModels)
+        .onMessage(ListModels.class, m -> {
+          List<ModelInfo> out = new ArrayList<>();
+          for (CatalogEntry e : catalog.values()) out.add(e.info());
+          m.replyTo().tell(new ModelList(out));
+          return this;
+        })
         .onMessage(ListGpus.class, m -> {
           m.replyTo().tell(new GpuList(List.copyOf(reports.values())));
           return this;
@@ -197,19 +252,40 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         .onMessage(WrappedLoadReply.class, this::onLoadReply)
         .onMessage(ModelLost.class, this::onModelLost)
         .onMessage(NodeRemoved.class, this::onNodeRemoved)
+        .onMessageEquals(RoundTick.INSTANCE, () -> {
+          round("periodic");
+          return this;
+        })
+        .onMessage(Rebalance.class, m -> {
+          round("requested");
+          m.replyTo().tell(view());
+          return this;
+        })
+        .onMessage(GetPlacement.class, m -> {
+          m.replyTo().tell(view());
+          return this;
+        })
+        .onMessage(MoveModel.class, this::onMoveModel)
+        .onMessage(MigrationTimedOut.class, m -> {
+          CatalogEntry e = catalog.get(m.modelId());
+          if (e != null && e.migration != null && e.migration.id == m.migrationId()) {
+            migrations.abandon(e, "timed-out", "the target did not load it within " + settings.loadTimeout().toSeconds() + " s", false);
+          }
+          return this;
+        })
         .build();
   }
 
   private Behavior<Command> onRegisterModel(RegisterModel m) {
     ModelSpec spec = m.spec();
-    Entry e = catalog.get(spec.id());
+    CatalogEntry e = catalog.get(spec.id());
     if (e != null && !e.spec.source().equals(spec.source())) {
       m.replyTo().tell(new RegisterFailed(spec.id(), Rejection.Kind.INVALID_REQUEST,
           "model '" + spec.id() + "' is already registered from " + e.spec.source() + "; delete it first"));
       return this;
     }
     if (e == null) {
-      e = new Entry(spec, System.currentTimeMillis() / 1000);
+      e = new CatalogEntry(spec, System.currentTimeMillis() / 1000);
       catalog.put(spec.id(), e);
       getContext().getLog().info("Registered model {} from {}", spec.id(), spec.source());
     } else if (!e.spec.equals(spec)) { // same model, new SLOs or page limits: the catalog and its GPU take them
@@ -234,11 +310,13 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private Behavior<Command> onUnregisterModel(UnregisterModel m) {
-    Entry e = catalog.remove(m.modelId());
+    CatalogEntry e = catalog.get(m.modelId());
     if (e == null) {
       m.replyTo().tell(new Unregistered(m.modelId(), false));
       return this;
     }
+    migrations.abandon(e, "abandoned", "the model was unregistered", false);
+    catalog.remove(m.modelId());
     if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UnloadModel(e.spec.id()));
     String why = "model '" + m.modelId() + "' was unregistered";
     e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
@@ -249,12 +327,12 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private Behavior<Command> onResolve(Resolve m) {
-    Entry e = catalog.get(m.modelId());
+    CatalogEntry e = catalog.get(m.modelId());
     if (e == null) {
       m.replyTo().tell(new NotFound(m.modelId()));
     } else {
       switch (e.state) {
-        case READY -> m.replyTo().tell(new Located(m.modelId(), e.info()));
+        case READY -> m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch));
         case LOADING -> e.resolveWaiters.add(m.replyTo());
         case FAILED -> m.replyTo().tell(new Unavailable(m.modelId(), e.message));
       }
@@ -262,23 +340,17 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     return this;
   }
 
-  private Behavior<Command> onListModels(ListModels m) {
-    List<ModelInfo> out = new ArrayList<>();
-    for (Entry e : catalog.values()) out.add(e.info());
-    m.replyTo().tell(new ModelList(out));
-    return this;
-  }
-
   private Behavior<Command> onGpuReport(GpuReport r) {
     GpuReport previous = reports.put(r.gpu(), r);
+    gpuIds.computeIfAbsent(r.gpu(), g -> gpuIds.size());
     if (previous != null && previous.incarnation() != r.incarnation()) {
       getContext().getLog().warn("GPU {} restarted; placing its models again", r.gpu());
-      replaceModelsOf(g -> g.equals(r.gpu()), "GPU " + r.gpu() + " restarted");
+      lost(g -> g.equals(r.gpu()), "GPU " + r.gpu() + " restarted");
     }
     for (Resident res : r.models()) {
-      Entry e = catalog.get(res.spec().id());
+      CatalogEntry e = catalog.get(res.spec().id());
       if (e == null) { // adopted after a singleton failover
-        e = new Entry(res.spec(), System.currentTimeMillis() / 1000);
+        e = new CatalogEntry(res.spec(), System.currentTimeMillis() / 1000);
         catalog.put(res.spec().id(), e);
         ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
       } else if (e.state != State.READY && r.gpu().equals(e.gpu)) {
@@ -287,17 +359,25 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     }
     if (previous == null) {
       getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
-      for (Entry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null) place(e);
+      for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null) place(e);
+      round("GPU " + r.gpu() + " joined");
     }
     return this;
   }
 
   private Behavior<Command> onLoadReply(WrappedLoadReply w) {
     GpuActor.LoadReply reply = w.reply();
-    Entry e = catalog.get(reply.modelId());
-    if (e == null || !reply.gpu().equals(e.gpu)) {
-      // a load this actor no longer wants (model unregistered or placed elsewhere meanwhile)
-      if (reply instanceof GpuActor.ModelLoaded) gpus.apply(reply.gpu()).tell(new GpuActor.UnloadModel(reply.modelId()));
+    CatalogEntry e = catalog.get(reply.modelId());
+    if (e != null && e.migration != null && reply.gpu().equals(e.migration.to)) {
+      if (reply instanceof GpuActor.ModelLoaded l) migrations.targetReady(e, l);
+      else migrations.abandon(e, "failed", ((GpuActor.LoadFailed) reply).reason(), true);
+      return this;
+    }
+    if (e == null || !reply.gpu().equals(e.gpu) || e.state == State.READY) {
+      // a load this actor no longer wants (model unregistered, placed elsewhere, or an abandoned migration's target)
+      if (reply instanceof GpuActor.ModelLoaded && (e == null || !reply.gpu().equals(e.gpu))) {
+        gpus.apply(reply.gpu()).tell(new GpuActor.UnloadModel(reply.modelId()));
+      }
       return this;
     }
     if (reply instanceof GpuActor.ModelLoaded l) {
@@ -313,9 +393,12 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   }
 
   private Behavior<Command> onModelLost(ModelLost m) {
-    Entry e = catalog.get(m.modelId());
-    if (e != null && m.gpu().equals(e.gpu)) {
+    CatalogEntry e = catalog.get(m.modelId());
+    if (e != null && e.migration != null && m.gpu().equals(e.migration.to)) {
+      migrations.abandon(e, "failed", "the target lost it: " + m.reason(), true);
+    } else if (e != null && m.gpu().equals(e.gpu)) {
       getContext().getLog().warn("GPU {} lost model {}: {}; placing it again", m.gpu(), m.modelId(), m.reason());
+      migrations.abandon(e, "abandoned", "the source lost the model", false);
       e.state = State.LOADING;
       e.gpu = null;
       e.tried.add(m.gpu());
@@ -327,14 +410,81 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private Behavior<Command> onNodeRemoved(NodeRemoved n) {
     reports.keySet().removeIf(g -> g.host().equals(n.host()) && g.port() == n.port());
-    replaceModelsOf(g -> g.host().equals(n.host()) && g.port() == n.port(), "node " + n.host() + ":" + n.port() + " left");
+    lost(g -> g.host().equals(n.host()) && g.port() == n.port(), "node " + n.host() + ":" + n.port() + " left");
     return this;
   }
 
-  private void replaceModelsOf(java.util.function.Predicate<GpuId> lost, String why) {
-    for (Entry e : catalog.values()) {
-      if (e.gpu != null && lost.test(e.gpu)) {
+  private Behavior<Command> onMoveModel(MoveModel m) {
+    CatalogEntry e = catalog.get(m.modelId());
+    GpuReport target = reports.get(m.gpu());
+    if (e == null) {
+      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.UNKNOWN_MODEL, "The model '" + m.modelId() + "' does not exist"));
+    } else if (target == null) {
+      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.UNKNOWN_GPU, "no GPU " + m.gpu() + " reports to the placement"));
+    } else if (e.state != State.READY || e.migration != null) {
+      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.BUSY, "model '" + m.modelId() + "' is "
+          + (e.migration != null ? "already moving to " + e.migration.to : e.state.name().toLowerCase(java.util.Locale.ROOT))));
+    } else if (m.gpu().equals(e.gpu)) {
+      m.replyTo().tell(new Moved(m.modelId(), e.gpu, e.gpu, 0));
+    } else if (e.weightBytes > target.budgetBytes()) {
+      m.replyTo().tell(new MoveFailed(m.modelId(), MoveProblem.DOES_NOT_FIT, "model '" + m.modelId() + "' needs " + e.weightBytes
+          + " bytes of weights; GPU " + m.gpu() + " has a budget of " + target.budgetBytes()));
+    } else {
+      Move move = new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(m.gpu())), "manual");
+      migrations.start(e, m.gpu(), move, "manual", m.replyTo());
+    }
+    return this;
+  }
+
+  /** Runs a placement round over the live demand and starts the migrations the budget allows. */
+  private void round(String why) {
+    if (reports.isEmpty() || !settings.policy().equals("kvpr")) return;
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, java.util.Set.of(), null);
+    if (view.demands.isEmpty()) return;
+    Placement plan = view.place(kvpr);
+    long now = System.nanoTime();
+    List<Move> proposed = new ArrayList<>();
+    for (Move mv : plan.migrations()) {
+      CatalogEntry e = catalog.get(mv.modelId());
+      if (e != null && e.migration == null && e.state == State.READY) proposed.add(mv);
+    }
+    List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
+    rounds++;
+    lastRound = why + ": " + plan.reason() + "; " + allowed.size() + " of " + proposed.size() + " migrations within the budget";
+    for (Move mv : allowed) {
+      CatalogEntry e = catalog.get(mv.modelId());
+      GpuId to = view.target(mv);
+      if (e == null || to == null || e.migration != null || e.state != State.READY) continue;
+      migrations.start(e, to, mv, mv.reason(), null);
+    }
+    if (!allowed.isEmpty()) getContext().getLog().info("Placement round ({})", lastRound);
+  }
+
+  private PlacementView view() {
+    PlacementRound round = new PlacementRound(catalog.values(), reports, gpuIds, java.util.Set.of(), null);
+    Map<Integer, Double> kvprById = round.currentKvpr();
+    List<PlacementView.GpuRow> rows = new ArrayList<>();
+    for (GpuReport r : reports.values()) {
+      List<PlacementView.ModelRow> models = new ArrayList<>();
+      for (Resident x : r.models()) {
+        CatalogEntry e = catalog.get(x.spec().id());
+        if (e == null || !r.gpu().equals(e.gpu)) continue;
+        models.add(new PlacementView.ModelRow(x.spec().id(), x.tokensPerSecond(), x.kvBytesPerToken(), x.weightBytes(), x.weightsResident(),
+            x.queued(), x.running()));
+      }
+      rows.add(new PlacementView.GpuRow(r.gpu(), r.description(), r.healthy(), kvprById.getOrDefault(gpuIds.get(r.gpu()), 0.0), r.budgetBytes(),
+          r.freeBytes(), models));
+    }
+    return new PlacementView(rows, MigrationCoordinator.inFlight(catalog.values()), migrations.recent(), migrations.byOutcome(),
+        migrations.secondsSum(), rounds, lastRound);
+  }
+
+  private void lost(java.util.function.Predicate<GpuId> gone, String why) {
+    for (CatalogEntry e : catalog.values()) {
+      if (e.migration != null && gone.test(e.migration.to)) migrations.abandon(e, "abandoned", "target lost: " + why, true);
+      if (e.gpu != null && gone.test(e.gpu)) {
         getContext().getLog().warn("Model {} lost its GPU {} ({}); placing it again", e.spec.id(), e.gpu, why);
+        migrations.abandon(e, "abandoned", "source lost: " + why, false);
         e.state = State.LOADING;
         e.gpu = null;
         e.tried.clear();
@@ -344,7 +494,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     }
   }
 
-  private void ready(Entry e, GpuId gpu, int maxModelLen, long weightBytes) {
+  private void ready(CatalogEntry e, GpuId gpu, int maxModelLen, long weightBytes) {
     e.state = State.READY;
     e.gpu = gpu;
     e.maxModelLen = maxModelLen;
@@ -353,25 +503,16 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     getContext().getLog().info("Model {} is ready on {}", e.spec.id(), gpu);
     ModelInfo info = e.info();
     e.registerWaiters.forEach(r -> r.tell(new Registered(info)));
-    e.resolveWaiters.forEach(r -> r.tell(new Located(e.spec.id(), info)));
+    e.resolveWaiters.forEach(r -> r.tell(new Located(e.spec.id(), info, e.epoch)));
     e.registerWaiters.clear();
     e.resolveWaiters.clear();
   }
 
   /** Chooses a GPU for a LOADING entry without one and asks it to load; fails the entry if none fits. */
-  private void place(Entry e) {
+  private void place(CatalogEntry e) {
     if (reports.isEmpty()) return; // wait for the first GPU
-    // The policy works on integer GPU ids: number the usable GPUs in GpuId order.
-    List<GpuId> usable = new ArrayList<>();
-    for (GpuId g : reports.keySet()) if (!e.tried.contains(g)) usable.add(g);
-    List<GpuCapacity> capacities = new ArrayList<>();
-    for (int i = 0; i < usable.size(); i++) capacities.add(new GpuCapacity(i, reports.get(usable.get(i)).budgetBytes()));
-    List<ModelDemand> demands = new ArrayList<>();
-    for (Entry other : catalog.values()) {
-      int current = other.gpu == null ? -1 : usable.indexOf(other.gpu);
-      if (other == e || current >= 0) demands.add(demandOf(other, other == e ? -1 : current));
-    }
-    Placement plan = demands.isEmpty() ? null : policy.place(demands, capacities);
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, e.tried, e);
+    Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
     List<Integer> chosen = plan == null ? null : plan.assignment().get(e.spec.id());
     if (chosen == null || chosen.isEmpty()) {
       e.state = State.FAILED;
@@ -384,17 +525,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       e.resolveWaiters.clear();
       return;
     }
-    e.gpu = usable.get(chosen.get(0));
+    e.gpu = view.gpuOf.get(chosen.get(0));
     getContext().getLog().info("Placing model {} on {} ({})", e.spec.id(), e.gpu, plan.reason());
     gpus.apply(e.gpu).tell(new GpuActor.LoadModel(e.spec, loadReplies));
-  }
-
-  /**
-   * The policy's view of a catalog model. Token rates are not measured yet (0), so KV demand plays
-   * no part; weights are the measured bytes once loaded, else the spec's estimate.
-   */
-  private static ModelDemand demandOf(Entry e, int currentGpu) {
-    long weights = e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
-    return ModelDemand.of(e.spec.id(), 0.0, 1, e.spec.tpotSlo(), weights, currentGpu);
   }
 }

@@ -57,7 +57,7 @@ class FrontendTest {
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
     GlobalPlacementActor.Resolve resolve = rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class);
-    resolve.replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A)));
+    resolve.replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
     assertEquals("r1", rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class).request().requestId());
     assertEquals("r2", rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class).request().requestId());
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r3", "m", 5), client.ref()));
@@ -70,10 +70,10 @@ class FrontendTest {
     Rig rig = rig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A)));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
     GpuActor.Generate first = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
-    first.frontend().tell(new Frontend.Misrouted(first.request(), first.replyTo(), GPU_A, first.attempt()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_B)));
+    first.frontend().tell(new Frontend.Misrouted(first.request(), first.replyTo(), GPU_A, first.attempt(), null, 0));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_B), 0));
     GpuActor.Generate second = rig.gpus().get(GPU_B).expectMessageClass(GpuActor.Generate.class);
     assertEquals(1, second.attempt());
   }
@@ -90,9 +90,9 @@ class FrontendTest {
 
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
     for (int attempt = 0; attempt < 3; attempt++) {
-      rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A)));
+      rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
       GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
-      g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), GPU_A, g.attempt()));
+      g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), GPU_A, g.attempt(), null, 0));
       if (g.attempt() == 2) break;
     }
     assertEquals(Rejection.Kind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage()).kind());

@@ -124,6 +124,11 @@ public final class ModelEngine implements AutoCloseable {
     return model;
   }
 
+  /** KV-cache bytes one token occupies in this engine's cache (all layers, K and V; KVPR's {@code kv_size}). */
+  public long kvBytesPerToken() {
+    return model.config().kvBytesPerToken(backend.kvCache().elementBytes());
+  }
+
   /** The static limits its requests must fit (immutable, shareable with the GPU's admission). */
   public RequestLimits requestLimits() {
     return RequestLimits.of(model.id(), config, backend.kvCache());

@@ -25,7 +25,7 @@ import java.util.TreeMap;
  *   <li>For each model with {@code k = tensorParallelDegree} shards, the candidate GPUs are those on
  *       which one shard's weights fit and leave at least one byte for KV. Score each candidate by
  *       its KVPR <i>with the shard added</i> (so the model's own weights count against the GPU).
- *       The best set is the {@code k} lowest-scoring candidates (ties: lowest GPU id); shards of one
+ *       The best set is the {@code k} lowest-scoring candidates (ties: most free memory, then lowest GPU id); shards of one
  *       model are on distinct GPUs by construction. Fewer than {@code k} candidates: the model is
  *       unplaced. A new shard list is in ascending GPU id (shard {@code i} on the {@code i}-th).
  *   <li>Stickiness: if the model holds GPUs now and all of them are still candidates, it stays
@@ -115,7 +115,8 @@ public final class KvprPlacement implements PlacementPolicy {
         unplaced.add(m.modelId());
         continue;
       }
-      candidates.sort(Comparator.<Integer>comparingDouble(g -> ledger.kvprWith(g, w, d)).thenComparing(g -> g));
+      candidates.sort(Comparator.<Integer>comparingDouble(g -> ledger.kvprWith(g, w, d))
+          .thenComparing(g -> -ledger.freeBytes(g)).thenComparing(g -> g)); // ties (e.g. idle models): most free memory
       List<Integer> best = GpuLedger.sorted(candidates.subList(0, m.tensorParallelDegree()));
       double bestScore = score(ledger, best, w, d);
 
@@ -149,6 +150,21 @@ public final class KvprPlacement implements PlacementPolicy {
     String summary = String.format(Locale.ROOT, "kvpr placement (tau %.6g): %d kept, %d migrated, %d placed, %d unplaced",
         tau, kept, migrations, moves.size() - migrations, unplaced.size());
     return new Placement(assignment, moves, unplaced, ledger.kvprByGpu(), summary);
+  }
+
+  /**
+   * KVPR of every GPU with the models where they are now ({@link ModelDemand#currentGpus()};
+   * unplaced models are left out): sum of KV demand over free memory after weights, as {@link
+   * #place} computes it. Used to rank proposed migrations by how hot their source GPU is.
+   *
+   * @return KVPR by GPU id, in 1/s^2; every GPU of {@code gpus} is present
+   */
+  public static Map<Integer, Double> currentKvpr(List<ModelDemand> models, List<GpuCapacity> gpus) {
+    GpuLedger ledger = new GpuLedger(gpus);
+    for (ModelDemand m : models) {
+      if (m.isPlaced() && m.currentGpus().stream().allMatch(ledger::contains)) ledger.add(m.currentGpus(), m.shardWeightBytes(), m.shardKvDemand());
+    }
+    return ledger.kvprByGpu();
   }
 
   private static double score(GpuLedger ledger, List<Integer> set, long w, double d) {

@@ -1,6 +1,8 @@
 package io.prism.runtime.policy.sim;
 
+import io.prism.runtime.policy.MigrationBudget;
 import io.prism.runtime.policy.Slo;
+import java.time.Duration;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,6 +19,7 @@ import java.util.Map;
  *   models=8  rate=5 (requests/s, all models)  duration=600 (s)  seed=1  gpus=1,2,3,4,6,8
  *   ttftScale=5  tpotScale=5  zipf=1.0  on=60  off=150 (s)  compression=10  traces=(../shared/traces)
  *   verbose=false (true: per-model rows)
+ *   cooldown=600 (s)  perGpu=1  perRound=2 (Prism's migration budget, see MigrationBudget)
  * </pre>
  * Run: {@code java -cp runtime/target/classes io.prism.runtime.policy.sim.PrismSimBenchmark models=8 rate=5}.
  */
@@ -68,15 +71,22 @@ public final class PrismSimBenchmark {
       System.out.printf(Locale.ROOT, "# %-26s %10.1f %6.2f %9.0f %12.0f %12.1f%n", m.modelId(), m.profile().weightBytes() / 1e9,
           m.meanRequestsPerSecond(), m.meanTokensPerSecond(), s.ttft().toNanos() / 1e6, s.tpot().toNanos() / 1e6);
     }
-    List<SimPolicy> policies = List.of(SimPolicy.PRISM, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION);
-    System.out.println("gpus  policy       attain   ttft    tpot   goodput  rejected  activations  migrations  evictions  preemptions");
+    SimPolicy d = SimPolicy.PRISM;
+    MigrationBudget.Limits limits = new MigrationBudget.Limits(Duration.ofSeconds(Long.parseLong(a.getOrDefault("cooldown",
+        Long.toString(d.migrationLimits().cooldown().toSeconds())))), Integer.parseInt(a.getOrDefault("perGpu",
+        Integer.toString(d.migrationLimits().maxConcurrentPerGpu()))), Integer.parseInt(a.getOrDefault("perRound",
+        Integer.toString(d.migrationLimits().maxPerRound()))));
+    SimPolicy prism = new SimPolicy(d.name(), d.elasticKv(), d.idleEviction(), d.eagerEviction(), d.relocation(), d.deadlineAdmission(),
+        d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits);
+    List<SimPolicy> policies = List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION);
+    System.out.println("gpus  policy           attain   ttft    tpot   goodput  rejected  activations  migrations  evictions  preemptions");
     Map<String, Integer> gpusFor99 = new LinkedHashMap<>();
     Map<String, Integer> gpusFor99Ttft = new LinkedHashMap<>();
     for (int g : gpuCounts) {
       for (SimPolicy p : policies) {
         SimResult r = Simulator.run(w, slos, p, gpu, g);
         SimCounters c = r.counters();
-        System.out.printf(Locale.ROOT, "%4d  %-11s %6.2f%% %6.2f%% %6.2f%% %8.2f %9d %12d %11d %10d %12d%n", g, p.name(),
+        System.out.printf(Locale.ROOT, "%4d  %-15s %6.2f%% %6.2f%% %6.2f%% %8.2f %9d %12d %11d %10d %12d%n", g, p.name(),
             100 * r.attainment(), 100 * r.ttftAttainment(), 100 * r.tpotAttainment(), r.goodput(), c.rejected(), c.activations(),
             c.migrations(), c.evictions(), c.preemptions());
         if (verbose) {

@@ -2,6 +2,7 @@ package io.prism.runtime.policy.sim;
 
 import io.prism.runtime.policy.IdleEvictionPolicy;
 import io.prism.runtime.policy.KvprPlacement;
+import io.prism.runtime.policy.MigrationBudget;
 import java.time.Duration;
 
 /**
@@ -30,27 +31,34 @@ import java.time.Duration;
  * @param tau absolute migration threshold of {@link KvprPlacement}
  * @param relativeTau relative migration threshold ({@link KvprPlacement#withRelativeThreshold})
  * @param placementInterval how often relocation runs
+ * @param migrationLimits churn bounds on relocation ({@link MigrationBudget}): cooldown per model,
+ *     concurrent migrations per GPU, migrations per round
  */
 public record SimPolicy(String name, boolean elasticKv, boolean idleEviction, boolean eagerEviction, boolean relocation,
     boolean deadlineAdmission,
-    boolean slackPreemption, Duration idleThreshold, double tau, double relativeTau, Duration placementInterval) {
+    boolean slackPreemption, Duration idleThreshold, double tau, double relativeTau, Duration placementInterval,
+    MigrationBudget.Limits migrationLimits) {
 
   /**
    * Prism: KVPR placement + relocation, idle eviction when memory is needed, Moore-Hodgson
    * admission, elastic KV, preemption by slack.
    */
   public static final SimPolicy PRISM = new SimPolicy("Prism", true, true, false, true, true, true,
-      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60));
+      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60), MigrationBudget.Limits.DEFAULT);
+
+  /** {@link #PRISM} with relocation bounded by {@code tau} alone (the paper's Algorithm 1 as written): the churn reference. */
+  public static final SimPolicy PRISM_UNBOUNDED = new SimPolicy("Prism-unbounded", true, true, false, true, true, true,
+      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60), MigrationBudget.Limits.UNBOUNDED);
 
   /** {@link #PRISM} with eager idle eviction: every model idle for 45 s leaves the GPU, needed or not. */
   public static final SimPolicy PRISM_EAGER = new SimPolicy("Prism-eager", true, true, true, true, true, true,
-      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60));
+      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60), MigrationBudget.Limits.DEFAULT);
 
   /** MuxServe++ (the paper's baseline): elastic KV, but no eviction and no relocation; FCFS. */
   public static final SimPolicy MUXSERVE_PLUS_PLUS = new SimPolicy("MuxServe++", true, false, false, false, false, false,
-      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60));
+      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60), MigrationBudget.Limits.DEFAULT);
 
   /** Static partition: fixed placement and fixed equal KV share per model; FCFS. */
   public static final SimPolicy STATIC_PARTITION = new SimPolicy("Static", false, false, false, false, false, false,
-      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60));
+      IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD, KvprPlacement.DEFAULT_TAU, 0.5, Duration.ofSeconds(60), MigrationBudget.Limits.DEFAULT);
 }

@@ -3,6 +3,7 @@ package io.prism.runtime.policy.sim;
 import io.prism.runtime.policy.GpuCapacity;
 import io.prism.runtime.policy.IdleEvictionPolicy;
 import io.prism.runtime.policy.KvprPlacement;
+import io.prism.runtime.policy.MigrationBudget;
 import io.prism.runtime.policy.ModelActivity;
 import io.prism.runtime.policy.ModelDemand;
 import io.prism.runtime.policy.ModelMemory;
@@ -73,6 +74,9 @@ public final class Simulator {
   final ReclaimPolicy reclaimPolicy;
   final SimCounters counters = new SimCounters();
   private final SimulatedEngine steps;
+  private final MigrationBudget migrationBudget;
+  /** Migrations started by relocation and not yet serving on their target, by model id. */
+  private final Map<String, Move> migrating = new HashMap<>();
 
   private Simulator(Workload workload, Map<String, Slo> slos, SimPolicy policy, GpuProfile gpu, int numGpus) {
     if (numGpus <= 0) throw new IllegalArgumentException("numGpus must be > 0, got " + numGpus);
@@ -88,6 +92,7 @@ public final class Simulator {
       models.put(m.modelId(), new SimModelState(m, slo));
     }
     this.steps = new SimulatedEngine(this);
+    this.migrationBudget = new MigrationBudget(policy.migrationLimits());
   }
 
   /**
@@ -354,6 +359,8 @@ public final class Simulator {
     m.activating = null;
     SimInstance old = m.serving;
     m.serving = inst;
+    Move mv = migrating.remove(m.id());
+    if (mv != null) migrationBudget.finished(mv);
     if (old != null) {
       old.draining = true;
       counters.migrations++;
@@ -376,10 +383,14 @@ public final class Simulator {
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
     }
     Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
-    for (Move mv : p.migrations()) {
+    for (Move mv : migrationBudget.admit(p.migrations(), now, KvprPlacement.currentKvpr(demands, caps))) {
       SimModelState m = models.get(mv.modelId());
       SimGpu target = gpus.get(mv.toGpus().get(0));
-      if (target.freeBytes() >= roomNeeded(m)) startActivation(m, target);
+      if (target.freeBytes() >= roomNeeded(m)) {
+        migrationBudget.started(mv, now);
+        migrating.put(m.id(), mv);
+        startActivation(m, target);
+      }
     }
     schedule(now + policy.placementInterval().toNanos(), this::relocationTick);
   }

@@ -1,0 +1,96 @@
+package io.prism.actors.placement;
+
+import io.prism.actors.GpuId;
+import io.prism.actors.placement.GlobalPlacementActor.GpuReport;
+import io.prism.actors.placement.GlobalPlacementActor.Resident;
+import io.prism.actors.placement.ModelInfo.State;
+import io.prism.runtime.policy.GpuCapacity;
+import io.prism.runtime.policy.KvprPlacement;
+import io.prism.runtime.policy.ModelDemand;
+import io.prism.runtime.policy.Move;
+import io.prism.runtime.policy.Placement;
+import io.prism.runtime.policy.PlacementPolicy;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The policy's view of the live cluster, built from the catalog and the GPUs' latest reports: one
+ * {@link ModelDemand} per model that serves (token rate, KV bytes per token and weights as its GPU
+ * reported them, TPOT SLO from its spec) and one {@link GpuCapacity} per healthy GPU. GPUs are
+ * numbered by stable ids the placement actor assigns ({@code ids}), so the {@link
+ * io.prism.runtime.policy.MigrationBudget}'s books stay valid as GPUs come and go.
+ *
+ * <p>Weights count only while resident: an evicted (time-shared) model takes no memory from its
+ * GPU until a request brings it back. A model being migrated counts as placed on its target (its
+ * demand and weights go there; its source's copy leaves with the hand-off, so rounds during the
+ * migration do not see a transient squeeze); the policy's proposals for it are ignored.
+ */
+final class PlacementRound {
+  final List<ModelDemand> demands = new ArrayList<>();
+  final List<GpuCapacity> capacities = new ArrayList<>();
+  final Map<Integer, GpuId> gpuOf = new LinkedHashMap<>();
+
+  /**
+   * @param entries the catalog
+   * @param reports every known GPU's latest report
+   * @param ids stable policy id of each GPU (assigned by the caller, never reused)
+   * @param exclude GPUs the policy must not use (e.g. ones a model failed to load on), may be empty
+   * @param extra a model that is not placed yet, to place in this view (null: none)
+   */
+  PlacementRound(Collection<CatalogEntry> entries, Map<GpuId, GpuReport> reports, Map<GpuId, Integer> ids, Set<GpuId> exclude,
+      CatalogEntry extra) {
+    Map<GpuId, Long> pinned = new HashMap<>();
+    for (CatalogEntry e : entries) {
+      if (e.migration == null && e.gpu != null && e.state == State.LOADING && e != extra) {
+        pinned.merge(e.gpu, weightsOf(e), Long::sum); // being loaded for its first placement
+      }
+    }
+    for (GpuReport r : reports.values()) {
+      if (!r.healthy() || exclude.contains(r.gpu())) continue;
+      int id = ids.get(r.gpu());
+      gpuOf.put(id, r.gpu());
+      capacities.add(new GpuCapacity(id, Math.max(1, r.budgetBytes() - pinned.getOrDefault(r.gpu(), 0L))));
+    }
+    for (CatalogEntry e : entries) {
+      if (e == extra || e.state != State.READY || e.gpu == null) continue;
+      GpuId at = e.migration != null ? e.migration.to : e.gpu; // a moving model counts where it is going
+      Integer id = ids.get(at);
+      if (id == null || !gpuOf.containsKey(id)) continue;
+      demands.add(demand(e, reports.get(e.gpu), id));
+    }
+    if (extra != null) demands.add(demand(extra, null, -1));
+  }
+
+  /** Runs {@code policy} on this view. */
+  Placement place(PlacementPolicy policy) {
+    return policy.place(demands, capacities);
+  }
+
+  /** KVPR of every GPU in this view as things stand (by stable id). */
+  Map<Integer, Double> currentKvpr() {
+    return KvprPlacement.currentKvpr(demands, capacities);
+  }
+
+  /** The GPU a move's first target id names. */
+  GpuId target(Move m) {
+    return gpuOf.get(m.toGpus().get(0));
+  }
+
+  private static long weightsOf(CatalogEntry e) {
+    return e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
+  }
+
+  private static ModelDemand demand(CatalogEntry e, GpuReport report, int gpuId) {
+    Resident r = null;
+    if (report != null) for (Resident x : report.models()) if (x.spec().id().equals(e.id())) r = x;
+    double rate = r == null ? 0 : r.tokensPerSecond();
+    long kv = r == null ? 1 : Math.max(1, r.kvBytesPerToken());
+    long weights = r != null && !r.weightsResident() ? 0 : weightsOf(e);
+    return ModelDemand.of(e.id(), rate, kv, e.spec.tpotSlo(), weights, gpuId);
+  }
+}

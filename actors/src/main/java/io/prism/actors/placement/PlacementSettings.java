@@ -1,0 +1,68 @@
+package io.prism.actors.placement;
+
+import com.typesafe.config.Config;
+import io.prism.runtime.policy.KvprPlacement;
+import io.prism.runtime.policy.MigrationBudget;
+import java.time.Duration;
+
+/**
+ * The {@code prism.placement.*} settings of the placement singleton (documented with their
+ * defaults in this module's {@code reference.conf}).
+ *
+ * @param policy {@code kvpr} (the paper's Algorithm 1 over live token rates) or {@code most-free}
+ *     (most free memory; nothing ever migrates)
+ * @param roundInterval how often a placement round runs ({@code 0}: only on events and {@code
+ *     POST /admin/placement/rebalance})
+ * @param tau absolute migration threshold of {@link KvprPlacement}, in KVPR units (1/s^2)
+ * @param relativeTau relative migration threshold ({@link KvprPlacement#withRelativeThreshold})
+ * @param limits churn bounds: cooldown per model, concurrent migrations per GPU, per round
+ * @param loadTimeout how long a migration waits for its target to load and warm up before it is abandoned
+ * @param drainTimeout how long the source keeps running a moved model's requests
+ * @param recentMigrations finished migrations kept for {@code /admin/placement}
+ */
+public record PlacementSettings(String policy, Duration roundInterval, double tau, double relativeTau, MigrationBudget.Limits limits,
+    Duration loadTimeout, Duration drainTimeout, int recentMigrations) {
+
+  /** Defaults for tests without a config: KVPR, no periodic rounds, default churn bounds. */
+  public static final PlacementSettings DEFAULTS = new PlacementSettings("kvpr", Duration.ZERO, KvprPlacement.DEFAULT_TAU, 0.5,
+      MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50);
+
+  public PlacementSettings {
+    if (!policy.equals("kvpr") && !policy.equals("most-free")) {
+      throw new IllegalArgumentException("prism.placement.policy must be 'kvpr' or 'most-free', got '" + policy + "'");
+    }
+    if (roundInterval.isNegative()) throw new IllegalArgumentException("prism.placement.round-interval must be >= 0, got " + roundInterval);
+    if (!(tau >= 0) || Double.isInfinite(tau)) throw new IllegalArgumentException("prism.placement.tau must be finite and >= 0, got " + tau);
+    if (!(relativeTau >= 0)) throw new IllegalArgumentException("prism.placement.relative-tau must be >= 0, got " + relativeTau);
+    if (loadTimeout.isNegative() || loadTimeout.isZero()) throw new IllegalArgumentException("prism.placement.load-timeout must be > 0");
+    if (drainTimeout.isNegative() || drainTimeout.isZero()) throw new IllegalArgumentException("prism.placement.drain-timeout must be > 0");
+  }
+
+  /**
+   * Reads {@code prism.placement} of {@code root}.
+   *
+   * @throws com.typesafe.config.ConfigException naming a missing or mistyped key
+   * @throws IllegalArgumentException naming a key whose value is out of range
+   */
+  public static PlacementSettings from(Config root) {
+    Config c = root.getConfig("prism.placement");
+    return new PlacementSettings(c.getString("policy"), c.getDuration("round-interval"), c.getDouble("tau"), c.getDouble("relative-tau"),
+        new MigrationBudget.Limits(c.getDuration("migration-cooldown"), c.getInt("max-migrations-per-gpu"), c.getInt("max-migrations-per-round")),
+        c.getDuration("load-timeout"), c.getDuration("drain-timeout"), c.getInt("recent-migrations"));
+  }
+
+  /** With other churn bounds. */
+  public PlacementSettings withLimits(MigrationBudget.Limits l) {
+    return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations);
+  }
+
+  /** With another round interval. */
+  public PlacementSettings withRoundInterval(Duration d) {
+    return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations);
+  }
+
+  /** With other migration thresholds. */
+  public PlacementSettings withTau(double absolute, double relative) {
+    return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations);
+  }
+}
