@@ -69,7 +69,8 @@ public final class GgufBpeTokenizer {
    * @param types {@code tokenizer.ggml.token_type}, or null (then no added tokens)
    * @param merges {@code tokenizer.ggml.merges} ({@code "a b"} each)
    * @param pre {@code tokenizer.ggml.pre}, or null
-   * @param bosId BOS id or -1; @param eosId EOS id or -1
+   * @param bosId BOS id, or -1 for none
+   * @param eosId EOS id, or -1 for none
    * @param vocabSize the model's vocab size (at least {@code tokens.length})
    * @throws ModelFormatException naming the file for an unknown {@code pre} or arrays the library rejects
    */
