@@ -21,6 +21,9 @@ import java.util.Locale;
  * tokenizer.ggml.add_bos_token}) and the text does not already start with the BOS text (where
  * {@code transformers} would add none; this is llama.cpp's behaviour).
  *
+ * <p>Special tokens the template writes stay whole even with a tokenizer that does not match them
+ * in text (SentencePiece {@code <s>}; {@link SpecialTokenSplitter}).
+ *
  * <p>Models without a template keep the behaviour Prism always had: the messages' contents joined
  * by newlines, BOS first ({@link ChatInput#plainText()}).
  *
@@ -30,6 +33,8 @@ public final class ChatTokenizer implements Tokenizer {
   private final Tokenizer base;
   private final ChatFormat format;
   private final int[] stopIds;
+  /** Special texts the base tokenizer would split; computed on first chat (null until then). */
+  private volatile SpecialTokenSplitter splitter;
 
   /**
    * @param base the model's tokenizer
@@ -121,9 +126,15 @@ public final class ChatTokenizer implements Tokenizer {
       String text = c.format.render(chat);
       String bos = c.format.bosToken();
       boolean addBos = c.format.addBosToken() && c.base.bosId() >= 0 && (bos == null || !text.startsWith(bos));
-      return c.base.encode(text, addBos, false);
+      return c.splitter().encode(c.base, text, addBos);
     }
     return tokenizer.encode(chat.plainText(), true, false);
+  }
+
+  private SpecialTokenSplitter splitter() {
+    SpecialTokenSplitter s = splitter;
+    if (s == null) splitter = s = SpecialTokenSplitter.of(base);
+    return s;
   }
 
   /** The rendered prompt text of {@code chat} (see {@link #encodeChat(Tokenizer, ChatInput)}), BOS not included. */

@@ -166,4 +166,23 @@ class ChatTokenizerTest {
     assertEquals("user\n你好 👋🏽", qwen.decode(q));
     assertEquals("<|im_start|>user\n你好 👋🏽<|im_end|>", qwen.decodeWithSpecialTokens(q));
   }
+
+  @Test
+  void aSentencePieceVocabularyKeepsTheTemplatesBosWholeAndAddsNoSecond() throws IOException {
+    Optional<Path> models = SharedModels.dir();
+    assumeTrue(models.isPresent() && Files.isRegularFile(models.get().resolve("stories260K.gguf")), "stories260K.gguf is absent");
+    Tokenizer sp = ModelLoader.loadConfigOnly(models.get().resolve("stories260K.gguf").toString(), null).tokenizer();
+    assertEquals("<s>", sp.specialTokenText(sp.bosId()));
+    Path d = Files.createDirectories(dir.resolve("llama2-style"));
+    Files.writeString(d.resolve("tokenizer_config.json"), "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"add_bos_token\": true,"
+        + " \"chat_template\": \"{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]{{ eos_token }}\"}");
+    ChatTokenizer t = new ChatTokenizer(sp, ChatFormat.fromDirectory(d));
+    int[] got = t.encodeChat(new ChatInput("[{\"role\":\"user\",\"content\":\"Once upon a time\"}]", true));
+    int[] middle = sp.encode("[INST] Once upon a time [/INST]", false, false);
+    int[] want = new int[middle.length + 2];
+    want[0] = sp.bosId();
+    System.arraycopy(middle, 0, want, 1, middle.length);
+    want[want.length - 1] = sp.eosId();
+    assertArrayEquals(want, got);
+  }
 }
