@@ -69,7 +69,8 @@ public final class RequestParser {
   /**
    * The chat fields of a body ({@code messages}, {@code tools}, {@code documents}, {@code
    * add_generation_prompt} (default true, as vLLM), {@code chat_template_kwargs}) checked and
-   * normalised: each message keeps {@code role}, {@code content} (a string, text parts joined, or
+   * normalised: each message keeps {@code role} ({@code developer} becomes {@code system}, the role
+   * chat templates know), {@code content} (a string, text parts joined, or
    * null when absent or null), and {@code name}, {@code tool_calls}, {@code tool_call_id}, {@code
    * reasoning_content} when present. Also used by {@code POST /tokenize}.
    */
@@ -100,7 +101,7 @@ public final class RequestParser {
       throw bad(where + ".role must be one of " + ROLES, where + ".role");
     }
     ObjectNode out = JsonNodeFactory.instance.objectNode();
-    out.put("role", role.asText());
+    out.put("role", role.asText().equals("developer") ? "system" : role.asText()); // templates know system, not OpenAI's developer
     JsonNode c = m.get("content");
     if (c == null || c.isNull()) {
       out.putNull("content");
