@@ -106,7 +106,7 @@ public final class ChatFormat {
     List<Integer> stops = new ArrayList<>();
     addIds(stops, jsonObject(dir.resolve("generation_config.json")).get("eos_token_id"));
     addIds(stops, jsonObject(dir.resolve("config.json")).get("eos_token_id"));
-    return new ChatFormat(dir.toString(), Map.copyOf(templates), tokenText(cfg.get("bos_token")), tokenText(cfg.get("eos_token")),
+    return new ChatFormat(dir.toString(), java.util.Collections.unmodifiableMap(new LinkedHashMap<>(templates)), tokenText(cfg.get("bos_token")), tokenText(cfg.get("eos_token")),
         tokenText(cfg.get("unk_token")), tokenText(cfg.get("pad_token")), Boolean.TRUE.equals(cfg.get("add_bos_token")), List.copyOf(stops),
         endOfTurnTexts(templates));
   }
@@ -136,7 +136,7 @@ public final class ChatFormat {
     String unk = g.has("tokenizer.ggml.unknown_token_id") ? tokenAt(tokens, g.getLong("tokenizer.ggml.unknown_token_id", null)) : null;
     String pad = g.has("tokenizer.ggml.padding_token_id") ? tokenAt(tokens, g.getLong("tokenizer.ggml.padding_token_id", null)) : null;
     boolean addBos = !(g.metadata().get("tokenizer.ggml.add_bos_token") instanceof Boolean b) || b;
-    return new ChatFormat(g.fileName(), Map.copyOf(templates), bos, eos, unk, pad, addBos, List.copyOf(stops), endOfTurnTexts(templates));
+    return new ChatFormat(g.fileName(), java.util.Collections.unmodifiableMap(new LinkedHashMap<>(templates)), bos, eos, unk, pad, addBos, List.copyOf(stops), endOfTurnTexts(templates));
   }
 
   private static String tokenAt(String[] tokens, long id) {
