@@ -4,6 +4,8 @@ import io.prism.actors.frontend.Frontend;
 import io.prism.actors.frontend.GenerateRequest;
 import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.frontend.PrismApi;
+import io.prism.actors.frontend.TokenizeReply;
+import io.prism.actors.frontend.TokenizeRequest;
 import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.gpu.GpuStatus;
 import io.prism.actors.model.ModelStore;
@@ -179,6 +181,12 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   @Override
   public void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) {
     frontend.tell(new Frontend.Generate(request, replyTo));
+  }
+
+  /** Tokenizes or detokenizes with the model's own tokenizer, through the frontend; fails after {@code prism.node.ask-timeout}. */
+  @Override
+  public CompletionStage<TokenizeReply> tokenize(TokenizeRequest request) {
+    return AskPattern.ask(frontend, r -> new Frontend.Tokenize(request, r), settings.askTimeout(), system.scheduler());
   }
 
   /** Registers and places a model; completes when it serves or cannot (after {@code prism.node.register-timeout} at most). */

@@ -11,6 +11,8 @@ import io.prism.actors.placement.GlobalPlacementActor;
 import io.prism.actors.gpu.GpuStatus;
 import io.prism.actors.placement.ModelInfo;
 import io.prism.actors.ModelSpec;
+import io.prism.runtime.chat.ChatFiles;
+import io.prism.runtime.chat.ChatTemplateException;
 import io.prism.actors.frontend.PrismApi;
 import io.prism.runtime.model.ModelLoader;
 import java.io.IOException;
@@ -127,6 +129,21 @@ public final class AdminRoutes extends AllDirectives {
     return json(h.healthy() ? 200 : 503, o);
   }
 
+  /**
+   * The model's tokenizer and chat-template checks ({@link ChatFiles}: a folder without {@code
+   * tokenizer.json}, malformed config files, a template that raises on a one-message conversation):
+   * 400 on {@code path} naming the file or the template and line, before anything is registered.
+   */
+  static void chatCheck(Path file) {
+    try {
+      ChatFiles.check(file);
+    } catch (ChatTemplateException e) {
+      throw new ApiException(ApiError.invalid("the model's " + e.getMessage(), "path"));
+    } catch (IllegalArgumentException e) {
+      throw new ApiException(ApiError.invalid(e.getMessage(), "path"));
+    }
+  }
+
   static ModelSpec spec(JsonNode body) {
     JsonNode p = body.get("path");
     if (p == null || !p.isTextual() || p.asText().isBlank()) throw new ApiException(ApiError.invalid("path is required and must be a string", "path"));
@@ -137,6 +154,7 @@ public final class AdminRoutes extends AllDirectives {
       id = source;
     } else {
       Path file = Path.of(source).toAbsolutePath().normalize();
+      chatCheck(file);
       if (!Files.isRegularFile(file)) throw new ApiException(ApiError.invalid("no model file at " + file, "path"));
       try {
         bytes = Files.size(file);

@@ -3,6 +3,7 @@ package io.prism.http;
 import io.prism.actors.frontend.PrismApi;
 import io.prism.http.openai.CompletionHandler;
 import io.prism.http.openai.OpenAiRoutes;
+import io.prism.http.openai.TokenizeRoutes;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -29,6 +30,7 @@ public final class PrismRoutes extends AllDirectives {
 
   private final OpenAiRoutes openAi;
   private final AdminRoutes admin;
+  private final TokenizeRoutes tokenize;
   private final PrismMetrics metrics;
 
   /**
@@ -49,6 +51,7 @@ public final class PrismRoutes extends AllDirectives {
     CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout(), metrics);
     this.metrics = metrics;
     this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes(), metrics);
+    this.tokenize = new TokenizeRoutes(api, settings.maxBodyBytes());
     this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics, materializer.system().dispatchers().lookup(OPS_DISPATCHER),
         settings.opsAnswerWithin());
   }
@@ -60,7 +63,7 @@ public final class PrismRoutes extends AllDirectives {
 
   /** Every route, with error handling. */
   public Route route() {
-    return handled(concat(openAi.route(), admin.route()));
+    return handled(concat(openAi.route(), tokenize.route(), admin.route()));
   }
 
   /**
@@ -111,7 +114,7 @@ public final class PrismRoutes extends AllDirectives {
             ? tooLarge(r.getCause())
             : ApiError.invalid("cannot read request body: " + r.message(), null).toResponse()))
         .handleNotFound(Directives.complete(ApiError.notFound("no such endpoint; see GET /v1/models, POST /v1/completions, "
-            + "POST /v1/chat/completions, GET /health, /admin/models, /admin/gpus, GET /metrics").toResponse()))
+            + "POST /v1/chat/completions, POST /tokenize, POST /detokenize, GET /health, /admin/models, /admin/gpus, GET /metrics").toResponse()))
         .build()
         .withFallback(RejectionHandler.defaultHandler())
         .mapRejectionResponse(resp -> resp.entity().getContentType().mediaType().isApplication()

@@ -114,6 +114,31 @@ class AdminRoutesTest extends JUnit5RouteTest {
   }
 
   @Test
+  void registeringAFolderWithoutTokenizerJsonOrWithARaisingTemplateIs400AndRegistersNothing(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path folder = java.nio.file.Files.createDirectories(dir.resolve("hf-model"));
+    java.nio.file.Files.writeString(folder.resolve("config.json"), "{\"architectures\": [\"Qwen3ForCausalLM\"]}");
+    TestRouteResult r = route.run(HttpRequest.POST("/admin/models").withEntity(ContentTypes.APPLICATION_JSON,
+        "{\"path\":" + Json.MAPPER.writeValueAsString(folder.toString()) + "}"));
+    r.assertStatusCode(400);
+    JsonNode e = Json.parse(r.entityString()).get("error");
+    assertEquals("path", e.get("param").asText());
+    assertTrue(e.get("message").asText().contains("has no tokenizer.json"), e.get("message").asText());
+    java.nio.file.Path shared = java.nio.file.Path.of("../shared/tokenizers/qwen3/tokenizer.json");
+    if (java.nio.file.Files.isRegularFile(shared)) {
+      java.nio.file.Files.copy(shared, folder.resolve("tokenizer.json"));
+      java.nio.file.Files.writeString(folder.resolve("tokenizer_config.json"),
+          "{\"chat_template\": \"{% if messages %}\\n{{ raise_exception('Only tool conversations are supported') }}{% endif %}\"}");
+      TestRouteResult t = route.run(HttpRequest.POST("/admin/models").withEntity(ContentTypes.APPLICATION_JSON,
+          "{\"path\":" + Json.MAPPER.writeValueAsString(folder.toString()) + "}"));
+      t.assertStatusCode(400);
+      String m = Json.parse(t.entityString()).at("/error/message").asText();
+      assertTrue(m.contains("Only tool conversations are supported") && m.contains("line 2") && m.contains("tokenizer_config.json"), m);
+    }
+    assertTrue(api.registered.isEmpty(), "nothing registered");
+  }
+
+  @Test
   void aRequestThatCannotMeetItsTtftSloIs503WithoutRetry() {
     api.script = req -> List.of(new GenerationEvent.Rejected(req.requestId(), new Rejection.SloUnattainable(
         "model 'm': cannot meet TTFT deadline", 900, 500)));

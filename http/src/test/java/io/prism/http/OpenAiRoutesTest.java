@@ -182,7 +182,19 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
     assertEquals("AB", body.at("/choices/0/message/content").asText());
     assertEquals("length", body.at("/choices/0/finish_reason").asText());
     assertTrue(api.lastRequest().maxTokensToContext());
-    assertEquals("Be brief.\nOnce", api.lastRequest().prompt());
+    assertEquals("Be brief.\nOnce", api.lastRequest().chat().plainText()); // rendered on the GPU node: no template here
+    assertEquals("[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Once\"}]", api.lastRequest().chat().messagesJson());
+    assertTrue(api.lastRequest().chat().addGenerationPrompt());
+    post("/v1/chat/completions", "{\"model\":\"m\",\"add_generation_prompt\":false,\"chat_template_kwargs\":{\"enable_thinking\":false},"
+        + "\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},{\"role\":\"assistant\",\"content\":null,"
+        + "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}],"
+        + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}").assertStatusCode(200);
+    io.prism.runtime.chat.ChatInput chat = api.lastRequest().chat();
+    assertEquals("[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+        + "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}]", chat.messagesJson());
+    assertEquals("[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]", chat.toolsJson());
+    assertEquals("{\"enable_thinking\":false}", chat.variablesJson());
+    assertFalse(chat.addGenerationPrompt());
   }
 
   @Test

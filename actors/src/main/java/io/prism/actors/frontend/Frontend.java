@@ -39,6 +39,13 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   public record Generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
 
   /**
+   * Tokenize or detokenize with the model's own tokenizer: resolved as {@link Generate} is and
+   * answered by the model's GPU actor ({@link GpuActor.Tokenize}); an unknown model is {@link
+   * TokenizeReply.Refused} with {@link Rejection.ModelNotFound}.
+   */
+  public record Tokenize(TokenizeRequest request, ActorRef<TokenizeReply> replyTo) implements Command {}
+
+  /**
    * From a GPU actor that does not have the model (any more). After a live migration the old GPU
    * names the new one ({@code redirect}, with the placement {@code epoch} of the move): the request
    * goes there at once and the cache learns it; without it the model is resolved again.
@@ -50,7 +57,36 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
 
   private record ResolveFailed(String modelId, String message) implements Command {}
 
-  private record Pending(GenerateRequest request, ActorRef<GenerationEvent> replyTo, int attempt) {}
+  /** A request waiting for its model's GPU: a generation or a tokenization. */
+  private sealed interface Routed {
+    String modelId();
+
+    void reject(Rejection r);
+  }
+
+  private record Pending(GenerateRequest request, ActorRef<GenerationEvent> replyTo, int attempt) implements Routed {
+    @Override
+    public String modelId() {
+      return request.modelId();
+    }
+
+    @Override
+    public void reject(Rejection r) {
+      replyTo.tell(new GenerationEvent.Rejected(request.requestId(), r));
+    }
+  }
+
+  private record PendingTokenize(Tokenize tokenize) implements Routed {
+    @Override
+    public String modelId() {
+      return tokenize.request().modelId();
+    }
+
+    @Override
+    public void reject(Rejection r) {
+      tokenize.replyTo().tell(new TokenizeReply.Refused(r));
+    }
+  }
 
   private record Cached(GpuId gpu, long expiresNanos, long epoch) {}
 
@@ -61,7 +97,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   private final long cacheTtlNanos;
   private final Duration resolveTimeout;
   private final Map<String, Cached> cache = new HashMap<>();
-  private final Map<String, List<Pending>> pending = new HashMap<>();
+  private final Map<String, List<Routed>> pending = new HashMap<>();
 
   /**
    * @param placement the placement singleton (proxy)
@@ -87,21 +123,22 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessage(Generate.class, m -> route(new Pending(m.request(), m.replyTo(), 0)))
+        .onMessage(Tokenize.class, m -> route(new PendingTokenize(m)))
         .onMessage(Misrouted.class, this::onMisrouted)
         .onMessage(Resolved.class, this::onResolved)
         .onMessage(ResolveFailed.class, this::onResolveFailed)
         .build();
   }
 
-  private Behavior<Command> route(Pending p) {
-    String modelId = p.request().modelId();
+  private Behavior<Command> route(Routed p) {
+    String modelId = p.modelId();
     Cached c = cache.get(modelId);
     if (c != null && System.nanoTime() - c.expiresNanos < 0) {
       send(p, c.gpu());
       return this;
     }
     cache.remove(modelId);
-    List<Pending> waiting = pending.computeIfAbsent(modelId, k -> new ArrayList<>());
+    List<Routed> waiting = pending.computeIfAbsent(modelId, k -> new ArrayList<>());
     waiting.add(p);
     if (waiting.size() == 1) {
       getContext().ask(GlobalPlacementActor.Resolution.class, placement, resolveTimeout,
@@ -111,8 +148,9 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     return this;
   }
 
-  private void send(Pending p, GpuId gpu) {
-    gpus.apply(gpu).tell(new GpuActor.Generate(p.request(), p.replyTo(), getContext().getSelf(), p.attempt()));
+  private void send(Routed r, GpuId gpu) {
+    if (r instanceof Pending p) gpus.apply(gpu).tell(new GpuActor.Generate(p.request(), p.replyTo(), getContext().getSelf(), p.attempt()));
+    else if (r instanceof PendingTokenize t) gpus.apply(gpu).tell(new GpuActor.Tokenize(t.tokenize().request(), t.tokenize().replyTo()));
   }
 
   private Behavior<Command> onMisrouted(Misrouted m) {
@@ -134,33 +172,26 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   }
 
   private Behavior<Command> onResolved(Resolved r) {
-    List<Pending> waiting = pending.remove(r.modelId());
+    List<Routed> waiting = pending.remove(r.modelId());
     if (waiting == null) return this;
     GlobalPlacementActor.Resolution res = r.resolution();
     if (res instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
       cache.put(r.modelId(), new Cached(l.model().gpu(), System.nanoTime() + cacheTtlNanos, l.epoch()));
-      for (Pending p : waiting) send(p, l.model().gpu());
+      for (Routed p : waiting) send(p, l.model().gpu());
     } else if (res instanceof GlobalPlacementActor.NotFound) {
-      for (Pending p : waiting) {
-        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.ModelNotFound(
-            "The model '" + r.modelId() + "' does not exist")));
-      }
+      for (Routed p : waiting) p.reject(new Rejection.ModelNotFound("The model '" + r.modelId() + "' does not exist"));
     } else {
       String why = res instanceof GlobalPlacementActor.Unavailable u ? u.message() : "model has no GPU";
-      for (Pending p : waiting) {
-        p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
-            "model '" + r.modelId() + "' is unavailable: " + why, "model", -1)));
-      }
+      for (Routed p : waiting) p.reject(new Rejection.Unavailable("model '" + r.modelId() + "' is unavailable: " + why, "model", -1));
     }
     return this;
   }
 
   private Behavior<Command> onResolveFailed(ResolveFailed f) {
-    List<Pending> waiting = pending.remove(f.modelId());
+    List<Routed> waiting = pending.remove(f.modelId());
     if (waiting == null) return this;
-    for (Pending p : waiting) {
-      p.replyTo().tell(new GenerationEvent.Rejected(p.request().requestId(), new Rejection.Unavailable(
-          "model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model", -1)));
+    for (Routed p : waiting) {
+      p.reject(new Rejection.Unavailable("model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model", -1));
     }
     return this;
   }

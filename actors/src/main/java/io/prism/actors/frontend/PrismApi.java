@@ -21,6 +21,15 @@ public interface PrismApi {
   /** Starts serving {@code request}; every {@link GenerationEvent} of it goes to {@code replyTo}. */
   void generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo);
 
+  /**
+   * Tokenizes a prompt or chat, or decodes token ids, with the model's own tokenizer and chat
+   * template on the node that hosts it. Unknown model: {@link TokenizeReply.Refused} with {@code
+   * Rejection.ModelNotFound}. The default fails (for implementations that do not serve it).
+   */
+  default CompletionStage<TokenizeReply> tokenize(TokenizeRequest request) {
+    return java.util.concurrent.CompletableFuture.failedFuture(new UnsupportedOperationException("tokenize is not supported here"));
+  }
+
   /** The model catalog. */
   CompletionStage<List<ModelInfo>> models();
 

@@ -7,6 +7,8 @@ import io.prism.actors.PrismSettings;
 import io.prism.actors.frontend.Frontend;
 import io.prism.actors.frontend.GenerateRequest;
 import io.prism.actors.frontend.GenerationEvent;
+import io.prism.actors.frontend.TokenizeReply;
+import io.prism.actors.frontend.TokenizeRequest;
 import io.prism.actors.model.ModelActor;
 import io.prism.actors.model.ModelStore;
 import io.prism.actors.placement.GlobalPlacementActor;
@@ -106,6 +108,12 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
    */
   public record Generate(GenerateRequest request, ActorRef<GenerationEvent> replyTo, ActorRef<Frontend.Command> frontend, int attempt)
       implements Command {}
+
+  /**
+   * Tokenizes a prompt or chat, or decodes token ids, with one of this device's models' own
+   * tokenizer and chat template ({@code POST /tokenize}, {@code /detokenize}); see {@link Tokenizing}.
+   */
+  public record Tokenize(TokenizeRequest request, ActorRef<TokenizeReply> replyTo) implements Command {}
 
   /** Replies with the device's {@link GpuStatus}. */
   public record GetStatus(ActorRef<GpuStatus> replyTo) implements Command {}
@@ -299,6 +307,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
           if (e != null && e.movedEpoch == m.epoch()) drained(m.modelId(), "drain timed out");
         }))
         .onMessage(Generate.class, this::onGenerate)
+        .onMessage(Tokenize.class, m -> run(() -> m.replyTo().tell(Tokenizing.answer(m.request(), models.get(m.request().modelId()), gpu))))
         .onMessage(GetStatus.class, m -> gather(m.replyTo()))
         .onMessage(StatusGathered.class, this::onStatusGathered)
         .onMessageEquals(EvictIdleModels.INSTANCE, () -> gather(null))

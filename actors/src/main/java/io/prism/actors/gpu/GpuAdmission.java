@@ -87,11 +87,11 @@ final class GpuAdmission {
     }
     int[] tokens;
     try {
-      tokens = r.promptTokens() != null ? r.promptTokens() : e.profile.tokenizer().encode(r.prompt(), r.addBos(), false);
-    } catch (IllegalArgumentException ex) {
-      return refuse(g, new Rejection.InvalidRequest("prompt", "prompt cannot be tokenized: " + ex.getMessage()));
+      tokens = PromptTokens.of(r, e.profile.tokenizer());
+    } catch (PromptTokens.Refused ex) {
+      return refuse(g, ex.rejection());
     }
-    if (tokens.length == 0) return refuse(g, new Rejection.InvalidRequest("prompt", "prompt must not be empty"));
+    if (tokens.length == 0) return refuse(g, new Rejection.InvalidRequest(r.chat() != null ? "messages" : "prompt", "prompt must not be empty"));
     SamplingParams params = r.params();
     if (r.maxTokensToContext()) {
       int room = Math.max(1, e.maxModelLen() - tokens.length);

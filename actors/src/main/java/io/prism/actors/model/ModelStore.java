@@ -2,8 +2,10 @@ package io.prism.actors.model;
 
 import io.prism.actors.ModelSpec;
 
+import io.prism.runtime.chat.ChatTokenizer;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
+import io.prism.runtime.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -65,13 +67,15 @@ public final class ModelStore {
 
   /**
    * The host copy of {@code spec}'s model, loading it on first use; its {@code id} is {@code
-   * spec.id()}. A failed load is forgotten, so the next call tries again.
+   * spec.id()}; its tokenizer carries the model's chat template and stop tokens when its files have
+   * them ({@link ChatTokenizer#withChatFormat}). A failed load is forgotten, so the next call tries again.
    */
   public CompletionStage<LoadedModel> load(ModelSpec spec) {
     String key = spec.id() + "\u0000" + spec.source();
     CompletableFuture<LoadedModel> f = models.computeIfAbsent(key, k -> CompletableFuture.supplyAsync(() -> {
       LoadedModel m = loader.load(spec);
-      return m.id().equals(spec.id()) ? m : new LoadedModel(spec.id(), m.source(), m.config(), m.weights(), m.tokenizer());
+      Tokenizer t = ChatTokenizer.withChatFormat(m.tokenizer(), m.source());
+      return m.id().equals(spec.id()) && t == m.tokenizer() ? m : new LoadedModel(spec.id(), m.source(), m.config(), m.weights(), t);
     }, blocking));
     f.whenComplete((m, e) -> {
       if (e != null) models.remove(key, f);

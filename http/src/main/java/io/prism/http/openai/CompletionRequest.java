@@ -1,6 +1,7 @@
 package io.prism.http.openai;
 
 import io.prism.actors.frontend.GenerateRequest;
+import io.prism.runtime.chat.ChatInput;
 import io.prism.runtime.sampling.SamplingParams;
 
 /**
@@ -8,14 +9,16 @@ import io.prism.runtime.sampling.SamplingParams;
  *
  * @param chat whether it came from the chat endpoint (decides the response shape)
  * @param model model id
- * @param prompt prompt text (chat: messages rendered by {@link ChatTemplate}), or {@code null}
+ * @param prompt prompt text (completions only), or {@code null}
  * @param promptTokens prompt token ids (completions only), or {@code null}
+ * @param messages the conversation (chat only; rendered with the model's chat template on its GPU
+ *     node), or {@code null}
  * @param params sampling and stopping
  * @param maxTokensToContext no limit given: generate up to the context length
  * @param stream reply as server-sent events
  * @param includeUsage {@code stream_options.include_usage}: a final chunk with token counts
  */
-public record CompletionRequest(boolean chat, String model, String prompt, int[] promptTokens, SamplingParams params,
+public record CompletionRequest(boolean chat, String model, String prompt, int[] promptTokens, ChatInput messages, SamplingParams params,
     boolean maxTokensToContext, boolean stream, boolean includeUsage) {
 
   /** The request field holding the prompt: {@code messages} for chat, else {@code prompt}. */
@@ -23,8 +26,9 @@ public record CompletionRequest(boolean chat, String model, String prompt, int[]
     return chat ? "messages" : "prompt";
   }
 
-  /** The request as the actors take it (BOS before text prompts, as llama2.c does). */
+  /** The request as the actors take it (BOS before text prompts, as llama2.c does; chat decides BOS on the GPU node). */
   public GenerateRequest toGenerateRequest(String requestId) {
+    if (messages != null) return new GenerateRequest(requestId, model, messages, params, maxTokensToContext);
     return new GenerateRequest(requestId, model, prompt, promptTokens, true, params, maxTokensToContext);
   }
 }

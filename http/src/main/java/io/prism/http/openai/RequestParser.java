@@ -3,6 +3,10 @@ package io.prism.http.openai;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.prism.http.ApiError;
 import io.prism.http.ApiException;
+import io.prism.runtime.chat.ChatInput;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,34 +50,63 @@ public final class RequestParser {
     }
     Integer maxTokens = optPositiveInt(body, "max_tokens");
     int limit = maxTokens == null ? DEFAULT_COMPLETION_MAX_TOKENS : maxTokens;
-    return new CompletionRequest(false, model, prompt, tokens, params(body, limit), false, stream(body), includeUsage(body));
+    return new CompletionRequest(false, model, prompt, tokens, null, params(body, limit), false, stream(body), includeUsage(body));
   }
 
-  /** {@code POST /v1/chat/completions}. */
+  /**
+   * {@code POST /v1/chat/completions}: the messages travel to the model's GPU node as a {@link
+   * ChatInput} and are rendered there with the model's own chat template.
+   */
   public static CompletionRequest chat(JsonNode body) {
     String model = model(body);
-    JsonNode ms = body.get("messages");
-    if (ms == null || !ms.isArray() || ms.isEmpty()) throw bad("messages must be a non-empty array", "messages");
-    List<ChatTemplate.Message> messages = new ArrayList<>();
-    for (int i = 0; i < ms.size(); i++) messages.add(message(ms.get(i), "messages[" + i + "]"));
+    ChatInput chat = chatInput(body);
     Integer maxTokens = optPositiveInt(body, "max_completion_tokens");
     if (maxTokens == null) maxTokens = optPositiveInt(body, "max_tokens");
     SamplingParams params = params(body, maxTokens == null ? 1 : maxTokens);
-    return new CompletionRequest(true, model, ChatTemplate.render(messages), null, params, maxTokens == null, stream(body), includeUsage(body));
+    return new CompletionRequest(true, model, null, null, chat, params, maxTokens == null, stream(body), includeUsage(body));
   }
 
-  private static ChatTemplate.Message message(JsonNode m, String where) {
+  /**
+   * The chat fields of a body ({@code messages}, {@code tools}, {@code documents}, {@code
+   * add_generation_prompt} (default true, as vLLM), {@code chat_template_kwargs}) checked and
+   * normalised: each message keeps {@code role} ({@code developer} becomes {@code system}, the role
+   * chat templates know), {@code content} (a string, text parts joined, or
+   * null when absent or null), and {@code name}, {@code tool_calls}, {@code tool_call_id}, {@code
+   * reasoning_content} when present. Also used by {@code POST /tokenize}.
+   */
+  public static ChatInput chatInput(JsonNode body) {
+    JsonNode ms = body.get("messages");
+    if (ms == null || !ms.isArray() || ms.isEmpty()) throw bad("messages must be a non-empty array", "messages");
+    ArrayNode messages = JsonNodeFactory.instance.arrayNode();
+    for (int i = 0; i < ms.size(); i++) messages.add(message(ms.get(i), "messages[" + i + "]"));
+    String tools = optArray(body, "tools");
+    String documents = optArray(body, "documents");
+    boolean addGenerationPrompt = optBoolean(body, "add_generation_prompt", true);
+    JsonNode kw = body.get("chat_template_kwargs");
+    if (kw != null && !kw.isNull() && !kw.isObject()) throw bad("chat_template_kwargs must be an object", "chat_template_kwargs");
+    return new ChatInput(messages.toString(), tools, documents, addGenerationPrompt, kw == null || kw.isNull() ? null : kw.toString());
+  }
+
+  private static String optArray(JsonNode body, String field) {
+    JsonNode v = body.get(field);
+    if (v == null || v.isNull()) return null;
+    if (!v.isArray()) throw bad(field + " must be an array", field);
+    return v.toString();
+  }
+
+  private static ObjectNode message(JsonNode m, String where) {
     if (!m.isObject()) throw bad(where + " must be an object with role and content", where);
     JsonNode role = m.get("role");
     if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
       throw bad(where + ".role must be one of " + ROLES, where + ".role");
     }
+    ObjectNode out = JsonNodeFactory.instance.objectNode();
+    out.put("role", role.asText().equals("developer") ? "system" : role.asText()); // templates know system, not OpenAI's developer
     JsonNode c = m.get("content");
-    String content;
     if (c == null || c.isNull()) {
-      content = "";
+      out.putNull("content");
     } else if (c.isTextual()) {
-      content = c.asText();
+      out.put("content", c.asText());
     } else if (c.isArray()) {
       StringBuilder sb = new StringBuilder();
       for (int i = 0; i < c.size(); i++) {
@@ -84,11 +117,22 @@ public final class RequestParser {
         }
         sb.append(part.get("text").asText());
       }
-      content = sb.toString();
+      out.put("content", sb.toString());
     } else {
       throw bad(where + ".content must be a string or an array of text parts", where + ".content");
     }
-    return new ChatTemplate.Message(role.asText(), content);
+    for (String f : List.of("name", "tool_call_id", "reasoning_content")) {
+      JsonNode v = m.get(f);
+      if (v == null || v.isNull()) continue;
+      if (!v.isTextual()) throw bad(where + "." + f + " must be a string", where + "." + f);
+      out.put(f, v.asText());
+    }
+    JsonNode calls = m.get("tool_calls");
+    if (calls != null && !calls.isNull()) {
+      if (!calls.isArray()) throw bad(where + ".tool_calls must be an array", where + ".tool_calls");
+      out.set("tool_calls", calls);
+    }
+    return out;
   }
 
   private static String model(JsonNode body) {

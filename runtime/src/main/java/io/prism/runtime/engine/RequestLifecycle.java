@@ -45,7 +45,7 @@ final class RequestLifecycle {
   void onToken(Sequence s, int token, long now, List<SequenceEvent> events) {
     RequestState out = states.get(s.requestId());
     SamplingParams p = out.request.params();
-    boolean stopToken = token == tokenizer.eosId() || (options.bosEndsSequence() && token == tokenizer.bosId());
+    boolean stopToken = tokenizer.isStopToken(token) || (options.bosEndsSequence() && token == tokenizer.bosId());
     if (stopToken && !p.ignoreEos()) {
       finishWithFlush(s, out, FinishReason.STOP, events);
       return;

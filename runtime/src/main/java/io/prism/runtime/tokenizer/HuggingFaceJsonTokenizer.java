@@ -39,9 +39,11 @@ import java.util.Map;
  * </ul>
  *
  * <p>BOS/EOS: {@code bos_token}/{@code eos_token} of {@code tokenizer_config.json} beside the file
- * when present (string or {@code {"content": ...}}); else the first present of {@code <s>, <|begin_of_text|>,
- * <bos>, <|startoftext|>, <|endoftext|>} and {@code </s>, <|end_of_text|>, <|eot_id|>, <eos>,
- * <|endoftext|>}; -1 when none (then {@code encode} with {@code bos} or {@code eos} throws).
+ * when present (string or {@code {"content": ...}}; an explicit {@code null}, as Qwen's {@code
+ * "bos_token": null}, means none); else the first of {@code <s>, <|begin_of_text|>, <bos>,
+ * <|startoftext|>, <|endoftext|>} and {@code </s>, <|end_of_text|>, <|eot_id|>, <eos>,
+ * <|endoftext|>} that is an added token (never an ordinary vocabulary piece that happens to read
+ * {@code <s>}); -1 when none (then {@code encode} with {@code bos} or {@code eos} throws).
  *
  * <p>Threading: immutable; any thread. Calls into the native tokenizer are serialized on this
  * instance (conservative: DJL does not document its handle as thread-safe); decoding is lock-free.
@@ -60,11 +62,15 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
   private final Path file;
   /** Bytes each id contributes; null for ids without text of their own. */
   private final byte[][] bytes;
+  /** Text of each special added token by id; null elsewhere. */
+  private final String[] specialText;
   private final boolean sentencePieceStyle;
   private final int bosId, eosId;
 
-  private HuggingFaceJsonTokenizer(HuggingFaceTokenizer nativeTokenizer, Path file, byte[][] bytes, boolean sentencePieceStyle, int bosId, int eosId) {
+  private HuggingFaceJsonTokenizer(HuggingFaceTokenizer nativeTokenizer, Path file, byte[][] bytes, String[] specialText, boolean sentencePieceStyle,
+      int bosId, int eosId) {
     this.native_ = nativeTokenizer;
+    this.specialText = specialText;
     this.file = file;
     this.bytes = bytes;
     this.sentencePieceStyle = sentencePieceStyle;
@@ -81,8 +87,17 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
    *     {@code vocabSizeOrMinusOne}
    * @throws ModelFormatException naming the file when it is not a valid tokenizer.json
    */
-  @SuppressWarnings("unchecked")
   public static HuggingFaceJsonTokenizer fromFile(Path tokenizerJson, int vocabSizeOrMinusOne) {
+    return fromFile(tokenizerJson, vocabSizeOrMinusOne, null);
+  }
+
+  /**
+   * As {@link #fromFile(Path, int)} with BOS and EOS given ({@code {bosId, eosId}}, -1 for none)
+   * instead of read from {@code tokenizer_config.json} (for vocabularies from other formats, such
+   * as {@link GgufBpeTokenizer}).
+   */
+  @SuppressWarnings("unchecked")
+  static HuggingFaceJsonTokenizer fromFile(Path tokenizerJson, int vocabSizeOrMinusOne, int[] bosEos) {
     if (!Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException("tokenizer.json not found: " + tokenizerJson.toAbsolutePath());
     Map<String, Object> root;
     try {
@@ -132,11 +147,13 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     int size = vocabSizeOrMinusOne == -1 ? own : vocabSizeOrMinusOne;
     boolean byteLevel = mentions(root.get("pre_tokenizer"), "ByteLevel") || mentions(root.get("decoder"), "ByteLevel");
     byte[][] bytes = new byte[size][];
+    String[] specialText = new String[size];
     for (Map.Entry<Integer, String> e : text.entrySet()) {
       int id = e.getKey();
       String s = e.getValue();
       if (special.containsKey(id)) {
         bytes[id] = special.get(id) ? null : ByteLevelAlphabet.utf8(s);
+        if (special.get(id)) specialText[id] = s;
       } else if (byteLevel) {
         byte[] b = ByteLevelAlphabet.decode(s);
         bytes[id] = b != null ? b : ByteLevelAlphabet.utf8(s);
@@ -144,16 +161,20 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
         bytes[id] = sentencePieceBytes(s);
       }
     }
-    Map<String, Object> cfg = tokenizerConfig(tokenizerJson.toAbsolutePath().resolveSibling("tokenizer_config.json"));
-    int bos = specialId(tokenizerJson, ids, cfg.get("bos_token"), BOS_NAMES);
-    int eos = specialId(tokenizerJson, ids, cfg.get("eos_token"), EOS_NAMES);
+    Map<String, Object> cfg = bosEos != null ? Map.of() : tokenizerConfig(tokenizerJson.toAbsolutePath().resolveSibling("tokenizer_config.json"));
+    int bos = cfg.containsKey("bos_token") && cfg.get("bos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("bos_token"), BOS_NAMES);
+    int eos = cfg.containsKey("eos_token") && cfg.get("eos_token") == null ? -1 : specialId(tokenizerJson, ids, special, cfg.get("eos_token"), EOS_NAMES);
+    if (bosEos != null) {
+      bos = bosEos[0];
+      eos = bosEos[1];
+    }
     HuggingFaceTokenizer t;
     try {
       t = HuggingFaceTokenizer.newInstance(tokenizerJson, Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false"));
     } catch (IOException | RuntimeException e) {
       throw new ModelFormatException(tokenizerJson + ": the tokenizers library rejects it (" + e.getMessage() + ")", e);
     }
-    return new HuggingFaceJsonTokenizer(t, tokenizerJson, bytes, !byteLevel, bos, eos);
+    return new HuggingFaceJsonTokenizer(t, tokenizerJson, bytes, specialText, !byteLevel, bos, eos);
   }
 
   private static void put(Path f, Map<String, Integer> ids, Map<Integer, String> text, String s, int id) {
@@ -193,14 +214,14 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     }
   }
 
-  private static int specialId(Path f, Map<String, Integer> ids, Object configured, List<String> fallbacks) {
+  private static int specialId(Path f, Map<String, Integer> ids, Map<Integer, Boolean> added, Object configured, List<String> fallbacks) {
     String name = configured instanceof String s ? s : configured instanceof Map<?, ?> m && m.get("content") instanceof String c ? c : null;
     if (name != null) {
       Integer id = ids.get(name);
       if (id == null) throw new ModelFormatException(f + ": tokenizer_config.json names special token " + name + ", which the vocabulary lacks");
       return id;
     }
-    for (String n : fallbacks) if (ids.containsKey(n)) return ids.get(n);
+    for (String n : fallbacks) if (ids.containsKey(n) && added.containsKey(ids.get(n))) return ids.get(n);
     return -1;
   }
 
@@ -250,6 +271,12 @@ public final class HuggingFaceJsonTokenizer implements Tokenizer {
     }
     if (eos) out[out.length - 1] = eosId;
     return out;
+  }
+
+  /** The content of special added token {@code id}, or null. */
+  @Override
+  public String specialTokenText(int id) {
+    return id >= 0 && id < specialText.length ? specialText[id] : null;
   }
 
   @Override

@@ -316,6 +316,12 @@ public final class SentencePieceTokenizer implements Tokenizer {
     if (id != null && scores[id] > NO_MERGE_SCORE) queue.add(new Candidate(scores[id], l, r, tok[l], tok[r], id));
   }
 
+  /** The piece of a control token ({@code <s>}, {@code </s>}), or null for others. */
+  @Override
+  public String specialTokenText(int id) {
+    return id >= 0 && id < types.length && types[id] == TYPE_CONTROL ? new String(pieces[id], StandardCharsets.UTF_8) : null;
+  }
+
   @Override
   public byte[] decodeBytes(int previousId, int id) {
     checkId(id);

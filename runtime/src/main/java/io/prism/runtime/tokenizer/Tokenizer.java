@@ -18,6 +18,15 @@ public interface Tokenizer {
   int eosId();
 
   /**
+   * Whether generating {@code id} ends a sequence: EOS, and for chat models also the other stop
+   * tokens their config files and template name (e.g. Qwen's {@code <|im_end|>} and {@code
+   * <|endoftext|>}; see {@code io.prism.runtime.chat.ChatTokenizer}).
+   */
+  default boolean isStopToken(int id) {
+    return id == eosId();
+  }
+
+  /**
    * Encodes {@code text} (SentencePiece: dummy-prefix space, greedy best-score merges, byte
    * fallback), optionally with BOS first and EOS last.
    *
@@ -32,6 +41,35 @@ public interface Tokenizer {
    * @throws IllegalArgumentException if {@code id} is outside {@code [0, vocabSize)}
    */
   byte[] decodeBytes(int previousId, int id);
+
+  /**
+   * The text of special token {@code id} (one that contributes no bytes to generated text, such as
+   * BOS or {@code <|im_end|>}), or null when {@code id} is not special. Default: none.
+   */
+  default String specialTokenText(int id) {
+    return null;
+  }
+
+  /**
+   * Whole-sequence decoding that writes special tokens as their text (as Hugging Face's {@code
+   * decode(ids, skip_special_tokens=False)}), for {@code POST /detokenize}: the text between special
+   * tokens is decoded as {@link #decode} does (never splitting a UTF-8 character), a SentencePiece
+   * leading space after BOS dropped.
+   */
+  default String decodeWithSpecialTokens(int[] ids) {
+    StringBuilder sb = new StringBuilder();
+    StreamingDetokenizer d = new StreamingDetokenizer(this, bosId());
+    for (int id : ids) {
+      String special = specialTokenText(id);
+      if (special == null) {
+        sb.append(d.next(id));
+        continue;
+      }
+      sb.append(d.flush()).append(special);
+      d = new StreamingDetokenizer(this, id);
+    }
+    return sb.append(d.flush()).toString();
+  }
 
   /** Whole-sequence decoding of {@code ids} (no leading BOS expected), for tests and tools. */
   default String decode(int[] ids) {
