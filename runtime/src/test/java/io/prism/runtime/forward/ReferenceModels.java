@@ -62,14 +62,14 @@ public final class ReferenceModels {
     return out;
   }
 
-  /** One sequence on a host backend over a fully mapped host KV cache (4 KiB pages, blocks of 8). */
+  /** One sequence on a host backend over a fully mapped host KV cache (64 KiB pages, blocks of 8). */
   public static final class Runner implements AutoCloseable {
     private final HostForwardBackend backend;
     private final int[] table;
     private final int vocab;
 
     public Runner(ModelWeights w, int maxTokens, int threads) {
-      HostDeviceMemory mem = new HostDeviceMemory(4096);
+      HostDeviceMemory mem = new HostDeviceMemory(64 << 10);
       KvCache kv = KvCache.reserve(mem, w.config, 8, 4, maxTokens);
       for (int p = 0; p < kv.maxPages(); p++) {
         List<PhysicalPage> pages = new ArrayList<>();
