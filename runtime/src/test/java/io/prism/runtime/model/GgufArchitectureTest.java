@@ -230,6 +230,18 @@ class GgufArchitectureTest {
     assertTrue(cos > (base == GgmlType.Q4_0 || base == GgmlType.Q4_K ? 0.9 : 0.98), spec + " logits cosine " + cos);
   }
 
+  @Test
+  void quantizedQwenGgufLoadsThroughTheModelLoader(@TempDir Path dir) throws IOException {
+    for (Architecture a : new Architecture[] {Architecture.QWEN2, Architecture.QWEN3}) {
+      Path f = writeGguf(randomModel(a, 9), mix(GgmlType.Q4_K), dir.resolve(a.label() + "-q4_k_m.gguf"));
+      LoadedModel m = ModelLoader.load(f.toString(), null);
+      assertEquals(a.label() + "-q4_k_m", m.id());
+      assertEquals(a, m.config().architecture());
+      assertEquals(256, m.tokenizer().vocabSize());
+      assertTrue(m.weights().bq != null == a.qkvBias() && m.weights().qNorm != null == a.qkNorm());
+    }
+  }
+
   static double cosine(float[] a, float[] b) {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < a.length; i++) {
