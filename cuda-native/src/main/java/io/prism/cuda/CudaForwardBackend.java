@@ -80,15 +80,10 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
    * Builds the backend over already-uploaded weights; allocates the workspace.
    *
    * @throws IllegalArgumentException if the KV cache's element size does not match the precision,
-   *     the head dimension is above 128 or odd, or the model has q/k/v biases, q/k norms or a query
-   *     width other than {@code dim} (Qwen2, Qwen3: not yet on CUDA)
+   *     or the head dimension is above 128 or not a multiple of 8
    */
   static CudaForwardBackend create(CudaContext ctx, DeviceWeights w, KvCache kv, int maxChunkTokens) {
     ModelConfig c = w.config;
-    if (c.architecture().qkvBias() || c.architecture().qkNorm() || c.qDim() != c.dim()) {
-      throw new IllegalArgumentException("architecture " + c.architecture().label() + " (q/k/v bias, q/k norm or head_dim * heads != hidden_size)"
-          + " is not supported by the CUDA backend yet; use the host backend");
-    }
     if (kv.elementBytes() != w.precision.elementBytes) {
       throw new IllegalArgumentException("KV cache has " + kv.elementBytes() + "-byte elements but precision " + w.precision
           + " needs " + w.precision.elementBytes);

@@ -13,7 +13,9 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * A model's weights in one device allocation ({@code cuMemAlloc}), in the layout the CUDA forward
- * pass wants: per layer the fused {@code wqkv = [wq; wk; wv]} ({@code [dim + 2*kvDim, dim]}) and
+ * pass wants: per layer the fused {@code wqkv = [wq; wk; wv]} ({@code [qDim + 2*kvDim, dim]}), the
+ * float32 q/k/v bias {@code [qDim + 2*kvDim]} (Qwen2) and q/k norm weights {@code [headDim]} each
+ * (Qwen3), and
  * {@code w13 = [w1; w3]} ({@code [2*hiddenDim, dim]}) so each is one GEMM, matrices in {@link
  * Precision} format, norm weights and the RoPE inverse frequencies in float32. Every tensor starts
  * on a 256-byte boundary.
@@ -38,8 +40,11 @@ final class DeviceWeights implements AutoCloseable {
   long finalNorm; // [dim] f32
   long invFreq; // [headDim / 2] f32
   final long[] attnNorm; // [layers] -> [dim] f32
-  final long[] wqkv; // [layers] -> [dim + 2 kvDim, dim]
-  final long[] wo; // [layers] -> [dim, dim]
+  final long[] wqkv; // [layers] -> [qDim + 2 kvDim, dim]
+  final long[] bqkv; // [layers] -> [qDim + 2 kvDim] f32 (Qwen2), else 0
+  final long[] qNorm; // [layers] -> [headDim] f32 (Qwen3), else 0
+  final long[] kNorm; // [layers] -> [headDim] f32 (Qwen3), else 0
+  final long[] wo; // [layers] -> [dim, qDim]
   final long[] ffnNorm; // [layers] -> [dim] f32
   final long[] w13; // [layers] -> [2 hidden, dim]
   final long[] w2; // [layers] -> [dim, hidden]
@@ -59,6 +64,9 @@ final class DeviceWeights implements AutoCloseable {
     int n = c.numLayers();
     attnNorm = new long[n];
     wqkv = new long[n];
+    bqkv = new long[n];
+    qNorm = new long[n];
+    kNorm = new long[n];
     wo = new long[n];
     ffnNorm = new long[n];
     w13 = new long[n];
@@ -67,6 +75,11 @@ final class DeviceWeights implements AutoCloseable {
       long o = base + l.layer0 + i * l.layerStride;
       attnNorm[i] = o + l.attnNorm;
       wqkv[i] = o + l.wqkv;
+      if (l.bqkv >= 0) bqkv[i] = o + l.bqkv;
+      if (l.qNorm >= 0) {
+        qNorm[i] = o + l.qNorm;
+        kNorm[i] = o + l.kNorm;
+      }
       wo[i] = o + l.wo;
       ffnNorm[i] = o + l.ffnNorm;
       w13[i] = o + l.w13;
@@ -78,11 +91,12 @@ final class DeviceWeights implements AutoCloseable {
   private static final class Layout {
     long embedding, classifier, finalNorm, invFreq, layer0, layerStride;
     long attnNorm, wqkv, wo, ffnNorm, w13, w2;
+    long bqkv = -1, qNorm = -1, kNorm = -1; // -1: absent
     long total;
 
     Layout(ModelConfig c, Precision p) {
       int e = p.elementBytes;
-      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize();
+      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize(), qd = c.qDim();
       long o = 0;
       embedding = o;
       o = align(o + v * d * e);
@@ -101,9 +115,19 @@ final class DeviceWeights implements AutoCloseable {
       attnNorm = l;
       l = align(l + d * 4);
       wqkv = l;
-      l = align(l + (d + 2 * kv) * d * e);
+      l = align(l + (qd + 2 * kv) * d * e);
+      if (c.architecture().qkvBias()) {
+        bqkv = l;
+        l = align(l + (qd + 2 * kv) * 4);
+      }
+      if (c.architecture().qkNorm()) {
+        qNorm = l;
+        l = align(l + c.headDim() * 4L);
+        kNorm = l;
+        l = align(l + c.headDim() * 4L);
+      }
       wo = l;
-      l = align(l + d * d * e);
+      l = align(l + d * qd * e);
       ffnNorm = l;
       l = align(l + d * 4);
       w13 = l;
@@ -157,7 +181,7 @@ final class DeviceWeights implements AutoCloseable {
     long base = ctx.alloc("weights " + c.name(), l.total);
     DeviceWeights dw = new DeviceWeights(ctx, c, p, base, l);
     try (Uploader up = new Uploader(ctx, p)) {
-      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize();
+      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize(), qd = c.qDim(), hd = c.headDim();
       up.put(dw.embedding, w.tokenEmbedding, 0, v * d, false);
       if (!c.sharedClassifier()) up.put(dw.classifier, w.classifier, 0, v * d, false);
       up.put(dw.finalNorm, w.finalNorm, 0, d, true);
@@ -165,10 +189,19 @@ final class DeviceWeights implements AutoCloseable {
       int e = p.elementBytes;
       for (int i = 0; i < c.numLayers(); i++) {
         up.put(dw.attnNorm[i], w.attnNorm, i * d, d, true);
-        up.put(dw.wqkv[i], w.wq, i * d * d, d * d, false);
-        up.put(dw.wqkv[i] + d * d * e, w.wk, i * kv * d, kv * d, false);
-        up.put(dw.wqkv[i] + (d * d + kv * d) * e, w.wv, i * kv * d, kv * d, false);
-        up.put(dw.wo[i], w.wo, i * d * d, d * d, false);
+        up.put(dw.wqkv[i], w.wq, i * qd * d, qd * d, false);
+        up.put(dw.wqkv[i] + qd * d * e, w.wk, i * kv * d, kv * d, false);
+        up.put(dw.wqkv[i] + (qd * d + kv * d) * e, w.wv, i * kv * d, kv * d, false);
+        if (w.bq != null) {
+          up.put(dw.bqkv[i], w.bq, i * qd, qd, true);
+          up.put(dw.bqkv[i] + qd * 4, w.bk, i * kv, kv, true);
+          up.put(dw.bqkv[i] + (qd + kv) * 4, w.bv, i * kv, kv, true);
+        }
+        if (w.qNorm != null) {
+          up.put(dw.qNorm[i], w.qNorm, i * hd, hd, true);
+          up.put(dw.kNorm[i], w.kNorm, i * hd, hd, true);
+        }
+        up.put(dw.wo[i], w.wo, i * d * qd, d * qd, false);
         up.put(dw.ffnNorm[i], w.ffnNorm, i * d, d, true);
         up.put(dw.w13[i], w.w1, i * h * d, h * d, false);
         up.put(dw.w13[i] + h * d * e, w.w3, i * h * d, h * d, false);
@@ -185,14 +218,15 @@ final class DeviceWeights implements AutoCloseable {
   /**
    * Random weights generated on the device: matrices uniform in {@code [-sqrt(3/in), sqrt(3/in)]}
    * (unit-variance outputs for unit-variance inputs), embedding uniform in {@code [-1, 1]}, norm
-   * weights 1. Deterministic in {@code seed}.
+   * weights (q/k norms included) 1, q/k/v biases uniform in {@code [-0.1, 0.1]}. Deterministic in
+   * {@code seed}.
    */
   static DeviceWeights random(CudaContext ctx, ModelConfig c, Precision p, long seed) {
     Layout l = new Layout(c, p);
     long base = ctx.alloc("random weights " + c.name(), l.total);
     DeviceWeights dw = new DeviceWeights(ctx, c, p, base, l);
     try {
-      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize();
+      long d = c.dim(), kv = c.kvDim(), h = c.hiddenDim(), v = c.vocabSize(), qd = c.qDim();
       long s = seed * 1000;
       dw.fill(dw.embedding, v * d, s++, 1f);
       if (!c.sharedClassifier()) dw.fill(dw.classifier, v * d, s++, (float) Math.sqrt(3.0 / d));
@@ -204,8 +238,13 @@ final class DeviceWeights implements AutoCloseable {
       for (int i = 0; i < c.numLayers(); i++) {
         dw.fillConst(dw.attnNorm[i], d, 1f);
         dw.fillConst(dw.ffnNorm[i], d, 1f);
-        dw.fill(dw.wqkv[i], (d + 2 * kv) * d, s++, (float) Math.sqrt(3.0 / d));
-        dw.fill(dw.wo[i], d * d, s++, (float) Math.sqrt(3.0 / d));
+        dw.fill(dw.wqkv[i], (qd + 2 * kv) * d, s++, (float) Math.sqrt(3.0 / d));
+        if (dw.bqkv[i] != 0) dw.fillF32(dw.bqkv[i], qd + 2 * kv, s++, 0.1f);
+        if (dw.qNorm[i] != 0) {
+          dw.fillConst(dw.qNorm[i], c.headDim(), 1f);
+          dw.fillConst(dw.kNorm[i], c.headDim(), 1f);
+        }
+        dw.fill(dw.wo[i], d * qd, s++, (float) Math.sqrt(3.0 / qd));
         dw.fill(dw.w13[i], 2 * h * d, s++, (float) Math.sqrt(3.0 / d));
         dw.fill(dw.w2[i], d * h, s++, (float) Math.sqrt(3.0 / h));
       }
@@ -220,6 +259,11 @@ final class DeviceWeights implements AutoCloseable {
   private void fill(long ptr, long n, long seed, float a) {
     int blocks = (int) Math.min(4096, (n + 255) / 256);
     ctx.kernels.args().ptr(ptr).i64(n).i64(seed).f32(a).go("fill_uniform_" + precision.suffix(), ctx.stream, blocks, 1, 1, 256, 0);
+  }
+
+  private void fillF32(long ptr, long n, long seed, float a) {
+    int blocks = (int) Math.min(4096, (n + 255) / 256);
+    ctx.kernels.args().ptr(ptr).i64(n).i64(seed).f32(a).go("fill_uniform_f32", ctx.stream, blocks, 1, 1, 256, 0);
   }
 
   private void fillConst(long ptr, long n, float v) {
@@ -241,6 +285,11 @@ final class DeviceWeights implements AutoCloseable {
     for (int i = 0; i < attnNorm.length; i++) {
       attnNorm[i] += d;
       wqkv[i] += d;
+      if (bqkv[i] != 0) bqkv[i] += d;
+      if (qNorm[i] != 0) {
+        qNorm[i] += d;
+        kNorm[i] += d;
+      }
       wo[i] += d;
       ffnNorm[i] += d;
       w13[i] += d;

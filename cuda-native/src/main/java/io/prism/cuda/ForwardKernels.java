@@ -129,9 +129,16 @@ final class ForwardKernels {
     return c.headDim() / (16 / p.elementBytes);
   }
 
-  /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
+  /**
+   * Whether a step of {@code T} tokens runs the fused single-token kernels: Llama-layout models only
+   * (no q/k/v bias, no q/k norm, {@code qDim == dim}); the others take the plain path.
+   */
   boolean fusedStep(int T) {
-    return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+    return T == 1 && fused && plainLayout() && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+  }
+
+  private boolean plainLayout() {
+    return !c.architecture().qkvBias() && !c.architecture().qkNorm() && c.qDim() == c.dim();
   }
 
   /**
@@ -149,7 +156,7 @@ final class ForwardKernels {
     if (attn.equals("auto")) attn = T < AUTO_DEC_ROWS ? "tile" : decLanes() == 16 ? "dec16" : "dec4";
     if (attn.equals("dec16") && decLanes() != 16) attn = "dec4";
     if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
-    int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
+    int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim(), qDim = c.qDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
     int groups = nh / hpb;
@@ -166,7 +173,12 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm qkv");
-        gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
+        gemm.run(w.wqkv[l], ws.xb, ws.qkv, qDim + 2 * kvDim, dim, T, 0f);
+        if (w.bqkv[l] != 0 || w.qNorm[l] != 0) {
+          mark("qkv bias + q/k norm");
+          k.args().dependent(dep).ptr(ws.qkv).ptr(w.bqkv[l]).ptr(w.qNorm[l]).ptr(w.kNorm[l]).i32(nh).i32(nkv).i32(hd).f32(c.normEps())
+              .go("qkv_bias_norm", ctx.stream, T, w.bqkv[l] != 0 ? nh + 2 * nkv : nh + nkv, 1, 128, 0);
+        }
         mark("rope + kv write");
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
             .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, T >= ctx.multiprocessors ? 1 : Math.min(8, (2 * ctx.multiprocessors + T - 1) / T), 1, 256, 0);
@@ -189,7 +201,7 @@ final class ForwardKernels {
       }
       mark("gemm o");
       if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
-      else gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
+      else gemm.run(w.wo[l], ws.xb, ws.x, dim, qDim, T, 1f);
       if (one) {
         mark("gemv rmsnorm + w13 + swiglu");
         gemm.gemv1RmsSwiglu(w.w13[l], ws.x, w.ffnNorm[l], c.normEps(), ws.hb, hidden, dim);

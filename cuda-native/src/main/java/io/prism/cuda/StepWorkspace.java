@@ -33,8 +33,8 @@ final class StepWorkspace {
     s.heads = c.numHeads();
     s.headDimRec = c.headDim() + 2;
     s.x = ctx.alloc("x", T * c.dim() * 4);
-    s.xb = ctx.alloc("xb", T * c.dim() * e);
-    s.qkv = ctx.alloc("qkv", T * (c.dim() + 2L * c.kvDim()) * 4);
+    s.xb = ctx.alloc("xb", T * Math.max(c.dim(), c.qDim()) * e); // normed input [T, dim] and attention output [T, qDim]
+    s.qkv = ctx.alloc("qkv", T * (c.qDim() + 2L * c.kvDim()) * 4);
     s.h13 = ctx.alloc("h13", T * 2L * c.hiddenDim() * 4);
     s.hb = ctx.alloc("hb", T * c.hiddenDim() * e);
     s.xl = ctx.alloc("xl", (long) maxRows * c.dim() * e);
