@@ -234,6 +234,57 @@ public final class GgufLoader {
     SafetensorsLoader.permuteRope(tmp, heads, headDim, cols, dst, dstOffset);
   }
 
+  /**
+   * The layer matrices (and the classifier, when quantized) as stored, for a device that keeps
+   * them quantized: null unless every layer matrix has a type in {@code deviceTypes}. Rows of
+   * qwen2/qwen3 q and k are permuted as whole rows of blocks into the order of {@link
+   * #loadWeights}. Call after {@link #loadWeights} succeeded (it checks every tensor).
+   *
+   * @param deviceTypes the block types the device computes with
+   * @throws java.io.UncheckedIOException when the file cannot be read
+   */
+  public static QuantizedMatrices loadQuantized(GgufFile g, ModelConfig c, java.util.Set<GgmlType> deviceTypes) {
+    for (int l = 0; l < c.numLayers(); l++) {
+      for (String m : QuantizedMatrices.GGUF_NAMES) {
+        if (!deviceTypes.contains(GgmlType.fromId(g.tensors().get("blk." + l + "." + m + ".weight").typeId()))) return null;
+      }
+    }
+    boolean permute = c.architecture() != Architecture.LLAMA && c.architecture() != Architecture.MISTRAL;
+    QuantizedMatrices.Tensor[][] layers = new QuantizedMatrices.Tensor[c.numLayers()][7];
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(g.path(), java.nio.file.StandardOpenOption.READ)) {
+      for (int l = 0; l < c.numLayers(); l++) {
+        for (int m = 0; m < 7; m++) {
+          QuantizedMatrices.Tensor t = raw(ch, g, "blk." + l + "." + QuantizedMatrices.GGUF_NAMES[m] + ".weight",
+              QuantizedMatrices.rows(c, m), QuantizedMatrices.cols(c, m));
+          if (permute && (m == QuantizedMatrices.Q || m == QuantizedMatrices.K)) {
+            int heads = m == QuantizedMatrices.Q ? c.numHeads() : c.numKvHeads();
+            byte[] out = new byte[t.data().length];
+            SafetensorsLoader.permuteRows(t.data(), heads, c.headDim(), (int) t.type().bytesFor(t.cols()), out);
+            t = new QuantizedMatrices.Tensor(t.type(), t.rows(), t.cols(), out);
+          }
+          layers[l][m] = t;
+        }
+      }
+      TensorInfo out = g.tensors().get(c.sharedClassifier() ? "token_embd.weight" : "output.weight");
+      QuantizedMatrices.Tensor cls = deviceTypes.contains(GgmlType.fromId(out.typeId())) ? raw(ch, g, out.name(), c.vocabSize(), c.dim()) : null;
+      return new QuantizedMatrices(c, layers, cls);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot read " + g.path(), e);
+    }
+  }
+
+  private static QuantizedMatrices.Tensor raw(java.nio.channels.FileChannel ch, GgufFile g, String name, int rows, int cols) throws java.io.IOException {
+    TensorInfo t = g.tensors().get(name);
+    GgmlType type = GgmlType.fromId(t.typeId());
+    long n = type.bytesFor((long) rows * cols);
+    if (n > Integer.MAX_VALUE - 8) throw new ModelFormatException(g.fileName() + ": tensor " + name + ": " + n + " bytes exceed a Java array");
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) n);
+    while (b.hasRemaining()) {
+      if (ch.read(b, t.fileOffset() + b.position()) < 0) throw new ModelFormatException(g.fileName() + ": tensor " + name + ": data ends early");
+    }
+    return new QuantizedMatrices.Tensor(type, rows, cols, b.array());
+  }
+
   /** Tensor name to expected dims (innermost first) for shape {@code c}, in file order. */
   static Map<String, long[]> expectedTensors(ModelConfig c) {
     long d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize(), qd = c.qDim(), hd = c.headDim();

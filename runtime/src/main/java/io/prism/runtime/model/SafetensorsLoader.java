@@ -154,6 +154,21 @@ public final class SafetensorsLoader {
   }
 
   /**
+   * {@link #permuteRope} on rows of {@code rowBytes} opaque bytes (quantized rows): {@code heads *
+   * headDim} rows of {@code src} into {@code dst}.
+   */
+  public static void permuteRows(byte[] src, int heads, int headDim, int rowBytes, byte[] dst) {
+    int half = headDim / 2;
+    for (int hh = 0; hh < heads; hh++) {
+      for (int i = 0; i < half; i++) {
+        for (int s = 0; s < 2; s++) {
+          System.arraycopy(src, (hh * headDim + s * half + i) * rowBytes, dst, (hh * headDim + 2 * i + s) * rowBytes, rowBytes);
+        }
+      }
+    }
+  }
+
+  /**
    * Reads {@code config.json} into a {@link ModelConfig}.
    *
    * @param maxSeqLenOrZero context length to use; 0 keeps {@code max_position_embeddings} (capped

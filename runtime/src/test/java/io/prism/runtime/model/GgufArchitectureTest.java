@@ -242,6 +242,34 @@ class GgufArchitectureTest {
     }
   }
 
+  @Test
+  void quantizedMatricesForADeviceDecodeToTheHostWeights(@TempDir Path dir) throws IOException {
+    java.util.Set<GgmlType> device = java.util.EnumSet.of(GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q8_0);
+    for (Architecture a : new Architecture[] {Architecture.LLAMA, Architecture.QWEN2, Architecture.QWEN3}) {
+      ModelWeights w = randomModel(a, 21);
+      Path f = writeGguf(w, mix(GgmlType.Q4_K), dir.resolve(a.label() + ".gguf"));
+      GgufReader.GgufFile g = GgufReader.read(f);
+      ModelConfig c = GgufLoader.readConfig(g);
+      ModelWeights host = GgufLoader.loadWeights(g, c);
+      QuantizedMatrices q = GgufLoader.loadQuantized(g, c, device);
+      float[][] hostMats = {host.wq, host.wk, host.wv, host.wo, host.w1, host.w3, host.w2};
+      for (int l = 0; l < c.numLayers(); l++) {
+        for (int m = 0; m < 7; m++) {
+          QuantizedMatrices.Tensor t = q.get(l, m);
+          float[] y = new float[t.rows() * t.cols()];
+          QuantKernels.dequantize(t.type(), t.data(), 0, y, 0, y.length);
+          assertArrayEquals(slice(hostMats[m], l * y.length, y.length), y, 0f, a + " layer " + l + " " + QuantizedMatrices.GGUF_NAMES[m]);
+        }
+      }
+      assertEquals(GgmlType.Q6_K, q.get(0, QuantizedMatrices.V).type());
+      assertEquals(GgmlType.Q4_K, q.get(1, QuantizedMatrices.V).type());
+      assertEquals(c.sharedClassifier(), q.classifier() != null && q.classifier().type() == GgmlType.Q4_K);
+      Path q5 = writeGguf(w, mix(GgmlType.Q5_K), dir.resolve(a.label() + "-q5.gguf"));
+      GgufReader.GgufFile g5 = GgufReader.read(q5);
+      assertEquals(null, GgufLoader.loadQuantized(g5, GgufLoader.readConfig(g5), device), "Q5_K is not a device type: dense fallback");
+    }
+  }
+
   static double cosine(float[] a, float[] b) {
     double ab = 0, aa = 0, bb = 0;
     for (int i = 0; i < a.length; i++) {
