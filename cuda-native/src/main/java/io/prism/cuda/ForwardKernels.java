@@ -88,7 +88,11 @@ final class ForwardKernels {
    */
   void classifier(long dRows, int n, boolean greedy, boolean fusedRow) {
     boolean dep = pdl && profiler == null;
-    if (fusedRow && n == 1) {
+    if (w.classifierType != null) {
+      ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
+          .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
+      QuantGemv.run(ctx, dep, w.classifierType, p, w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, c.vocabSize(), false);
+    } else if (fusedRow && n == 1) {
       gemm.gemv1RmsStore(w.classifier, ws.x, w.finalNorm, dRows, c.normEps(), ws.logits, c.vocabSize(), c.dim());
     } else {
       ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
@@ -134,7 +138,13 @@ final class ForwardKernels {
    * (no q/k/v bias, no q/k norm, {@code qDim == dim}); the others take the plain path.
    */
   boolean fusedStep(int T) {
-    return T == 1 && fused && plainLayout() && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+    return T == 1 && fused && plainLayout() && !w.quantized() && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+  }
+
+  /** {@code y (+)= W x} for matrix {@code m} of layer {@code l}, kept quantized ({@link QuantGemv}). */
+  private void qmm(int l, int m, long x, long y, int T, long ldy, boolean accumulate, boolean dep) {
+    QuantGemv.run(ctx, dep, w.quantTypes[l][m], p, w.quant[l][m], x, y, io.prism.runtime.model.QuantizedMatrices.rows(c, m),
+        io.prism.runtime.model.QuantizedMatrices.cols(c, m), T, ldy, accumulate);
   }
 
   private boolean plainLayout() {
@@ -173,7 +183,14 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm qkv");
-        gemm.run(w.wqkv[l], ws.xb, ws.qkv, qDim + 2 * kvDim, dim, T, 0f);
+        if (w.quantized()) {
+          long ldy = qDim + 2L * kvDim;
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.Q, ws.xb, ws.qkv, T, ldy, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.K, ws.xb, ws.qkv + 4L * qDim, T, ldy, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.V, ws.xb, ws.qkv + 4L * (qDim + kvDim), T, ldy, false, dep);
+        } else {
+          gemm.run(w.wqkv[l], ws.xb, ws.qkv, qDim + 2 * kvDim, dim, T, 0f);
+        }
         if (w.bqkv[l] != 0 || w.qNorm[l] != 0) {
           mark("qkv bias + q/k norm");
           k.args().dependent(dep).ptr(ws.qkv).ptr(w.bqkv[l]).ptr(w.qNorm[l]).ptr(w.kNorm[l]).i32(nh).i32(nkv).i32(hd).f32(c.normEps())
@@ -201,6 +218,7 @@ final class ForwardKernels {
       }
       mark("gemm o");
       if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
+      else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.O, ws.xb, ws.x, T, dim, true, dep);
       else gemm.run(w.wo[l], ws.xb, ws.x, dim, qDim, T, 1f);
       if (one) {
         mark("gemv rmsnorm + w13 + swiglu");
@@ -209,7 +227,12 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm w13");
-        gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        if (w.quantized()) {
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.GATE, ws.xb, ws.h13, T, 2L * hidden, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.UP, ws.xb, ws.h13 + 4L * hidden, T, 2L * hidden, false, dep);
+        } else {
+          gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        }
         mark("swiglu");
         long total = (long) T * hidden;
         long perThread = hidden % 4 == 0 ? 4 : 1; // swiglu takes 4 elements per thread when rows allow 16-byte loads
@@ -218,6 +241,7 @@ final class ForwardKernels {
       }
       mark("gemm w2");
       if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
+      else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.DOWN, ws.hb, ws.x, T, dim, true, dep);
       else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }
   }

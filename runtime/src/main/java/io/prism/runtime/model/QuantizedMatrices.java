@@ -132,6 +132,34 @@ public final class QuantizedMatrices {
   }
 
   /**
+   * The float weights these blocks stand for: {@code w} with every layer matrix (and the classifier,
+   * when quantized here) replaced by its dequantised values ({@link QuantKernels}); vectors and the
+   * embedding are {@code w}'s. What a host backend computes with for the same model.
+   *
+   * @throws IllegalArgumentException when {@code w} has another shape
+   */
+  public ModelWeights dequantized(ModelWeights w) {
+    if (!w.config.equals(config)) throw new IllegalArgumentException("weights of " + w.config.name() + " do not have the shape of " + config.name());
+    ModelConfig c = config;
+    float[][] out = new float[7][];
+    for (int m = 0; m < 7; m++) {
+      int n = rows(c, m) * cols(c, m);
+      out[m] = new float[Math.toIntExact((long) n * c.numLayers())];
+      for (int l = 0; l < c.numLayers(); l++) {
+        Tensor t = layers[l][m];
+        QuantKernels.dequantize(t.type(), t.data(), 0, out[m], l * n, n);
+      }
+    }
+    float[] cls = w.classifier;
+    if (classifier != null) {
+      cls = new float[c.vocabSize() * c.dim()];
+      QuantKernels.dequantize(classifier.type(), classifier.data(), 0, cls, 0, cls.length);
+    }
+    return new ModelWeights(c, w.tokenEmbedding, w.attnNorm, out[Q], out[K], out[V], out[O], w.ffnNorm, out[GATE], out[DOWN], out[UP], w.finalNorm,
+        cls, w.bq, w.bk, w.bv, w.qNorm, w.kNorm);
+  }
+
+  /**
    * llama.cpp's Q4_K_M recipe in outline ({@code llama-quant.cpp}'s type choice, restated): Q4_K
    * everywhere except Q6_K for the classifier and for attn_v and ffn_down in the first and last
    * eighth of the layers and every third layer between. {@code base} Q5_K gives the Q5_K_M mix.

@@ -261,6 +261,13 @@ class GgufArchitectureTest {
           assertArrayEquals(slice(hostMats[m], l * y.length, y.length), y, 0f, a + " layer " + l + " " + QuantizedMatrices.GGUF_NAMES[m]);
         }
       }
+      ModelWeights deq = q.dequantized(host);
+      assertArrayEquals(host.w2, deq.w2);
+      assertArrayEquals(host.wq, deq.wq);
+      if (q.classifier() != null) assertArrayEquals(host.classifier, deq.classifier);
+      QuantizedMatrices again = QuantizedMatrices.quantize(w, QuantizedMatrices.kMix(w.config, GgmlType.Q4_K));
+      assertEquals(GgmlType.Q6_K, again.classifier().type());
+      assertTrue(again.bytes() < w.config.parameterCount() * 4 / 5, "Q4_K_M is well under a byte per weight: " + again.bytes());
       assertEquals(GgmlType.Q6_K, q.get(0, QuantizedMatrices.V).type());
       assertEquals(GgmlType.Q4_K, q.get(1, QuantizedMatrices.V).type());
       assertEquals(c.sharedClassifier(), q.classifier() != null && q.classifier().type() == GgmlType.Q4_K);
