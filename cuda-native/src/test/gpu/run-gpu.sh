@@ -24,7 +24,7 @@ if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
   if [ ! -f "$D/hf/logits.f32" ]; then
     PYTHONUNBUFFERED=1 python3 "$D/hf_llama_reference.py" "$D/hf" 2>&1 | tail -3 | tee "$OUT/hf.log"
   fi
-  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$D/reference-models" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
     -cp "$CP" --select-package io.prism.cuda --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log"
 fi
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then

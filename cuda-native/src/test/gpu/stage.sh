@@ -18,5 +18,6 @@ cp -r cuda-native/target/test-classes/. "$DEST/classes/test/"
 cp "$M2/org/junit/platform/junit-platform-console-standalone/1.14.4/junit-platform-console-standalone-1.14.4.jar" "$DEST/lib/"
 cp "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin" "$DEST/shared/models/"
 cp "$SHARED/models/oracle/"* "$DEST/shared/models/oracle/"
+cp -r runtime/src/test/resources/reference-models "$DEST/"  # tiny transformers reference models (ArchitecturesGpuTest)
 cp cuda-native/src/test/python/hf_llama_reference.py cuda-native/src/test/gpu/run-gpu.sh cuda-native/src/test/gpu/serve-check.sh cuda-native/src/test/gpu/ncu-decode.sh "$DEST/"
 du -sh "$DEST"

@@ -112,6 +112,11 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     return w.bytes;
   }
 
+  /** Bytes of the weights kept quantized (layer matrices and classifier; 0 for a dense model): what a decode step reads of them. */
+  public long quantizedWeightBytes() {
+    return w.quantizedBytes();
+  }
+
   /** Whether the weights are on the device, so that forward steps can run. */
   @Override
   public boolean weightsResident() {
