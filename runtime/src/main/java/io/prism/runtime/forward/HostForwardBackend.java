@@ -55,14 +55,8 @@ public final class HostForwardBackend implements ForwardBackend {
   private final int kvDim;
   private final int headDim;
   private final int hidden;
-  private final int blockSize;
-  private final int blocksPerPage;
   private final float[] invFreq; // [headDim / 2]
-  private final float sqrtHeadDim; // scores are scaled by its inverse
-  private final int attStride; // maxSeqLen + 16: dotRows may write up to 16 past the last score
-  private final float[][] attScratch; // [threads][numHeads * attStride]
-  private final float[][] dotScratch; // [threads][256]
-  private final int[] touchSink; // [threads] keeps HostKernels.touch's loads alive
+  private final PagedAttention attention;
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
   private final PackedMatrix[] wq; // [layers] of [qDim, dim]
   private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
@@ -124,14 +118,8 @@ public final class HostForwardBackend implements ForwardBackend {
     this.kvDim = cfg.kvDim();
     this.headDim = cfg.headDim();
     this.hidden = cfg.hiddenDim();
-    this.blockSize = kv.blockSize();
-    this.blocksPerPage = kv.blocksPerPage();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
-    this.sqrtHeadDim = (float) Math.sqrt(headDim);
-    this.attStride = cfg.maxSeqLen() + 16;
-    this.attScratch = new float[threads][cfg.numHeads() * attStride];
-    this.dotScratch = new float[threads][256];
-    this.touchSink = new int[threads];
+    this.attention = new PagedAttention(cfg, kv.blockSize(), kv.blocksPerPage(), threads);
     int layers = cfg.numLayers();
     wq = new PackedMatrix[layers];
     wk = new PackedMatrix[layers];
@@ -257,16 +245,17 @@ public final class HostForwardBackend implements ForwardBackend {
         HostKernels.rope(q, i * qDim, qDim, headDim, cos, sin, i * half);
         HostKernels.rope(k, i * kvDim, kvDim, headDim, cos, sin, i * half);
       }
-      writeKv(entries, layer, T);
       final float[][] kPages = memory.pageArrays(kv.keys(layer));
       final float[][] vPages = memory.pageArrays(kv.values(layer));
+      attention.writeKv(entries, entryOf, pos, T, k, v, kPages, vPages);
       // Work items: (token, run of heads); whole tokens when there are enough tokens to keep every thread busy.
       final int headsPerItem = Math.max(1, Math.min(c.numHeads(), c.numHeads() * T / (4 * pool.threads())));
       final int itemsPerToken = (c.numHeads() + headsPerItem - 1) / headsPerItem;
       pool.run(T * itemsPerToken, 1, (from, to, worker) -> {
         for (int item = from; item < to; item++) {
           int tok = item / itemsPerToken, h0 = (item % itemsPerToken) * headsPerItem;
-          attend(entries, tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), kPages, vPages, attScratch[worker], dotScratch[worker], worker);
+          attention.attend(entries.get(entryOf[tok]).blockTable(), pos[tok], tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), q, kPages, vPages, att,
+              worker);
         }
       });
       final float[] in2 = input(att, T, qDim);
@@ -323,64 +312,6 @@ public final class HostForwardBackend implements ForwardBackend {
     if (xt.length < T * cols) xt = new float[T * cols];
     PackedGemm.transpose(a, 0, cols, T, cols, xt);
     return xt;
-  }
-
-  private void writeKv(List<ForwardBatch.Entry> entries, int layer, int T) {
-    float[][] kPages = memory.pageArrays(kv.keys(layer));
-    float[][] vPages = memory.pageArrays(kv.values(layer));
-    for (int t = 0; t < T; t++) {
-      int[] table = entries.get(entryOf[t]).blockTable();
-      int p = pos[t];
-      int block = table[p / blockSize];
-      int off = ((block % blocksPerPage) * blockSize + p % blockSize) * kvDim;
-      int page = block / blocksPerPage;
-      System.arraycopy(k, t * kvDim, kPages[page], off, kvDim);
-      System.arraycopy(v, t * kvDim, vPages[page], off, kvDim);
-    }
-  }
-
-  /**
-   * Attention of token {@code t} for heads {@code [hFrom, hTo)}: writes those heads' slices of
-   * {@code att}. Block-major: each KV block is visited once for all the heads (and first read
-   * sequentially, {@link HostKernels#touch}), so its rows (16 positions x kvDim, contiguous) come
-   * into the cache once per token rather than once per head.
-   *
-   * @param scores scratch, {@code (hTo - hFrom) * attStride} floats
-   */
-  private void attend(List<ForwardBatch.Entry> entries, int t, int hFrom, int hTo, float[][] kPages, float[][] vPages,
-      float[] scores, float[] scratch, int worker) {
-    int[] table = entries.get(entryOf[t]).blockTable();
-    int touched = 0;
-    int n = pos[t] + 1;
-    int group = c.kvGroupSize();
-    float scale = 1f / sqrtHeadDim;
-    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
-      int block = table[b];
-      float[] page = kPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim;
-      int rows = Math.min(n - start, blockSize);
-      touched ^= HostKernels.touch(page, base, rows * kvDim);
-      for (int h = hFrom; h < hTo; h++) {
-        HostKernels.dotRows(q, t * qDim + h * headDim, page, base + (h / group) * headDim, kvDim, rows, blockSize, headDim, scale,
-            scores, (h - hFrom) * attStride + start, scratch);
-      }
-    }
-    for (int h = hFrom; h < hTo; h++) {
-      HostKernels.softmax(scores, (h - hFrom) * attStride, n);
-      java.util.Arrays.fill(att, t * qDim + h * headDim, t * qDim + (h + 1) * headDim, 0f);
-    }
-    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
-      int block = table[b];
-      float[] page = vPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim;
-      int rows = Math.min(n - start, blockSize);
-      touched ^= HostKernels.touch(page, base, rows * kvDim);
-      for (int h = hFrom; h < hTo; h++) {
-        HostKernels.accumulateRows(scores, (h - hFrom) * attStride + start, rows, page, base + (h / group) * headDim, kvDim, headDim,
-            att, t * qDim + h * headDim);
-      }
-    }
-    touchSink[worker] ^= touched;
   }
 
   private int blockChunk(int blocks) {
