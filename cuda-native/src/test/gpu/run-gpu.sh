@@ -3,6 +3,7 @@
 # .dev: unpacks the self-contained bundle, makes the HF reference model, runs every @Tag("gpu")
 # test on the bundle's Java runtime and jars, then `prism bench engine` from the bundle.
 # Usage: bash .dev/run-gpu.sh [tests|bench|all] [prism bench engine options...]
+#        bash .dev/run-gpu.sh only Class1,Class2   (just those @Tag("gpu") classes of io.prism.cuda)
 # Logs go to $OUT (or .dev/out).
 set -uo pipefail
 WHAT=${1:-all}; shift || true
@@ -26,6 +27,11 @@ if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
   fi
   $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$D/reference-models" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
     -cp "$CP" --select-package io.prism.cuda --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log"
+fi
+if [ "$WHAT" = only ]; then
+  SEL=""; for c in $(echo "${1:-}" | tr ',' ' '); do SEL="$SEL --select-class io.prism.cuda.$c"; done
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$D/reference-models" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+    -cp "$CP" $SEL --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-only.log"
 fi
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   "$B/prism/prism" bench engine "$@" 2>&1 | tee "$OUT/bench.log"
