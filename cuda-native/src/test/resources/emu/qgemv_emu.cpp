@@ -2,7 +2,10 @@
 // QuantKernelEmulationTest: CUDA built-ins are stubbed, warp_sum is replaced by summing the lanes'
 // partial sums afterwards (emu_store: qg_store with the shuffle taken out), and the results are
 // compared with the Java reference written by the test. Not part of the product.
-// Usage: qgemv_emu DIR   (DIR holds quant_emu.cu's inputs: <TYPE>.w / .x / .y and dims.txt)
+// The dequantisation kernels run the same way (every simulated thread of a grid-stride loop) and
+// must give the Java reference's floats bit for bit.
+// Usage: qgemv_emu DIR   (DIR holds <TYPE>.w blocks, .x inputs, .y expected sums, .d expected
+// dequantised values, and dims.txt)
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +28,13 @@ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retu
 inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
 inline float warp_sum(float v) { return v; }
+inline void st(float* p, float v) { *p = v; }
+inline void st(bf16_t* p, float v) {
+  unsigned u;
+  std::memcpy(&u, &v, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  *p = (bf16_t)(u >> 16);
+}
 inline unsigned int mix32(unsigned long long x) { x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; return (unsigned)x; }
 static std::vector<double> g_y;
 void emu_store(const float* acc, float*, int row, int T, long long ldy, int) {
@@ -84,8 +94,27 @@ int main(int argc, char** argv) {
     run<bf16_t>(k, W, xh.data(), rows, cols, T);
     double d = 0;
     for (int i = 0; i < T * rows; i++) d = std::fmax(d, std::fabs(yf[i] - g_y[i]));
-    std::printf("%s float32 x: max rel diff to the Java reference %.3g; bf16 x vs float32 x: max abs diff %.3g\n", names[k], worst, d);
-    if (worst > 1e-4 || d != 0) bad++;
+    // dense dequantisation: one simulated grid of 4 blocks of 256 threads, grid-stride
+    std::vector<char> db = slurp(base + ".d");
+    const float* deq = (const float*)db.data();
+    long long n = (long long)rows * cols, nBlocks = n / (k == 2 ? 32 : 256);
+    std::vector<float> out(n, -1.f);
+    blockDim.x = 256;
+    gridDim.x = 4;
+    for (unsigned b = 0; b < gridDim.x; b++) {
+      blockIdx.x = b;
+      for (unsigned th = 0; th < 256; th++) {
+        threadIdx.x = th;
+        if (k == 0) dequant_q4k<float>(W, out.data(), nBlocks);
+        else if (k == 1) dequant_q6k<float>(W, out.data(), nBlocks);
+        else dequant_q8_0<float>(W, out.data(), nBlocks);
+      }
+    }
+    long long diff = 0;
+    for (long long i = 0; i < n; i++) if (std::memcmp(&out[i], &deq[i], 4) != 0) diff++;
+    std::printf("%s float32 x: max rel diff to the Java reference %.3g; bf16 x vs float32 x: max abs diff %.3g; dequantised values differing: %lld of %lld\n",
+                names[k], worst, d, diff, n);
+    if (worst > 1e-4 || d != 0 || diff != 0) bad++;
   }
   return bad;
 }

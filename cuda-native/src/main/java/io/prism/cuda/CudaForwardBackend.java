@@ -93,7 +93,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     }
     if (maxChunkTokens <= 0) throw new IllegalArgumentException("max chunk tokens must be > 0, got " + maxChunkTokens);
     ctx.makeCurrent();
-    StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens);
+    StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens, w.quantized() && maxChunkTokens >= QuantGemv.denseMinTokens());
     return new CudaForwardBackend(ctx, w, kv, maxChunkTokens, ws, new Gemm(ctx, w.precision));
   }
 

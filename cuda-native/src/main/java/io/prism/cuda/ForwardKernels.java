@@ -147,6 +147,27 @@ final class ForwardKernels {
         io.prism.runtime.model.QuantizedMatrices.cols(c, m), T, ldy, accumulate);
   }
 
+  /** Whether a step of {@code T} tokens dequantises each matrix and runs cuBLAS (quantized models, many tokens). */
+  private boolean denseQuant(int T) {
+    return ws.dense != 0 && T >= QuantGemv.denseMinTokens();
+  }
+
+  /**
+   * {@code y (+)= [W_m1; W_m2; ...] x} through the dense scratch: matrices {@code ms} of layer
+   * {@code l} (same input width) dequantised one after another into {@code ws.dense}, then one GEMM.
+   */
+  private void denseMm(int l, int[] ms, long x, long y, int T, float beta, boolean dep) {
+    long off = 0;
+    int rows = 0, cols = io.prism.runtime.model.QuantizedMatrices.cols(c, ms[0]);
+    for (int m : ms) {
+      int r = io.prism.runtime.model.QuantizedMatrices.rows(c, m);
+      QuantGemv.dequantize(ctx, dep, w.quantTypes[l][m], p, w.quant[l][m], ws.dense + off, (long) r * cols);
+      off += (long) r * cols * p.elementBytes;
+      rows += r;
+    }
+    gemm.run(ws.dense, x, y, rows, cols, T, beta);
+  }
+
   private boolean plainLayout() {
     return !c.architecture().qkvBias() && !c.architecture().qkNorm() && c.qDim() == c.dim();
   }
@@ -183,7 +204,10 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm qkv");
-        if (w.quantized()) {
+        if (w.quantized() && denseQuant(T)) {
+          denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.Q, io.prism.runtime.model.QuantizedMatrices.K,
+              io.prism.runtime.model.QuantizedMatrices.V}, ws.xb, ws.qkv, T, 0f, dep);
+        } else if (w.quantized()) {
           long ldy = qDim + 2L * kvDim;
           qmm(l, io.prism.runtime.model.QuantizedMatrices.Q, ws.xb, ws.qkv, T, ldy, false, dep);
           qmm(l, io.prism.runtime.model.QuantizedMatrices.K, ws.xb, ws.qkv + 4L * qDim, T, ldy, false, dep);
@@ -218,6 +242,7 @@ final class ForwardKernels {
       }
       mark("gemm o");
       if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
+      else if (w.quantized() && denseQuant(T)) denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.O}, ws.xb, ws.x, T, 1f, dep);
       else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.O, ws.xb, ws.x, T, dim, true, dep);
       else gemm.run(w.wo[l], ws.xb, ws.x, dim, qDim, T, 1f);
       if (one) {
@@ -227,7 +252,9 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm w13");
-        if (w.quantized()) {
+        if (w.quantized() && denseQuant(T)) {
+          denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.GATE, io.prism.runtime.model.QuantizedMatrices.UP}, ws.xb, ws.h13, T, 0f, dep);
+        } else if (w.quantized()) {
           qmm(l, io.prism.runtime.model.QuantizedMatrices.GATE, ws.xb, ws.h13, T, 2L * hidden, false, dep);
           qmm(l, io.prism.runtime.model.QuantizedMatrices.UP, ws.xb, ws.h13 + 4L * hidden, T, 2L * hidden, false, dep);
         } else {
@@ -241,6 +268,7 @@ final class ForwardKernels {
       }
       mark("gemm w2");
       if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
+      else if (w.quantized() && denseQuant(T)) denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.DOWN}, ws.hb, ws.x, T, 1f, dep);
       else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.DOWN, ws.hb, ws.x, T, dim, true, dep);
       else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }

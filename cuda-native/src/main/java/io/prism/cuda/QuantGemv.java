@@ -3,12 +3,13 @@ package io.prism.cuda;
 import io.prism.runtime.model.GgmlType;
 
 /**
- * Launches the dequantising GEMVs of {@code quant.cu}: {@code Y[t, r] (+)= sum_c W[r, c] X[t, c]}
- * with {@code W} in a ggml block type ({@link DeviceWeights#DEVICE_TYPES}), {@code X} {@code [T,
- * cols]} in the precision's element type, {@code Y} float32 with row stride {@code ldy} elements.
- * Steps of more than {@link #MAX_T} tokens run in chunks of {@link #MAX_T}: each chunk reads the
- * whole matrix again, so prefill with quantized weights costs {@code ceil(T / 8)} weight passes
- * (decode batches up to 8 read the weights once). Threading: device thread only.
+ * Launches the kernels of {@code quant.cu} for weights in a ggml block type ({@link
+ * DeviceWeights#DEVICE_TYPES}): the dequantising GEMVs {@code Y[t, r] (+)= sum_c W[r, c] X[t, c]}
+ * ({@code X} {@code [T, cols]} in the precision's element type, {@code Y} float32 with row stride
+ * {@code ldy} elements; more than {@link #MAX_T} tokens run in chunks of {@link #MAX_T}, each a
+ * full pass over the weights), and the dequantisation of blocks into a dense matrix, which {@link
+ * ForwardKernels} uses for steps of {@link #denseMinTokens()} tokens or more (one dequantisation
+ * plus one cuBLAS GEMM instead of {@code ceil(T / 8)} weight passes). Threading: device thread only.
  */
 final class QuantGemv {
   /** Tokens per launch (QG_MAX_T in quant.cu). */
@@ -17,6 +18,28 @@ final class QuantGemv {
   static final int ROWS_PER_BLOCK = 4;
 
   private QuantGemv() {}
+
+  /**
+   * Steps of at least this many tokens dequantise each matrix into the dense scratch and use cuBLAS
+   * (property {@code prism.cuda.quant-dense-min-tokens}, default 17: up to 16 tokens the GEMVs read
+   * the blocks at most twice, less traffic than writing and reading a dense copy).
+   */
+  static int denseMinTokens() {
+    return Math.max(1, Integer.getInteger("prism.cuda.quant-dense-min-tokens", 17));
+  }
+
+  /** The dequantisation kernel of block type {@code t} into elements of precision {@code p}, e.g. {@code dequant_q4k_bf16}. */
+  static String dequantKernel(GgmlType t, Precision p) {
+    return kernel(t, p).replace("qgemv_", "dequant_");
+  }
+
+  /** Writes the {@code n} values of blocks {@code w} (type {@code t}) densely at {@code out} in precision {@code p}. */
+  static void dequantize(CudaContext ctx, boolean dependent, GgmlType t, Precision p, long w, long out, long n) {
+    long blocks = n / t.blockElements;
+    long threads = blocks * (t.blockElements == 256 ? 32 : 4);
+    int grid = (int) Math.min(65535, (threads + 255) / 256);
+    ctx.kernels.args().dependent(dependent).ptr(w).ptr(out).i64(blocks).go(dequantKernel(t, p), ctx.stream, grid, 1, 1, 256, 0);
+  }
 
   /** The kernel for block type {@code t} and activations of precision {@code p}, e.g. {@code qgemv_q4k_bf16}. */
   static String kernel(GgmlType t, Precision p) {

@@ -48,9 +48,14 @@ class KernelSourceTest {
     Set<String> defined = new HashSet<>();
     Matcher q = Pattern.compile("QGEMV\\((\\w+), (\\w+),").matcher(KernelModule.source());
     while (q.find()) defined.add("qgemv_" + q.group(1) + "_" + q.group(2));
+    Matcher dq = Pattern.compile("DEQUANT\\((\\w+), (\\w+),").matcher(KernelModule.source());
+    while (dq.find()) defined.add("dequant_" + dq.group(1) + "_" + dq.group(2));
     assertTrue(KernelModule.source().contains("extern \"C\" __global__ void fill_qblocks("));
     for (io.prism.runtime.model.GgmlType t : DeviceWeights.DEVICE_TYPES) {
-      for (Precision p : Precision.values()) assertTrue(defined.contains(QuantGemv.kernel(t, p)), QuantGemv.kernel(t, p) + " not in " + defined);
+      for (Precision p : Precision.values()) {
+        assertTrue(defined.contains(QuantGemv.kernel(t, p)), QuantGemv.kernel(t, p) + " not in " + defined);
+        assertTrue(defined.contains(QuantGemv.dequantKernel(t, p)), QuantGemv.dequantKernel(t, p) + " not in " + defined);
+      }
     }
     assertThrows(IllegalArgumentException.class, () -> QuantGemv.kernel(io.prism.runtime.model.GgmlType.Q5_K, Precision.BF16));
   }

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  * src/test/resources/emu/qgemv_emu.cpp}) and run one simulated thread at a time, the warp reduction
  * replaced by a sum of the lanes' partials. Checks each type's lane-to-value mapping and block
  * decoding against {@link GgmlQuants} (Java reference, double-precision dot products): relative
- * difference within float32 rounding; bf16 activations give the float path's sums exactly. Skipped
- * where no {@code g++} is on the PATH.
+ * difference within float32 rounding; bf16 activations give the float path's sums exactly; the
+ * dense dequantisation kernels give the Java reference's floats bit for bit. Skipped where no
+ * {@code g++} is on the PATH.
  */
 class QuantKernelEmulationTest {
   @Test
@@ -54,11 +55,14 @@ class QuantKernelEmulationTest {
       Files.write(dir.resolve(t + ".w"), q);
       Files.write(dir.resolve(t + ".x"), xb.array());
       Files.write(dir.resolve(t + ".y"), y.array());
+      ByteBuffer db = ByteBuffer.allocate(deq.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+      for (float f : deq) db.putFloat(f);
+      Files.write(dir.resolve(t + ".d"), db.array());
     }
     Files.writeString(dir.resolve("dims.txt"), rows + " " + cols + " " + tokens + "\n");
     String quant = resource("/io/prism/cuda/kernels/quant.cu");
     String emu = quant.replace("qg_store(acc, y, row, T, ldy, accumulate);", "emu_store(acc, y, row, T, ldy, accumulate);");
-    assumeTrue(emu.split("emu_store", -1).length - 1 == 3, "three GEMV kernels end in qg_store");
+    assertEquals(3, emu.split("emu_store", -1).length - 1, "three GEMV kernels end in qg_store");
     Files.writeString(dir.resolve("quant_emu.cu"), emu);
     Files.writeString(dir.resolve("qgemv_emu.cpp"), resource("/emu/qgemv_emu.cpp"));
     String out = run(dir, "g++", "-O1", "-std=c++17", "-ffp-contract=off", "-o", "qgemv_emu", "qgemv_emu.cpp");

@@ -7,6 +7,7 @@
 // Each dequantised weight is computed with the same float operations as the host reference
 // (__fmul_rn / __fsub_rn: never contracted into an FMA), so it is bit-identical to the host's.
 //
+// dequant_<type>_<out>: the blocks as a dense matrix in bf16 or float32 (steps of many tokens).
 // qgemv_<type>_<x>: Y[t, r] (+)= sum_c W[r, c] X[t, c] for t < T <= QG_MAX_T; W rows of whole blocks
 // (cols a multiple of 256 for the K types, 32 for Q8_0); X [T, cols] bf16 or float32; Y float32
 // with row stride ldy (so q, k, v can land in one qkv row). One warp per output row, QG_ROWS rows
@@ -66,6 +67,51 @@ __device__ __forceinline__ void qg_store(const float* acc, float* y, int row, in
   }
 }
 
+// ---- block decoders: the 8 values a lane owns in one block (lane < 32 for the 256-value K types,
+// part = 8 * (0..3) for Q8_0's 32-value blocks), returned in w[8]; the result is their offset among
+// the block's values.
+__device__ __forceinline__ int q4k_lane(const unsigned char* blk, int lane, float* w) {
+  int j = lane >> 2, part = (lane & 3) * 8;  // sub-block j (32 values), values [part, part + 8) of it
+  int c = j >> 1, shift = (j & 1) * 4;
+  float d = h2f(blk[0] | (blk[1] << 8)), dmin = h2f(blk[2] | (blk[3] << 8));
+  const unsigned char* sc = blk + 4;
+  int s, m;
+  if (j < 4) {
+    s = sc[j] & 63;
+    m = sc[j + 4] & 63;
+  } else {
+    s = (sc[j + 4] & 15) | ((sc[j - 4] >> 6) << 4);
+    m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+  }
+  float d1 = __fmul_rn(d, (float)s), m1 = __fmul_rn(dmin, (float)m);
+  uint2 qv = *(const uint2*)(blk + 16 + 32 * c + part);  // 8 bytes: blocks and rows are 8-byte aligned (144 = 18 * 8)
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    w[k] = __fsub_rn(__fmul_rn(d1, (float)((qv.x >> (8 * k + shift)) & 15u)), m1);
+    w[4 + k] = __fsub_rn(__fmul_rn(d1, (float)((qv.y >> (8 * k + shift)) & 15u)), m1);
+  }
+  return 32 * j + part;
+}
+__device__ __forceinline__ int q6k_lane(const unsigned char* blk, int lane, float* w) {
+  int n = lane >> 4, r = (lane >> 2) & 3, part = (lane & 3) * 8;  // values 128n + 32r + [part, part + 8)
+  int is = 8 * n + 2 * r + (part >> 4);
+  int qlOff = 64 * n + 32 * (r & 1) + part, loShift = 4 * (r >> 1), qhOff = 128 + 32 * n + part, hiShift = 2 * r;
+  float d = h2f(blk[208] | (blk[209] << 8));  // 210-byte blocks: only 2-byte alignment, so byte loads
+  float d1 = __fmul_rn(d, (float)(signed char)blk[192 + is]);
+#pragma unroll
+  for (int k = 0; k < 8; k++) {
+    int lo = (blk[qlOff + k] >> loShift) & 15, hi = (blk[qhOff + k] >> hiShift) & 3;
+    w[k] = __fmul_rn(d1, (float)((lo | (hi << 4)) - 32));
+  }
+  return 128 * n + 32 * r + part;
+}
+__device__ __forceinline__ int q8_0_part(const unsigned char* blk, int part, float* w) {
+  float d = h2f(blk[0] | (blk[1] << 8));
+#pragma unroll
+  for (int k = 0; k < 8; k++) w[k] = __fmul_rn(d, (float)(signed char)blk[2 + part + k]);
+  return part;
+}
+
 template <typename X>
 __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {
   PDL_ENTRY();
@@ -73,32 +119,13 @@ __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows
   if (row >= rows) return;
   int nb = cols >> 8;
   const unsigned char* wr = W + (long long)row * nb * 144;
-  int j = lane >> 2, part = (lane & 3) * 8;  // sub-block j (32 values), values [part, part + 8) of it
-  int c = j >> 1, shift = (j & 1) * 4;
   float acc[QG_MAX_T];
 #pragma unroll
   for (int t = 0; t < QG_MAX_T; t++) acc[t] = 0.f;
   for (int b = 0; b < nb; b++) {
-    const unsigned char* blk = wr + b * 144;
-    float d = h2f(blk[0] | (blk[1] << 8)), dmin = h2f(blk[2] | (blk[3] << 8));
-    const unsigned char* sc = blk + 4;
-    int s, m;
-    if (j < 4) {
-      s = sc[j] & 63;
-      m = sc[j + 4] & 63;
-    } else {
-      s = (sc[j + 4] & 15) | ((sc[j - 4] >> 6) << 4);
-      m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-    }
-    float d1 = __fmul_rn(d, (float)s), m1 = __fmul_rn(dmin, (float)m);
-    uint2 qv = *(const uint2*)(blk + 16 + 32 * c + part);  // 8 bytes: blocks and rows are 8-byte aligned (144 = 18 * 8)
     float w[8];
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-      w[k] = __fsub_rn(__fmul_rn(d1, (float)((qv.x >> (8 * k + shift)) & 15u)), m1);
-      w[4 + k] = __fsub_rn(__fmul_rn(d1, (float)((qv.y >> (8 * k + shift)) & 15u)), m1);
-    }
-    qg_dot(w, x, cols, b * 256 + 32 * j + part, T, acc);
+    int off = q4k_lane(wr + b * 144, lane, w);
+    qg_dot(w, x, cols, b * 256 + off, T, acc);
   }
   qg_store(acc, y, row, T, ldy, accumulate);
 }
@@ -110,23 +137,13 @@ __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows
   if (row >= rows) return;
   int nb = cols >> 8;
   const unsigned char* wr = W + (long long)row * nb * 210;
-  int n = lane >> 4, r = (lane >> 2) & 3, part = (lane & 3) * 8;  // values 128n + 32r + [part, part + 8)
-  int is = 8 * n + 2 * r + (part >> 4);
-  int qlOff = 64 * n + 32 * (r & 1) + part, loShift = 4 * (r >> 1), qhOff = 128 + 32 * n + part, hiShift = 2 * r;
   float acc[QG_MAX_T];
 #pragma unroll
   for (int t = 0; t < QG_MAX_T; t++) acc[t] = 0.f;
   for (int b = 0; b < nb; b++) {
-    const unsigned char* blk = wr + b * 210;  // 210-byte blocks: only 2-byte alignment, so byte loads
-    float d = h2f(blk[208] | (blk[209] << 8));
-    float d1 = __fmul_rn(d, (float)(signed char)blk[192 + is]);
     float w[8];
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-      int lo = (blk[qlOff + k] >> loShift) & 15, hi = (blk[qhOff + k] >> hiShift) & 3;
-      w[k] = __fmul_rn(d1, (float)((lo | (hi << 4)) - 32));
-    }
-    qg_dot(w, x, cols, b * 256 + 128 * n + 32 * r + part, T, acc);
+    int off = q6k_lane(wr + b * 210, lane, w);
+    qg_dot(w, x, cols, b * 256 + off, T, acc);
   }
   qg_store(acc, y, row, T, ldy, accumulate);
 }
@@ -138,19 +155,52 @@ __device__ void qgemv_q8_0(const unsigned char* W, const X* x, float* y, int row
   if (row >= rows) return;
   int nb = cols >> 5;
   const unsigned char* wr = W + (long long)row * nb * 34;
-  int part = (lane & 3) * 8;
   float acc[QG_MAX_T];
 #pragma unroll
   for (int t = 0; t < QG_MAX_T; t++) acc[t] = 0.f;
   for (int b = lane >> 2; b < nb; b += 8) {  // 8 blocks per warp pass, 4 lanes per block
-    const unsigned char* blk = wr + b * 34;
-    float d = h2f(blk[0] | (blk[1] << 8));
     float w[8];
-#pragma unroll
-    for (int k = 0; k < 8; k++) w[k] = __fmul_rn(d, (float)(signed char)blk[2 + part + k]);
-    qg_dot(w, x, cols, b * 32 + part, T, acc);
+    int off = q8_0_part(wr + b * 34, (lane & 3) * 8, w);
+    qg_dot(w, x, cols, b * 32 + off, T, acc);
   }
   qg_store(acc, y, row, T, ldy, accumulate);
+}
+
+// ---- dequantisation into a dense matrix (for steps of many tokens: dequantise once, then one
+// cuBLAS GEMM): out[i] = value i of the blocks, in the precision's element type; 32 threads per
+// 256-value block (4 per Q8_0 block), each writing its 8 values.
+template <typename O>
+__device__ void dequant_q4k(const unsigned char* W, O* out, long long nBlocks) {
+  PDL_ENTRY();
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nBlocks * 32; i += (long long)gridDim.x * blockDim.x) {
+    long long b = i >> 5;
+    float w[8];
+    int off = q4k_lane(W + b * 144, (int)(i & 31), w);
+#pragma unroll
+    for (int k = 0; k < 8; k++) st(out + b * 256 + off + k, w[k]);
+  }
+}
+template <typename O>
+__device__ void dequant_q6k(const unsigned char* W, O* out, long long nBlocks) {
+  PDL_ENTRY();
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nBlocks * 32; i += (long long)gridDim.x * blockDim.x) {
+    long long b = i >> 5;
+    float w[8];
+    int off = q6k_lane(W + b * 210, (int)(i & 31), w);
+#pragma unroll
+    for (int k = 0; k < 8; k++) st(out + b * 256 + off + k, w[k]);
+  }
+}
+template <typename O>
+__device__ void dequant_q8_0(const unsigned char* W, O* out, long long nBlocks) {
+  PDL_ENTRY();
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < nBlocks * 4; i += (long long)gridDim.x * blockDim.x) {
+    long long b = i >> 2;
+    float w[8];
+    int off = q8_0_part(W + b * 34, (int)(i & 3) * 8, w);
+#pragma unroll
+    for (int k = 0; k < 8; k++) st(out + b * 32 + off + k, w[k]);
+  }
 }
 
 #define QGEMV(type, xs, X)                                                                                          \
@@ -164,6 +214,16 @@ QGEMV(q6k, bf16, bf16_t)
 QGEMV(q6k, f32, float)
 QGEMV(q8_0, bf16, bf16_t)
 QGEMV(q8_0, f32, float)
+#define DEQUANT(type, os, O)                                                                                  \
+  extern "C" __global__ void dequant_##type##_##os(const unsigned char* W, O* out, long long nBlocks) {        \
+    dequant_##type<O>(W, out, nBlocks);                                                                        \
+  }
+DEQUANT(q4k, bf16, bf16_t)
+DEQUANT(q4k, f32, float)
+DEQUANT(q6k, bf16, bf16_t)
+DEQUANT(q6k, f32, float)
+DEQUANT(q8_0, bf16, bf16_t)
+DEQUANT(q8_0, f32, float)
 
 // ---- random blocks for random-weight models kept quantized: every byte from a hash of (seed,
 // block, byte), then the f16 scale fields (at h0Off, and h1Off unless -1) set to h0 / h1, so every
