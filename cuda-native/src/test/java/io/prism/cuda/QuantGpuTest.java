@@ -16,8 +16,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Weights kept quantized on the device (dequantising GEMVs of {@code quant.cu}) against the host
  * backend running the same blocks dequantised ({@link QuantizedMatrices#dequantized}): random
  * models of each GGUF architecture in llama.cpp's Q4_K_M mix (Q4_K with Q6_K attn_v / ffn_down in
- * some layers and a Q6_K classifier), and all-Q8_0 / all-Q6_K. A 20-token prompt also runs the
- * prefill through the 8-token chunks of {@link QuantGemv}. Float32 logits within 1e-4 relative,
+ * some layers and a Q6_K classifier), and all-Q8_0 / all-Q6_K. Decode steps run the GEMVs; the
+ * 20-token prefill runs dequantise + cuBLAS, and once more through 8-token GEMV chunks. Float32 logits within 1e-4 relative,
  * bf16 within 1e-2; greedy tokens of the float32 device path equal to the host's for 32 steps.
  */
 @Tag("gpu")
@@ -47,5 +47,17 @@ class QuantGpuTest {
     assertTrue(e32 < 1e-4 && p32 < 1e-4, spec + " fp32 rel err " + e32 + " / " + p32);
     assertTrue(e16 < 1e-2 && p16 < 1e-2, spec + " bf16 rel err " + e16 + " / " + p16);
     assertArrayEquals(host.greedy(), f32.greedy(), spec + " greedy fp32 vs host");
+    // the same 20-token prefill through 8-token GEMV chunks instead of dequantise + cuBLAS
+    String old = System.getProperty("prism.cuda.quant-dense-min-tokens");
+    System.setProperty("prism.cuda.quant-dense-min-tokens", "1000");
+    try {
+      ArchRuns.Run chunked = ArchRuns.cuda(Precision.FP32, twin, q, prompt, 2);
+      double pc = TestModels.relativeError(chunked.prefill(), host.prefill());
+      System.out.printf("%s: prefill through GEMV chunks fp32 rel err %.3g%n", spec, pc);
+      assertTrue(pc < 1e-4, spec + " chunked prefill rel err " + pc);
+    } finally {
+      if (old == null) System.clearProperty("prism.cuda.quant-dense-min-tokens");
+      else System.setProperty("prism.cuda.quant-dense-min-tokens", old);
+    }
   }
 }
