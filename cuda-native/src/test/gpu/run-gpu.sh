@@ -19,18 +19,19 @@ for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
 done
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 JAVA="$B/prism/jre/bin/java --add-modules jdk.incubator.vector -Xss4m"
+REF="$PWD/runtime/src/test/resources/reference-models"; [ -d "$REF" ] || REF="$D/reference-models"
 CP="$D/classes/test:$(ls "$B"/prism/lib/*.jar | tr '\n' ':')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
   if [ ! -f "$D/hf/logits.f32" ]; then
     PYTHONUNBUFFERED=1 python3 "$D/hf_llama_reference.py" "$D/hf" 2>&1 | tail -3 | tee "$OUT/hf.log"
   fi
-  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$D/reference-models" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$REF" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
     -cp "$CP" --select-package io.prism.cuda --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log"
 fi
 if [ "$WHAT" = only ]; then
   SEL=""; for c in $(echo "${1:-}" | tr ',' ' '); do SEL="$SEL --select-class io.prism.cuda.$c"; done
-  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$D/reference-models" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$REF" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
     -cp "$CP" $SEL --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-only.log"
 fi
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
