@@ -44,6 +44,7 @@ public final class QuantizedMatrices {
     }
   }
 
+  /** The shape the matrices belong to. */
   public final ModelConfig config;
   private final Tensor[][] layers; // [layers][7]
   private final Tensor classifier; // [vocab, dim] or null (dense)
