@@ -3,6 +3,7 @@
 # .dev: unpacks the self-contained bundle, makes the HF reference model, runs every @Tag("gpu")
 # test on the bundle's Java runtime and jars, then `prism bench engine` from the bundle.
 # Usage: bash .dev/run-gpu.sh [tests|bench|all] [prism bench engine options...]
+#        bash .dev/run-gpu.sh only Class1,Class2   (just those @Tag("gpu") classes of io.prism.cuda)
 # Logs go to $OUT (or .dev/out).
 set -uo pipefail
 WHAT=${1:-all}; shift || true
@@ -18,14 +19,20 @@ for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
 done
 export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 JAVA="$B/prism/jre/bin/java --add-modules jdk.incubator.vector -Xss4m"
+REF="$PWD/runtime/src/test/resources/reference-models"; [ -d "$REF" ] || REF="$D/reference-models"
 CP="$D/classes/test:$(ls "$B"/prism/lib/*.jar | tr '\n' ':')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 if [ "$WHAT" = tests ] || [ "$WHAT" = all ]; then
   if [ ! -f "$D/hf/logits.f32" ]; then
     PYTHONUNBUFFERED=1 python3 "$D/hf_llama_reference.py" "$D/hf" 2>&1 | tail -3 | tee "$OUT/hf.log"
   fi
-  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$REF" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
     -cp "$CP" --select-package io.prism.cuda --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-tests.log"
+fi
+if [ "$WHAT" = only ]; then
+  SEL=""; for c in $(echo "${1:-}" | tr ',' ' '); do SEL="$SEL --select-class io.prism.cuda.$c"; done
+  $JAVA -Dprism.shared="$D/shared" -Dprism.hf.dir="$D/hf" -Dprism.reference.models="$REF" -jar "$D"/lib/junit-platform-console-standalone-*.jar execute \
+    -cp "$CP" $SEL --include-tag gpu --details=tree --disable-banner 2>&1 | tee "$OUT/gpu-only.log"
 fi
 if [ "$WHAT" = bench ] || [ "$WHAT" = all ]; then
   "$B/prism/prism" bench engine "$@" 2>&1 | tee "$OUT/bench.log"

@@ -4,7 +4,16 @@ import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.memory.DeviceMemory;
 import io.prism.runtime.memory.KvCache;
+import io.prism.runtime.model.GgmlType;
+import io.prism.runtime.model.GgufLoader;
+import io.prism.runtime.model.GgufReader;
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.model.QuantizedMatrices;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.function.BiFunction;
 
 /**
  * One NVIDIA GPU as the engine sees it: VMM-backed {@link CudaDeviceMemory} for KV pages and the
@@ -75,7 +84,16 @@ public final class CudaDevice implements Device {
   /**
    * Uploads (or generates) {@code model}'s weights and returns its forward pass over {@code kv}.
    *
-   * @throws IllegalArgumentException if the KV cache's element size is not {@link #kvElementBytes()}
+   * <p>Quantized weights stay quantized: a GGUF model ({@code model.source()} ending in {@code
+   * .gguf}) whose layer matrices are all Q4_K, Q6_K or Q8_0 keeps them (and a classifier of those
+   * types) as blocks in device memory, multiplied by dequantising GEMVs; other GGUF types (Q5_K,
+   * Q4_0, ...) are uploaded dense from the host's dequantised floats. Property {@code
+   * prism.cuda.quantized=false} uploads every model dense. A random model ({@code weights()} null)
+   * is generated dense, or quantized with {@code -Dprism.cuda.random-quant=q4_k_m} (also {@code
+   * q6_k}, {@code q8_0}).
+   *
+   * @throws IllegalArgumentException if the KV cache's element size is not {@link #kvElementBytes()},
+   *     or {@code prism.cuda.random-quant} names an unknown mix
    */
   @Override
   public CudaForwardBackend load(LoadedModel model, KvCache kv) {
@@ -86,13 +104,40 @@ public final class CudaDevice implements Device {
   public CudaForwardBackend load(LoadedModel model, KvCache kv, long randomSeed) {
     open();
     ctx.makeCurrent();
+    checkKv(model, kv);
+    DeviceWeights w;
+    if (model.weights() != null) {
+      w = DeviceWeights.upload(ctx, model.weights(), quantizedOf(model), precision);
+    } else {
+      BiFunction<Integer, Integer, GgmlType> mix = randomMix(model.config());
+      w = mix == null ? DeviceWeights.random(ctx, model.config(), precision, randomSeed)
+          : DeviceWeights.randomQuantized(ctx, model.config(), precision, randomSeed, mix);
+    }
+    return backend(w, kv);
+  }
+
+  /**
+   * Uploads {@code model}'s weights with the layer matrices of {@code q} kept quantized (all of a
+   * type in {@link DeviceWeights#DEVICE_TYPES}) and returns its forward pass over {@code kv}.
+   *
+   * @throws IllegalArgumentException for a matrix type the device does not compute with, or a KV
+   *     cache of the wrong element size
+   */
+  public CudaForwardBackend loadQuantized(LoadedModel model, QuantizedMatrices q, KvCache kv) {
+    open();
+    ctx.makeCurrent();
+    checkKv(model, kv);
+    return backend(DeviceWeights.upload(ctx, model.weights(), q, precision), kv);
+  }
+
+  private void checkKv(LoadedModel model, KvCache kv) {
     if (kv.elementBytes() != precision.elementBytes) {
       throw new IllegalArgumentException("KV cache of " + model.id() + " has " + kv.elementBytes() + "-byte elements; this device uses "
           + precision.elementBytes + " (" + precision + ")");
     }
-    DeviceWeights w = model.weights() != null
-        ? DeviceWeights.upload(ctx, model.weights(), precision)
-        : DeviceWeights.random(ctx, model.config(), precision, randomSeed);
+  }
+
+  private CudaForwardBackend backend(DeviceWeights w, KvCache kv) {
     try {
       return CudaForwardBackend.create(ctx, w, kv, chunkTokens);
     } catch (RuntimeException e) {
@@ -103,7 +148,50 @@ public final class CudaDevice implements Device {
 
   @Override
   public long weightBytes(LoadedModel model) {
-    return DeviceWeights.bytesFor(model.config(), precision);
+    ModelConfig c = model.config();
+    if (model.weights() == null) {
+      BiFunction<Integer, Integer, GgmlType> mix = randomMix(c);
+      if (mix == null) return DeviceWeights.bytesFor(c, precision);
+      GgmlType[][] t = new GgmlType[c.numLayers()][7];
+      for (int i = 0; i < t.length; i++) for (int m = 0; m < 7; m++) t[i][m] = mix.apply(i, m);
+      return DeviceWeights.bytesFor(c, precision, t, mix.apply(-1, -1));
+    }
+    GgufReader.GgufFile g = ggufOf(model);
+    if (g == null) return DeviceWeights.bytesFor(c, precision);
+    GgmlType[][] t = new GgmlType[c.numLayers()][7];
+    for (int i = 0; i < t.length; i++) {
+      for (int m = 0; m < 7; m++) {
+        t[i][m] = GgmlType.fromId(g.tensors().get("blk." + i + "." + QuantizedMatrices.GGUF_NAMES[m] + ".weight").typeId());
+        if (!DeviceWeights.DEVICE_TYPES.contains(t[i][m])) return DeviceWeights.bytesFor(c, precision);
+      }
+    }
+    GgmlType cls = GgmlType.fromId(g.tensors().get(c.sharedClassifier() ? "token_embd.weight" : "output.weight").typeId());
+    return DeviceWeights.bytesFor(c, precision, t, DeviceWeights.DEVICE_TYPES.contains(cls) ? cls : null);
+  }
+
+  /** The GGUF header of a model loaded from a {@code .gguf} file when quantized uploads are on, else null. */
+  private static GgufReader.GgufFile ggufOf(LoadedModel model) {
+    if (!Boolean.parseBoolean(System.getProperty("prism.cuda.quantized", "true"))) return null;
+    String src = model.source();
+    if (src == null || !src.toLowerCase(Locale.ROOT).endsWith(".gguf") || !Files.isRegularFile(Path.of(src))) return null;
+    return GgufReader.read(Path.of(src));
+  }
+
+  private static QuantizedMatrices quantizedOf(LoadedModel model) {
+    GgufReader.GgufFile g = ggufOf(model);
+    return g == null ? null : GgufLoader.loadQuantized(g, model.config(), DeviceWeights.DEVICE_TYPES);
+  }
+
+  /** The block-type mix of {@code prism.cuda.random-quant} for random weights, or null (dense). */
+  static BiFunction<Integer, Integer, GgmlType> randomMix(ModelConfig c) {
+    String name = System.getProperty("prism.cuda.random-quant", "").trim().toLowerCase(Locale.ROOT);
+    return switch (name) {
+      case "", "none", "bf16" -> null;
+      case "q4_k_m" -> QuantizedMatrices.kMix(c, GgmlType.Q4_K);
+      case "q6_k" -> (l, m) -> GgmlType.Q6_K;
+      case "q8_0" -> (l, m) -> GgmlType.Q8_0;
+      default -> throw new IllegalArgumentException("prism.cuda.random-quant=" + name + ": expected q4_k_m, q6_k, q8_0 or none");
+    };
   }
 
   /** Package-private access for benchmarks and tests in this module. */

@@ -80,7 +80,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
    * Builds the backend over already-uploaded weights; allocates the workspace.
    *
    * @throws IllegalArgumentException if the KV cache's element size does not match the precision,
-   *     or the head dimension is above 128 or odd
+   *     or the head dimension is above 128 or not a multiple of 8
    */
   static CudaForwardBackend create(CudaContext ctx, DeviceWeights w, KvCache kv, int maxChunkTokens) {
     ModelConfig c = w.config;
@@ -93,7 +93,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     }
     if (maxChunkTokens <= 0) throw new IllegalArgumentException("max chunk tokens must be > 0, got " + maxChunkTokens);
     ctx.makeCurrent();
-    StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens);
+    StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens, w.quantized() && maxChunkTokens >= QuantGemv.denseMinTokens());
     return new CudaForwardBackend(ctx, w, kv, maxChunkTokens, ws, new Gemm(ctx, w.precision));
   }
 
@@ -110,6 +110,11 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   @Override
   public long weightBytes() {
     return w.bytes;
+  }
+
+  /** Bytes of the weights kept quantized (layer matrices and classifier; 0 for a dense model): what a decode step reads of them. */
+  public long quantizedWeightBytes() {
+    return w.quantizedBytes();
   }
 
   /** Whether the weights are on the device, so that forward steps can run. */

@@ -113,11 +113,15 @@ final class DecodeGraphs {
     int splits = ws.splits(bucket, groups, c.maxSeqLen() - 1, ctx.multiprocessors);
     ctx.synchronize();
     // GEMM shapes of this bucket tuned before capture (cuBLASLt search synchronizes)
-    gemm.prepare(w.wqkv[0], ws.xb, c.dim() + 2 * c.kvDim(), c.dim(), bucket);
-    gemm.prepare(w.wo[0], ws.xb, c.dim(), c.dim(), bucket);
-    gemm.prepare(w.w13[0], ws.xb, 2 * c.hiddenDim(), c.dim(), bucket);
-    gemm.prepare(w.w2[0], ws.hb, c.dim(), c.hiddenDim(), bucket);
-    gemm.prepare(w.classifier, ws.xl, c.vocabSize(), c.dim(), bucket);
+    // quantized matrices: GEMVs up to QuantGemv.denseMinTokens() rows, else cuBLAS over the dequantised scratch
+    boolean cublas = !w.quantized() || (ws.dense != 0 && bucket >= QuantGemv.denseMinTokens());
+    if (cublas) {
+      gemm.prepare(w.quantized() ? ws.dense : w.wqkv[0], ws.xb, c.qDim() + 2 * c.kvDim(), c.dim(), bucket);
+      gemm.prepare(w.quantized() ? ws.dense : w.wo[0], ws.xb, c.dim(), c.qDim(), bucket);
+      gemm.prepare(w.quantized() ? ws.dense : w.w13[0], ws.xb, 2 * c.hiddenDim(), c.dim(), bucket);
+      gemm.prepare(w.quantized() ? ws.dense : w.w2[0], ws.hb, c.dim(), c.hiddenDim(), bucket);
+    }
+    if (w.classifierType == null) gemm.prepare(w.classifier, ws.xl, c.vocabSize(), c.dim(), bucket);
     DecodeGraph g = DecodeGraph.allocate(ctx, bucket, stride, splits);
     gemm.capturing = true;
     try {

@@ -88,7 +88,11 @@ final class ForwardKernels {
    */
   void classifier(long dRows, int n, boolean greedy, boolean fusedRow) {
     boolean dep = pdl && profiler == null;
-    if (fusedRow && n == 1) {
+    if (w.classifierType != null) {
+      ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
+          .go("rmsnorm_" + p.suffix(), ctx.stream, n, 1, 1, 256, 0);
+      QuantGemv.run(ctx, dep, w.classifierType, p, w.classifier, ws.xl, ws.logits, c.vocabSize(), c.dim(), n, c.vocabSize(), false);
+    } else if (fusedRow && n == 1) {
       gemm.gemv1RmsStore(w.classifier, ws.x, w.finalNorm, dRows, c.normEps(), ws.logits, c.vocabSize(), c.dim());
     } else {
       ctx.kernels.args().dependent(dep).ptr(ws.x).ptr(w.finalNorm).ptr(ws.xl).ptr(dRows).i32(c.dim()).f32(c.normEps())
@@ -129,9 +133,43 @@ final class ForwardKernels {
     return c.headDim() / (16 / p.elementBytes);
   }
 
-  /** Whether a step of {@code T} tokens runs the fused single-token kernels. */
+  /**
+   * Whether a step of {@code T} tokens runs the fused single-token kernels: Llama-layout models only
+   * (no q/k/v bias, no q/k norm, {@code qDim == dim}); the others take the plain path.
+   */
   boolean fusedStep(int T) {
-    return T == 1 && fused && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+    return T == 1 && fused && plainLayout() && !w.quantized() && gemm.fusedApplies(c.dim(), c.hiddenDim(), c.headDim());
+  }
+
+  /** {@code y (+)= W x} for matrix {@code m} of layer {@code l}, kept quantized ({@link QuantGemv}). */
+  private void qmm(int l, int m, long x, long y, int T, long ldy, boolean accumulate, boolean dep) {
+    QuantGemv.run(ctx, dep, w.quantTypes[l][m], p, w.quant[l][m], x, y, io.prism.runtime.model.QuantizedMatrices.rows(c, m),
+        io.prism.runtime.model.QuantizedMatrices.cols(c, m), T, ldy, accumulate);
+  }
+
+  /** Whether a step of {@code T} tokens dequantises each matrix and runs cuBLAS (quantized models, many tokens). */
+  private boolean denseQuant(int T) {
+    return ws.dense != 0 && T >= QuantGemv.denseMinTokens();
+  }
+
+  /**
+   * {@code y (+)= [W_m1; W_m2; ...] x} through the dense scratch: matrices {@code ms} of layer
+   * {@code l} (same input width) dequantised one after another into {@code ws.dense}, then one GEMM.
+   */
+  private void denseMm(int l, int[] ms, long x, long y, int T, float beta, boolean dep) {
+    long off = 0;
+    int rows = 0, cols = io.prism.runtime.model.QuantizedMatrices.cols(c, ms[0]);
+    for (int m : ms) {
+      int r = io.prism.runtime.model.QuantizedMatrices.rows(c, m);
+      QuantGemv.dequantize(ctx, dep, w.quantTypes[l][m], p, w.quant[l][m], ws.dense + off, (long) r * cols);
+      off += (long) r * cols * p.elementBytes;
+      rows += r;
+    }
+    gemm.run(ws.dense, x, y, rows, cols, T, beta);
+  }
+
+  private boolean plainLayout() {
+    return !c.architecture().qkvBias() && !c.architecture().qkNorm() && c.qDim() == c.dim();
   }
 
   /**
@@ -149,7 +187,7 @@ final class ForwardKernels {
     if (attn.equals("auto")) attn = T < AUTO_DEC_ROWS ? "tile" : decLanes() == 16 ? "dec16" : "dec4";
     if (attn.equals("dec16") && decLanes() != 16) attn = "dec4";
     if (!attn.equals("tile") && !decAttentionApplies()) attn = "tile";
-    int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim();
+    int dim = c.dim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), hd = c.headDim(), qDim = c.qDim();
     int nh = c.numHeads(), nkv = c.numKvHeads();
     int hpb = headsPerBlock(c.kvGroupSize());
     int groups = nh / hpb;
@@ -166,7 +204,22 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.attnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm qkv");
-        gemm.run(w.wqkv[l], ws.xb, ws.qkv, dim + 2 * kvDim, dim, T, 0f);
+        if (w.quantized() && denseQuant(T)) {
+          denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.Q, io.prism.runtime.model.QuantizedMatrices.K,
+              io.prism.runtime.model.QuantizedMatrices.V}, ws.xb, ws.qkv, T, 0f, dep);
+        } else if (w.quantized()) {
+          long ldy = qDim + 2L * kvDim;
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.Q, ws.xb, ws.qkv, T, ldy, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.K, ws.xb, ws.qkv + 4L * qDim, T, ldy, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.V, ws.xb, ws.qkv + 4L * (qDim + kvDim), T, ldy, false, dep);
+        } else {
+          gemm.run(w.wqkv[l], ws.xb, ws.qkv, qDim + 2 * kvDim, dim, T, 0f);
+        }
+        if (w.bqkv[l] != 0 || w.qNorm[l] != 0) {
+          mark("qkv bias + q/k norm");
+          k.args().dependent(dep).ptr(ws.qkv).ptr(w.bqkv[l]).ptr(w.qNorm[l]).ptr(w.kNorm[l]).i32(nh).i32(nkv).i32(hd).f32(c.normEps())
+              .go("qkv_bias_norm", ctx.stream, T, w.bqkv[l] != 0 ? nh + 2 * nkv : nh + nkv, 1, 128, 0);
+        }
         mark("rope + kv write");
         k.args().dependent(dep).ptr(ws.qkv).ptr(dPos).ptr(dKvOff).ptr(w.invFreq).ptr(kBase).ptr(vBase).i32(nh).i32(nkv).i32(hd)
             .i64(headStride()).go("rope_kv_" + sfx, ctx.stream, T, T >= ctx.multiprocessors ? 1 : Math.min(8, (2 * ctx.multiprocessors + T - 1) / T), 1, 256, 0);
@@ -189,7 +242,9 @@ final class ForwardKernels {
       }
       mark("gemm o");
       if (one) gemm.gemv1Acc(w.wo[l], ws.xb, ws.x, dim, dim);
-      else gemm.run(w.wo[l], ws.xb, ws.x, dim, dim, T, 1f);
+      else if (w.quantized() && denseQuant(T)) denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.O}, ws.xb, ws.x, T, 1f, dep);
+      else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.O, ws.xb, ws.x, T, dim, true, dep);
+      else gemm.run(w.wo[l], ws.xb, ws.x, dim, qDim, T, 1f);
       if (one) {
         mark("gemv rmsnorm + w13 + swiglu");
         gemm.gemv1RmsSwiglu(w.w13[l], ws.x, w.ffnNorm[l], c.normEps(), ws.hb, hidden, dim);
@@ -197,7 +252,14 @@ final class ForwardKernels {
         mark("rmsnorm");
         k.args().dependent(dep).ptr(ws.x).ptr(w.ffnNorm[l]).ptr(ws.xb).ptr(0).i32(dim).f32(c.normEps()).go("rmsnorm_" + sfx, ctx.stream, T, 1, 1, 256, 0);
         mark("gemm w13");
-        gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        if (w.quantized() && denseQuant(T)) {
+          denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.GATE, io.prism.runtime.model.QuantizedMatrices.UP}, ws.xb, ws.h13, T, 0f, dep);
+        } else if (w.quantized()) {
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.GATE, ws.xb, ws.h13, T, 2L * hidden, false, dep);
+          qmm(l, io.prism.runtime.model.QuantizedMatrices.UP, ws.xb, ws.h13 + 4L * hidden, T, 2L * hidden, false, dep);
+        } else {
+          gemm.run(w.w13[l], ws.xb, ws.h13, 2 * hidden, dim, T, 0f);
+        }
         mark("swiglu");
         long total = (long) T * hidden;
         long perThread = hidden % 4 == 0 ? 4 : 1; // swiglu takes 4 elements per thread when rows allow 16-byte loads
@@ -206,6 +268,8 @@ final class ForwardKernels {
       }
       mark("gemm w2");
       if (one) gemm.gemv1Acc(w.w2[l], ws.hb, ws.x, dim, hidden);
+      else if (w.quantized() && denseQuant(T)) denseMm(l, new int[] {io.prism.runtime.model.QuantizedMatrices.DOWN}, ws.hb, ws.x, T, 1f, dep);
+      else if (w.quantized()) qmm(l, io.prism.runtime.model.QuantizedMatrices.DOWN, ws.hb, ws.x, T, dim, true, dep);
       else gemm.run(w.w2[l], ws.hb, ws.x, dim, hidden, T, 1f);
     }
   }

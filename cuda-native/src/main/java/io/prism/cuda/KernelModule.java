@@ -35,7 +35,7 @@ import org.bytedeco.javacpp.SizeTPointer;
  */
 final class KernelModule {
   /** Source files compiled together, in this order, into one module. */
-  static final String[] SOURCES = {"llama.cu"};
+  static final String[] SOURCES = {"llama.cu", "quant.cu"};
 
   private static final Map<String, byte[]> COMPILED = new HashMap<>();
   private static final int MAX_ARGS = 24;

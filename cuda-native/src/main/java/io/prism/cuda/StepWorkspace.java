@@ -17,6 +17,7 @@ import org.bytedeco.javacpp.Pointer;
  */
 final class StepWorkspace {
   long x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta;
+  long dense; // [max matrix rows * cols] W: dequantised weights of a quantized model (0 for dense models)
   long partFloats;
   int chunk, headDimRec, heads;
   long metaBytes;
@@ -24,8 +25,18 @@ final class StepWorkspace {
   ByteBuffer metaHost, logitsHost;
   long logitsHostBytes;
 
-  static StepWorkspace allocate(CudaContext ctx, ModelConfig c, Precision p, int chunk) {
+  /**
+   * @param denseScratch allocate {@link #dense} for one dequantised layer matrix (quantized models:
+   *     the largest of {@code [qDim + 2 kvDim, dim]}, {@code [dim, qDim]}, {@code [2 hidden, dim]},
+   *     {@code [dim, hidden]})
+   */
+  static StepWorkspace allocate(CudaContext ctx, ModelConfig c, Precision p, int chunk, boolean denseScratch) {
     StepWorkspace s = new StepWorkspace();
+    if (denseScratch) {
+      long qd = c.qDim(), d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
+      long elems = Math.max(Math.max((qd + 2 * kv) * d, d * qd), Math.max(2 * h * d, d * h));
+      s.dense = ctx.alloc("dequantised weights scratch", elems * p.elementBytes);
+    }
     int e = p.elementBytes;
     long T = chunk;
     int maxRows = CudaForwardBackend.LOGIT_ROWS;
@@ -33,8 +44,8 @@ final class StepWorkspace {
     s.heads = c.numHeads();
     s.headDimRec = c.headDim() + 2;
     s.x = ctx.alloc("x", T * c.dim() * 4);
-    s.xb = ctx.alloc("xb", T * c.dim() * e);
-    s.qkv = ctx.alloc("qkv", T * (c.dim() + 2L * c.kvDim()) * 4);
+    s.xb = ctx.alloc("xb", T * Math.max(c.dim(), c.qDim()) * e); // normed input [T, dim] and attention output [T, qDim]
+    s.qkv = ctx.alloc("qkv", T * (c.qDim() + 2L * c.kvDim()) * 4);
     s.h13 = ctx.alloc("h13", T * 2L * c.hiddenDim() * 4);
     s.hb = ctx.alloc("hb", T * c.hiddenDim() * e);
     s.xl = ctx.alloc("xl", (long) maxRows * c.dim() * e);
@@ -100,6 +111,7 @@ final class StepWorkspace {
 
   void close(CudaContext ctx) {
     for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta}) ctx.free(a);
+    if (dense != 0) ctx.free(dense);
     ctx.freeHost(metaPinned);
     ctx.freeHost(logitsPinned);
   }

@@ -1,6 +1,7 @@
 package io.prism.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.runtime.model.ModelConfig;
@@ -40,6 +41,43 @@ class KernelSourceTest {
     }
     assertTrue(launched.size() > 10, "found launches: " + launched);
     for (String k : launched) assertTrue(defined.contains(k), "kernel " + k + " is launched but not defined");
+  }
+
+  @Test
+  void everyQuantizedGemvKernelIsDefinedInTheSources() {
+    Set<String> defined = new HashSet<>();
+    Matcher q = Pattern.compile("QGEMV\\((\\w+), (\\w+),").matcher(KernelModule.source());
+    while (q.find()) defined.add("qgemv_" + q.group(1) + "_" + q.group(2));
+    Matcher dq = Pattern.compile("DEQUANT\\((\\w+), (\\w+),").matcher(KernelModule.source());
+    while (dq.find()) defined.add("dequant_" + dq.group(1) + "_" + dq.group(2));
+    assertTrue(KernelModule.source().contains("extern \"C\" __global__ void fill_qblocks("));
+    for (io.prism.runtime.model.GgmlType t : DeviceWeights.DEVICE_TYPES) {
+      for (Precision p : Precision.values()) {
+        assertTrue(defined.contains(QuantGemv.kernel(t, p)), QuantGemv.kernel(t, p) + " not in " + defined);
+        assertTrue(defined.contains(QuantGemv.dequantKernel(t, p)), QuantGemv.dequantKernel(t, p) + " not in " + defined);
+      }
+    }
+    assertThrows(IllegalArgumentException.class, () -> QuantGemv.kernel(io.prism.runtime.model.GgmlType.Q5_K, Precision.BF16));
+  }
+
+  @Test
+  void quantizedLayoutIsSmallerAndKeepsEveryTensorAligned() {
+    ModelConfig c = new ModelConfig("q", io.prism.runtime.model.Architecture.QWEN3, 1024, 3072, 4, 16, 8, 128, 4096, 256, 1e6f, null, 1e-6f, true);
+    var mix = io.prism.runtime.model.QuantizedMatrices.kMix(c, io.prism.runtime.model.GgmlType.Q4_K);
+    io.prism.runtime.model.GgmlType[][] t = new io.prism.runtime.model.GgmlType[4][7];
+    for (int i = 0; i < 4; i++) for (int m = 0; m < 7; m++) t[i][m] = mix.apply(i, m);
+    WeightLayout dense = new WeightLayout(c, Precision.BF16, null, null);
+    WeightLayout quant = new WeightLayout(c, Precision.BF16, t, io.prism.runtime.model.GgmlType.Q6_K);
+    assertTrue(quant.total < dense.total / 2 + 4096L * 1024 * 2 * 2, quant.total + " vs dense " + dense.total);
+    for (int i = 0; i < 4; i++) {
+      assertEquals(-1, quant.wqkv[i]);
+      assertTrue(quant.qNorm[i] > 0 && quant.kNorm[i] > quant.qNorm[i] && quant.bqkv[i] == -1);
+      for (int m = 0; m < 7; m++) assertEquals(0, quant.quant[i][m] % WeightLayout.ALIGN);
+    }
+    // 4 layers: Q6_K attn_v in layers 2 and 3 (every third from the first eighth, and the last eighth), Q4_K in 0 and 1
+    long v1 = quant.quant[1][3] - quant.quant[1][2], v2 = quant.quant[2][3] - quant.quant[2][2];
+    assertTrue(v2 > v1, "Q6_K attn_v " + v2 + " vs Q4_K " + v1);
+    assertEquals(dense.total, DeviceWeights.bytesFor(c, Precision.BF16));
   }
 
   @Test

@@ -823,6 +823,27 @@ __device__ void swiglu(const float* h13, O* out, int hidden, long long total) {
 extern "C" __global__ void swiglu_bf16(const float* h13, bf16_t* out, int hidden, long long total) { swiglu(h13, out, hidden, total); }
 extern "C" __global__ void swiglu_f32(const float* h13, float* out, int hidden, long long total) { swiglu(h13, out, hidden, total); }
 
+// ---- Qwen extras on the float32 qkv rows, before RoPE --------------------------------------------
+// grid (T, heads): block (t, h) owns head h of row t, heads ordered q (nHeads), k (nKv), v (nKv).
+// bias (Qwen2, [qDim + 2 kvDim] per layer, or null): added to every head; qNorm / kNorm (Qwen3,
+// [headDim] per layer, or null): RMSNorm of each q / k head, the same formula as rmsnorm
+// (w * (x * rsqrt(mean(x^2) + eps))). Launch heads = nHeads + 2 nKv with a bias, else nHeads + nKv.
+extern "C" __global__ void qkv_bias_norm(float* qkv, const float* bias, const float* qNorm, const float* kNorm,
+                                         int nHeads, int nKv, int headDim, float eps) {
+  PDL_ENTRY();
+  int t = blockIdx.x, h = blockIdx.y;
+  float* row = qkv + (long long)t * (nHeads + 2 * nKv) * headDim + (long long)h * headDim;
+  if (bias) {
+    for (int i = threadIdx.x; i < headDim; i += blockDim.x) row[i] += bias[h * headDim + i];
+    __syncthreads();
+  }
+  const float* g = h < nHeads ? qNorm : h < nHeads + nKv ? kNorm : 0;  // uniform in the block
+  if (g) {
+    float s = block_rms_scale(row, headDim, eps);
+    for (int i = threadIdx.x; i < headDim; i += blockDim.x) row[i] = g[i] * (s * row[i]);
+  }
+}
+
 // ---- residual add (x += y), used where a GEMM cannot accumulate in place ----------------------
 extern "C" __global__ void residual_add(float* x, const float* y, long long n) {
   PDL_ENTRY();

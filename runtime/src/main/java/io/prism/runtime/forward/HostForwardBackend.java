@@ -9,7 +9,8 @@ import io.prism.runtime.model.ModelWeights;
 import java.util.List;
 
 /**
- * The float32 forward pass of a Llama-family model on the host, over a paged {@link KvCache} whose
+ * The float32 forward pass of a Llama-family model ({@link io.prism.runtime.model.Architecture}:
+ * Llama, Mistral, Qwen2, Qwen3) on the host, over a paged {@link KvCache} whose
  * pages live in a {@link HostDeviceMemory}. Semantics are llama2.c's {@code forward()} (Karpathy,
  * {@code run.c}, MIT), extended to many sequences and many tokens per sequence in one step:
  *
@@ -17,10 +18,12 @@ import java.util.List;
  *   x = embedding[token]                                  // [T, dim], T = tokens of the whole step
  *   per layer l:
  *     xb = rmsnorm(x, attnNorm[l])
- *     q, k, v = xb Wq^T, xb Wk^T, xb Wv^T                 // one GEMM section: [T, dim + 2 kvDim]
+ *     q, k, v = xb Wq^T, xb Wk^T, xb Wv^T                 // one GEMM section: [T, qDim + 2 kvDim]
+ *     q += bq, k += bk, v += bv                            // Qwen2 only
+ *     q, k = rmsnorm(each head, qNorm[l] / kNorm[l])       // Qwen3 only, [headDim] weights
  *     rope(q), rope(k) at each token's position; k, v -> (block table[pos / blockSize], pos % blockSize)
  *     per (token, head): softmax(q . K[0..pos] / sqrt(headDim)) . V[0..pos]   // GQA: kv head = head / group
- *     x += att Wo^T
+ *     x += att Wo^T                                        // att: [T, qDim]
  *     xb = rmsnorm(x, ffnNorm[l]);  x += (silu(xb W1^T) * (xb W3^T)) W2^T
  *   logits = rmsnorm(x_last, finalNorm) classifier^T       // only for entries that want logits
  * </pre>
@@ -48,22 +51,17 @@ public final class HostForwardBackend implements ForwardBackend {
   private final HostDeviceMemory memory;
   private final WorkerPool pool;
   private final int dim;
+  private final int qDim;
   private final int kvDim;
   private final int headDim;
   private final int hidden;
-  private final int blockSize;
-  private final int blocksPerPage;
   private final float[] invFreq; // [headDim / 2]
-  private final float sqrtHeadDim; // scores are scaled by its inverse
-  private final int attStride; // maxSeqLen + 16: dotRows may write up to 16 past the last score
-  private final float[][] attScratch; // [threads][numHeads * attStride]
-  private final float[][] dotScratch; // [threads][256]
-  private final int[] touchSink; // [threads] keeps HostKernels.touch's loads alive
+  private final PagedAttention attention;
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
-  private final PackedMatrix[] wq; // [layers] of [dim, dim]
+  private final PackedMatrix[] wq; // [layers] of [qDim, dim]
   private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
   private final PackedMatrix[] wv; // [layers] of [kvDim, dim]
-  private final PackedMatrix[] wo; // [layers] of [dim, dim]
+  private final PackedMatrix[] wo; // [layers] of [dim, qDim]
   private final PackedMatrix[] w1; // [layers] of [hidden, dim]
   private final PackedMatrix[] w2; // [layers] of [dim, hidden]
   private final PackedMatrix[] w3; // [layers] of [hidden, dim]
@@ -75,12 +73,13 @@ public final class HostForwardBackend implements ForwardBackend {
   private int capTokens;
   private float[] x; // [T, dim] residual stream
   private float[] xb; // [T, dim] normed input / attention output
-  private float[] q; // [T, dim]
+  private float[] q; // [T, qDim]
+  private float[] att; // [T, qDim] attention output
   private float[] k; // [T, kvDim]
   private float[] v; // [T, kvDim]
   private float[] hb; // [T, hidden]
   private float[] hb2; // [T, hidden]
-  private float[] xt; // [max(dim, hidden), T] the current GEMM input, tokens innermost
+  private float[] xt; // [max(dim, qDim, hidden), T] the current GEMM input, tokens innermost
   private float[] cos; // [T, headDim / 2]
   private float[] sin; // [T, headDim / 2]
   private int[] pos; // [T] position of each token
@@ -109,24 +108,18 @@ public final class HostForwardBackend implements ForwardBackend {
       throw new IllegalArgumentException("KV cache shape (" + kv.config().numLayers() + " layers, kvDim " + kv.config().kvDim()
           + ") does not match model " + cfg.name() + " (" + cfg.numLayers() + " layers, kvDim " + cfg.kvDim() + ")");
     }
-    if (cfg.headDim() % 2 != 0) throw new IllegalArgumentException("RoPE needs an even head dim, got " + cfg.headDim());
     this.w = weights;
     this.c = cfg;
     this.kv = kv;
     this.memory = hm;
     this.pool = new WorkerPool(threads);
     this.dim = cfg.dim();
+    this.qDim = cfg.qDim();
     this.kvDim = cfg.kvDim();
     this.headDim = cfg.headDim();
     this.hidden = cfg.hiddenDim();
-    this.blockSize = kv.blockSize();
-    this.blocksPerPage = kv.blocksPerPage();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
-    this.sqrtHeadDim = (float) Math.sqrt(headDim);
-    this.attStride = cfg.maxSeqLen() + 16;
-    this.attScratch = new float[threads][cfg.numHeads() * attStride];
-    this.dotScratch = new float[threads][256];
-    this.touchSink = new int[threads];
+    this.attention = new PagedAttention(cfg, kv.blockSize(), kv.blocksPerPage(), threads);
     int layers = cfg.numLayers();
     wq = new PackedMatrix[layers];
     wk = new PackedMatrix[layers];
@@ -141,10 +134,10 @@ public final class HostForwardBackend implements ForwardBackend {
         int l = i / 7;
         switch (i == 7 * layers ? -1 : i % 7) {
           case -1 -> cls[0] = PackedMatrix.pack(weights.classifier, 0, cfg.vocabSize(), dim);
-          case 0 -> wq[l] = PackedMatrix.pack(weights.wq, (long) l * dim * dim, dim, dim);
+          case 0 -> wq[l] = PackedMatrix.pack(weights.wq, (long) l * qDim * dim, qDim, dim);
           case 1 -> wk[l] = PackedMatrix.pack(weights.wk, (long) l * kvDim * dim, kvDim, dim);
           case 2 -> wv[l] = PackedMatrix.pack(weights.wv, (long) l * kvDim * dim, kvDim, dim);
-          case 3 -> wo[l] = PackedMatrix.pack(weights.wo, (long) l * dim * dim, dim, dim);
+          case 3 -> wo[l] = PackedMatrix.pack(weights.wo, (long) l * dim * qDim, dim, qDim);
           case 4 -> w1[l] = PackedMatrix.pack(weights.w1, (long) l * hidden * dim, hidden, dim);
           case 5 -> w2[l] = PackedMatrix.pack(weights.w2, (long) l * dim * hidden, dim, hidden);
           default -> w3[l] = PackedMatrix.pack(weights.w3, (long) l * hidden * dim, hidden, dim);
@@ -169,10 +162,12 @@ public final class HostForwardBackend implements ForwardBackend {
     return kv;
   }
 
-  /** Bytes of the packed matrices plus the embedding and norms this backend reads. */
+  /** Bytes of the packed matrices plus the embedding, norms and biases this backend reads. */
   @Override
   public long weightBytes() {
-    long vectors = (long) c.numLayers() * 2 * dim + dim;
+    long vectors = (long) c.numLayers() * 2 * dim + dim
+        + (w.bq != null ? (long) c.numLayers() * (qDim + 2L * kvDim) : 0)
+        + (w.qNorm != null ? 2L * c.numLayers() * headDim : 0);
     return packedBytes + ((long) c.vocabSize() * dim + vectors) * Float.BYTES;
   }
 
@@ -233,27 +228,37 @@ public final class HostForwardBackend implements ForwardBackend {
       final float[] in1 = input(xb, T, dim);
       final PackedMatrix mq = wq[l], mk = wk[l], mv = wv[l];
       pool.run(pq + 2 * pkv, blockChunk(pq + 2 * pkv), (from, to, worker) -> {
-        segment(mq, in1, T, q, dim, from, to, 0);
+        segment(mq, in1, T, q, qDim, from, to, 0);
         segment(mk, in1, T, k, kvDim, from, to, pq);
         segment(mv, in1, T, v, kvDim, from, to, pq + pkv);
       });
       for (int i = 0; i < T; i++) {
-        HostKernels.rope(q, i * dim, dim, headDim, cos, sin, i * half);
+        if (w.bq != null) {
+          HostKernels.add(q, i * qDim, w.bq, layer * qDim, qDim);
+          HostKernels.add(k, i * kvDim, w.bk, layer * kvDim, kvDim);
+          HostKernels.add(v, i * kvDim, w.bv, layer * kvDim, kvDim);
+        }
+        if (w.qNorm != null) {
+          HostKernels.headNorm(q, i * qDim, qDim, headDim, w.qNorm, layer * headDim, c.normEps());
+          HostKernels.headNorm(k, i * kvDim, kvDim, headDim, w.kNorm, layer * headDim, c.normEps());
+        }
+        HostKernels.rope(q, i * qDim, qDim, headDim, cos, sin, i * half);
         HostKernels.rope(k, i * kvDim, kvDim, headDim, cos, sin, i * half);
       }
-      writeKv(entries, layer, T);
       final float[][] kPages = memory.pageArrays(kv.keys(layer));
       final float[][] vPages = memory.pageArrays(kv.values(layer));
+      attention.writeKv(entries, entryOf, pos, T, k, v, kPages, vPages);
       // Work items: (token, run of heads); whole tokens when there are enough tokens to keep every thread busy.
       final int headsPerItem = Math.max(1, Math.min(c.numHeads(), c.numHeads() * T / (4 * pool.threads())));
       final int itemsPerToken = (c.numHeads() + headsPerItem - 1) / headsPerItem;
       pool.run(T * itemsPerToken, 1, (from, to, worker) -> {
         for (int item = from; item < to; item++) {
           int tok = item / itemsPerToken, h0 = (item % itemsPerToken) * headsPerItem;
-          attend(entries, tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), kPages, vPages, attScratch[worker], dotScratch[worker], worker);
+          attention.attend(entries.get(entryOf[tok]).blockTable(), pos[tok], tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), q, kPages, vPages, att,
+              worker);
         }
       });
-      final float[] in2 = input(xb, T, dim);
+      final float[] in2 = input(att, T, qDim);
       final PackedMatrix mo = wo[l];
       pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, x, 0, dim, from, to, true));
       for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
@@ -309,82 +314,23 @@ public final class HostForwardBackend implements ForwardBackend {
     return xt;
   }
 
-  private void writeKv(List<ForwardBatch.Entry> entries, int layer, int T) {
-    float[][] kPages = memory.pageArrays(kv.keys(layer));
-    float[][] vPages = memory.pageArrays(kv.values(layer));
-    for (int t = 0; t < T; t++) {
-      int[] table = entries.get(entryOf[t]).blockTable();
-      int p = pos[t];
-      int block = table[p / blockSize];
-      int off = ((block % blocksPerPage) * blockSize + p % blockSize) * kvDim;
-      int page = block / blocksPerPage;
-      System.arraycopy(k, t * kvDim, kPages[page], off, kvDim);
-      System.arraycopy(v, t * kvDim, vPages[page], off, kvDim);
-    }
-  }
-
-  /**
-   * Attention of token {@code t} for heads {@code [hFrom, hTo)}: writes those heads' slices of
-   * {@code xb}. Block-major: each KV block is visited once for all the heads (and first read
-   * sequentially, {@link HostKernels#touch}), so its rows (16 positions x kvDim, contiguous) come
-   * into the cache once per token rather than once per head.
-   *
-   * @param att scratch, {@code (hTo - hFrom) * attStride} floats
-   */
-  private void attend(List<ForwardBatch.Entry> entries, int t, int hFrom, int hTo, float[][] kPages, float[][] vPages,
-      float[] att, float[] scratch, int worker) {
-    int[] table = entries.get(entryOf[t]).blockTable();
-    int touched = 0;
-    int n = pos[t] + 1;
-    int group = c.kvGroupSize();
-    float scale = 1f / sqrtHeadDim;
-    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
-      int block = table[b];
-      float[] page = kPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim;
-      int rows = Math.min(n - start, blockSize);
-      touched ^= HostKernels.touch(page, base, rows * kvDim);
-      for (int h = hFrom; h < hTo; h++) {
-        HostKernels.dotRows(q, t * dim + h * headDim, page, base + (h / group) * headDim, kvDim, rows, blockSize, headDim, scale,
-            att, (h - hFrom) * attStride + start, scratch);
-      }
-    }
-    for (int h = hFrom; h < hTo; h++) {
-      HostKernels.softmax(att, (h - hFrom) * attStride, n);
-      java.util.Arrays.fill(xb, t * dim + h * headDim, t * dim + (h + 1) * headDim, 0f);
-    }
-    for (int start = 0, b = 0; start < n; start += blockSize, b++) {
-      int block = table[b];
-      float[] page = vPages[block / blocksPerPage];
-      int base = (block % blocksPerPage) * blockSize * kvDim;
-      int rows = Math.min(n - start, blockSize);
-      touched ^= HostKernels.touch(page, base, rows * kvDim);
-      for (int h = hFrom; h < hTo; h++) {
-        HostKernels.accumulateRows(att, (h - hFrom) * attStride + start, rows, page, base + (h / group) * headDim, kvDim, headDim,
-            xb, t * dim + h * headDim);
-      }
-    }
-    touchSink[worker] ^= touched;
-  }
-
   private int blockChunk(int blocks) {
     int target = Math.max(2, blocks / (pool.threads() * 4));
     return (target + 1) & ~1;
   }
-
-
 
   private void ensureCapacity(int T) {
     if (T <= capTokens) return;
     int cap = Math.max(T, capTokens * 2);
     x = new float[cap * dim];
     xb = new float[cap * dim];
-    q = new float[cap * dim];
+    q = new float[cap * qDim];
+    att = new float[cap * qDim];
     k = new float[cap * kvDim];
     v = new float[cap * kvDim];
     hb = new float[cap * hidden];
     hb2 = new float[cap * hidden];
-    xt = new float[cap * Math.max(dim, hidden)];
+    xt = new float[cap * Math.max(Math.max(dim, qDim), hidden)];
     cos = new float[cap * (headDim / 2)];
     sin = new float[cap * (headDim / 2)];
     pos = new int[cap];

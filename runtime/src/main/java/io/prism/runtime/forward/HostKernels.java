@@ -226,6 +226,22 @@ public final class HostKernels {
     for (; i < n; i++) out[outOff + i] = w[wOff + i] * (inv * x[xOff + i]);
   }
 
+  /** {@code y[yOff + i] += b[bOff + i]} for {@code i < n} (a bias add). */
+  public static void add(float[] y, int yOff, float[] b, int bOff, int n) {
+    int bound = S.loopBound(n);
+    int i = 0;
+    for (; i < bound; i += L) FloatVector.fromArray(S, y, yOff + i).add(FloatVector.fromArray(S, b, bOff + i)).intoArray(y, yOff + i);
+    for (; i < n; i++) y[yOff + i] += b[bOff + i];
+  }
+
+  /**
+   * In-place RMSNorm of each head of {@code v[off, off + n)} ({@code n / headDim} heads of {@code
+   * headDim}), all with the weights {@code w[wOff, wOff + headDim)} (Qwen3's q and k norms).
+   */
+  public static void headNorm(float[] v, int off, int n, int headDim, float[] w, int wOff, float eps) {
+    for (int h = 0; h < n; h += headDim) rmsnorm(v, off + h, v, off + h, w, wOff, headDim, eps);
+  }
+
   /**
    * In-place softmax of {@code x[off, off + n)} (max subtracted first). The exponential is {@link
    * VectorMath#exp}, about 20x faster than {@link Math#exp} per element and the same bits in every

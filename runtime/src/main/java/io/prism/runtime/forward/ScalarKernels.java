@@ -34,6 +34,16 @@ public final class ScalarKernels {
     for (int j = 0; j < n; j++) axpy(w[wOff + j], src, srcOff + j * srcStride, out, outOff, width);
   }
 
+  /** {@code y[yOff + i] += b[bOff + i]} for {@code i < n}; see {@link HostKernels#add}. */
+  public static void add(float[] y, int yOff, float[] b, int bOff, int n) {
+    for (int i = 0; i < n; i++) y[yOff + i] += b[bOff + i];
+  }
+
+  /** In-place RMSNorm of each {@code headDim} slice of {@code v[off, off + n)}; see {@link HostKernels#headNorm}. */
+  public static void headNorm(float[] v, int off, int n, int headDim, float[] w, int wOff, float eps) {
+    for (int h = 0; h < n; h += headDim) rmsnorm(v, off + h, v, off + h, w, wOff, headDim, eps);
+  }
+
   /**
    * RMSNorm: {@code out[i] = w[i] * x[i] / sqrt(mean(x^2) + eps)} over {@code n} elements; {@code
    * out} may be {@code x}.

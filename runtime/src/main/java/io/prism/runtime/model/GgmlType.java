@@ -2,8 +2,9 @@ package io.prism.runtime.model;
 
 /**
  * Tensor element types of ggml as stored in a GGUF tensor info ({@code enum ggml_type} in llama.cpp's
- * {@code ggml.h}). Only {@link #F32}, {@link #F16}, {@link #BF16} and {@link #Q8_0} can be loaded
- * ({@link #loadable()}); the others are named so that an error can say which type a file uses.
+ * {@code ggml.h}). {@link #F32}, {@link #F16}, {@link #BF16}, {@link #Q8_0}, {@link #Q4_0}, {@link
+ * #Q4_K}, {@link #Q5_K} and {@link #Q6_K} can be loaded ({@link #loadable()}; block layouts in
+ * {@link GgmlQuants}); the others are named so that an error can say which type a file uses.
  */
 public enum GgmlType {
   F32(0, 1, 4),
@@ -67,7 +68,12 @@ public enum GgmlType {
 
   /** Whether {@link GgufLoader} can dequantise this type to float32. */
   public boolean loadable() {
-    return this == F32 || this == F16 || this == BF16 || this == Q8_0;
+    return this == F32 || this == F16 || this == BF16 || GgmlQuants.supported(this);
+  }
+
+  /** The names of the loadable types, comma-separated (for error messages). */
+  public static String loadableNames() {
+    return java.util.Arrays.stream(values()).filter(GgmlType::loadable).map(Enum::name).collect(java.util.stream.Collectors.joining(", "));
   }
 
   /** Bytes of {@code elements} values ({@code elements} a multiple of {@link #blockElements}). */
@@ -81,6 +87,10 @@ public enum GgmlType {
       case F16 -> MappedFile.Encoding.F16;
       case BF16 -> MappedFile.Encoding.BF16;
       case Q8_0 -> MappedFile.Encoding.Q8_0;
+      case Q4_0 -> MappedFile.Encoding.Q4_0;
+      case Q4_K -> MappedFile.Encoding.Q4_K;
+      case Q5_K -> MappedFile.Encoding.Q5_K;
+      case Q6_K -> MappedFile.Encoding.Q6_K;
       default -> throw new IllegalStateException(this + " is not loadable");
     };
   }

@@ -11,20 +11,37 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Turns a GGUF file of architecture {@code llama} into a {@link ModelConfig}, host float32 {@link
- * ModelWeights} and a {@link SentencePieceTokenizer}.
+ * Turns a GGUF file of architecture {@code llama} (Llama, Mistral), {@code qwen2} or {@code qwen3}
+ * ({@link Architecture}) into a {@link ModelConfig}, host float32 {@link ModelWeights} and a
+ * {@link SentencePieceTokenizer}.
  *
- * <p>Tensor names (llama.cpp's {@code LLM_ARCH_LLAMA} table) and their ggml dims, innermost first;
- * ggml's {@code ne[0]} is the contiguous axis, so a {@code [in, out]} GGUF tensor is exactly the
- * row-major {@code [out, in]} matrix of {@link ModelWeights} and is copied without transposing:
+ * <p><b>Quantized tensors on the host are dequantised at load.</b> F32, F16, BF16, Q8_0, Q4_0, Q4_K,
+ * Q5_K and Q6_K tensors (any mix per tensor, as in llama.cpp's Q4_K_M and Q5_K_M files) become
+ * float32 ({@link QuantKernels}, vectorised, bit-identical to the scalar reference {@link
+ * GgmlQuants}), so the host forward pass runs one float32 code path whose results equal those of the
+ * same weights stored in F32. The price is memory: 4 bytes per weight (plus the packed copy of the
+ * host backend) instead of 0.56 (Q4_K) to 1.06 (Q8_0); the host backend serves small models and
+ * tests, and a device backend keeps quantized weights quantized. Other types (Q2_K, Q3_K, IQ*, ...)
+ * are rejected, naming the tensor, its type and the supported types.
+ *
+ * <p>Tensor names (llama.cpp's architecture tables) and their ggml dims, innermost first; ggml's
+ * {@code ne[0]} is the contiguous axis, so a {@code [in, out]} GGUF tensor is exactly the row-major
+ * {@code [out, in]} matrix of {@link ModelWeights} and is copied without transposing ({@code qDim =
+ * heads * headDim}, {@code headDim} from {@code <arch>.attention.key_length}, else {@code dim /
+ * heads}):
  *
  * <pre>
  * token_embd.weight        [dim, vocab]      tokenEmbedding
  * blk.N.attn_norm.weight   [dim]             attnNorm
- * blk.N.attn_q.weight      [dim, dim]        wq
+ * blk.N.attn_q.weight      [dim, qDim]       wq
  * blk.N.attn_k.weight      [dim, kvDim]      wk
  * blk.N.attn_v.weight      [dim, kvDim]      wv
- * blk.N.attn_output.weight [dim, dim]        wo
+ * blk.N.attn_q.bias        [qDim]            bq           (qwen2)
+ * blk.N.attn_k.bias        [kvDim]           bk           (qwen2)
+ * blk.N.attn_v.bias        [kvDim]           bv           (qwen2)
+ * blk.N.attn_q_norm.weight [headDim]         qNorm        (qwen3)
+ * blk.N.attn_k_norm.weight [headDim]         kNorm        (qwen3)
+ * blk.N.attn_output.weight [qDim, dim]       wo
  * blk.N.ffn_norm.weight    [dim]             ffnNorm
  * blk.N.ffn_gate.weight    [dim, hidden]     w1
  * blk.N.ffn_down.weight    [hidden, dim]     w2
@@ -39,7 +56,10 @@ import java.util.Map;
  * ggml's normal-mode RoPE rotate adjacent pairs {@code (2i, 2i+1)}. llama.cpp's {@code
  * convert_hf_to_gguf.py} therefore permutes the rows of {@code attn_q} and {@code attn_k} of a HF
  * model back into the interleaved layout, and llama2.c's export does the same for its {@code .bin}.
- * So GGUF llama tensors already match llama2.c's rope and are loaded unchanged. Checked on the
+ * So GGUF llama tensors already match llama2.c's rope and are loaded unchanged. The converter
+ * leaves {@code qwen2} and {@code qwen3} in Hugging Face's order (llama.cpp runs them with NeoX
+ * RoPE), so their q/k rows, q/k biases and q/k norm weights are permuted at load exactly as {@link
+ * SafetensorsLoader} does. Checked on the
  * shared {@code stories260K.gguf} against {@code stories260K.bin}: every tensor, {@code attn_q} and
  * {@code attn_k} included, is bit-identical ({@code GgufLoaderTest}); the GGUF also stores an
  * explicit {@code output.weight} (equal to the embedding), so it loads with an unshared classifier.
@@ -55,43 +75,49 @@ import java.util.Map;
  * data is read. Stateless and thread-safe.
  */
 public final class GgufLoader {
-  private static final String ARCH = "llama";
-
   private GgufLoader() {}
 
   /**
-   * Shape and numerics from the metadata ({@code llama.*} keys) and the {@code token_embd} tensor.
+   * Shape and numerics from the metadata ({@code <arch>.*} keys) and the {@code token_embd} tensor.
    *
-   * @throws ModelFormatException naming the file, key and expected versus found value
+   * @throws ModelFormatException naming the file, key and expected versus found value; for an
+   *     unsupported {@code general.architecture}, naming it and the supported ones
    */
   public static ModelConfig readConfig(GgufFile g) {
-    String arch = g.getString("general.architecture");
-    if (!ARCH.equals(arch)) {
-      throw new ModelFormatException(g.fileName() + ": metadata general.architecture: expected \"llama\", found " + (arch == null ? "nothing" : "\"" + arch + "\""));
+    String archName = g.getString("general.architecture");
+    Architecture a;
+    try {
+      a = Architecture.fromGguf(archName);
+    } catch (IllegalArgumentException e) {
+      throw new ModelFormatException(g.fileName() + ": metadata general.architecture: expected one of " + Architecture.supportedGguf() + ", found "
+          + (archName == null ? "nothing" : "\"" + archName + "\""), e);
     }
-    int dim = g.getPositiveInt("llama.embedding_length", null);
-    int hidden = g.getPositiveInt("llama.feed_forward_length", null);
-    int layers = g.getPositiveInt("llama.block_count", null);
-    int heads = g.getPositiveInt("llama.attention.head_count", null);
-    int kvHeads = g.getPositiveInt("llama.attention.head_count_kv", heads);
-    int ctx = g.getPositiveInt("llama.context_length", null);
-    double theta = g.getDouble("llama.rope.freq_base", 10000.0);
-    double eps = g.getDouble("llama.attention.layer_norm_rms_epsilon", 1e-5);
-    if (dim % heads != 0) throw new ModelFormatException(g.fileName() + ": metadata llama.attention.head_count: expected a divisor of " + dim + ", found " + heads);
-    int headDim = dim / heads;
-    for (String key : new String[] {"llama.rope.dimension_count", "llama.attention.key_length", "llama.attention.value_length"}) {
+    String p = archName + ".";
+    int dim = g.getPositiveInt(p + "embedding_length", null);
+    int hidden = g.getPositiveInt(p + "feed_forward_length", null);
+    int layers = g.getPositiveInt(p + "block_count", null);
+    int heads = g.getPositiveInt(p + "attention.head_count", null);
+    int kvHeads = g.getPositiveInt(p + "attention.head_count_kv", heads);
+    int ctx = g.getPositiveInt(p + "context_length", null);
+    double theta = g.getDouble(p + "rope.freq_base", 10000.0);
+    double eps = g.getDouble(p + "attention.layer_norm_rms_epsilon", 1e-5);
+    if (!g.has(p + "attention.key_length") && dim % heads != 0) {
+      throw new ModelFormatException(g.fileName() + ": metadata " + p + "attention.head_count: expected a divisor of " + dim + ", found " + heads);
+    }
+    int headDim = g.has(p + "attention.key_length") ? g.getPositiveInt(p + "attention.key_length", null) : dim / heads;
+    for (String key : new String[] {p + "rope.dimension_count", p + "attention.value_length"}) {
       if (g.has(key) && g.getLong(key, null) != headDim) {
-        throw new ModelFormatException(g.fileName() + ": metadata " + key + ": expected " + headDim + " (dim / head_count), found " + g.getLong(key, null));
+        throw new ModelFormatException(g.fileName() + ": metadata " + key + ": expected " + headDim + " (the head dim), found " + g.getLong(key, null));
       }
     }
     TensorInfo emb = g.tensors().get("token_embd.weight");
     if (emb == null) throw new ModelFormatException(g.fileName() + ": tensor token_embd.weight: expected present, found nothing");
     if (emb.dims().length != 2) throw new ModelFormatException(g.fileName() + ": tensor token_embd.weight dims: expected [" + dim + ", vocab], found " + emb.shape());
     int vocab = (int) emb.dims()[1];
-    RopeScaling scaling = GgufRopeScaling.read(g, headDim, theta);
+    RopeScaling scaling = GgufRopeScaling.read(g, archName, headDim, theta);
     try {
-      return new ModelConfig(Llama2cLoader.stem(g.path()), dim, hidden, layers, heads, kvHeads, vocab, ctx, (float) theta, scaling, (float) eps,
-          !g.tensors().containsKey("output.weight"));
+      return new ModelConfig(Llama2cLoader.stem(g.path()), a, dim, hidden, layers, heads, kvHeads, headDim, vocab, ctx, (float) theta, scaling,
+          (float) eps, !g.tensors().containsKey("output.weight"));
     } catch (IllegalArgumentException e) {
       throw new ModelFormatException(g.fileName() + ": metadata: " + e.getMessage(), e);
     }
@@ -134,7 +160,7 @@ public final class GgufLoader {
    * Checks every tensor against {@code c} and then reads and dequantises them all.
    *
    * @throws ModelFormatException naming the tensor for a missing or unexpected tensor, wrong dims,
-   *     or a type other than F32, F16, BF16, Q8_0
+   *     or a type that is not {@link GgmlType#loadable()} (naming the type and the supported ones)
    */
   public static ModelWeights loadWeights(GgufFile g, ModelConfig c) {
     Map<String, long[]> expected = expectedTensors(c);
@@ -145,16 +171,20 @@ public final class GgufLoader {
     }
     for (String name : g.tensors().keySet()) {
       if (!expected.containsKey(name) && !name.equals(GgufRopeScaling.TENSOR)) {
-        throw new ModelFormatException(g.fileName() + ": tensor " + name + ": not part of the llama architecture (biases and extra tensors are not supported)");
+        throw new ModelFormatException(g.fileName() + ": tensor " + name + ": not part of the " + c.architecture().label() + " architecture (extra tensors are not supported)");
       }
     }
-    int l = c.numLayers(), d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize();
+    int l = c.numLayers(), d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize(), qd = c.qDim(), hd = c.headDim();
+    Architecture a = c.architecture();
+    boolean permute = a != Architecture.LLAMA && a != Architecture.MISTRAL; // qwen2/qwen3 keep HF's rotate-half order
     float[] emb = alloc(g, "token_embd.weight", (long) v * d);
     float[] attnNorm = alloc(g, "attn_norm", (long) l * d);
-    float[] wq = alloc(g, "attn_q", (long) l * d * d);
+    float[] wq = alloc(g, "attn_q", (long) l * qd * d);
     float[] wk = alloc(g, "attn_k", (long) l * kv * d);
     float[] wv = alloc(g, "attn_v", (long) l * kv * d);
-    float[] wo = alloc(g, "attn_output", (long) l * d * d);
+    float[] wo = alloc(g, "attn_output", (long) l * d * qd);
+    float[] bq = a.qkvBias() ? new float[l * qd] : null, bk = a.qkvBias() ? new float[l * kv] : null, bv = a.qkvBias() ? new float[l * kv] : null;
+    float[] qn = a.qkNorm() ? new float[l * hd] : null, kn = a.qkNorm() ? new float[l * hd] : null;
     float[] ffnNorm = alloc(g, "ffn_norm", (long) l * d);
     float[] w1 = alloc(g, "ffn_gate", (long) l * h * d);
     float[] w2 = alloc(g, "ffn_down", (long) l * d * h);
@@ -170,10 +200,19 @@ public final class GgufLoader {
         final int layer = i;
         String p = "blk." + i + ".";
         jobs.add(() -> read(f, g, p + "attn_norm.weight", attnNorm, layer * d));
-        jobs.add(() -> read(f, g, p + "attn_q.weight", wq, layer * d * d));
-        jobs.add(() -> read(f, g, p + "attn_k.weight", wk, layer * kv * d));
+        jobs.add(() -> readRope(f, g, p + "attn_q.weight", permute, c.numHeads(), hd, d, wq, layer * qd * d));
+        jobs.add(() -> readRope(f, g, p + "attn_k.weight", permute, c.numKvHeads(), hd, d, wk, layer * kv * d));
         jobs.add(() -> read(f, g, p + "attn_v.weight", wv, layer * kv * d));
-        jobs.add(() -> read(f, g, p + "attn_output.weight", wo, layer * d * d));
+        jobs.add(() -> read(f, g, p + "attn_output.weight", wo, layer * d * qd));
+        if (a.qkvBias()) {
+          jobs.add(() -> readRope(f, g, p + "attn_q.bias", permute, c.numHeads(), hd, 1, bq, layer * qd));
+          jobs.add(() -> readRope(f, g, p + "attn_k.bias", permute, c.numKvHeads(), hd, 1, bk, layer * kv));
+          jobs.add(() -> read(f, g, p + "attn_v.bias", bv, layer * kv));
+        }
+        if (a.qkNorm()) {
+          jobs.add(() -> readRope(f, g, p + "attn_q_norm.weight", permute, 1, hd, 1, qn, layer * hd));
+          jobs.add(() -> readRope(f, g, p + "attn_k_norm.weight", permute, 1, hd, 1, kn, layer * hd));
+        }
         jobs.add(() -> read(f, g, p + "ffn_norm.weight", ffnNorm, layer * d));
         jobs.add(() -> read(f, g, p + "ffn_gate.weight", w1, layer * h * d));
         jobs.add(() -> read(f, g, p + "ffn_down.weight", w2, layer * d * h));
@@ -181,12 +220,74 @@ public final class GgufLoader {
       }
       jobs.parallelStream().forEach(Runnable::run);
     }
-    return new ModelWeights(c, emb, attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3, finalNorm, cls);
+    return new ModelWeights(c, emb, attnNorm, wq, wk, wv, wo, ffnNorm, w1, w2, w3, finalNorm, cls, bq, bk, bv, qn, kn);
+  }
+
+  /** Reads tensor {@code name} ({@code heads * headDim} rows of {@code cols}), permuted from rotate-half to adjacent-pair order when {@code permute}. */
+  private static void readRope(MappedFile f, GgufFile g, String name, boolean permute, int heads, int headDim, int cols, float[] dst, int dstOffset) {
+    if (!permute) {
+      read(f, g, name, dst, dstOffset);
+      return;
+    }
+    float[] tmp = new float[heads * headDim * cols];
+    read(f, g, name, tmp, 0);
+    SafetensorsLoader.permuteRope(tmp, heads, headDim, cols, dst, dstOffset);
+  }
+
+  /**
+   * The layer matrices (and the classifier, when quantized) as stored, for a device that keeps
+   * them quantized: null unless every layer matrix has a type in {@code deviceTypes}. Rows of
+   * qwen2/qwen3 q and k are permuted as whole rows of blocks into the order of {@link
+   * #loadWeights}. Call after {@link #loadWeights} succeeded (it checks every tensor).
+   *
+   * @param deviceTypes the block types the device computes with
+   * @throws java.io.UncheckedIOException when the file cannot be read
+   */
+  public static QuantizedMatrices loadQuantized(GgufFile g, ModelConfig c, java.util.Set<GgmlType> deviceTypes) {
+    for (int l = 0; l < c.numLayers(); l++) {
+      for (String m : QuantizedMatrices.GGUF_NAMES) {
+        if (!deviceTypes.contains(GgmlType.fromId(g.tensors().get("blk." + l + "." + m + ".weight").typeId()))) return null;
+      }
+    }
+    boolean permute = c.architecture() != Architecture.LLAMA && c.architecture() != Architecture.MISTRAL;
+    QuantizedMatrices.Tensor[][] layers = new QuantizedMatrices.Tensor[c.numLayers()][7];
+    try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(g.path(), java.nio.file.StandardOpenOption.READ)) {
+      for (int l = 0; l < c.numLayers(); l++) {
+        for (int m = 0; m < 7; m++) {
+          QuantizedMatrices.Tensor t = raw(ch, g, "blk." + l + "." + QuantizedMatrices.GGUF_NAMES[m] + ".weight",
+              QuantizedMatrices.rows(c, m), QuantizedMatrices.cols(c, m));
+          if (permute && (m == QuantizedMatrices.Q || m == QuantizedMatrices.K)) {
+            int heads = m == QuantizedMatrices.Q ? c.numHeads() : c.numKvHeads();
+            byte[] out = new byte[t.data().length];
+            SafetensorsLoader.permuteRows(t.data(), heads, c.headDim(), (int) t.type().bytesFor(t.cols()), out);
+            t = new QuantizedMatrices.Tensor(t.type(), t.rows(), t.cols(), out);
+          }
+          layers[l][m] = t;
+        }
+      }
+      TensorInfo out = g.tensors().get(c.sharedClassifier() ? "token_embd.weight" : "output.weight");
+      QuantizedMatrices.Tensor cls = deviceTypes.contains(GgmlType.fromId(out.typeId())) ? raw(ch, g, out.name(), c.vocabSize(), c.dim()) : null;
+      return new QuantizedMatrices(c, layers, cls);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot read " + g.path(), e);
+    }
+  }
+
+  private static QuantizedMatrices.Tensor raw(java.nio.channels.FileChannel ch, GgufFile g, String name, int rows, int cols) throws java.io.IOException {
+    TensorInfo t = g.tensors().get(name);
+    GgmlType type = GgmlType.fromId(t.typeId());
+    long n = type.bytesFor((long) rows * cols);
+    if (n > Integer.MAX_VALUE - 8) throw new ModelFormatException(g.fileName() + ": tensor " + name + ": " + n + " bytes exceed a Java array");
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) n);
+    while (b.hasRemaining()) {
+      if (ch.read(b, t.fileOffset() + b.position()) < 0) throw new ModelFormatException(g.fileName() + ": tensor " + name + ": data ends early");
+    }
+    return new QuantizedMatrices.Tensor(type, rows, cols, b.array());
   }
 
   /** Tensor name to expected dims (innermost first) for shape {@code c}, in file order. */
   static Map<String, long[]> expectedTensors(ModelConfig c) {
-    long d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize();
+    long d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize(), qd = c.qDim(), hd = c.headDim();
     Map<String, long[]> m = new LinkedHashMap<>();
     m.put("token_embd.weight", new long[] {d, v});
     m.put("output_norm.weight", new long[] {d});
@@ -194,10 +295,19 @@ public final class GgufLoader {
     for (int i = 0; i < c.numLayers(); i++) {
       String p = "blk." + i + ".";
       m.put(p + "attn_norm.weight", new long[] {d});
-      m.put(p + "attn_q.weight", new long[] {d, d});
+      m.put(p + "attn_q.weight", new long[] {d, qd});
       m.put(p + "attn_k.weight", new long[] {d, kv});
       m.put(p + "attn_v.weight", new long[] {d, kv});
-      m.put(p + "attn_output.weight", new long[] {d, d});
+      if (c.architecture().qkvBias()) {
+        m.put(p + "attn_q.bias", new long[] {qd});
+        m.put(p + "attn_k.bias", new long[] {kv});
+        m.put(p + "attn_v.bias", new long[] {kv});
+      }
+      if (c.architecture().qkNorm()) {
+        m.put(p + "attn_q_norm.weight", new long[] {hd});
+        m.put(p + "attn_k_norm.weight", new long[] {hd});
+      }
+      m.put(p + "attn_output.weight", new long[] {qd, d});
       m.put(p + "ffn_norm.weight", new long[] {d});
       m.put(p + "ffn_gate.weight", new long[] {d, h});
       m.put(p + "ffn_down.weight", new long[] {h, d});
@@ -209,7 +319,8 @@ public final class GgufLoader {
   static void checkTensor(GgufFile g, TensorInfo t, long[] dims) {
     GgmlType type = GgmlType.fromId(t.typeId());
     if (type == null || !type.loadable()) {
-      throw new ModelFormatException(g.fileName() + ": tensor " + t.name() + " type: expected F32, F16, BF16 or Q8_0, found " + GgmlType.nameOf(t.typeId()) + " (not supported)");
+      throw new ModelFormatException(g.fileName() + ": tensor " + t.name() + " type: expected one of " + GgmlType.loadableNames() + ", found "
+          + GgmlType.nameOf(t.typeId()) + " (not supported)");
     }
     if (!Arrays.equals(t.dims(), dims)) {
       throw new ModelFormatException(g.fileName() + ": tensor " + t.name() + " dims: expected " + Arrays.toString(dims) + ", found " + t.shape());

@@ -5,9 +5,9 @@ import io.prism.runtime.model.GgufReader.GgufFile;
 import io.prism.runtime.model.GgufReader.TensorInfo;
 
 /**
- * Reads the rope scaling of a GGUF llama model (see {@link GgufLoader}): the optional {@code
+ * Reads the rope scaling of a GGUF model (see {@link GgufLoader}): the optional {@code
  * rope_freqs.weight} tensor of Llama-3 frequency factors, checked against {@link RopeScaling}'s
- * formula, and the {@code llama.rope.scaling.*} metadata keys.
+ * formula, and the {@code <arch>.rope.scaling.*} metadata keys.
  */
 final class GgufRopeScaling {
   /** Name of llama.cpp's per-frequency rope factor tensor. */
@@ -21,13 +21,13 @@ final class GgufRopeScaling {
    * @return the Llama-3 scaling, or {@code null} when the model has none
    * @throws ModelFormatException for an unsupported scaling type or factors that are not Llama-3's
    */
-  static RopeScaling read(GgufFile g, int headDim, double theta) {
-    String type = g.getString("llama.rope.scaling.type");
+  static RopeScaling read(GgufFile g, String arch, int headDim, double theta) {
+    String type = g.getString(arch + ".rope.scaling.type");
     TensorInfo t = g.tensors().get(TENSOR);
     if (t == null) {
-      double factor = g.getDouble("llama.rope.scaling.factor", 1.0);
+      double factor = g.getDouble(arch + ".rope.scaling.factor", 1.0);
       if (type != null && !type.equals("none") && factor != 1.0) {
-        throw new ModelFormatException(g.fileName() + ": metadata llama.rope.scaling.type: expected none or Llama-3 factors in " + TENSOR + ", found \""
+        throw new ModelFormatException(g.fileName() + ": metadata " + arch + ".rope.scaling.type: expected none or Llama-3 factors in " + TENSOR + ", found \""
             + type + "\" with factor " + factor + " (not supported by the forward pass)");
       }
       return null;
@@ -41,7 +41,7 @@ final class GgufRopeScaling {
     float factor = 1f;
     for (float x : ff) factor = Math.max(factor, x);
     if (factor == 1f) return null;
-    int orig = g.getPositiveInt("llama.rope.scaling.original_context_length", 8192);
+    int orig = g.getPositiveInt(arch + ".rope.scaling.original_context_length", 8192);
     RopeScaling s = new RopeScaling(factor, 1f, 4f, orig);
     double[] expected = factors(s, headDim, theta);
     for (int i = 0; i < half; i++) {

@@ -89,7 +89,12 @@ final class MappedFile implements AutoCloseable {
     F16(1, 2),
     BF16(1, 2),
     /** ggml Q8_0: blocks of 32 values, a float16 scale then 32 int8 quants (34 bytes). */
-    Q8_0(32, 34);
+    Q8_0(32, 34),
+    /** ggml Q4_0, Q4_K, Q5_K, Q6_K: see {@link GgmlQuants}; decoded by {@link QuantKernels}. */
+    Q4_0(32, 18),
+    Q4_K(256, 144),
+    Q5_K(256, 176),
+    Q6_K(256, 210);
 
     final int blockElements;
     final int blockBytes;
@@ -154,6 +159,11 @@ final class MappedFile implements AutoCloseable {
           int o = off + b * 32;
           for (int i = 0; i < 32; i++) dst[o + i] = scale * tmp[p + 2 + i];
         }
+      }
+      default -> {
+        byte[] tmp = new byte[src.remaining()];
+        src.get(tmp);
+        QuantKernels.dequantize(GgmlType.valueOf(enc.name()), tmp, 0, dst, off, len);
       }
     }
   }

@@ -19,17 +19,22 @@ import java.util.stream.Stream;
 /**
  * Entry point for loading models by spec and for finding the models in a directory.
  *
- * <p>A spec is a path to a llama2.c version-0 checkpoint ({@code .bin}, {@link Llama2cLoader}) or
- * a GGUF file ({@code .gguf}, {@link GgufLoader}), or {@code random:NAME} ({@link RandomModels},
- * seed {@link RandomModels#DEFAULT_SEED}).
+ * <p>A spec is a path to a llama2.c version-0 checkpoint ({@code .bin}, {@link Llama2cLoader}), a
+ * GGUF file ({@code .gguf}, {@link GgufLoader}: architectures {@code llama}, {@code qwen2}, {@code
+ * qwen3}; F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K tensors, dequantised to float32 on the host), a
+ * Hugging Face folder ({@code config.json} + {@code model.safetensors} or shards with {@code
+ * model.safetensors.index.json}; {@link SafetensorsLoader}: Llama, Mistral, Qwen2, Qwen3), or
+ * {@code random:NAME} ({@link RandomModels}, seed {@link RandomModels#DEFAULT_SEED}). Every
+ * backend takes the result: the host one uses the float32 weights, device backends upload them.
  *
  * <p>Tokenizer choice: the file given as {@code tokenizerOrNull} (a llama2.c tokenizer file) when
  * not null; otherwise for a {@code .bin} the llama2.c tokenizer file in the checkpoint's directory
  * whose entry count equals the vocab size (the first by name when several match); for a GGUF the
- * embedded vocabulary; for a random shape see {@link RandomModels#tokenizer}. A tokenizer whose size
- * differs from the vocab size is an error.
+ * embedded vocabulary; for a Hugging Face folder its {@code tokenizer.json} (required); for a random
+ * shape see {@link RandomModels#tokenizer}. A tokenizer whose size differs from the vocab size is an
+ * error.
  *
- * <p>Model ids: the file stem; a GGUF whose stem equals that of a llama2.c checkpoint in the same
+ * <p>Model ids: the file stem (a Hugging Face folder: its name); a GGUF whose stem equals that of a llama2.c checkpoint in the same
  * directory gets the suffix {@code -gguf} ({@code stories260K} and {@code stories260K-gguf});
  * random shapes are {@code random:NAME}.
  *
@@ -42,11 +47,14 @@ public final class ModelLoader {
   /**
    * Loads weights, shape and tokenizer.
    *
-   * @param spec file path ({@code .bin} or {@code .gguf}) or {@code random:NAME}
+   * @param spec file path ({@code .bin} or {@code .gguf}), Hugging Face folder, or {@code random:NAME}
    * @param tokenizerOrNull a llama2.c tokenizer file, or null to choose automatically
    * @throws IllegalArgumentException for a missing file, an unknown extension or random name, a
-   *     tokenizer of the wrong size, or a random shape over the host memory limit
-   * @throws ModelFormatException for a corrupt file, naming the file, field, expected and found
+   *     tokenizer of the wrong size or missing from a Hugging Face folder, or a random shape over the
+   *     host memory limit
+   * @throws ModelFormatException for a corrupt file, naming the file, field, expected and found; an
+   *     unsupported architecture (Hugging Face {@code architectures} or GGUF {@code
+   *     general.architecture}, naming it and the supported ones) or tensor type
    * @throws UncheckedIOException when a file cannot be read
    */
   public static LoadedModel load(String spec, Path tokenizerOrNull) {
@@ -71,6 +79,7 @@ public final class ModelLoader {
       return new LoadedModel(RandomModels.PREFIX + c.name(), spec, c, w, t);
     }
     Path file = Path.of(spec);
+    if (Files.isDirectory(file)) return loadFolder(file, spec, tokenizerOrNull, configOnly);
     if (!Files.isRegularFile(file)) throw new IllegalArgumentException("model file not found: " + file.toAbsolutePath());
     String name = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
     if (name.endsWith(".gguf")) {
@@ -89,7 +98,24 @@ public final class ModelLoader {
       ModelWeights w = configOnly ? null : Llama2cLoader.load(file);
       return new LoadedModel(idFor(file), spec, c, w, t);
     }
-    throw new IllegalArgumentException("model spec '" + spec + "': expected a .bin (llama2.c) or .gguf file, or random:NAME with NAME in " + RandomModels.names());
+    throw new IllegalArgumentException("model spec '" + spec + "': expected a .bin (llama2.c) or .gguf file, a Hugging Face folder, or random:NAME with NAME in "
+        + RandomModels.names());
+  }
+
+  private static LoadedModel loadFolder(Path dir, String spec, Path tokenizerOrNull, boolean configOnly) {
+    if (!Files.isRegularFile(dir.resolve("config.json"))) {
+      throw new IllegalArgumentException("model folder " + dir.toAbsolutePath() + " has no config.json (expected a Hugging Face checkpoint folder)");
+    }
+    ModelConfig c = SafetensorsLoader.config(dir, 0);
+    Tokenizer t;
+    if (tokenizerOrNull != null) {
+      t = givenTokenizer(tokenizerOrNull, c);
+    } else {
+      t = SafetensorsLoader.tokenizer(dir, c.vocabSize());
+      if (t == null) throw new IllegalArgumentException("model folder " + dir.toAbsolutePath() + " has no tokenizer.json; add the model's tokenizer.json");
+    }
+    ModelWeights w = configOnly ? null : SafetensorsLoader.weights(dir, c);
+    return new LoadedModel(idFor(dir), spec, c, w, t);
   }
 
   private static Tokenizer givenTokenizer(Path tokenizer, ModelConfig c) {
@@ -123,8 +149,10 @@ public final class ModelLoader {
 
   /**
    * Model files directly inside {@code dir}: llama2.c version-0 checkpoints ({@code .bin} whose
-   * header matches the file size; tokenizer files are skipped) and files with the GGUF magic
-   * ({@code .gguf}). Unreadable or malformed files are skipped.
+   * header matches the file size; tokenizer files are skipped), files with the GGUF magic ({@code
+   * .gguf}) and Hugging Face folders (sub-folders holding {@code config.json} and {@code
+   * model.safetensors} or {@code model.safetensors.index.json}; id: the folder name, unless a file
+   * already has it). Unreadable or malformed files are skipped.
    *
    * @return model id (file stem; {@code -gguf} appended to a GGUF whose stem a checkpoint also has)
    *     to path, sorted by id
@@ -140,11 +168,20 @@ public final class ModelLoader {
       String n = p.getFileName().toString();
       if (n.endsWith(".gguf") && GgufReader.hasMagic(p)) out.put(idFor(p), p);
     }
+    try (Stream<Path> s = Files.list(dir)) {
+      for (Path p : s.filter(Files::isDirectory).sorted().toList()) {
+        boolean weights = Files.isRegularFile(p.resolve("model.safetensors")) || Files.isRegularFile(p.resolve("model.safetensors.index.json"));
+        if (Files.isRegularFile(p.resolve("config.json")) && weights) out.putIfAbsent(idFor(p), p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + dir, e);
+    }
     return out;
   }
 
-  /** The model id of {@code file} (see the class comment). */
+  /** The model id of {@code file} or Hugging Face folder (see the class comment). */
   public static String idFor(Path file) {
+    if (Files.isDirectory(file)) return file.toAbsolutePath().normalize().getFileName().toString();
     String stem = Llama2cLoader.stem(file);
     if (file.getFileName().toString().endsWith(".gguf")) {
       Path parent = file.toAbsolutePath().getParent();

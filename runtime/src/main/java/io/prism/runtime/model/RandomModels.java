@@ -28,15 +28,17 @@ import java.util.stream.IntStream;
  * stories110M    768   2048   12    12   12   32000    1024     1e4    -              1e-5  shared
  * llama-3.2-1b  2048   8192   16    32    8  128256    8192     5e5    llama3 x32     1e-5  shared
  * llama-3.1-8b  4096  14336   32    32    8  128256    8192     5e5    llama3 x8      1e-5  separate
- * qwen2.5-7b    3584  18944   28    28    4  152064    8192     1e6    -              1e-6  separate
+ * qwen2.5-7b    3584  18944   28    28    4  152064    8192     1e6    -              1e-6  separate  (Qwen2: q/k/v bias)
+ * qwen3-0.6b    1024   3072   28    16    8  151936    8192     1e6    -              1e-6  shared    (Qwen3: head dim 128, q 2048 wide)
+ * qwen3-8b      4096  12288   36    32    8  151936    8192     1e6    -              1e-6  separate  (Qwen3: head dim 128)
  * </pre>
  *
  * Sources: karpathy/tinyllamas model cards, Hugging Face {@code config.json} of
- * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.1-8B and Qwen/Qwen2.5-7B. The Llama 3 and Qwen
- * contexts (131072 and 32768 tokens) are capped at 8192 for serving: the KV reservation grows with
- * {@code maxSeqLen}. Llama-3 scaling: low 1, high 4, original context 8192. <b>Qwen2.5 has biases
- * on q, k and v</b>; {@link ModelWeights} has no bias tensors, so the random Qwen shape omits them
- * (the FLOPs and bytes they add are negligible: 3 vectors per layer).
+ * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.1-8B, Qwen/Qwen2.5-7B, Qwen/Qwen3-0.6B and
+ * Qwen/Qwen3-8B. The Llama 3 and Qwen contexts (131072, 32768 and 40960 tokens) are capped at 8192
+ * for serving: the KV reservation grows with {@code maxSeqLen}. Llama-3 scaling: low 1, high 4,
+ * original context 8192. Qwen2.5's q/k/v biases are random like the matrices; Qwen3's q/k norm
+ * weights are 1.
  *
  * <p>Weights are uniform in {@code [-a, a)} with {@code a = 0.02 * sqrt(3)} (standard deviation
  * 0.02, the usual init scale), RMSNorm weights are 1. Element {@code i} of tensor {@code k} is a
@@ -68,7 +70,9 @@ public final class RandomModels {
     add(m, new ModelConfig("stories110M", 768, 2048, 12, 12, 12, 32000, 1024, 10000f, null, 1e-5f, true));
     add(m, new ModelConfig("llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 8192, 500000f, new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true));
     add(m, new ModelConfig("llama-3.1-8b", 4096, 14336, 32, 32, 8, 128256, 8192, 500000f, new RopeScaling(8f, 1f, 4f, 8192), 1e-5f, false));
-    add(m, new ModelConfig("qwen2.5-7b", 3584, 18944, 28, 28, 4, 152064, 8192, 1000000f, null, 1e-6f, false));
+    add(m, new ModelConfig("qwen2.5-7b", Architecture.QWEN2, 3584, 18944, 28, 28, 4, 128, 152064, 8192, 1000000f, null, 1e-6f, false));
+    add(m, new ModelConfig("qwen3-0.6b", Architecture.QWEN3, 1024, 3072, 28, 16, 8, 128, 151936, 8192, 1000000f, null, 1e-6f, true));
+    add(m, new ModelConfig("qwen3-8b", Architecture.QWEN3, 4096, 12288, 36, 32, 8, 128, 151936, 8192, 1000000f, null, 1e-6f, false));
     return Collections.unmodifiableMap(m);
   }
 
@@ -118,17 +122,20 @@ public final class RandomModels {
               + "load it config-only (ModelLoader.loadConfigOnly) for a device backend, or raise -Xmx",
           c.name(), bytes / (double) (1L << 30), hostByteLimit / (double) (1L << 30), DEFAULT_HOST_FRACTION * 100));
     }
-    int l = c.numLayers(), d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize();
+    int l = c.numLayers(), d = c.dim(), h = c.hiddenDim(), kv = c.kvDim(), v = c.vocabSize(), qd = c.qDim();
     float[] emb = random(seed, 0, (long) v * d, c);
-    float[] wq = random(seed, 1, (long) l * d * d, c);
+    float[] wq = random(seed, 1, (long) l * qd * d, c);
     float[] wk = random(seed, 2, (long) l * kv * d, c);
     float[] wv = random(seed, 3, (long) l * kv * d, c);
-    float[] wo = random(seed, 4, (long) l * d * d, c);
+    float[] wo = random(seed, 4, (long) l * d * qd, c);
     float[] w1 = random(seed, 5, (long) l * h * d, c);
     float[] w2 = random(seed, 6, (long) l * d * h, c);
     float[] w3 = random(seed, 7, (long) l * h * d, c);
     float[] cls = c.sharedClassifier() ? emb : random(seed, 8, (long) v * d, c);
-    return new ModelWeights(c, emb, ones(l * d), wq, wk, wv, wo, ones(l * d), w1, w2, w3, ones(d), cls);
+    boolean bias = c.architecture().qkvBias(), norm = c.architecture().qkNorm();
+    return new ModelWeights(c, emb, ones(l * d), wq, wk, wv, wo, ones(l * d), w1, w2, w3, ones(d), cls,
+        bias ? random(seed, 9, (long) l * qd, c) : null, bias ? random(seed, 10, (long) l * kv, c) : null, bias ? random(seed, 11, (long) l * kv, c) : null,
+        norm ? ones(l * c.headDim()) : null, norm ? ones(l * c.headDim()) : null);
   }
 
   private static float[] ones(int n) {

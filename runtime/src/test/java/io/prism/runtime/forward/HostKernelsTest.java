@@ -1,5 +1,6 @@
 package io.prism.runtime.forward;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.SplittableRandom;
@@ -37,6 +38,26 @@ class HostKernelsTest {
       ScalarKernels.axpy(0.37f, x, 1, y1, 2, n);
       HostKernels.axpy(0.37f, x, 1, y2, 2, n);
       assertClose(y1, y2, 1e-6f);
+    }
+  }
+
+  @Test
+  void biasAddAndPerHeadNormMatchScalar() {
+    for (int n : SIZES) {
+      float[] y1 = random(n + 3), y2 = y1.clone(), b = random(n + 1);
+      HostKernels.add(y1, 3, b, 1, n);
+      ScalarKernels.add(y2, 3, b, 1, n);
+      assertArrayEquals(y2, y1, 0f);
+    }
+    for (int headDim : new int[] {16, 24, 64, 128}) {
+      int n = 3 * headDim;
+      float[] v1 = random(n + 2), v2 = v1.clone(), w = random(headDim + 5);
+      HostKernels.headNorm(v1, 2, n, headDim, w, 5, 1e-6f);
+      ScalarKernels.headNorm(v2, 2, n, headDim, w, 5, 1e-6f);
+      assertClose(v2, v1, 1e-5f);
+      float ss = 0;
+      for (int i = 0; i < headDim; i++) ss += v2[2 + headDim + i] / w[5 + i] * (v2[2 + headDim + i] / w[5 + i]);
+      assertEquals(headDim, ss, headDim * 1e-3f, "each head has unit RMS before the weights");
     }
   }
 
