@@ -46,7 +46,7 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  *
  * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
  * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512}}; only {@code path} is
- * required (a {@code .bin}, a {@code .gguf} or {@code random:NAME}); {@code id} defaults to the file
+ * required (a {@code .bin}, a {@code .gguf}, a Hugging Face folder or {@code random:NAME}); {@code id} defaults to the file
  * stem; SLOs are HOCON durations or numbers of seconds and default to 10 s and 1 s; {@code
  * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
  * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
@@ -129,6 +129,15 @@ public final class AdminRoutes extends AllDirectives {
     return json(h.healthy() ? 200 : 503, o);
   }
 
+  /** Bytes of a Hugging Face folder's weights ({@code *.safetensors}), the placement's estimate. */
+  private static long folderBytes(Path dir) throws IOException {
+    try (var files = Files.list(dir)) {
+      long sum = 0;
+      for (Path f : (Iterable<Path>) files::iterator) if (f.getFileName().toString().endsWith(".safetensors")) sum += Files.size(f);
+      return sum;
+    }
+  }
+
   /**
    * The model's tokenizer and chat-template checks ({@link ChatFiles}: a folder without {@code
    * tokenizer.json}, malformed config files, a template that raises on a one-message conversation):
@@ -155,9 +164,9 @@ public final class AdminRoutes extends AllDirectives {
     } else {
       Path file = Path.of(source).toAbsolutePath().normalize();
       chatCheck(file);
-      if (!Files.isRegularFile(file)) throw new ApiException(ApiError.invalid("no model file at " + file, "path"));
+      if (!Files.isRegularFile(file) && !Files.isDirectory(file)) throw new ApiException(ApiError.invalid("no model file or folder at " + file, "path"));
       try {
-        bytes = Files.size(file);
+        bytes = Files.isDirectory(file) ? folderBytes(file) : Files.size(file);
       } catch (IOException e) {
         throw new ApiException(ApiError.invalid("cannot read " + file + ": " + e.getMessage(), "path"));
       }

@@ -85,7 +85,10 @@ public final class ModelLoader {
     if (name.endsWith(".gguf")) {
       GgufFile g = GgufReader.read(file);
       ModelConfig c = GgufLoader.readConfig(g);
-      Tokenizer t = tokenizerOrNull != null ? givenTokenizer(tokenizerOrNull, c) : GgufLoader.readTokenizer(g);
+      Tokenizer t = tokenizerOrNull != null ? givenTokenizer(tokenizerOrNull, c)
+          : "gpt2".equals(g.getString("tokenizer.ggml.model")) // byte-level BPE (Llama 3, Qwen, DeepSeek) through DJL
+              ? io.prism.runtime.tokenizer.GgufBpeTokenizer.fromGgufMetadata(g.fileName(), g.metadata(), c.vocabSize())
+              : GgufLoader.readTokenizer(g);
       if (t.vocabSize() != c.vocabSize()) {
         throw new ModelFormatException(g.fileName() + ": tokenizer.ggml.tokens: expected " + c.vocabSize() + " tokens (token_embd rows), found " + t.vocabSize());
       }
