@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** {@code prism bench}: benchmarks that print numbers (never pass/fail tests). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
     subcommands = {CpuBenchCommand.class, BenchEngineCommand.class, BalloonBenchCommand.class,
-        io.prism.app.bench.ServeBenchCommand.class, io.prism.app.bench.AdmissionBenchCommand.class})
+        io.prism.app.bench.ServeBenchCommand.class, io.prism.app.bench.AdmissionBenchCommand.class,
+        io.prism.app.bench.ReplayBenchCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

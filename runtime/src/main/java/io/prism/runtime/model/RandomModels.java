@@ -67,6 +67,7 @@ public final class RandomModels {
     add(m, new ModelConfig("stories42M", 512, 1376, 8, 8, 8, 32000, 1024, 10000f, null, 1e-5f, true));
     add(m, new ModelConfig("stories110M", 768, 2048, 12, 12, 12, 32000, 1024, 10000f, null, 1e-5f, true));
     add(m, new ModelConfig("llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 8192, 500000f, new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true));
+    add(m, new ModelConfig("llama-3.2-3b", 3072, 8192, 28, 24, 8, 128256, 8192, 500000f, new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true));
     add(m, new ModelConfig("llama-3.1-8b", 4096, 14336, 32, 32, 8, 128256, 8192, 500000f, new RopeScaling(8f, 1f, 4f, 8192), 1e-5f, false));
     add(m, new ModelConfig("qwen2.5-7b", 3584, 18944, 28, 28, 4, 152064, 8192, 1000000f, null, 1e-6f, false));
     return Collections.unmodifiableMap(m);

@@ -1,0 +1,115 @@
+package io.prism.app.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Samples a server's memory while a replay runs: {@code GET /admin/gpus} every {@code interval},
+ * one {@link Sample} per GPU and model (resident weight bytes, KV bytes held), and GPU-seconds: per
+ * GPU, the time between samples during which it held any model's weights (a sample that fails is
+ * skipped; the time until the next one counts as the last known state).
+ *
+ * <p>Threading: one daemon thread of its own polls; {@link #samples} and {@link #gpuSeconds} may be
+ * read from any thread (synchronised), best after {@link #close}.
+ */
+final class MemoryPoller implements AutoCloseable {
+  /**
+   * One model on one GPU at one time.
+   *
+   * @param seconds since the poller started
+   * @param gpu the GPU's id
+   * @param model the model's id
+   * @param weightBytes weight bytes on the GPU (0 while evicted)
+   * @param kvBytes KV pages held, in bytes
+   */
+  record Sample(double seconds, String gpu, String model, long weightBytes, long kvBytes) {}
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+  private final URI uri;
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "replay-memory-poller");
+    t.setDaemon(true);
+    return t;
+  });
+  private final long startNanos = System.nanoTime();
+  private final List<Sample> samples = new ArrayList<>();
+  private final Map<String, Boolean> holding = new HashMap<>();
+  private long lastNanos = -1;
+  private double gpuSeconds;
+
+  /** Starts polling {@code baseUrl + "/admin/gpus"} every {@code interval}. */
+  MemoryPoller(String baseUrl, Duration interval) {
+    this.uri = URI.create(baseUrl + "/admin/gpus");
+    timer.scheduleWithFixedDelay(this::poll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private void poll() {
+    JsonNode root;
+    try {
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET().build(), HttpResponse.BodyHandlers.ofString());
+      if (r.statusCode() != 200) return;
+      root = JSON.readTree(r.body());
+    } catch (Exception e) {
+      if (e instanceof InterruptedException) Thread.currentThread().interrupt();
+      return; // the server is busy or gone: skip this sample
+    }
+    long now = System.nanoTime();
+    double t = (now - startNanos) / 1e9;
+    List<Sample> batch = new ArrayList<>();
+    Map<String, Boolean> holdingNow = new HashMap<>();
+    for (JsonNode g : root.path("data")) {
+      String gpu = g.path("id").asText();
+      long pageBytes = g.path("page_bytes").asLong();
+      boolean any = false;
+      for (JsonNode m : g.path("models")) {
+        boolean resident = m.path("resident").asBoolean();
+        long weights = resident ? m.path("weight_bytes").asLong() : 0;
+        any |= weights > 0;
+        batch.add(new Sample(t, gpu, m.path("id").asText(), weights, m.path("pages_held").asLong() * pageBytes));
+      }
+      holdingNow.put(gpu, any);
+    }
+    synchronized (this) {
+      if (lastNanos >= 0) for (boolean h : holding.values()) if (h) gpuSeconds += (now - lastNanos) / 1e9;
+      holding.clear();
+      holding.putAll(holdingNow);
+      lastNanos = now;
+      samples.addAll(batch);
+    }
+  }
+
+  /** The samples so far, in time order. */
+  synchronized List<Sample> samples() {
+    return List.copyOf(samples);
+  }
+
+  /** GPU-seconds so far. */
+  synchronized double gpuSeconds() {
+    return gpuSeconds;
+  }
+
+  /** Stops polling (waits up to 5 s for a poll in progress). */
+  @Override
+  public void close() {
+    timer.shutdownNow();
+    try {
+      timer.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
