@@ -33,8 +33,9 @@ final class MemoryPoller implements AutoCloseable {
    * @param model the model's id
    * @param weightBytes weight bytes on the GPU (0 while evicted)
    * @param kvBytes KV pages held, in bytes
+   * @param maxKvBytes the model's {@code max_pages} in bytes, -1 when it has no maximum
    */
-  record Sample(double seconds, String gpu, String model, long weightBytes, long kvBytes) {}
+  record Sample(double seconds, String gpu, String model, long weightBytes, long kvBytes, long maxKvBytes) {}
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -79,7 +80,9 @@ final class MemoryPoller implements AutoCloseable {
         boolean resident = m.path("resident").asBoolean();
         long weights = resident ? m.path("weight_bytes").asLong() : 0;
         any |= weights > 0;
-        batch.add(new Sample(t, gpu, m.path("id").asText(), weights, m.path("pages_held").asLong() * pageBytes));
+        JsonNode max = m.path("max_pages");
+        long maxKv = max.isNumber() ? max.asLong() * pageBytes : -1;
+        batch.add(new Sample(t, gpu, m.path("id").asText(), weights, m.path("pages_held").asLong() * pageBytes, maxKv));
       }
       holdingNow.put(gpu, any);
     }

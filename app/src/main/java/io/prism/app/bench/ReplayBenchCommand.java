@@ -83,10 +83,10 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--gpus", defaultValue = "2", description = "devices (default: ${DEFAULT-VALUE})")
   int gpus;
 
-  @Option(names = "--gpu-memory", defaultValue = "48MiB", description = "each device's budget for weights and KV (default: ${DEFAULT-VALUE})")
+  @Option(names = "--gpu-memory", defaultValue = "160MiB", description = "each device's budget for weights and KV (default: ${DEFAULT-VALUE})")
   String gpuMemory;
 
-  @Option(names = "--page-size", defaultValue = "16KiB", description = "host page size (default: ${DEFAULT-VALUE})")
+  @Option(names = "--page-size", defaultValue = "64KiB", description = "host page size (default: ${DEFAULT-VALUE})")
   String pageSize;
 
   @Option(names = "--threads", defaultValue = "1", description = "forward-pass threads per host device (default: ${DEFAULT-VALUE})")

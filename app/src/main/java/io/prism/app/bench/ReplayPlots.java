@@ -74,6 +74,7 @@ final class ReplayPlots {
       s.setMarker(SeriesMarkers.NONE);
     }
     if (byModel.isEmpty()) c.addSeries("no samples", new double[] {0}, new double[] {0});
+    c.getStyler().setYAxisMin(0.0).setYAxisDecimalPattern("#,##0.0");
     return png(c);
   }
 

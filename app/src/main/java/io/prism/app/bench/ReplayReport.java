@@ -44,15 +44,18 @@ final class ReplayReport {
     }
   }
 
-  /** Writes every run's memory samples: {@code policy,rate_scale,seconds,gpu,model,weight_bytes,kv_bytes}. */
+  /**
+   * Writes every run's memory samples: {@code policy,rate_scale,seconds,gpu,model,weight_bytes,kv_bytes,max_kv_bytes}
+   * ({@code max_kv_bytes} -1 when the model has no page maximum).
+   */
   static void writeMemory(Path csv, List<Run> runs) throws IOException {
     createParent(csv);
     try (Writer w = Files.newBufferedWriter(csv, StandardCharsets.UTF_8)) {
-      w.write("policy,rate_scale,seconds,gpu,model,weight_bytes,kv_bytes\n");
+      w.write("policy,rate_scale,seconds,gpu,model,weight_bytes,kv_bytes,max_kv_bytes\n");
       for (Run r : runs) {
         for (MemoryPoller.Sample s : r.memory()) {
-          w.write(String.format(java.util.Locale.ROOT, "%s,%.3f,%.3f,%s,%s,%d,%d%n", r.summary().policy(), r.summary().rateScale(), s.seconds(), s.gpu(),
-              s.model(), s.weightBytes(), s.kvBytes()));
+          w.write(String.format(java.util.Locale.ROOT, "%s,%.3f,%.3f,%s,%s,%d,%d,%d%n", r.summary().policy(), r.summary().rateScale(), s.seconds(),
+              s.gpu(), s.model(), s.weightBytes(), s.kvBytes(), s.maxKvBytes()));
         }
       }
     }
@@ -87,7 +90,8 @@ final class ReplayReport {
       Map<String, List<MemoryPoller.Sample>> byGpu = new TreeMap<>();
       for (MemoryPoller.Sample s : r.memory()) byGpu.computeIfAbsent(s.gpu(), k -> new ArrayList<>()).add(s);
       for (Map.Entry<String, List<MemoryPoller.Sample>> e : byGpu.entrySet()) {
-        String name = "memory-" + safe(r.summary().policy()) + "-" + safe(e.getKey()) + ".png";
+        String gpu = e.getKey().contains("@") ? e.getKey().substring(0, e.getKey().indexOf('@')) : e.getKey();
+        String name = "memory-" + safe(r.summary().policy()) + "-" + safe(gpu) + ".png";
         images.put(name, ReplayPlots.memoryOverTime("memory per model, " + r.summary().policy() + ", GPU " + e.getKey() + " (rate scale "
             + r.summary().rateScale() + ")", e.getValue()));
       }
