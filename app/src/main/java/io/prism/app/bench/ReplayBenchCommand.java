@@ -158,11 +158,11 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--report", description = "folder for PNG plots and report.html (needs XChart: ./prism from the repository)")
   Path report;
 
-  @Option(names = "--sim", defaultValue = "true", negatable = true, description = "compare with the simulator (default: on)")
-  boolean sim;
+  @Option(names = "--no-sim", description = "skip the comparison with the simulator")
+  boolean noSim;
 
-  @Option(names = "--progress", defaultValue = "true", negatable = true, description = "progress bar on stderr (default: on)")
-  boolean progress;
+  @Option(names = "--no-progress", description = "no progress bar on stderr")
+  boolean noProgress;
 
   @Option(names = "--seed", defaultValue = "1", description = "workload seed (default: ${DEFAULT-VALUE})")
   long seed;
@@ -221,7 +221,7 @@ public final class ReplayBenchCommand implements Callable<Integer> {
       ReplayWorkload.Built load = ReplayTarget.rename(ReplayWorkload.build(base.withRateScale(scale)), target);
       if (scales.size() > 1) out.println("rate scale " + scale + ": " + load.description());
       for (ReplayPolicy p : chosen) {
-        ReplayReport.Run r = ReplayRun.run(p, scale, load, slos, rig, limits, target, progress ? err : null);
+        ReplayReport.Run r = ReplayRun.run(p, scale, load, slos, rig, limits, target, noProgress ? null : err);
         runs.add(r);
         loads.put(r, load);
         if (r.records().size() != load.workload().arrivals().size()) {
@@ -235,7 +235,7 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     ReplaySummary.header(t);
     for (ReplayReport.Run r : runs) r.summary().print(t);
     if (scales.size() > 1) printSweep(t, runs, chosen);
-    if (sim && calibration != null) {
+    if (!noSim && calibration != null) {
       GpuProfile profile = ReplayCalibration.gpuProfile("calibrated-" + backend, calibration.measured(), target != null ? Long.MAX_VALUE / 4
           : com.typesafe.config.ConfigFactory.parseString("v = \"" + gpuMemory + "\"").getBytes("v"), backend.equals("cuda") ? 25e9 : 5e9,
           Duration.ofMillis(backend.equals("cuda") ? 100 : 5));

@@ -130,27 +130,43 @@ final class ReplayCalibration {
   }
 
   /**
-   * The simulator's cost model fitted to the measurements (see {@link GpuProfile}): step overhead a
-   * fifth of the fastest median decode step; HBM bandwidth so that each shape's median decode step
-   * is its weights over it plus the overhead; prefill FLOP/s so that the median TTFT is the median
-   * prompt's prefill plus one step; geometric means over the shapes. Activation: {@code
-   * hostToDeviceBytesPerSecond} and {@code activationOverhead} as given (not measured here).
+   * The simulator's cost model fitted to the measurements (see {@link GpuProfile}): the median
+   * decode step of each shape against its weight bytes, a least-squares line {@code step = weights /
+   * hbm + overhead} (one shape: overhead a fifth of its step); the median TTFT minus one step
+   * against {@code 2 x params x median prompt}, a line through the origin giving the prefill
+   * FLOP/s. Activation: {@code hostToDeviceBytesPerSecond} and {@code activationOverhead} as given
+   * (not measured here). The cost model is a GPU roofline (decode bound by weight reads); on a CPU,
+   * where a decode step grows with the batch, it underestimates batched steps.
    *
    * @param memoryBudgetBytes each device's budget
    */
   static GpuProfile gpuProfile(String name, List<Measured> measured, long memoryBudgetBytes, double hostToDeviceBytesPerSecond,
       Duration activationOverhead) {
-    long fastest = measured.stream().mapToLong(Measured::medianTpotNanos).min().orElse(1_000_000L);
-    long overhead = Math.max(1_000, fastest / 5);
-    double logHbm = 0, logFlops = 0;
+    int k = measured.size();
+    double mw = 0, mt = 0;
     for (Measured m : measured) {
-      double decodeSeconds = Math.max(1e-6, (m.medianTpotNanos() - overhead) / 1e9);
-      logHbm += Math.log(m.profile().weightBytes() / decodeSeconds);
-      double prefillSeconds = Math.max(1e-6, (m.medianTtftNanos() - m.medianTpotNanos()) / 1e9);
-      logFlops += Math.log(2 * m.profile().params() * Math.max(1, m.medianPromptTokens()) / prefillSeconds);
+      mw += m.profile().weightBytes() / (double) k;
+      mt += m.medianTpotNanos() / 1e9 / k;
     }
-    int k = Math.max(1, measured.size());
-    return new GpuProfile(name, memoryBudgetBytes, Math.exp(logHbm / k), Math.exp(logFlops / k), hostToDeviceBytesPerSecond, overhead,
+    double sxy = 0, sxx = 0;
+    for (Measured m : measured) {
+      double dx = m.profile().weightBytes() - mw;
+      sxy += dx * (m.medianTpotNanos() / 1e9 - mt);
+      sxx += dx * dx;
+    }
+    double secondsPerByte = sxx > 0 && sxy > 0 ? sxy / sxx : 0;
+    double overhead = secondsPerByte > 0 ? mt - secondsPerByte * mw : mt / 5;
+    overhead = Math.max(1e-5, Math.min(overhead, mt));
+    if (secondsPerByte <= 0) secondsPerByte = Math.max(1e-15, (mt - overhead) / Math.max(1, mw));
+    double num = 0, den = 0;
+    for (Measured m : measured) {
+      double work = 2 * m.profile().params() * Math.max(1, m.medianPromptTokens());
+      double prefill = Math.max(1e-6, (m.medianTtftNanos() - m.medianTpotNanos()) / 1e9);
+      num += work * prefill;
+      den += work * work;
+    }
+    double secondsPerFlop = num > 0 && den > 0 ? num / den : 1e-12;
+    return new GpuProfile(name, memoryBudgetBytes, 1 / secondsPerByte, 1 / secondsPerFlop, hostToDeviceBytesPerSecond, Math.round(overhead * 1e9),
         activationOverhead.toNanos());
   }
 }

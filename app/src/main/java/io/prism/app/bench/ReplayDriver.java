@@ -31,7 +31,8 @@ import java.util.concurrent.locks.LockSupport;
  * promptTokens} long, {@code max_tokens} the trace's output length with EOS ignored, greedy.
  *
  * <p>Threading: {@link #run} blocks its caller, which paces the arrivals; requests run on daemon
- * threads (one per request in flight); the progress bar is drawn on {@code progress} from a timer.
+ * threads (one per request in flight); the progress bar is drawn on {@code progress} from a timer
+ * (redrawn in place on a terminal, a line every 10 s otherwise).
  */
 final class ReplayDriver {
   /**
@@ -134,6 +135,8 @@ final class ReplayDriver {
 
   /** The progress bar: a line on stderr redrawn twice a second, then ended with a newline. */
   private static final class Progress implements AutoCloseable {
+    /** On a terminal the bar is redrawn in place twice a second; elsewhere (logs) one line every 10 s. */
+    private static final boolean TTY = System.console() != null;
     private final PrintWriter out;
     private final String label;
     private final int total;
@@ -154,7 +157,7 @@ final class ReplayDriver {
       this.ended = ended;
       this.ok = ok;
       this.bad = bad;
-      timer.scheduleAtFixedRate(this::draw, 0, 500, TimeUnit.MILLISECONDS);
+      timer.scheduleAtFixedRate(this::draw, TTY ? 0 : 10_000, TTY ? 500 : 10_000, TimeUnit.MILLISECONDS);
     }
 
     private void draw() {
@@ -164,8 +167,9 @@ final class ReplayDriver {
       int filled = total == 0 ? width : (int) ((long) width * done / total);
       String bar = "#".repeat(filled) + "-".repeat(width - filled);
       synchronized (out) {
-        out.printf(Locale.ROOT, "\r%-19s [%s] %5d/%-5d ended (ok %d, not ok %d)  %5.0f s / %.0f s ", label, bar, done, total, ok.get(), bad.get(),
+        out.printf(Locale.ROOT, (TTY ? "\r" : "") + "%-19s [%s] %5d/%-5d ended (ok %d, not ok %d)  %5.0f s / %.0f s ", label, bar, done, total, ok.get(), bad.get(),
             elapsed, windowNanos / 1e9);
+        if (!TTY) out.println();
         out.flush();
       }
     }
@@ -175,7 +179,7 @@ final class ReplayDriver {
       timer.shutdownNow();
       draw();
       synchronized (out) {
-        out.println();
+        if (TTY) out.println();
         out.flush();
       }
     }
