@@ -2,10 +2,8 @@ package io.prism.app.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.net.HttpURLConnection;
+import java.net.URL;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -39,8 +37,7 @@ final class MemoryPoller implements AutoCloseable {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
-  private final URI uri;
+  private final URL url;
   private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
     Thread t = new Thread(r, "replay-memory-poller");
     t.setDaemon(true);
@@ -54,19 +51,29 @@ final class MemoryPoller implements AutoCloseable {
 
   /** Starts polling {@code baseUrl + "/admin/gpus"} every {@code interval}. */
   MemoryPoller(String baseUrl, Duration interval) {
-    this.uri = URI.create(baseUrl + "/admin/gpus");
+    try {
+      this.url = new URL(baseUrl + "/admin/gpus");
+    } catch (java.net.MalformedURLException e) {
+      throw new IllegalArgumentException("bad server URL " + baseUrl, e);
+    }
     timer.scheduleWithFixedDelay(this::poll, 0, interval.toMillis(), TimeUnit.MILLISECONDS);
   }
 
   private void poll() {
     JsonNode root;
-    try {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(5)).GET().build(), HttpResponse.BodyHandlers.ofString());
-      if (r.statusCode() != 200) return;
-      root = JSON.readTree(r.body());
+    HttpURLConnection c = null;
+    try { // HttpURLConnection (java.base): the server bundle's runtime has no java.net.http
+      c = (HttpURLConnection) url.openConnection();
+      c.setConnectTimeout(2000);
+      c.setReadTimeout(5000);
+      if (c.getResponseCode() != 200) return;
+      try (java.io.InputStream in = c.getInputStream()) {
+        root = JSON.readTree(in);
+      }
     } catch (Exception e) {
-      if (e instanceof InterruptedException) Thread.currentThread().interrupt();
       return; // the server is busy or gone: skip this sample
+    } finally {
+      if (c != null) c.disconnect();
     }
     long now = System.nanoTime();
     double t = (now - startNanos) / 1e9;
