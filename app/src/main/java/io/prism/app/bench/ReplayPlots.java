@@ -36,7 +36,7 @@ final class ReplayPlots {
       double[] y = e.getValue().values().stream().mapToDouble(Double::doubleValue).toArray();
       c.addSeries(e.getKey(), x, y);
     }
-    c.getStyler().setYAxisMin(0.0).setYAxisMax(100.0);
+    c.getStyler().setYAxisMin(0.0).setYAxisMax(100.0).setYAxisDecimalPattern("0");
     return png(c);
   }
 
@@ -52,7 +52,7 @@ final class ReplayPlots {
       XYSeries s = c.addSeries(e.getKey(), t, y);
       s.setMarker(SeriesMarkers.NONE);
     }
-    c.getStyler().setXAxisLogarithmic(true).setYAxisMin(0.0).setYAxisMax(1.0);
+    c.getStyler().setXAxisLogarithmic(true).setYAxisMin(0.0).setYAxisMax(1.0).setYAxisDecimalPattern("0.00");
     return png(c);
   }
 
