@@ -105,6 +105,13 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--tpot-slo", converter = DurationConverter.class, description = "fixed TPOT SLO of every model (with --ttft-slo)")
   Duration tpotSlo;
 
+  @Option(names = "--shape-slo", paramLabel = "SHAPE=TTFT/TPOT",
+      description = "fixed SLO of every model of a shape, e.g. random:llama-3.1-8b=800ms/60ms (repeatable; all shapes or none; skips the calibration)")
+  Map<String, String> shapeSlos;
+
+  @Option(names = "--calibrate-only", description = "measure the SLOs, print them as --shape-slo options and stop")
+  boolean calibrateOnly;
+
   @Option(names = "--calibration-requests", defaultValue = "16", description = "requests per shape measured alone (default: ${DEFAULT-VALUE})")
   int calibrationRequests;
 
@@ -196,10 +203,8 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     if (backend.equals("host") && target == null) KernelWarmUp.run(Duration.ofSeconds(2));
     ReplayCalibration.Result calibration = null;
     Map<String, Slo> slos;
-    if (ttftSlo != null) {
-      slos = new LinkedHashMap<>();
-      for (String id : calibrationLoad.sources().keySet()) slos.put(id, new Slo(ttftSlo, tpotSlo));
-      out.printf(Locale.ROOT, "SLOs: fixed, TTFT %d ms, TPOT %d ms%n", ttftSlo.toMillis(), tpotSlo.toMillis());
+    if (ttftSlo != null || shapeSlos != null) {
+      slos = fixedSlos(calibrationLoad);
     } else {
       err.println("calibrating SLOs: each shape alone, " + calibrationRequests + " requests one at a time ...");
       err.flush();
@@ -207,11 +212,19 @@ public final class ReplayBenchCommand implements Callable<Integer> {
           : ReplayCalibration.dedicated(calibrationLoad, rig, sloScale, calibrationRequests, requestTimeout);
       slos = calibration.slos();
       out.printf(Locale.ROOT, "SLOs: %.1f x P95 alone (--slo-scale)%n", sloScale);
+      StringBuilder again = new StringBuilder();
       for (ReplayCalibration.Measured m : calibration.measured()) {
         out.printf(Locale.ROOT, "  %-28s alone: TTFT p50 %7.1f ms p95 %7.1f ms, TPOT p50 %6.2f ms p95 %6.2f ms -> SLO TTFT %7.1f ms, TPOT %6.2f ms%n",
             m.source(), m.medianTtftNanos() / 1e6, m.p95TtftNanos() / 1e6, m.medianTpotNanos() / 1e6, m.p95TpotNanos() / 1e6,
             m.p95TtftNanos() * sloScale / 1e6, m.p95TpotNanos() * sloScale / 1e6);
+        again.append(String.format(Locale.ROOT, " --shape-slo %s=%dus/%dus", m.source(), Math.round(m.p95TtftNanos() * sloScale / 1e3),
+            Math.round(m.p95TpotNanos() * sloScale / 1e3)));
       }
+      out.println("  (to reuse them:" + again + ")");
+    }
+    if (calibrateOnly) {
+      out.flush();
+      return 0;
     }
     out.flush();
 
@@ -223,6 +236,9 @@ public final class ReplayBenchCommand implements Callable<Integer> {
       for (ReplayPolicy p : chosen) {
         ReplayReport.Run r = ReplayRun.run(p, scale, load, slos, rig, limits, target, noProgress ? null : err);
         runs.add(r);
+        if (runs.size() == 1) ReplaySummary.header(out);
+        r.summary().print(out); // at once: a run cut short still leaves the rows it finished
+        out.flush();
         loads.put(r, load);
         if (r.records().size() != load.workload().arrivals().size()) {
           throw new IllegalStateException(p.name() + ": " + load.workload().arrivals().size() + " requests sent but " + r.records().size() + " recorded");
@@ -250,6 +266,7 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     }
     t.flush();
     out.println();
+    out.println("all runs:");
     out.print(tables);
     ReplayReport.writeRequests(csv, runs);
     ReplayReport.writeMemory(memoryCsv, runs);
@@ -260,6 +277,27 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     }
     out.flush();
     return 0;
+  }
+
+  /** SLOs from --ttft-slo/--tpot-slo or --shape-slo (every shape must have one). */
+  private Map<String, Slo> fixedSlos(ReplayWorkload.Built load) {
+    Map<String, Slo> slos = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : load.sources().entrySet()) {
+      Slo slo;
+      if (shapeSlos != null) {
+        String v = shapeSlos.get(e.getValue());
+        if (v == null) throw new IllegalArgumentException("--shape-slo has no SLO for shape " + e.getValue() + "; give every shape of --model-mix one");
+        String[] parts = v.split("/");
+        if (parts.length != 2) throw new IllegalArgumentException("--shape-slo " + e.getValue() + "=" + v + ": expected TTFT/TPOT such as 800ms/60ms");
+        DurationConverter d = new DurationConverter();
+        slo = new Slo(d.convert(parts[0]), d.convert(parts[1]));
+      } else {
+        slo = new Slo(ttftSlo, tpotSlo);
+      }
+      slos.put(e.getKey(), slo);
+    }
+    spec.commandLine().getOut().println("SLOs: fixed, " + (shapeSlos != null ? shapeSlos : "TTFT " + ttftSlo.toMillis() + " ms, TPOT " + tpotSlo.toMillis() + " ms"));
+    return slos;
   }
 
   private void printSweep(PrintWriter t, List<ReplayReport.Run> runs, List<ReplayPolicy> chosen) {
