@@ -32,6 +32,11 @@ import picocli.CommandLine.Option;
  * a CSV of every request ({@code --csv}), the memory samples ({@code --memory-csv}) and, with
  * {@code --report DIR}, PNG plots and an HTML report (XChart; not in the server bundle).
  *
+ * <p>A long sweep can be split into several commands: {@code --calibrate-only} measures the SLOs
+ * and the simulator's cost model and prints them as {@code --shape-slo} and {@code --sim-profile}
+ * options that later commands take instead of measuring again. Each run's row is printed as soon
+ * as it ends.
+ *
  * <p>Exit codes: 0 done; 1 a failure (message on stderr); a request never recorded is a failure.
  */
 @Command(name = "replay", mixinStandardHelpOptions = true, sortOptions = false,
@@ -108,6 +113,10 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--shape-slo", paramLabel = "SHAPE=TTFT/TPOT",
       description = "fixed SLO of every model of a shape, e.g. random:llama-3.1-8b=800ms/60ms (repeatable; all shapes or none; skips the calibration)")
   Map<String, String> shapeSlos;
+
+  @Option(names = "--sim-profile", paramLabel = "HBM_GBps,PREFILL_GFLOPs,STEP_ms",
+      description = "the simulator's cost model when the SLOs are fixed (printed by a calibration)")
+  String simProfileText;
 
   @Option(names = "--calibrate-only", description = "measure the SLOs, print them as --shape-slo options and stop")
   boolean calibrateOnly;
@@ -220,7 +229,9 @@ public final class ReplayBenchCommand implements Callable<Integer> {
         again.append(String.format(Locale.ROOT, " --shape-slo %s=%dus/%dus", m.source(), Math.round(m.p95TtftNanos() * sloScale / 1e3),
             Math.round(m.p95TpotNanos() * sloScale / 1e3)));
       }
-      out.println("  (to reuse them:" + again + ")");
+      GpuProfile p = simProfile(calibration);
+      out.printf(Locale.ROOT, "  (to reuse them:%s --sim-profile %.4g,%.4g,%.4g)%n", again, p.hbmBytesPerSecond() / 1e9, p.effectiveFlops() / 1e9,
+          p.stepOverheadNanos() / 1e6);
     }
     if (calibrateOnly) {
       out.flush();
@@ -251,10 +262,8 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     ReplaySummary.header(t);
     for (ReplayReport.Run r : runs) r.summary().print(t);
     if (scales.size() > 1) printSweep(t, runs, chosen);
-    if (!noSim && calibration != null) {
-      GpuProfile profile = ReplayCalibration.gpuProfile("calibrated-" + backend, calibration.measured(), target != null ? Long.MAX_VALUE / 4
-          : com.typesafe.config.ConfigFactory.parseString("v = \"" + gpuMemory + "\"").getBytes("v"), backend.equals("cuda") ? 25e9 : 5e9,
-          Duration.ofMillis(backend.equals("cuda") ? 100 : 5));
+    GpuProfile profile = simProfile(calibration);
+    if (!noSim && profile != null) {
       t.printf(Locale.ROOT, "%nsimulator on the same workload, GPU profile fitted to the calibration: HBM %.2f GB/s, prefill %.2f GFLOP/s, step overhead %.2f ms%n",
           profile.hbmBytesPerSecond() / 1e9, profile.effectiveFlops() / 1e9, profile.stepOverheadNanos() / 1e6);
       ReplaySim.header(t);
@@ -277,6 +286,19 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     }
     out.flush();
     return 0;
+  }
+
+  /** The simulator's cost model: fitted to {@code calibration}, else from --sim-profile, else null (no comparison). */
+  private GpuProfile simProfile(ReplayCalibration.Result calibration) {
+    long budget = url != null ? Long.MAX_VALUE / 4 : com.typesafe.config.ConfigFactory.parseString("v = \"" + gpuMemory + "\"").getBytes("v");
+    double hostToDevice = backend.equals("cuda") ? 25e9 : 5e9;
+    Duration activation = Duration.ofMillis(backend.equals("cuda") ? 100 : 5);
+    if (calibration != null) return ReplayCalibration.gpuProfile("calibrated-" + backend, calibration.measured(), budget, hostToDevice, activation);
+    if (simProfileText == null) return null;
+    String[] v = simProfileText.split(",");
+    if (v.length != 3) throw new IllegalArgumentException("--sim-profile: HBM_GBps,PREFILL_GFLOPs,STEP_ms, got " + simProfileText);
+    return new GpuProfile("given-" + backend, budget, Double.parseDouble(v[0]) * 1e9, Double.parseDouble(v[1]) * 1e9, hostToDevice,
+        Math.round(Double.parseDouble(v[2]) * 1e6), activation.toNanos());
   }
 
   /** SLOs from --ttft-slo/--tpot-slo or --shape-slo (every shape must have one). */
