@@ -285,7 +285,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
       }
     }
-    if (previous == null) {
+    if (previous == null || (previous.budgetBytes() <= 0 && r.budgetBytes() > 0)) { // joined, or its first whole report
       getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
       for (Entry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null) place(e);
     }
@@ -363,7 +363,9 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     if (reports.isEmpty()) return; // wait for the first GPU
     // The policy works on integer GPU ids: number the usable GPUs in GpuId order.
     List<GpuId> usable = new ArrayList<>();
-    for (GpuId g : reports.keySet()) if (!e.tried.contains(g)) usable.add(g);
+    // a report whose pool did not answer in time (budget 0, the GPU busy) says nothing about room: wait for the next one
+    for (GpuId g : reports.keySet()) if (!e.tried.contains(g) && reports.get(g).budgetBytes() > 0) usable.add(g);
+    if (usable.isEmpty() && reports.keySet().stream().anyMatch(g -> !e.tried.contains(g))) return;
     List<GpuCapacity> capacities = new ArrayList<>();
     for (int i = 0; i < usable.size(); i++) capacities.add(new GpuCapacity(i, reports.get(usable.get(i)).budgetBytes()));
     List<ModelDemand> demands = new ArrayList<>();
