@@ -37,7 +37,8 @@ import picocli.CommandLine.Option;
  * options that later commands take instead of measuring again. Each run's row is printed as soon
  * as it ends.
  *
- * <p>Exit codes: 0 done; 1 a failure (message on stderr); a request never recorded is a failure.
+ * <p>Exit codes: 0 done; 1 a failure (message on stderr), or a run that could not start (the other
+ * runs are still reported); a request never recorded is a failure.
  */
 @Command(name = "replay", mixinStandardHelpOptions = true, sortOptions = false,
     description = "Replay a real trace against the server: Prism vs static, MuxServe++, ServerlessLLM-like, QLM-like and ablations.")
@@ -240,12 +241,22 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     out.flush();
 
     List<ReplayReport.Run> runs = new ArrayList<>();
+    List<String> failures = new ArrayList<>();
     Map<ReplayReport.Run, ReplayWorkload.Built> loads = new LinkedHashMap<>();
     for (double scale : scales) {
       ReplayWorkload.Built load = ReplayTarget.rename(ReplayWorkload.build(base.withRateScale(scale)), target);
       if (scales.size() > 1) out.println("rate scale " + scale + ": " + load.description());
       for (ReplayPolicy p : chosen) {
-        ReplayReport.Run r = ReplayRun.run(p, scale, load, slos, rig, limits, target, noProgress ? null : err);
+        ReplayReport.Run r;
+        try {
+          r = ReplayRun.run(p, scale, load, slos, rig, limits, target, noProgress ? null : err);
+        } catch (Exception e) { // a server that could not start or serve its models: the other runs still count
+          String why = p.name() + " at rate scale " + scale + " could not run: " + (e.getMessage() == null ? e : e.getMessage());
+          failures.add(why);
+          err.println("prism: " + why);
+          err.flush();
+          continue;
+        }
         runs.add(r);
         if (runs.size() == 1) ReplaySummary.header(out);
         r.summary().print(out); // at once: a run cut short still leaves the rows it finished
@@ -284,8 +295,9 @@ public final class ReplayBenchCommand implements Callable<Integer> {
       Path html = ReplayReport.writePlotsAndHtml(report, runs, "prism bench replay: " + calibrationLoad.description(), tables.toString());
       out.println("report: " + html.toAbsolutePath());
     }
+    for (String f : failures) out.println("FAILED: " + f);
     out.flush();
-    return 0;
+    return failures.isEmpty() ? 0 : 1;
   }
 
   /** The simulator's cost model: fitted to {@code calibration}, else from --sim-profile, else null (no comparison). */

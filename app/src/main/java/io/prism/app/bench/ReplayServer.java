@@ -66,8 +66,8 @@ final class ReplayServer implements AutoCloseable {
         Slo slo = slos.get(e.getKey());
         specs.add(new ModelSpec(e.getKey(), e.getValue(), null, slo.ttft(), slo.tpot(), 0));
       }
-      s.register(specs);
-      if (policy.staticShare()) rs.applyStaticShare(specs);
+      s.register(specs, registerTimeout(d));
+      if (policy.staticShare()) rs.applyStaticShare(specs, registerTimeout(d));
       return rs;
     } catch (Exception | Error e) {
       s.close();
@@ -76,7 +76,12 @@ final class ReplayServer implements AutoCloseable {
   }
 
   /** Per GPU: capacity pages / models on it, as each model's {@code max_pages} (applied lazily, nothing taken back). */
-  private void applyStaticShare(List<ModelSpec> specs) throws Exception {
+  /** How long one model may take to be placed and loaded: host models are small, GPU ones are not. */
+  private static Duration registerTimeout(Rig d) {
+    return d.backend().equals("host") ? Duration.ofMinutes(2) : Duration.ofMinutes(10);
+  }
+
+  private void applyStaticShare(List<ModelSpec> specs, Duration timeout) throws Exception {
     Map<String, ModelSpec> byId = new HashMap<>();
     for (ModelSpec s : specs) byId.put(s.id(), s);
     List<ModelSpec> limited = new ArrayList<>();
@@ -91,7 +96,7 @@ final class ReplayServer implements AutoCloseable {
         if (s != null) limited.add(s.withLimits(0, share));
       }
     }
-    server.register(limited);
+    server.register(limited, timeout);
   }
 
   /** The HTTP address (127.0.0.1 and the bound port). */
