@@ -27,12 +27,13 @@ import java.util.stream.IntStream;
  * stories42M     512   1376    8     8    8   32000    1024     1e4    -              1e-5  shared
  * stories110M    768   2048   12    12   12   32000    1024     1e4    -              1e-5  shared
  * llama-3.2-1b  2048   8192   16    32    8  128256    8192     5e5    llama3 x32     1e-5  shared
+ * llama-3.2-3b  3072   8192   28    24    8  128256    8192     5e5    llama3 x32     1e-5  shared
  * llama-3.1-8b  4096  14336   32    32    8  128256    8192     5e5    llama3 x8      1e-5  separate
  * qwen2.5-7b    3584  18944   28    28    4  152064    8192     1e6    -              1e-6  separate
  * </pre>
  *
  * Sources: karpathy/tinyllamas model cards, Hugging Face {@code config.json} of
- * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.1-8B and Qwen/Qwen2.5-7B. The Llama 3 and Qwen
+ * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.2-3B, meta-llama/Llama-3.1-8B and Qwen/Qwen2.5-7B. The Llama 3 and Qwen
  * contexts (131072 and 32768 tokens) are capped at 8192 for serving: the KV reservation grows with
  * {@code maxSeqLen}. Llama-3 scaling: low 1, high 4, original context 8192. <b>Qwen2.5 has biases
  * on q, k and v</b>; {@link ModelWeights} has no bias tensors, so the random Qwen shape omits them
