@@ -99,7 +99,8 @@ final class GpuAdmission {
     }
     long now = clock.getAsLong();
     GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, now);
-    Rejection problem = e.profile.limits().check(request, e.profile.capacityPages(), 0);
+    // a request over the model's max_pages could never run (it would block its model's queue): refuse it too
+    Rejection problem = e.profile.limits().check(request, Math.min(e.profile.capacityPages(), e.spec.poolMaxPages()), 0);
     if (problem != null) return refuse(g, problem);
     queued.put(r.requestId(), new Pending(request, g.replyTo(), modelId, g));
     perModel.merge(modelId, 1, Integer::sum);

@@ -354,7 +354,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
       }
     }
-    if (previous == null) {
+    if (previous == null || (previous.budgetBytes() <= 0 && r.budgetBytes() > 0)) { // joined, or its first whole report
       getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
       for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null) place(e);
       round("GPU " + r.gpu() + " joined");

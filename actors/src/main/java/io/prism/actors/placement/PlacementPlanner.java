@@ -134,6 +134,9 @@ final class PlacementPlanner {
   void place(CatalogEntry e) {
     if (reports.isEmpty()) return; // wait for the first GPU
     PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, e.tried, e);
+    if (view.capacities.isEmpty() && reports.values().stream().anyMatch(r -> !e.tried.contains(r.gpu()) && r.budgetBytes() <= 0)) {
+      return; // only incomplete reports so far: wait for the next one
+    }
     Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
     List<Integer> chosen = plan == null ? null : plan.assignment().get(e.spec.id());
     GpuId target = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));

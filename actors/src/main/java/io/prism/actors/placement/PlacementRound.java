@@ -51,7 +51,8 @@ final class PlacementRound {
       }
     }
     for (GpuReport r : reports.values()) {
-      if (!r.healthy() || exclude.contains(r.gpu())) continue;
+      // a report whose pool did not answer in time (budget 0, the GPU busy) says nothing about room: left out
+      if (!r.healthy() || exclude.contains(r.gpu()) || r.budgetBytes() <= 0) continue;
       int id = ids.get(r.gpu());
       gpuOf.put(id, r.gpu());
       capacities.add(new GpuCapacity(id, Math.max(1, r.budgetBytes() - pinned.getOrDefault(r.gpu(), 0L))));

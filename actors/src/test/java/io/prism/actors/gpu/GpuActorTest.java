@@ -159,6 +159,23 @@ class GpuActorTest {
   }
 
   @Test
+  void rejectsARequestThatNeedsMorePagesThanItsModelsMaximumRatherThanQueueingItForever() {
+    // one page id of stories260K on 64 KiB host pages is 10 pool pages (K and V of 5 layers): a cap of 5 admits no request
+    TestProbe<GpuActor.LoadReply> loaded = testKit.createTestProbe();
+    gpu.tell(new GpuActor.LoadModel(TestSupport.spec("capped", "stories260K.bin").withLimits(0, 5), loaded.ref()));
+    assertInstanceOf(GpuActor.ModelLoaded.class, loaded.receiveMessage(TIMEOUT));
+    try {
+      TestProbe<GenerationEvent> probe = testKit.createTestProbe();
+      gpu.tell(new GpuActor.Generate(greedy("over-max", "capped", 8), probe.ref(), null, 0));
+      GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, probe.receiveMessage(TIMEOUT));
+      assertEquals(Rejection.Kind.INVALID_REQUEST, r.kind());
+      assertTrue(r.message().contains("KV pages"), r.message());
+    } finally {
+      gpu.tell(new GpuActor.UnloadModel("capped"));
+    }
+  }
+
+  @Test
   void rejectsAModelThatIsNotOnThisGpu() {
     TestProbe<GenerationEvent> probe = testKit.createTestProbe();
     gpu.tell(new GpuActor.Generate(greedy("nowhere", "no-such-model", 5), probe.ref(), null, 0));

@@ -85,6 +85,18 @@ class GlobalPlacementActorTest {
   }
 
   @Test
+  void aReportWithoutItsPoolsAnswerNeitherCrashesPlacementNorGetsModels() {
+    Rig rig = rig(0, 0); // each GPU's first status came without its pool's answer (budget 0)
+    TestProbe<GlobalPlacementActor.RegisterReply> reply = testKit.createTestProbe();
+    rig.placement().tell(new GlobalPlacementActor.RegisterModel(spec("a", 10 * MIB), reply.ref()));
+    rig.probe(0).expectNoMessage(Duration.ofMillis(100));
+    rig.probe(1).expectNoMessage(Duration.ofMillis(10));
+    rig.report(1, 300 * MIB, List.of(), 1); // the next report is whole: the waiting model is placed there
+    assertEquals("a", rig.probe(1).expectMessageClass(GpuActor.LoadModel.class).spec().id());
+    rig.probe(0).expectNoMessage(Duration.ofMillis(50));
+  }
+
+  @Test
   void spreadsModelsRegisteredTogetherAcrossGpus() {
     Rig rig = rig(256 * MIB, 256 * MIB);
     TestProbe<GlobalPlacementActor.RegisterReply> reply = testKit.createTestProbe();

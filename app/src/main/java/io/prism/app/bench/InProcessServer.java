@@ -74,8 +74,17 @@ final class InProcessServer implements AutoCloseable {
    * @throws IllegalStateException naming the model if one is refused
    */
   void register(List<ModelSpec> specs) throws Exception {
+    register(specs, java.time.Duration.ofMinutes(10));
+  }
+
+  /**
+   * As {@link #register(List)}, waiting at most {@code timeout} for each model.
+   *
+   * @throws java.util.concurrent.TimeoutException if a model is not placed and loaded in time
+   */
+  void register(List<ModelSpec> specs, java.time.Duration timeout) throws Exception {
     for (ModelSpec spec : specs) {
-      GlobalPlacementActor.RegisterReply r = server.node().register(spec).toCompletableFuture().get(10, TimeUnit.MINUTES);
+      GlobalPlacementActor.RegisterReply r = server.node().register(spec).toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
       if (!(r instanceof GlobalPlacementActor.Registered)) throw new IllegalStateException("model " + spec.id() + " not served: " + r);
     }
   }

@@ -67,6 +67,8 @@ public final class ModelEngine implements AutoCloseable {
   private final WeightResidency weights;
   private boolean closed;
   private long lastActivityNanos;
+  /** Weight bytes the pool held for this model when it was last evicted: what activation takes back (0 before). */
+  private long evictedPoolWeightBytes;
   private long rejected;
 
   /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
@@ -168,7 +170,8 @@ public final class ModelEngine implements AutoCloseable {
   public Rejection check(GenerationRequest r) {
     return closed ? new Rejection.Unavailable("model " + model.id() + " is shut down")
         : requests.states.containsKey(r.requestId()) ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
-        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 : backend.weightBytes());
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 // the bytes the pool will reserve
+            : evictedPoolWeightBytes > 0 ? evictedPoolWeightBytes : backend.weightBytes());
   }
 
   /**
@@ -345,7 +348,9 @@ public final class ModelEngine implements AutoCloseable {
    */
   public void evict() {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    long poolBytes = pool.weightBytesOf(model.id());
     weights.evict(model.id(), inFlight());
+    if (poolBytes > 0) evictedPoolWeightBytes = poolBytes;
   }
 
   /**

@@ -27,6 +27,7 @@ import java.util.stream.IntStream;
  * stories42M     512   1376    8     8    8   32000    1024     1e4    -              1e-5  shared
  * stories110M    768   2048   12    12   12   32000    1024     1e4    -              1e-5  shared
  * llama-3.2-1b  2048   8192   16    32    8  128256    8192     5e5    llama3 x32     1e-5  shared
+ * llama-3.2-3b  3072   8192   28    24    8  128256    8192     5e5    llama3 x32     1e-5  shared
  * llama-3.1-8b  4096  14336   32    32    8  128256    8192     5e5    llama3 x8      1e-5  separate
  * qwen2.5-7b    3584  18944   28    28    4  152064    8192     1e6    -              1e-6  separate  (Qwen2: q/k/v bias)
  * qwen3-0.6b    1024   3072   28    16    8  151936    8192     1e6    -              1e-6  shared    (Qwen3: head dim 128, q 2048 wide)
@@ -34,7 +35,7 @@ import java.util.stream.IntStream;
  * </pre>
  *
  * Sources: karpathy/tinyllamas model cards, Hugging Face {@code config.json} of
- * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.1-8B, Qwen/Qwen2.5-7B, Qwen/Qwen3-0.6B and
+ * meta-llama/Llama-3.2-1B, meta-llama/Llama-3.2-3B, meta-llama/Llama-3.1-8B, Qwen/Qwen2.5-7B, Qwen/Qwen3-0.6B and
  * Qwen/Qwen3-8B. The Llama 3 and Qwen contexts (131072, 32768 and 40960 tokens) are capped at 8192
  * for serving: the KV reservation grows with {@code maxSeqLen}. Llama-3 scaling: low 1, high 4,
  * original context 8192. Qwen2.5's q/k/v biases are random like the matrices; Qwen3's q/k norm
@@ -69,6 +70,7 @@ public final class RandomModels {
     add(m, new ModelConfig("stories42M", 512, 1376, 8, 8, 8, 32000, 1024, 10000f, null, 1e-5f, true));
     add(m, new ModelConfig("stories110M", 768, 2048, 12, 12, 12, 32000, 1024, 10000f, null, 1e-5f, true));
     add(m, new ModelConfig("llama-3.2-1b", 2048, 8192, 16, 32, 8, 128256, 8192, 500000f, new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true));
+    add(m, new ModelConfig("llama-3.2-3b", 3072, 8192, 28, 24, 8, 128256, 8192, 500000f, new RopeScaling(32f, 1f, 4f, 8192), 1e-5f, true));
     add(m, new ModelConfig("llama-3.1-8b", 4096, 14336, 32, 32, 8, 128256, 8192, 500000f, new RopeScaling(8f, 1f, 4f, 8192), 1e-5f, false));
     add(m, new ModelConfig("qwen2.5-7b", Architecture.QWEN2, 3584, 18944, 28, 28, 4, 128, 152064, 8192, 1000000f, null, 1e-6f, false));
     add(m, new ModelConfig("qwen3-0.6b", Architecture.QWEN3, 1024, 3072, 28, 16, 8, 128, 151936, 8192, 1000000f, null, 1e-6f, true));

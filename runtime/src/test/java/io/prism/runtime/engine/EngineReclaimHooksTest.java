@@ -161,6 +161,21 @@ class EngineReclaimHooksTest {
   }
 
   @Test
+  void anEvictedModelsRequestsAreCheckedAgainstTheWeightBytesThePoolHeldNotTheBackendsCount() {
+    // the host backend counts a packed copy of a shared classifier that the pool never reserved
+    PagePool pool = new PagePool(fx.memory, 200 * EngineFixture.PAGE, 0);
+    ModelEngine e = fx.engine("m", pool, OPTIONS);
+    fx.lastBackend.weightBytes = 250 * EngineFixture.PAGE;
+    assertTrue(pool.reserveWeights("m", 10 * EngineFixture.PAGE));
+    e.evict();
+    pool.releaseWeights("m");
+    assertEquals(200, pool.capacityPages());
+    GenerationRequest r = EngineFixture.request("r", ModelEngineTest.prompt(8, 14), 8, 21);
+    assertEquals(null, e.check(r), "190 pages are left after the 10 weight pages come back");
+    e.close();
+  }
+
+  @Test
   void evictAndActivateRoundTripGivesIdenticalOutput() {
     GenerationRequest before = EngineFixture.request("before", ModelEngineTest.prompt(8, 14), 25, 21);
     GenerationRequest after = EngineFixture.request("after", ModelEngineTest.prompt(8, 14), 25, 21);

@@ -47,6 +47,7 @@ class RandomModelsTest {
     assertNear(41.7e6, RandomModels.config("stories42M").parameterCount());
     assertNear(109.5e6, RandomModels.config("stories110M").parameterCount());
     assertNear(1.236e9, RandomModels.config("llama-3.2-1b").parameterCount());
+    assertNear(3.213e9, RandomModels.config("llama-3.2-3b").parameterCount());
     assertNear(8.03e9, RandomModels.config("llama-3.1-8b").parameterCount());
     assertNear(7.62e9, RandomModels.config("qwen2.5-7b").parameterCount());
     ModelConfig l3 = RandomModels.config("llama-3.2-1b");

@@ -34,4 +34,23 @@ class TracesTest {
     assertTrue(code.size() > 8000, "code trace has ~8,819 requests, got " + code.size());
     assertEquals(new Traces.Lengths(4808, 10), code.get(0));
   }
+
+  @Test
+  void readsAzureArrivalTimesRelativeToTheFirstRequest() {
+    List<Traces.TimedRequest> code = Traces.readAzureRequests(DIR.resolve(Traces.AZURE_CODE));
+    // rows "2023-11-16 18:17:03.9799600,4808,10" and "2023-11-16 18:17:04.0319600,3180,8"
+    assertEquals(new Traces.TimedRequest(0, 4808, 10), code.get(0));
+    assertEquals(new Traces.TimedRequest(52_000_000L, 3180, 8), code.get(1));
+    for (int i = 1; i < code.size(); i++) assertTrue(code.get(i).offsetNanos() >= code.get(i - 1).offsetNanos(), "sorted by time at " + i);
+    assertTrue(code.get(code.size() - 1).offsetNanos() > 50L * 60 * 1_000_000_000L, "about 57 minutes");
+  }
+
+  @Test
+  void readsMooncakeArrivalTimesAndLengths() {
+    List<Traces.TimedRequest> m = Traces.readMooncakeRequests(DIR.resolve(Traces.MOONCAKE_CONV));
+    assertEquals(12031, m.size());
+    assertEquals(new Traces.TimedRequest(0, 6758, 500), m.get(0));
+    // last line: timestamp 3536999 ms, input 20774, output 508
+    assertEquals(new Traces.TimedRequest(3_536_999_000_000L, 20774, 508), m.get(m.size() - 1));
+  }
 }
