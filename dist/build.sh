@@ -9,7 +9,8 @@
 #   prism/prism    the launcher (uses the bundled runtime)
 # and prism-<version>-linux-x86_64.tar.xz beside it, failing when that is over 64 MiB. The
 # jlink image is left uncompressed (--compress=0) and its native libraries stripped: xz then packs
-# the runtime to about 17 MB, against 33 MB for a --compress=2 image in a .tar.gz.
+# the runtime to about 17 MB, against 33 MB for a --compress=2 image in a .tar.gz. The jars are
+# stored uncompressed for the same reason.
 #
 # Run through Maven:  mvn -o -q -Pdist -DskipTests package -pl app -am
 # (or directly, after `mvn package -pl app -am`:  dist/build.sh app/target)
@@ -45,7 +46,12 @@ for j in "$TARGET"/lib/*.jar; do
       (cd "$T" && unzip -q "$j" 'org/bytedeco/cuda/linux-x86_64/libjnicudart.so' 'org/bytedeco/cuda/linux-x86_64/libjnicublas.so' \
          'org/bytedeco/cuda/linux-x86_64/libjninvrtc.so' 'META-INF/MANIFEST.MF' && zip -q -r "$OUT/lib/$(basename "$j")" .)
       rm -rf "$T" ;;
-    *) cp "$j" "$OUT/lib/" ;;
+    *)
+      # stored (zip -0), not deflated: xz then compresses across the classes of all jars, which
+      # makes the archive several MiB smaller than deflated jars do
+      T=$(mktemp -d)
+      (cd "$T" && unzip -q "$j" && zip -q -0 -r -X "$OUT/lib/$(basename "$j")" .)
+      rm -rf "$T" ;;
   esac
 done
 cat > "$OUT/prism" <<'LAUNCHER'
