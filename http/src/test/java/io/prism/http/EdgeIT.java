@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Overload control and cancellation at the HTTP edge, through the whole server (one-node cluster,
  * two host GPUs, the shared models) on a free loopback port: a burst beyond the per-model queue
- * bound gets 429 with {@code Retry-After} while {@code /health} keeps answering within a second,
+ * bound gets 429 with {@code Retry-After} while {@code /health} keeps answering within a few seconds (the bug: 5-16 s),
  * and non-streaming clients that give up are cancelled, counted as such, and free their pages.
  * The counters at {@code /metrics} are checked against what the clients saw.
  */
@@ -139,7 +139,8 @@ class EdgeIT {
     assertTrue(tooMany > 0, "the excess over the queue bound gets 429");
     assertTrue(ok >= QUEUE_BOUND, "at least the queue bound is served: " + ok);
     assertTrue(polls.get() >= 5, "/health was polled during the burst: " + polls.get());
-    assertTrue(maxNanos.get() < TimeUnit.SECONDS.toNanos(1), "/health answered within 1 s, max " + maxNanos.get() / 1e6 + " ms");
+    // the overload bug this guards against made /health take 5-16 s; 3 s leaves room for a loaded 2-core CI host (250 ms answer-within + scheduling)
+    assertTrue(maxNanos.get() < TimeUnit.SECONDS.toNanos(3), "/health answered within 3 s, max " + maxNanos.get() / 1e6 + " ms");
     synchronized (healthStatus) {
       assertTrue(healthStatus.stream().allMatch(s -> s == 200), "/health statuses: " + healthStatus);
     }
