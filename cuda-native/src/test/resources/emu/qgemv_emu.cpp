@@ -1,7 +1,8 @@
 // Runs the dequantising GEMVs of quant.cu on the CPU, one simulated thread at a time, for
 // QuantKernelEmulationTest: CUDA built-ins are stubbed, warp_sum is replaced by summing the lanes'
 // partial sums afterwards (emu_store: qg_store with the shuffle taken out), and the results are
-// compared with the Java reference written by the test. Not part of the product.
+// compared with the Java reference written by the test (the kernels store through QG_STORE, defined
+// here as emu_store). Not part of the product.
 // The dequantisation kernels run the same way (every simulated thread of a grid-stride loop) and
 // must give the Java reference's floats bit for bit.
 // Usage: qgemv_emu DIR   (DIR holds <TYPE>.w blocks, .x inputs, .y expected sums, .d expected
@@ -28,6 +29,17 @@ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retu
 inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
 inline float warp_sum(float v) { return v; }
+template <typename P> inline P __ldg(const P* p) { return *p; }
+inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
+  unsigned long long v = ((unsigned long long)y << 32) | x;
+  unsigned r = 0;
+  for (int i = 0; i < 4; i++) r |= (unsigned)((v >> (8 * ((s >> (4 * i)) & 7))) & 255u) << (8 * i);
+  return r;
+}
+inline unsigned __funnelshift_r(unsigned lo, unsigned hi, unsigned sh) {
+  return (unsigned)((((unsigned long long)hi << 32) | lo) >> (sh & 31));
+}
+using std::min;
 inline void st(float* p, float v) { *p = v; }
 inline void st(bf16_t* p, float v) {
   unsigned u;
@@ -40,6 +52,7 @@ static std::vector<double> g_y;
 void emu_store(const float* acc, float*, int row, int T, long long ldy, int) {
   for (int t = 0; t < T; t++) g_y[t * ldy + row] += acc[t];
 }
+#define QG_STORE emu_store
 #include "quant_emu.cu"
 
 static std::vector<char> slurp(const std::string& f) {
@@ -52,7 +65,8 @@ static void run(int k, const unsigned char* W, const X* x, int rows, int cols, i
   std::vector<float> y(T * rows);
   g_y.assign(T * rows, 0.0);
   blockDim.x = 128;
-  for (unsigned b = 0; b < (unsigned)(rows + 3) / 4; b++) {
+  int perBlock = k == 2 ? QG_ROWS : QG_ROWS * QG_R;  // Q4_K / Q6_K: QG_R rows per warp
+  for (unsigned b = 0; b < (unsigned)(rows + perBlock - 1) / perBlock; b++) {
     blockIdx.x = b;
     for (unsigned th = 0; th < 128; th++) {
       threadIdx.x = th;
