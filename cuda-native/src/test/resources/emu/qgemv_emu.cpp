@@ -20,6 +20,9 @@ static Dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __device__
 #define __global__
 #define __forceinline__ inline
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define __syncthreads() do {} while (0)
 #define __launch_bounds__(x)
 #define PDL_ENTRY() do {} while (0)
 struct uint2 { unsigned x, y; };
@@ -40,6 +43,7 @@ inline unsigned __funnelshift_r(unsigned lo, unsigned hi, unsigned sh) {
   return (unsigned)((((unsigned long long)hi << 32) | lo) >> (sh & 31));
 }
 using std::min;
+using std::max;
 inline void st(float* p, float v) { *p = v; }
 inline void st(bf16_t* p, float v) {
   unsigned u;

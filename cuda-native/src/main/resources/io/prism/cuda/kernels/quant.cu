@@ -147,14 +147,52 @@ __device__ __forceinline__ uint4 qg_ld16_a2(const unsigned char* p) {
 }
 __device__ __forceinline__ unsigned int qg_word(uint4 v, int k) { return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w; }
 
-// acc[r][t] += sum_k w[r][k] * X[t, col + k] for the QG_R rows: each activation load serves every row
+// The activations of a column tile, staged in shared memory by the whole block: row t (token) of
+// the tile at t * tcBytes, in 16-byte chunks stored at chunk c ^ ((c >> 3) & 7) (XOR swizzle: the
+// lanes of one load instruction, which read 16-byte chunks of up to 4 blocks, hit every bank group
+// evenly instead of 2 of the 8). Tiles are QG_TILE_BYTES: the whole row for one token, 2048
+// columns of bf16 for 8.
+#define QG_TILE_BYTES 32768
+__device__ __forceinline__ int qg_sw(int c) { return c ^ ((c >> 3) & 7); }
+__device__ __forceinline__ void qg_xs8(const unsigned char* xs, int tcBytes, int t, int col, const bf16_t*, float* o) {
+  uint4 u = *(const uint4*)(xs + t * tcBytes + qg_sw(col >> 3) * 16);
+  o[0] = __uint_as_float(u.x << 16); o[1] = __uint_as_float(u.x & 0xffff0000u);
+  o[2] = __uint_as_float(u.y << 16); o[3] = __uint_as_float(u.y & 0xffff0000u);
+  o[4] = __uint_as_float(u.z << 16); o[5] = __uint_as_float(u.z & 0xffff0000u);
+  o[6] = __uint_as_float(u.w << 16); o[7] = __uint_as_float(u.w & 0xffff0000u);
+}
+__device__ __forceinline__ void qg_xs8(const unsigned char* xs, int tcBytes, int t, int col, const float*, float* o) {
+  float4 a = *(const float4*)(xs + t * tcBytes + qg_sw(col >> 2) * 16), b = *(const float4*)(xs + t * tcBytes + qg_sw((col >> 2) + 1) * 16);
+  o[0] = a.x; o[1] = a.y; o[2] = a.z; o[3] = a.w; o[4] = b.x; o[5] = b.y; o[6] = b.z; o[7] = b.w;
+}
+// Columns per tile for T tokens of X: a multiple of 256
 template <typename X>
-__device__ __forceinline__ void qg_dot8(const float (*w)[8], const X* x, int cols, int col, int T, float (*acc)[QG_MAX_T]) {
+__device__ __forceinline__ int qg_tile_cols(int T) { return (QG_TILE_BYTES / (T * (int)sizeof(X))) & ~255; }
+// Stages X[t, c0 .. c0 + tc) for t < T into the tile (every thread of the block takes a share; the
+// CPU emulation runs one thread at a time, so there each thread stages the whole tile itself)
+template <typename X>
+__device__ __forceinline__ void qg_stage(unsigned char* xs, int tcBytes, const X* x, int cols, int c0, int tc, int T) {
+  int per = 16 / (int)sizeof(X), chunks = tc / per, n = T * chunks;
+#ifdef __CUDA_ARCH__
+  int i0 = threadIdx.x, step = blockDim.x;
+#else
+  int i0 = 0, step = 1;
+#endif
+  for (int i = i0; i < n; i += step) {
+    int t = i / chunks, c = i - t * chunks;
+    *(uint4*)(xs + t * tcBytes + qg_sw(c) * 16) = *(const uint4*)(x + (long long)t * cols + c0 + c * per);
+  }
+}
+
+// acc[r][t] += sum_k w[r][k] * X[t, col + k] for the QG_R rows (col relative to the tile): each
+// activation load serves every row
+template <typename X>
+__device__ __forceinline__ void qg_dot8(const float (*w)[8], const unsigned char* xs, int tcBytes, int col, int T, float (*acc)[QG_MAX_T]) {
 #pragma unroll
   for (int t = 0; t < QG_MAX_T; t++) {
     if (t < T) {
       float xv[8];
-      load8(x + (long long)t * cols + col, xv);
+      qg_xs8(xs, tcBytes, t, col, (const X*)0, xv);
 #pragma unroll
       for (int r = 0; r < QG_R; r++) {
         float a = acc[r][t];
@@ -171,77 +209,87 @@ __device__ __forceinline__ void qg_dot8(const float (*w)[8], const X* x, int col
 // sub-block j0 + 1 (h = p % 2). The 16-byte header (d, dmin, scales) is one load shared by 8 lanes.
 template <typename X>
 __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {
+  __shared__ __align__(16) unsigned char xs[QG_TILE_BYTES];
   PDL_ENTRY();
   int lane = threadIdx.x & 31, row0 = (blockIdx.x * QG_ROWS + (threadIdx.x >> 5)) * QG_R;
-  if (row0 >= rows) return;
+  bool active = row0 < rows;  // inactive warps still stage and meet the block's barriers
   int nb = cols >> 8;
   long long rowBytes = (long long)nb * 144;
   const unsigned char* wr[QG_R];
 #pragma unroll
-  for (int r = 0; r < QG_R; r++) wr[r] = W + (long long)min(row0 + r, rows - 1) * rowBytes;
+  for (int r = 0; r < QG_R; r++) wr[r] = W + (long long)max(0, min(row0 + r, rows - 1)) * rowBytes;
   int piece = lane & 7, j0 = (piece >> 1) * 2, h = piece & 1, k0 = j0 & 3, hi = j0 >= 4;
   float acc[QG_R][QG_MAX_T];
 #pragma unroll
   for (int r = 0; r < QG_R; r++)
 #pragma unroll
     for (int t = 0; t < QG_MAX_T; t++) acc[r][t] = 0.f;
-  int b = lane >> 3;
-  uint4 hd[QG_R], qv[QG_R];
-  if (b < nb) {
-#pragma unroll
-    for (int r = 0; r < QG_R; r++) {
-      hd[r] = __ldg((const uint4*)(wr[r] + b * 144));
-      qv[r] = __ldg((const uint4*)(wr[r] + b * 144 + 16 + 16 * piece));
-    }
-  }
-  for (; b < nb; b += 4) {
-    uint4 hdn[QG_R], qvn[QG_R];
-    if (b + 4 < nb) {  // the next pass's pieces are in flight while this one is computed
+  int tcMax = qg_tile_cols<X>(T), tcBytes = tcMax * (int)sizeof(X);
+  for (int c0 = 0; c0 < cols; c0 += tcMax) {
+    int tc = min(tcMax, cols - c0), bEnd = (c0 + tc) >> 8;
+    __syncthreads();
+    qg_stage(xs, tcBytes, x, cols, c0, tc, T);
+    __syncthreads();
+    if (!active) continue;
+    int b = (c0 >> 8) + (((lane >> 3) - (c0 >> 8)) & 3);  // lane's blocks: b = lane / 8 mod 4, whatever the tiles
+    uint4 hd[QG_R], qv[QG_R];
+    if (b < bEnd) {
 #pragma unroll
       for (int r = 0; r < QG_R; r++) {
-        hdn[r] = __ldg((const uint4*)(wr[r] + (b + 4) * 144));
-        qvn[r] = __ldg((const uint4*)(wr[r] + (b + 4) * 144 + 16 + 16 * piece));
+        hd[r] = __ldg((const uint4*)(wr[r] + b * 144));
+        qv[r] = __ldg((const uint4*)(wr[r] + b * 144 + 16 + 16 * piece));
       }
     }
-    float d1[QG_R][2], m1[QG_R][2];
-#pragma unroll
-    for (int r = 0; r < QG_R; r++) {
-      float d = h2f_hw(hd[r].x & 0xffffu), dmin = h2f_hw(hd[r].x >> 16);
-#pragma unroll
-      for (int s = 0; s < 2; s++) {  // sub-blocks j0 + s: scales byte j, j + 4 (j < 4) or j - 4, j, j + 4 (j >= 4)
-        int k = k0 + s;
-        unsigned int yk = hd[r].y >> (8 * k), zk = hd[r].z >> (8 * k), wk = hd[r].w >> (8 * k);
-        int sc = hi ? (int)((wk & 15u) | (((yk >> 6) & 3u) << 4)) : (int)(yk & 63u);
-        int mn = hi ? (int)(((wk >> 4) & 15u) | (((zk >> 6) & 3u) << 4)) : (int)(zk & 63u);
-        d1[r][s] = __fmul_rn(d, (float)sc);
-        m1[r][s] = __fmul_rn(dmin, (float)mn);
-      }
-    }
-    int colA = b * 256 + 32 * j0 + 16 * h;
-#pragma unroll
-    for (int half = 0; half < 2; half++) {  // qs words 2 half, 2 half + 1: 8 values of each sub-block
-#pragma unroll
-      for (int s = 0; s < 2; s++) {
-        float w[QG_R][8];
+    for (; b < bEnd; b += 4) {
+      uint4 hdn[QG_R], qvn[QG_R];
+      if (b + 4 < bEnd) {  // the next pass's pieces are in flight while this one is computed
 #pragma unroll
         for (int r = 0; r < QG_R; r++) {
-#pragma unroll
-          for (int e = 0; e < 2; e++) {
-            unsigned int v = qg_word(qv[r], 2 * half + e);
-            v = (s ? (v >> 4) : v) & 0x0f0f0f0fu;
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-              w[r][4 * e + i] = __fsub_rn(__fmul_rn(d1[r][s], __fsub_rn(qg_b2f(v, i), 8388608.f)), m1[r][s]);
-          }
+          hdn[r] = __ldg((const uint4*)(wr[r] + (b + 4) * 144));
+          qvn[r] = __ldg((const uint4*)(wr[r] + (b + 4) * 144 + 16 + 16 * piece));
         }
-        qg_dot8(w, x, cols, colA + 32 * s + 8 * half, T, acc);
+      }
+      float d1[QG_R][2], m1[QG_R][2];
+#pragma unroll
+      for (int r = 0; r < QG_R; r++) {
+        float d = h2f_hw(hd[r].x & 0xffffu), dmin = h2f_hw(hd[r].x >> 16);
+#pragma unroll
+        for (int s = 0; s < 2; s++) {  // sub-blocks j0 + s: scales byte j, j + 4 (j < 4) or j - 4, j, j + 4 (j >= 4)
+          int k = k0 + s;
+          unsigned int yk = hd[r].y >> (8 * k), zk = hd[r].z >> (8 * k), wk = hd[r].w >> (8 * k);
+          int sc = hi ? (int)((wk & 15u) | (((yk >> 6) & 3u) << 4)) : (int)(yk & 63u);
+          int mn = hi ? (int)(((wk >> 4) & 15u) | (((zk >> 6) & 3u) << 4)) : (int)(zk & 63u);
+          d1[r][s] = __fmul_rn(d, (float)sc);
+          m1[r][s] = __fmul_rn(dmin, (float)mn);
+        }
+      }
+      int colA = b * 256 - c0 + 32 * j0 + 16 * h;
+#pragma unroll
+      for (int half = 0; half < 2; half++) {  // qs words 2 half, 2 half + 1: 8 values of each sub-block
+#pragma unroll
+        for (int s = 0; s < 2; s++) {
+          float w[QG_R][8];
+#pragma unroll
+          for (int r = 0; r < QG_R; r++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+              unsigned int v = qg_word(qv[r], 2 * half + e);
+              v = (s ? (v >> 4) : v) & 0x0f0f0f0fu;
+#pragma unroll
+              for (int i = 0; i < 4; i++)
+                w[r][4 * e + i] = __fsub_rn(__fmul_rn(d1[r][s], __fsub_rn(qg_b2f(v, i), 8388608.f)), m1[r][s]);
+            }
+          }
+          qg_dot8<X>(w, xs, tcBytes, colA + 32 * s + 8 * half, T, acc);
+        }
+      }
+      if (b + 4 < bEnd) {
+#pragma unroll
+        for (int r = 0; r < QG_R; r++) { hd[r] = hdn[r]; qv[r] = qvn[r]; }
       }
     }
-    if (b + 4 < nb) {
-#pragma unroll
-      for (int r = 0; r < QG_R; r++) { hd[r] = hdn[r]; qv[r] = qvn[r]; }
-    }
   }
+  if (!active) return;
 #pragma unroll
   for (int r = 0; r < QG_R; r++)
     if (row0 + r < rows) QG_STORE(acc[r], y, row0 + r, T, ldy, accumulate);
@@ -253,21 +301,29 @@ __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows
 // 2-byte aligned: 16-byte pieces through qg_ld16_a2.
 template <typename X>
 __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {
+  __shared__ __align__(16) unsigned char xs[QG_TILE_BYTES];
   PDL_ENTRY();
   int lane = threadIdx.x & 31, row0 = (blockIdx.x * QG_ROWS + (threadIdx.x >> 5)) * QG_R;
-  if (row0 >= rows) return;
+  bool active = row0 < rows;  // inactive warps still stage and meet the block's barriers
   int nb = cols >> 8;
   long long rowBytes = (long long)nb * 210;
   const unsigned char* wr[QG_R];
 #pragma unroll
-  for (int r = 0; r < QG_R; r++) wr[r] = W + (long long)min(row0 + r, rows - 1) * rowBytes;
+  for (int r = 0; r < QG_R; r++) wr[r] = W + (long long)max(0, min(row0 + r, rows - 1)) * rowBytes;
   int n = (lane >> 1) & 1, h = lane & 1;
   float acc[QG_R][QG_MAX_T];
 #pragma unroll
   for (int r = 0; r < QG_R; r++)
 #pragma unroll
     for (int t = 0; t < QG_MAX_T; t++) acc[r][t] = 0.f;
-  for (int b = lane >> 2; b < nb; b += 8) {
+  int tcMax = qg_tile_cols<X>(T), tcBytes = tcMax * (int)sizeof(X);
+  for (int c0 = 0; c0 < cols; c0 += tcMax) {
+  int tc = min(tcMax, cols - c0), bEnd = (c0 + tc) >> 8;
+  __syncthreads();
+  qg_stage(xs, tcBytes, x, cols, c0, tc, T);
+  __syncthreads();
+  if (!active) continue;
+  for (int b = (c0 >> 8) + (((lane >> 2) - (c0 >> 8)) & 7); b < bEnd; b += 8) {  // b = lane / 4 mod 8, whatever the tiles
     uint4 qa[QG_R], qb[QG_R], qh[QG_R];
     float d1[QG_R][4];
 #pragma unroll
@@ -288,7 +344,7 @@ __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows
         d1[r][q] = __fmul_rn(d, (float)sbyte);
       }
     }
-    int col = b * 256 + 128 * n + 16 * h;
+    int col = b * 256 - c0 + 128 * n + 16 * h;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
 #pragma unroll
@@ -304,10 +360,12 @@ __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows
             for (int i = 0; i < 4; i++) w[r][4 * e + i] = __fmul_rn(d1[r][q], __fsub_rn(qg_b2f(v, i), 8388640.f));  // (q - 32)
           }
         }
-        qg_dot8(w, x, cols, col + 32 * q + 8 * half, T, acc);
+        qg_dot8<X>(w, xs, tcBytes, col + 32 * q + 8 * half, T, acc);
       }
     }
   }
+  }
+  if (!active) return;
 #pragma unroll
   for (int r = 0; r < QG_R; r++)
     if (row0 + r < rows) QG_STORE(acc[r], y, row0 + r, T, ldy, accumulate);
