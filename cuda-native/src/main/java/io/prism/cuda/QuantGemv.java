@@ -67,8 +67,10 @@ final class QuantGemv {
     int grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
     for (int t0 = 0; t0 < tokens; t0 += MAX_T) {
       int n = Math.min(MAX_T, tokens - t0);
+      // one token: the Q4_K / Q6_K kernels unrolled for it (qgemv_*_t1: fewer registers, more warps per SM)
+      String kn = n == 1 && t != GgmlType.Q8_0 ? k + "_t1" : k;
       ctx.kernels.args().dependent(dependent).ptr(w).ptr(x + (long) t0 * cols * p.elementBytes).ptr(y + (long) t0 * ldy * 4).i32(rows).i32(cols)
-          .i32(n).i64(ldy).i32(accumulate ? 1 : 0).go(k, ctx.stream, grid, 1, 1, 32 * WARPS_PER_BLOCK, 0);
+          .i32(n).i64(ldy).i32(accumulate ? 1 : 0).go(kn, ctx.stream, grid, 1, 1, 32 * WARPS_PER_BLOCK, 0);
     }
   }
 }

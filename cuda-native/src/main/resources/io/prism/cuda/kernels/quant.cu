@@ -167,7 +167,9 @@ __device__ __forceinline__ void qg_xs8(const unsigned char* xs, int tcBytes, int
 }
 // Columns per tile for T tokens of X: a multiple of 256
 template <typename X>
-__device__ __forceinline__ int qg_tile_cols(int T) { return (QG_TILE_BYTES / (T * (int)sizeof(X))) & ~255; }
+__device__ __forceinline__ int qg_tile_cols(int T, int tileBytes) { return (tileBytes / (T * (int)sizeof(X))) & ~255; }
+// one-token kernels: half the tile (8192 bf16 columns), so that smem does not limit the warps per SM
+#define QG_TILE_BYTES_T1 16384
 // Stages X[t, c0 .. c0 + tc) for t < T into the tile (every thread of the block takes a share; the
 // CPU emulation runs one thread at a time, so there each thread stages the whole tile itself)
 template <typename X>
@@ -186,11 +188,11 @@ __device__ __forceinline__ void qg_stage(unsigned char* xs, int tcBytes, const X
 
 // acc[r][t] += sum_k w[r][k] * X[t, col + k] for the QG_R rows (col relative to the tile): each
 // activation load serves every row
-template <typename X>
+template <typename X, int TT>
 __device__ __forceinline__ void qg_dot8(const float (*w)[8], const unsigned char* xs, int tcBytes, int col, int T, float (*acc)[QG_MAX_T]) {
 #pragma unroll
-  for (int t = 0; t < QG_MAX_T; t++) {
-    if (t < T) {
+  for (int t = 0; t < TT; t++) {
+    if (TT == 1 || t < T) {
       float xv[8];
       qg_xs8(xs, tcBytes, t, col, (const X*)0, xv);
 #pragma unroll
@@ -207,9 +209,9 @@ __device__ __forceinline__ void qg_dot8(const float (*w)[8], const unsigned char
 // Q4_K, lane = 8 * (block of the pass) + piece: piece p (0..7) is qs bytes [16p, 16p + 16): the low
 // nibbles are values [16h, 16h + 16) of sub-block j0 = 2 (p / 2), the high nibbles the same values of
 // sub-block j0 + 1 (h = p % 2). The 16-byte header (d, dmin, scales) is one load shared by 8 lanes.
-template <typename X>
+template <typename X, int TT = QG_MAX_T>  // TT: tokens the code is unrolled for (T <= TT)
 __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {
-  __shared__ __align__(16) unsigned char xs[QG_TILE_BYTES];
+  __shared__ __align__(16) unsigned char xs[TT == 1 ? QG_TILE_BYTES_T1 : QG_TILE_BYTES];
   PDL_ENTRY();
   int lane = threadIdx.x & 31, row0 = (blockIdx.x * QG_ROWS + (threadIdx.x >> 5)) * QG_R;
   bool active = row0 < rows;  // inactive warps still stage and meet the block's barriers
@@ -224,22 +226,22 @@ __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows
   for (int r = 0; r < QG_R; r++)
 #pragma unroll
     for (int t = 0; t < QG_MAX_T; t++) acc[r][t] = 0.f;
-  int tcMax = qg_tile_cols<X>(T), tcBytes = tcMax * (int)sizeof(X);
+  int tcMax = qg_tile_cols<X>(T, TT == 1 ? QG_TILE_BYTES_T1 : QG_TILE_BYTES), tcBytes = tcMax * (int)sizeof(X);
   for (int c0 = 0; c0 < cols; c0 += tcMax) {
     int tc = min(tcMax, cols - c0), bEnd = (c0 + tc) >> 8;
-    __syncthreads();
-    qg_stage(xs, tcBytes, x, cols, c0, tc, T);
-    __syncthreads();
-    if (!active) continue;
     int b = (c0 >> 8) + (((lane >> 3) - (c0 >> 8)) & 3);  // lane's blocks: b = lane / 8 mod 4, whatever the tiles
     uint4 hd[QG_R], qv[QG_R];
-    if (b < bEnd) {
+    if (active && b < bEnd) {  // the first pass's weights are requested before the tile is staged
 #pragma unroll
       for (int r = 0; r < QG_R; r++) {
         hd[r] = __ldg((const uint4*)(wr[r] + b * 144));
         qv[r] = __ldg((const uint4*)(wr[r] + b * 144 + 16 + 16 * piece));
       }
     }
+    __syncthreads();
+    qg_stage(xs, tcBytes, x, cols, c0, tc, T);
+    __syncthreads();
+    if (!active) continue;
     for (; b < bEnd; b += 4) {
       uint4 hdn[QG_R], qvn[QG_R];
       if (b + 4 < bEnd) {  // the next pass's pieces are in flight while this one is computed
@@ -280,7 +282,7 @@ __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows
                 w[r][4 * e + i] = __fsub_rn(__fmul_rn(d1[r][s], __fsub_rn(qg_b2f(v, i), 8388608.f)), m1[r][s]);
             }
           }
-          qg_dot8<X>(w, xs, tcBytes, colA + 32 * s + 8 * half, T, acc);
+          qg_dot8<X, TT>(w, xs, tcBytes, colA + 32 * s + 8 * half, T, acc);
         }
       }
       if (b + 4 < bEnd) {
@@ -299,9 +301,9 @@ __device__ void qgemv_q4k(const unsigned char* W, const X* x, float* y, int rows
 // i.e. ql bytes [64n + 16h, +16) (r = 0 low nibbles, r = 2 high), [64n + 32 + 16h, +16) (r = 1, 3) and
 // qh bytes [32n + 16h, +16) (bits 2r, 2r + 1), scales sc[8n + 2r + h], d. 210-byte blocks are only
 // 2-byte aligned: 16-byte pieces through qg_ld16_a2.
-template <typename X>
+template <typename X, int TT = QG_MAX_T>  // TT: tokens the code is unrolled for (T <= TT)
 __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {
-  __shared__ __align__(16) unsigned char xs[QG_TILE_BYTES];
+  __shared__ __align__(16) unsigned char xs[TT == 1 ? QG_TILE_BYTES_T1 : QG_TILE_BYTES];
   PDL_ENTRY();
   int lane = threadIdx.x & 31, row0 = (blockIdx.x * QG_ROWS + (threadIdx.x >> 5)) * QG_R;
   bool active = row0 < rows;  // inactive warps still stage and meet the block's barriers
@@ -316,7 +318,7 @@ __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows
   for (int r = 0; r < QG_R; r++)
 #pragma unroll
     for (int t = 0; t < QG_MAX_T; t++) acc[r][t] = 0.f;
-  int tcMax = qg_tile_cols<X>(T), tcBytes = tcMax * (int)sizeof(X);
+  int tcMax = qg_tile_cols<X>(T, TT == 1 ? QG_TILE_BYTES_T1 : QG_TILE_BYTES), tcBytes = tcMax * (int)sizeof(X);
   for (int c0 = 0; c0 < cols; c0 += tcMax) {
   int tc = min(tcMax, cols - c0), bEnd = (c0 + tc) >> 8;
   __syncthreads();
@@ -360,7 +362,7 @@ __device__ void qgemv_q6k(const unsigned char* W, const X* x, float* y, int rows
             for (int i = 0; i < 4; i++) w[r][4 * e + i] = __fmul_rn(d1[r][q], __fsub_rn(qg_b2f(v, i), 8388640.f));  // (q - 32)
           }
         }
-        qg_dot8<X>(w, xs, tcBytes, col + 32 * q + 8 * half, T, acc);
+        qg_dot8<X, TT>(w, xs, tcBytes, col + 32 * q + 8 * half, T, acc);
       }
     }
   }
@@ -427,7 +429,7 @@ __device__ void dequant_q8_0(const unsigned char* W, O* out, long long nBlocks) 
 }
 
 #define QGEMV(type, xs, X)                                                                                          \
-  extern "C" __global__ void __launch_bounds__(32 * QG_ROWS) qgemv_##type##_##xs(                                 \
+  extern "C" __global__ void __launch_bounds__(32 * QG_ROWS, 5) qgemv_##type##_##xs(                                 \
       const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {   \
     qgemv_##type<X>(W, x, y, rows, cols, T, ldy, accumulate);                                                     \
   }
@@ -435,6 +437,16 @@ QGEMV(q4k, bf16, bf16_t)
 QGEMV(q4k, f32, float)
 QGEMV(q6k, bf16, bf16_t)
 QGEMV(q6k, f32, float)
+// single-token steps (batch-1 decode): the same kernels unrolled for one token (fewer registers, more warps per SM)
+#define QGEMV1(type, xs, X)                                                                                         \
+  extern "C" __global__ void __launch_bounds__(32 * QG_ROWS, 8) qgemv_##type##_##xs##_t1(                            \
+      const unsigned char* W, const X* x, float* y, int rows, int cols, int T, long long ldy, int accumulate) {   \
+    qgemv_##type<X, 1>(W, x, y, rows, cols, T, ldy, accumulate);                                                  \
+  }
+QGEMV1(q4k, bf16, bf16_t)
+QGEMV1(q4k, f32, float)
+QGEMV1(q6k, bf16, bf16_t)
+QGEMV1(q6k, f32, float)
 QGEMV(q8_0, bf16, bf16_t)
 QGEMV(q8_0, f32, float)
 #define DEQUANT(type, os, O)                                                                                  \
