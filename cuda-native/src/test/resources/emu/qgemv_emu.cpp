@@ -23,7 +23,7 @@ static Dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
 #define __syncthreads() do {} while (0)
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 #define PDL_ENTRY() do {} while (0)
 struct uint2 { unsigned x, y; };
 struct uint4 { unsigned x, y, z, w; };
