@@ -14,8 +14,10 @@ import io.prism.runtime.model.GgmlType;
 final class QuantGemv {
   /** Tokens per launch (QG_MAX_T in quant.cu). */
   static final int MAX_T = 8;
-  /** Output rows per block of 128 threads (QG_ROWS in quant.cu). */
-  static final int ROWS_PER_BLOCK = 4;
+  /** Warps per block of 128 threads (QG_ROWS in quant.cu). */
+  static final int WARPS_PER_BLOCK = 4;
+  /** Output rows per warp of the Q4_K / Q6_K GEMVs (QG_R in quant.cu; Q8_0: one). */
+  static final int K_ROWS_PER_WARP = 2;
 
   private QuantGemv() {}
 
@@ -61,11 +63,14 @@ final class QuantGemv {
   static void run(CudaContext ctx, boolean dependent, GgmlType t, Precision p, long w, long x, long y, int rows, int cols, int tokens, long ldy,
       boolean accumulate) {
     String k = kernel(t, p);
-    int grid = (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
+    int rowsPerBlock = WARPS_PER_BLOCK * (t == GgmlType.Q8_0 ? 1 : K_ROWS_PER_WARP);
+    int grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
     for (int t0 = 0; t0 < tokens; t0 += MAX_T) {
       int n = Math.min(MAX_T, tokens - t0);
+      // one token: the Q4_K / Q6_K kernels unrolled for it (qgemv_*_t1: fewer registers, more warps per SM)
+      String kn = n == 1 && t != GgmlType.Q8_0 ? k + "_t1" : k;
       ctx.kernels.args().dependent(dependent).ptr(w).ptr(x + (long) t0 * cols * p.elementBytes).ptr(y + (long) t0 * ldy * 4).i32(rows).i32(cols)
-          .i32(n).i64(ldy).i32(accumulate ? 1 : 0).go(k, ctx.stream, grid, 1, 1, 32 * ROWS_PER_BLOCK, 0);
+          .i32(n).i64(ldy).i32(accumulate ? 1 : 0).go(kn, ctx.stream, grid, 1, 1, 32 * WARPS_PER_BLOCK, 0);
     }
   }
 }
