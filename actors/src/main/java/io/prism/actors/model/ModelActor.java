@@ -338,7 +338,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     reports.observeStep(engine.stats().computedTokens() - computedBefore, took, stalled);
     requests.deliver(events);
     memory.afterStep();
-    if (settings.policies().traceSteps() > 0) pool.tell(new PagePoolActor.Stepped(spec.id()));
+    // a step that computed nothing (no pages yet: retried after the stall back-off) is no forward pass: not traced
+    if (settings.policies().traceSteps() > 0 && !stalled) pool.tell(new PagePoolActor.Stepped(spec.id()));
     reports.checkInvariants(settings.policies().checkInvariants(), "step");
     feedEngine();
     if (engine.hasWork()) {
