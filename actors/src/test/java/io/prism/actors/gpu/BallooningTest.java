@@ -34,7 +34,8 @@ class BallooningTest {
   @BeforeEach
   void start() {
     long budget = 2 * weightBytes() + KV_PAGES * GpuFixture.PAGE_BYTES + GpuFixture.PAGE_BYTES - 1;
-    fx = new GpuFixture("ballooning-test", budget, "prism.gpu.deadline-admission = off\n"); // its subject is memory flow, not admission
+    fx = new GpuFixture("ballooning-test", budget, "prism.gpu.deadline-admission = off\nprism.gpu.reclaim-retry = 0ms\n"); // its subject is memory flow, not admission;
+    // no wall-clock back-off after a refused reclaim, so the bound in B's steps does not depend on how fast the JIT runs the steps
     fx.load("a", 10_000, 1_000);
     fx.load("b", 100, 50);
   }
