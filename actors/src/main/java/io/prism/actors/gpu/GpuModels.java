@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.ToIntFunction;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.DispatcherSelector;
 import org.apache.pekko.actor.typed.SupervisorStrategy;
@@ -111,7 +112,7 @@ final class GpuModels {
    * Placement's view: every model here that is ready and not handed off, evicted ones included
    * (they stay placed), with its demand as {@code demand} measures it from {@code status}.
    */
-  List<GlobalPlacementActor.Resident> residents(GpuStatus status, GpuDemand demand, java.util.function.ToIntFunction<String> queuedHere) {
+  List<GlobalPlacementActor.Resident> residents(GpuStatus status, GpuDemand demand, ToIntFunction<String> queuedHere) {
     List<GlobalPlacementActor.Resident> out = new ArrayList<>();
     for (Entry e : models.values()) {
       if (!e.ready || e.unloading || e.movedTo != null) continue;

@@ -11,6 +11,9 @@ import io.prism.runtime.policy.Placement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.slf4j.Logger;
 
 /**
@@ -28,16 +31,16 @@ final class PlacementPlanner {
   private final PlacementSettings settings;
   private final MigrationCoordinator migrations;
   private final PlacementPolicy policy;
-  private final java.util.function.Function<GpuId, org.apache.pekko.actor.typed.RecipientRef<GpuActor.Command>> gpus;
-  private final org.apache.pekko.actor.typed.ActorRef<GpuActor.LoadReply> loadReplies;
+  private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
+  private final ActorRef<GpuActor.LoadReply> loadReplies;
   private final Logger log;
   private long rounds;
   private String lastRound = "";
 
   PlacementPlanner(Map<String, CatalogEntry> catalog, Map<GpuId, GlobalPlacementActor.GpuReport> reports, Map<GpuId, Integer> gpuIds,
       KvprPlacement kvpr, PlacementPolicy policy, PlacementSettings settings, MigrationCoordinator migrations,
-      java.util.function.Function<GpuId, org.apache.pekko.actor.typed.RecipientRef<GpuActor.Command>> gpus,
-      org.apache.pekko.actor.typed.ActorRef<GpuActor.LoadReply> loadReplies, Logger log) {
+      Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
+      ActorRef<GpuActor.LoadReply> loadReplies, Logger log) {
     this.policy = policy;
     this.gpus = gpus;
     this.loadReplies = loadReplies;

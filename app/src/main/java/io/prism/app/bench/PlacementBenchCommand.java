@@ -170,7 +170,7 @@ public final class PlacementBenchCommand implements Callable<Integer> {
       out.flush();
       List<Arrival> arrivals = arrivals(groupList);
       SseClient client = new SseClient(new InetSocketAddress("127.0.0.1", s.port()), REQUEST_TIMEOUT_MILLIS);
-      int vocab = 512;
+      int vocab = 512; // prompt token ids below 512 exist in every model shape (stories260K has the smallest vocabulary)
       ExecutorService pool = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "bench-placement");
         t.setDaemon(true);

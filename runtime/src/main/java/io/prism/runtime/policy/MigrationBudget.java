@@ -28,6 +28,7 @@ public final class MigrationBudget {
    * @param cooldown minimum time between the starts of two migrations of one model
    * @param maxConcurrentPerGpu migrations a GPU may take part in at once, as source or target ({@code >= 1})
    * @param maxPerRound migrations one round may start ({@code >= 1})
+   * @throws IllegalArgumentException naming the limit out of range (negative cooldown, a bound below 1)
    */
   public record Limits(Duration cooldown, int maxConcurrentPerGpu, int maxPerRound) {
     /** No bounds beyond {@code tau}: the paper's Algorithm 1 as written. */
@@ -51,7 +52,6 @@ public final class MigrationBudget {
   private final Limits limits;
   private final Map<String, Long> lastStartNanos = new HashMap<>();
   private final Map<Integer, Integer> inFlight = new HashMap<>();
-  private int started;
   private int refused;
 
   /** A budget with {@code limits}. */
@@ -118,7 +118,6 @@ public final class MigrationBudget {
     if (!m.isMigration()) return;
     lastStartNanos.put(m.modelId(), nowNanos);
     for (int g : gpusOf(m)) inFlight.merge(g, 1, Integer::sum);
-    started++;
   }
 
   /** Records that migration {@code m} (begun with {@link #started}) ended, done or abandoned: its GPUs are free again. */
@@ -130,11 +129,6 @@ public final class MigrationBudget {
   /** Migrations in flight on GPU {@code gpu}. */
   public int inFlight(int gpu) {
     return inFlight.getOrDefault(gpu, 0);
-  }
-
-  /** Migrations started so far. */
-  public int startedCount() {
-    return started;
   }
 
   /** Proposed migrations refused so far (a move proposed in several rounds counts once per round). */
