@@ -1,6 +1,7 @@
 package io.prism.actors;
 
 import io.prism.actors.frontend.Frontend;
+import io.prism.actors.frontend.FrontendSettings;
 import io.prism.actors.frontend.GenerateRequest;
 import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.frontend.PrismApi;
@@ -76,6 +77,8 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     this.localGpus = List.copyOf(ids);
     Executor blocking = system.dispatchers().lookup(DispatcherSelector.blocking());
     ModelStore store = new ModelStore(loader, blocking);
+    // every node runs a replicator of the model catalog (DurableCatalog), also those that never host the singleton
+    org.apache.pekko.cluster.ddata.typed.javadsl.DistributedData.get(system);
     this.placement = ClusterSingleton.get(system).init(
         SingletonActor.of(GlobalPlacementActor.create(g -> sharding.entityRefFor(GpuActor.TYPE_KEY, g.entityId()), placementSettings, true),
             "prism-placement"));
@@ -89,8 +92,8 @@ public final class PrismNode implements PrismApi, AutoCloseable {
       return GpuActor.create(id, device, store, settings, placement);
     }).withAllocationStrategy(new NodeBoundAllocationStrategy(system)).withMessageExtractor(new GpuShardExtractor<GpuActor.Command>()));
     this.frontend = system.systemActorOf(
-        Frontend.create(placement, g -> sharding.entityRefFor(GpuActor.TYPE_KEY, g.entityId()), settings.placementCacheTtl(),
-            settings.resolveTimeout()),
+        Frontend.create(placement, g -> sharding.entityRefFor(GpuActor.TYPE_KEY, g.entityId()), FrontendSettings.from(system.settings().config()),
+            true),
         "prism-frontend", Props.empty());
     if (settings.joinSelf() && system.settings().config().getStringList("pekko.cluster.seed-nodes").isEmpty()) {
       Cluster.get(system).manager().tell(Join.create(self));

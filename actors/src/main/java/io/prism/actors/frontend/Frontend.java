@@ -4,14 +4,16 @@ import io.prism.actors.GpuId;
 import io.prism.actors.PrismMessage;
 import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.placement.GlobalPlacementActor;
-
 import io.prism.runtime.engine.Rejection;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.RecipientRef;
@@ -19,17 +21,33 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
 
 /**
  * The entry point of requests on one node: resolves a model id to the GPU that serves it (asking
- * the {@link GlobalPlacementActor} and caching the answer for {@code prism.frontend.placement-cache-ttl})
- * and forwards the request to that GPU's actor through Cluster Sharding, so a request entering any
- * node reaches its model wherever it is. Events then flow straight from the model actor to the
- * requester, across nodes if need be.
+ * the {@link GlobalPlacementActor} and caching the answer for {@code placement-cache-ttl}) and
+ * forwards the request to that GPU's actor through Cluster Sharding, so a request entering any node
+ * reaches its model wherever it is. Events then flow from the model actor to the request's {@link
+ * RequestRelay} (spawned here, one per request) and on to the requester.
  *
- * <p>Requests for a model that is still loading wait (at most {@code prism.frontend.resolve-timeout});
- * a GPU that no longer has the model sends the request back ({@link Misrouted}) and it is resolved
- * again, at most twice. Unknown models are rejected with {@link Rejection.ModelNotFound}.
+ * <p><b>Bounds</b> ({@link FrontendSettings}): one lookup per model at a time, each waiting at most
+ * {@code lookup-timeout}; a model that is loading is asked for again every {@code loading-poll},
+ * each request at most {@code resolve-timeout}. While the singleton does not answer (a failover),
+ * models resolved before keep being served from their last known GPU (an expired entry is used and
+ * refreshed in the background), and requests for other models fail after {@code lookup-give-up}
+ * with a retryable 503. A GPU that no longer has the model sends the request back ({@link
+ * Misrouted}) and it is resolved again, at most twice. Unknown models are rejected with {@link
+ * Rejection.ModelNotFound}.
+ *
+ * <p><b>Lost nodes.</b> The frontend follows cluster membership and reachability ({@link
+ * NodeAvailability}): nothing is sent to a GPU of a node that is unreachable, leaving or removed
+ * (Cluster Sharding would buffer it); such a request is resolved again, and if the placement still
+ * names that GPU it fails at once with a retryable 503 ({@code Retry-After: lost-node-retry-after}).
  */
 public final class Frontend extends AbstractBehavior<Frontend.Command> {
   /** Messages of the frontend protocol. */
@@ -53,18 +71,31 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   public record Misrouted(GenerateRequest request, ActorRef<GenerationEvent> replyTo, GpuId gpu, int attempt, GpuId redirect, long epoch)
       implements Command {}
 
+  /**
+   * A cluster node ({@code host:port}, as in {@link GpuId}) became reachable and up ({@code
+   * available}) or unreachable, leaving or removed. Sent by the frontend's own cluster subscription
+   * (tests send it directly).
+   */
+  public record NodeAvailability(String host, int port, boolean available) implements Command {}
+
   private record Resolved(String modelId, GlobalPlacementActor.Resolution resolution) implements Command {}
 
   private record ResolveFailed(String modelId, String message) implements Command {}
+
+  private record Refreshed(String modelId, GlobalPlacementActor.Resolution resolution) implements Command {}
+
+  private record AskAgain(String modelId) implements Command {}
 
   /** A request waiting for its model's GPU: a generation or a tokenization. */
   private sealed interface Routed {
     String modelId();
 
+    long deadlineNanos();
+
     void reject(Rejection r);
   }
 
-  private record Pending(GenerateRequest request, ActorRef<GenerationEvent> replyTo, int attempt) implements Routed {
+  private record Pending(GenerateRequest request, ActorRef<GenerationEvent> replyTo, int attempt, long deadlineNanos) implements Routed {
     @Override
     public String modelId() {
       return request.modelId();
@@ -76,7 +107,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     }
   }
 
-  private record PendingTokenize(Tokenize tokenize) implements Routed {
+  private record PendingTokenize(Tokenize tokenize, long deadlineNanos) implements Routed {
     @Override
     public String modelId() {
       return tokenize.request().modelId();
@@ -90,77 +121,154 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
 
   private record Cached(GpuId gpu, long expiresNanos, long epoch) {}
 
+  /** The requests waiting for one model's lookup, and when the singleton last answered it. */
+  private static final class Lookup {
+    final List<Routed> waiting = new ArrayList<>();
+    long lastAnswerNanos = System.nanoTime();
+  }
+
   private static final int MAX_ATTEMPTS = 3;
 
   private final ActorRef<GlobalPlacementActor.Command> placement;
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
-  private final long cacheTtlNanos;
-  private final Duration resolveTimeout;
+  private final FrontendSettings settings;
+  private final TimerScheduler<Command> timers;
   private final Map<String, Cached> cache = new HashMap<>();
-  private final Map<String, List<Routed>> pending = new HashMap<>();
+  private final Map<String, Lookup> lookups = new HashMap<>();
+  private final Set<String> refreshing = new HashSet<>();
+  private final Set<String> lostNodes = new HashSet<>();
+  private long relays;
 
   /**
    * @param placement the placement singleton (proxy)
    * @param gpus how to reach a GPU actor (Cluster Sharding)
-   * @param cacheTtl how long a resolution is trusted
-   * @param resolveTimeout how long a request waits for its model to be placed
+   * @param settings the frontend's bounds
+   * @param watchCluster follow cluster membership and reachability (false in tests without a cluster)
    */
   public static Behavior<Command> create(ActorRef<GlobalPlacementActor.Command> placement, Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
-      Duration cacheTtl, Duration resolveTimeout) {
-    return Behaviors.setup(ctx -> new Frontend(ctx, placement, gpus, cacheTtl, resolveTimeout));
+      FrontendSettings settings, boolean watchCluster) {
+    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new Frontend(ctx, timers, placement, gpus, settings, watchCluster)));
   }
 
-  private Frontend(ActorContext<Command> ctx, ActorRef<GlobalPlacementActor.Command> placement,
-      Function<GpuId, RecipientRef<GpuActor.Command>> gpus, Duration cacheTtl, Duration resolveTimeout) {
+  /** As {@link #create(ActorRef, Function, FrontendSettings, boolean)} with default bounds and no cluster (tests). */
+  public static Behavior<Command> create(ActorRef<GlobalPlacementActor.Command> placement, Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
+      Duration cacheTtl, Duration resolveTimeout) {
+    return create(placement, gpus, FrontendSettings.of(cacheTtl, resolveTimeout), false);
+  }
+
+  private Frontend(ActorContext<Command> ctx, TimerScheduler<Command> timers, ActorRef<GlobalPlacementActor.Command> placement,
+      Function<GpuId, RecipientRef<GpuActor.Command>> gpus, FrontendSettings settings, boolean watchCluster) {
     super(ctx);
+    this.timers = timers;
     this.placement = placement;
     this.gpus = gpus;
-    this.cacheTtlNanos = cacheTtl.toNanos();
-    this.resolveTimeout = resolveTimeout;
+    this.settings = settings;
+    if (watchCluster) {
+      Cluster cluster = Cluster.get(ctx.getSystem());
+      // from the current state, not the event alone: a node restarted on the same address is a new member, and the
+      // removal of its old incarnation may be published after the new one joined
+      ActorRef<ClusterEvent.MemberEvent> members = ctx.messageAdapter(ClusterEvent.MemberEvent.class,
+          e -> availability(e.member().address(), serving(cluster, e.member().address())));
+      ActorRef<ClusterEvent.ReachabilityEvent> reach = ctx.messageAdapter(ClusterEvent.ReachabilityEvent.class,
+          e -> availability(e.member().address(), e instanceof ClusterEvent.ReachableMember));
+      Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(members, ClusterEvent.MemberEvent.class));
+      Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(reach, ClusterEvent.ReachabilityEvent.class));
+    }
+  }
+
+  private static boolean serving(Cluster cluster, Address a) {
+    for (Member m : cluster.state().getMembers()) {
+      MemberStatus st = m.status();
+      if (m.address().equals(a) && (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.joining())) return true;
+    }
+    return false;
+  }
+
+  private static NodeAvailability availability(Address a, boolean available) {
+    return new NodeAvailability(a.host().get(), (Integer) a.port().get(), available);
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
-        .onMessage(Generate.class, m -> route(new Pending(m.request(), m.replyTo(), 0)))
-        .onMessage(Tokenize.class, m -> route(new PendingTokenize(m)))
+        .onMessage(Generate.class, this::onGenerate)
+        .onMessage(Tokenize.class, m -> route(new PendingTokenize(m, deadline())))
         .onMessage(Misrouted.class, this::onMisrouted)
         .onMessage(Resolved.class, this::onResolved)
         .onMessage(ResolveFailed.class, this::onResolveFailed)
+        .onMessage(Refreshed.class, this::onRefreshed)
+        .onMessage(AskAgain.class, m -> {
+          if (lookups.containsKey(m.modelId())) ask(m.modelId());
+          return this;
+        })
+        .onMessage(NodeAvailability.class, this::onNodeAvailability)
         .build();
+  }
+
+  private long deadline() {
+    return System.nanoTime() + settings.resolveTimeout().toNanos();
+  }
+
+  private Behavior<Command> onGenerate(Generate m) {
+    ActorRef<GenerationEvent> relay = getContext().spawn(RequestRelay.create(m.request().requestId(), m.replyTo(), settings.deliveryTimeout()),
+        "relay-" + (++relays));
+    return route(new Pending(m.request(), relay, 0, deadline()));
   }
 
   private Behavior<Command> route(Routed p) {
     String modelId = p.modelId();
     Cached c = cache.get(modelId);
-    if (c != null && System.nanoTime() - c.expiresNanos < 0) {
+    if (c != null && lost(c.gpu())) {
+      cache.remove(modelId);
+      c = null;
+    }
+    if (c != null) {
       send(p, c.gpu());
+      if (System.nanoTime() - c.expiresNanos >= 0 && refreshing.add(modelId)) { // expired: still used, refreshed in the background
+        getContext().ask(GlobalPlacementActor.Resolution.class, placement, settings.lookupTimeout(),
+            ref -> new GlobalPlacementActor.Resolve(modelId, ref), (res, err) -> new Refreshed(modelId, res));
+      }
       return this;
     }
-    cache.remove(modelId);
-    List<Routed> waiting = pending.computeIfAbsent(modelId, k -> new ArrayList<>());
-    waiting.add(p);
-    if (waiting.size() == 1) {
-      getContext().ask(GlobalPlacementActor.Resolution.class, placement, resolveTimeout,
-          ref -> new GlobalPlacementActor.Resolve(modelId, ref),
-          (res, err) -> res != null ? new Resolved(modelId, res) : new ResolveFailed(modelId, err.getMessage()));
+    Lookup lookup = lookups.get(modelId);
+    if (lookup == null) {
+      lookup = new Lookup();
+      lookups.put(modelId, lookup);
+      lookup.waiting.add(p);
+      ask(modelId);
+    } else {
+      lookup.waiting.add(p);
     }
     return this;
   }
 
+  private void ask(String modelId) {
+    getContext().ask(GlobalPlacementActor.Resolution.class, placement, settings.lookupTimeout(),
+        ref -> new GlobalPlacementActor.Resolve(modelId, ref),
+        (res, err) -> res != null ? new Resolved(modelId, res) : new ResolveFailed(modelId, err.getMessage()));
+  }
+
+  private boolean lost(GpuId gpu) {
+    return lostNodes.contains(gpu.host() + ":" + gpu.port());
+  }
+
   private void send(Routed r, GpuId gpu) {
-    if (r instanceof Pending p) gpus.apply(gpu).tell(new GpuActor.Generate(p.request(), p.replyTo(), getContext().getSelf(), p.attempt()));
-    else if (r instanceof PendingTokenize t) gpus.apply(gpu).tell(new GpuActor.Tokenize(t.tokenize().request(), t.tokenize().replyTo()));
+    if (r instanceof Pending p) {
+      p.replyTo().tell(new GenerationEvent.Dispatched(p.request().requestId(), gpu, p.attempt()));
+      gpus.apply(gpu).tell(new GpuActor.Generate(p.request(), p.replyTo(), getContext().getSelf(), p.attempt()));
+    } else if (r instanceof PendingTokenize t) {
+      gpus.apply(gpu).tell(new GpuActor.Tokenize(t.tokenize().request(), t.tokenize().replyTo()));
+    }
   }
 
   private Behavior<Command> onMisrouted(Misrouted m) {
     String modelId = m.request().modelId();
     Cached c = cache.get(modelId);
     if (c != null && c.gpu().equals(m.gpu())) cache.remove(modelId);
-    if (m.redirect() != null && m.attempt() + 1 < MAX_ATTEMPTS) {
+    if (m.redirect() != null && m.attempt() + 1 < MAX_ATTEMPTS && !lost(m.redirect())) {
       Cached now = cache.get(modelId);
-      if (now == null || now.epoch() < m.epoch()) cache.put(modelId, new Cached(m.redirect(), System.nanoTime() + cacheTtlNanos, m.epoch()));
-      send(new Pending(m.request(), m.replyTo(), m.attempt() + 1), m.redirect());
+      if (now == null || now.epoch() < m.epoch()) cache.put(modelId, new Cached(m.redirect(), expiry(), m.epoch()));
+      send(new Pending(m.request(), m.replyTo(), m.attempt() + 1, deadline()), m.redirect());
       return this;
     }
     if (m.attempt() + 1 >= MAX_ATTEMPTS) {
@@ -168,30 +276,95 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
           "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null, 1)));
       return this;
     }
-    return route(new Pending(m.request(), m.replyTo(), m.attempt() + 1));
+    return route(new Pending(m.request(), m.replyTo(), m.attempt() + 1, deadline()));
+  }
+
+  private long expiry() {
+    return System.nanoTime() + settings.placementCacheTtl().toNanos();
   }
 
   private Behavior<Command> onResolved(Resolved r) {
-    List<Routed> waiting = pending.remove(r.modelId());
-    if (waiting == null) return this;
+    Lookup lookup = lookups.get(r.modelId());
+    if (lookup == null) return this;
+    lookup.lastAnswerNanos = System.nanoTime();
     GlobalPlacementActor.Resolution res = r.resolution();
+    if (res instanceof GlobalPlacementActor.Loading) {
+      long now = System.nanoTime();
+      lookup.waiting.removeIf(p -> {
+        if (now - p.deadlineNanos() < 0) return false;
+        p.reject(new Rejection.Unavailable("model '" + r.modelId() + "' was not placed within " + settings.resolveTimeout().toSeconds() + " s",
+            "model", -1));
+        return true;
+      });
+      if (lookup.waiting.isEmpty()) lookups.remove(r.modelId());
+      else timers.startSingleTimer(r.modelId(), new AskAgain(r.modelId()), settings.loadingPoll());
+      return this;
+    }
+    lookups.remove(r.modelId());
     if (res instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
-      cache.put(r.modelId(), new Cached(l.model().gpu(), System.nanoTime() + cacheTtlNanos, l.epoch()));
-      for (Routed p : waiting) send(p, l.model().gpu());
+      GpuId gpu = l.model().gpu();
+      if (lost(gpu)) {
+        for (Routed p : lookup.waiting) p.reject(lostNode(r.modelId(), gpu));
+        return this;
+      }
+      cache.put(r.modelId(), new Cached(gpu, expiry(), l.epoch()));
+      for (Routed p : lookup.waiting) send(p, gpu);
     } else if (res instanceof GlobalPlacementActor.NotFound) {
-      for (Routed p : waiting) p.reject(new Rejection.ModelNotFound("The model '" + r.modelId() + "' does not exist"));
+      cache.remove(r.modelId());
+      for (Routed p : lookup.waiting) p.reject(new Rejection.ModelNotFound("The model '" + r.modelId() + "' does not exist"));
     } else {
       String why = res instanceof GlobalPlacementActor.Unavailable u ? u.message() : "model has no GPU";
-      for (Routed p : waiting) p.reject(new Rejection.Unavailable("model '" + r.modelId() + "' is unavailable: " + why, "model", -1));
+      for (Routed p : lookup.waiting) p.reject(new Rejection.Unavailable("model '" + r.modelId() + "' is unavailable: " + why, "model", -1));
     }
     return this;
   }
 
+  private Rejection lostNode(String modelId, GpuId gpu) {
+    return new Rejection.Unavailable("model '" + modelId + "' is on GPU " + gpu + ", whose node is unreachable; it is placed again once the node "
+        + "is removed from the cluster", "model", settings.lostNodeRetryAfter());
+  }
+
   private Behavior<Command> onResolveFailed(ResolveFailed f) {
-    List<Routed> waiting = pending.remove(f.modelId());
-    if (waiting == null) return this;
-    for (Routed p : waiting) {
-      p.reject(new Rejection.Unavailable("model '" + f.modelId() + "' was not placed within " + resolveTimeout.toSeconds() + " s: " + f.message(), "model", -1));
+    Lookup lookup = lookups.get(f.modelId());
+    if (lookup == null) return this;
+    Cached c = cache.get(f.modelId());
+    if (c != null && !lost(c.gpu())) { // the singleton is away: serve from the last known placement
+      lookups.remove(f.modelId());
+      for (Routed p : lookup.waiting) send(p, c.gpu());
+      return this;
+    }
+    if (System.nanoTime() - lookup.lastAnswerNanos < settings.lookupGiveUp().toNanos()) {
+      timers.startSingleTimer(f.modelId(), new AskAgain(f.modelId()), settings.loadingPoll());
+      return this;
+    }
+    lookups.remove(f.modelId());
+    getContext().getLog().warn("The placement did not answer lookups of model {} for {} s ({}); refusing its {} waiting requests", f.modelId(),
+        settings.lookupGiveUp().toSeconds(), f.message(), lookup.waiting.size());
+    for (Routed p : lookup.waiting) {
+      p.reject(new Rejection.Unavailable("the placement service did not answer for model '" + f.modelId() + "' within "
+          + settings.lookupGiveUp().toSeconds() + " s (a failover may be in progress); retry", "model", RequestRelay.RETRY_AFTER_SECONDS));
+    }
+    return this;
+  }
+
+  private Behavior<Command> onRefreshed(Refreshed r) {
+    refreshing.remove(r.modelId());
+    if (r.resolution() instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
+      Cached c = cache.get(r.modelId());
+      if (c == null || c.epoch() <= l.epoch()) cache.put(r.modelId(), new Cached(l.model().gpu(), expiry(), l.epoch()));
+    } else if (r.resolution() != null) {
+      cache.remove(r.modelId()); // not found, loading elsewhere or unavailable: the next request asks
+    }
+    return this;
+  }
+
+  private Behavior<Command> onNodeAvailability(NodeAvailability n) {
+    String node = n.host() + ":" + n.port();
+    if (n.available()) {
+      lostNodes.remove(node);
+    } else if (lostNodes.add(node)) {
+      cache.values().removeIf(c -> lost(c.gpu()));
+      getContext().getLog().info("Node {} is unreachable or leaving: no request goes to its GPUs until it is back", node);
     }
     return this;
   }

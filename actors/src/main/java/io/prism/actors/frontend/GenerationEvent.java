@@ -2,6 +2,7 @@ package io.prism.actors.frontend;
 
 import io.prism.actors.GpuId;
 import io.prism.actors.PrismMessage;
+import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.model.ModelActor;
 
 import io.prism.runtime.engine.FinishReason;
@@ -12,6 +13,10 @@ import org.apache.pekko.actor.typed.ActorRef;
  * What the requester of a {@link GenerateRequest} receives, in order: either one {@link Rejected},
  * or one {@link Started}, zero or more {@link Chunk}s and exactly one {@link Completed}. The
  * requester may be on another node; every event crosses it with Kryo.
+ *
+ * <p>{@link Routing} events are internal: they tell the {@link Frontend}'s per-request {@link
+ * RequestRelay} where the request is (sent to a GPU, queued there) so it can bound each wait and
+ * watch the actor the request depends on; the relay never forwards them.
  */
 public sealed interface GenerationEvent extends PrismMessage {
   String requestId();
@@ -64,4 +69,23 @@ public sealed interface GenerationEvent extends PrismMessage {
       return rejection.param();
     }
   }
+
+  /** Progress of a request on its way to a model, for its {@link RequestRelay} only. */
+  sealed interface Routing extends GenerationEvent {
+    /** Which routing attempt (0, then +1 each time a GPU sends the request back) the event is about. */
+    int attempt();
+  }
+
+  /** The frontend sent the request (attempt {@code attempt}) to {@code gpu} through Cluster Sharding. */
+  record Dispatched(String requestId, GpuId gpu, int attempt) implements Routing {}
+
+  /**
+   * The GPU actor took the request (queued at its admission, or waiting for its model to load).
+   *
+   * @param gpuActor the GPU actor itself, to watch until the model starts the request
+   */
+  record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt) implements Routing {}
+
+  /** The relay's own notice: the actor the request was waiting on stopped, or its GPU did not answer in time. */
+  record PathLost(String requestId, String why, boolean started, int attempt) implements Routing {}
 }

@@ -399,6 +399,11 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     }
   }
 
+  /** Tells a request that came through a frontend (so has a {@code RequestRelay}) that this GPU holds it now. */
+  private void queued(Generate g) {
+    if (g.frontend() != null) g.replyTo().tell(new GenerationEvent.Queued(g.request().requestId(), gpu, getContext().getSelf(), g.attempt()));
+  }
+
   private Behavior<Command> onGenerate(Generate g) {
     GpuModels.Entry e = models.get(g.request().modelId());
     if (e != null && e.movedTo != null && !e.unloading) {
@@ -416,8 +421,10 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
             "model '" + e.spec.id() + "' is loading and has " + e.early.size() + " requests waiting; retry later", 1)));
       } else {
         e.early.add(g);
+        queued(g);
       }
     } else if (admission.accept(g, e)) {
+      queued(g);
       admission.round(models::get, books);
     }
     return this;

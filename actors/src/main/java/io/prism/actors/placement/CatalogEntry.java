@@ -20,12 +20,13 @@ final class CatalogEntry {
   String message = "";
   /** Placement epoch: goes up each time the model's GPU changes by migration. */
   long epoch;
+  /** Read from the replicated catalog by a new singleton and not yet reported resident by a GPU. */
+  boolean restored;
   /** The migration under way, or null. */
   Migration migration;
   final Set<GpuId> tried = new HashSet<>();
   final List<String> failures = new ArrayList<>();
   final List<ActorRef<GlobalPlacementActor.RegisterReply>> registerWaiters = new ArrayList<>();
-  final List<ActorRef<GlobalPlacementActor.Resolution>> resolveWaiters = new ArrayList<>();
 
   CatalogEntry(ModelSpec spec, long createdEpochSeconds) {
     this.spec = spec;

@@ -27,6 +27,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.ddata.LWWMap;
+import org.apache.pekko.cluster.ddata.typed.javadsl.DistributedData;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
@@ -53,9 +55,10 @@ import org.apache.pekko.cluster.typed.Subscribe;
  * <p><b>Loss.</b> Models of a node that leaves the cluster, or of a GPU actor that restarted (new
  * {@code incarnation}), are placed again; a migration whose target is lost is abandoned.
  *
- * <p>Failover: a new singleton instance starts empty and rebuilds placements from the GPUs'
- * reports (their resident models); models that were registered but not yet loaded are lost and
- * must be registered again.
+ * <p><b>Failover.</b> The catalog is replicated ({@link DurableCatalog}, Distributed Data, majority
+ * writes): a new singleton instance reads it, adopts the models GPUs report resident, and after
+ * {@code prism.placement.restore-grace} places the others (those of a lost node, or not loaded
+ * yet).
  */
 public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacementActor.Command> {
   /** Messages of the placement protocol. */
@@ -70,7 +73,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Removes a model from the catalog and unloads it from its GPU. */
   public record UnregisterModel(String modelId, ActorRef<Unregistered> replyTo) implements Command {}
 
-  /** Which GPU serves {@code modelId}; waits while the model is loading. */
+  /** Which GPU serves {@code modelId}; answered at once ({@link Loading} while it is being placed or loaded). */
   public record Resolve(String modelId, ActorRef<Resolution> replyTo) implements Command {}
 
   /** Replies with the whole catalog. */
@@ -163,6 +166,9 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** The model serves on {@code model.gpu()} as of placement epoch {@code epoch} (it goes up with each migration). */
   public record Located(String modelId, ModelInfo model, long epoch) implements Resolution {}
 
+  /** The model is registered and being placed or loaded; ask again shortly. */
+  public record Loading(String modelId) implements Resolution {}
+
   /** No such model in the catalog. */
   public record NotFound(String modelId) implements Resolution {}
 
@@ -178,6 +184,25 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private record WrappedLoadReply(GpuActor.LoadReply reply) implements Command {}
 
   private record NodeRemoved(String host, int port) implements Command {}
+
+  /** The replicated catalog as read by a new singleton ({@link DurableCatalog}). */
+  record CatalogLoaded(List<ModelSpec> specs) implements Command {}
+
+  /** A majority read of the catalog failed: read this node's replica. */
+  enum CatalogReadLocal implements Command {
+    INSTANCE
+  }
+
+  /** Whether {@code register}'s spec was stored with a majority. */
+  record CatalogStored(RegisterModel register, boolean stored) implements Command {}
+
+  /** Whether the removal of {@code unregister}'s model was stored with a majority ({@code tries} so far). */
+  record CatalogRemoved(UnregisterModel unregister, boolean stored, int tries) implements Command {}
+
+  /** The restored models not reported resident by any GPU within the grace period are placed now. */
+  enum RestoreGraceOver implements Command {
+    INSTANCE
+  }
 
   enum RoundTick implements Command {
     INSTANCE
@@ -195,6 +220,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private final Map<GpuId, GpuReport> reports = new TreeMap<>();
   private final Map<GpuId, Integer> gpuIds = new HashMap<>();
   private final PlacementPlanner planner;
+  private final DurableCatalog store;
+  private final TimerScheduler<Command> timers;
 
   /**
    * @param gpus how to reach a GPU actor (through Cluster Sharding in production, a probe in tests)
@@ -204,14 +231,25 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     return create(gpus, PlacementSettings.DEFAULTS, watchCluster);
   }
 
-  /** As {@link #create(Function, boolean)} with {@code settings} ({@code prism.placement.*}). */
+  /**
+   * As {@link #create(Function, boolean)} with {@code settings} ({@code prism.placement.*}). With
+   * {@code watchCluster} the catalog is also kept in Distributed Data ({@link DurableCatalog}) and
+   * read back when the singleton starts.
+   */
   public static Behavior<Command> create(Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementSettings settings, boolean watchCluster) {
-    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, timers, gpus, settings, watchCluster)));
+    if (!watchCluster) {
+      return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new GlobalPlacementActor(ctx, timers, gpus, settings, false, null)));
+    }
+    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> DistributedData.<Command, LWWMap<String, String>>withReplicatorMessageAdapter(
+        replicator -> new GlobalPlacementActor(ctx, timers, gpus, settings, true,
+            DurableCatalog.of(replicator, ctx.getSystem(), settings.catalogTimeout(), ctx.getLog())))));
   }
 
   private GlobalPlacementActor(ActorContext<Command> ctx, TimerScheduler<Command> timers, Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
-      PlacementSettings settings, boolean watchCluster) {
+      PlacementSettings settings, boolean watchCluster, DurableCatalog store) {
     super(ctx);
+    this.timers = timers;
+    this.store = store;
     this.gpus = gpus;
     this.settings = settings;
     this.kvpr = new KvprPlacement(settings.tau()).withRelativeThreshold(settings.relativeTau());
@@ -227,13 +265,53 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       });
       Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(removed, ClusterEvent.MemberRemoved.class));
     }
+    if (store != null) store.load(specs -> new CatalogLoaded(List.copyOf(specs.values())));
   }
 
   @Override
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
-        .onMessage(RegisterModel.class, this::onRegisterModel)
-        .onMessage(UnregisterModel.class, this::onUnregisterModel)
+        .onMessage(RegisterModel.class, m -> {
+          if (store == null) return onRegisterModel(m);
+          store.put(m.spec(), ok -> new CatalogStored(m, ok));
+          return this;
+        })
+        .onMessage(CatalogStored.class, m -> {
+          if (m.stored()) return onRegisterModel(m.register());
+          m.register().replyTo().tell(new RegisterFailed(m.register().spec().id(), Rejection.Kind.UNAVAILABLE, "model '" + m.register().spec().id()
+              + "' was not stored in the replicated catalog by a majority of the nodes within " + store.timeout().toMillis() + " ms; retry"));
+          return this;
+        })
+        .onMessage(UnregisterModel.class, m -> {
+          if (store == null) return onUnregisterModel(m);
+          store.remove(m.modelId(), ok -> new CatalogRemoved(m, ok, 1));
+          return this;
+        })
+        .onMessage(CatalogRemoved.class, m -> {
+          if (!m.stored() && m.tries() < 3) {
+            store.remove(m.unregister().modelId(), ok -> new CatalogRemoved(m.unregister(), ok, m.tries() + 1));
+            return this;
+          }
+          if (!m.stored()) getContext().getLog().warn("The removal of model {} was not acknowledged by a majority after {} tries; it spreads by gossip",
+              m.unregister().modelId(), m.tries());
+          return onUnregisterModel(m.unregister());
+        })
+        .onMessage(CatalogLoaded.class, this::onCatalogLoaded)
+        .onMessageEquals(CatalogReadLocal.INSTANCE, () -> {
+          getContext().getLog().warn("A majority of the nodes did not answer the catalog read; using this node's replica");
+          store.loadLocal(specs -> new CatalogLoaded(List.copyOf(specs.values())));
+          return this;
+        })
+        .onMessageEquals(RestoreGraceOver.INSTANCE, () -> {
+          for (CatalogEntry e : catalog.values()) {
+            if (e.restored && e.state == State.LOADING && e.gpu == null) {
+              e.restored = false;
+              place(e);
+            }
+            e.restored = false;
+          }
+          return this;
+        })
         .onMessage(Resolve.class, this::onResolve)
         .onMessage(ListModels.class, m -> {
           List<ModelInfo> out = new ArrayList<>();
@@ -306,6 +384,28 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     return this;
   }
 
+  /**
+   * A new singleton's view of the replicated catalog: models no GPU has reported yet wait {@code
+   * restore-grace} for a report that they are resident (the old singleton's placements survive on
+   * live GPUs), then are placed.
+   */
+  private Behavior<Command> onCatalogLoaded(CatalogLoaded m) {
+    int restored = 0;
+    for (ModelSpec spec : m.specs()) {
+      if (catalog.containsKey(spec.id())) continue;
+      CatalogEntry e = new CatalogEntry(spec, System.currentTimeMillis() / 1000);
+      e.restored = true;
+      catalog.put(spec.id(), e);
+      restored++;
+    }
+    if (restored > 0) {
+      getContext().getLog().info("Restored {} models from the replicated catalog; placing those no GPU reports within {} ms", restored,
+          settings.restoreGrace().toMillis());
+      timers.startSingleTimer(RestoreGraceOver.INSTANCE, settings.restoreGrace());
+    }
+    return this;
+  }
+
   private Behavior<Command> onUnregisterModel(UnregisterModel m) {
     CatalogEntry e = catalog.get(m.modelId());
     if (e == null) {
@@ -317,7 +417,6 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UnloadModel(e.spec.id()));
     String why = "model '" + m.modelId() + "' was unregistered";
     e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
-    e.resolveWaiters.forEach(r -> r.tell(new Unavailable(m.modelId(), why)));
     getContext().getLog().info("Unregistered model {}", m.modelId());
     m.replyTo().tell(new Unregistered(m.modelId(), true));
     return this;
@@ -330,7 +429,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     } else {
       switch (e.state) {
         case READY -> m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch));
-        case LOADING -> e.resolveWaiters.add(m.replyTo());
+        case LOADING -> m.replyTo().tell(new Loading(m.modelId()));
         case FAILED -> m.replyTo().tell(new Unavailable(m.modelId(), e.message));
       }
     }
@@ -350,13 +449,14 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         e = new CatalogEntry(res.spec(), System.currentTimeMillis() / 1000);
         catalog.put(res.spec().id(), e);
         ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
-      } else if (e.state != State.READY && r.gpu().equals(e.gpu)) {
+      } else if (e.state != State.READY && (r.gpu().equals(e.gpu) || (e.restored && e.gpu == null))) {
+        e.restored = false;
         ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
       }
     }
     if (previous == null || (previous.budgetBytes() <= 0 && r.budgetBytes() > 0)) { // joined, or its first whole report
       getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
-      for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null) place(e);
+      for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null && !e.restored) place(e);
       round("GPU " + r.gpu() + " joined");
     }
     return this;

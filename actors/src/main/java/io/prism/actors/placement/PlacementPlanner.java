@@ -128,9 +128,7 @@ final class PlacementPlanner {
     log.info("Model {} is ready on {}", e.spec.id(), gpu);
     ModelInfo info = e.info();
     e.registerWaiters.forEach(r -> r.tell(new GlobalPlacementActor.Registered(info)));
-    e.resolveWaiters.forEach(r -> r.tell(new GlobalPlacementActor.Located(e.spec.id(), info, e.epoch)));
     e.registerWaiters.clear();
-    e.resolveWaiters.clear();
   }
 
   /** Chooses a GPU for a LOADING entry without one and asks it to load; fails the entry if none fits. */
@@ -154,9 +152,7 @@ final class PlacementPlanner {
           + (e.failures.isEmpty() ? "" : "; " + String.join("; ", e.failures));
       log.warn(e.message);
       e.registerWaiters.forEach(r -> r.tell(new GlobalPlacementActor.RegisterFailed(e.spec.id(), Rejection.Kind.UNAVAILABLE, e.message)));
-      e.resolveWaiters.forEach(r -> r.tell(new GlobalPlacementActor.Unavailable(e.spec.id(), e.message)));
       e.registerWaiters.clear();
-      e.resolveWaiters.clear();
       return;
     }
     e.gpu = target;

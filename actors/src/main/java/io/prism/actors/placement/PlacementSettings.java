@@ -19,13 +19,16 @@ import java.time.Duration;
  * @param loadTimeout how long a migration waits for its target to load and warm up before it is abandoned
  * @param drainTimeout how long the source keeps running a moved model's requests
  * @param recentMigrations finished migrations kept for {@code /admin/placement}
+ * @param catalogTimeout how long a majority write or read of the replicated catalog may take
+ * @param restoreGrace how long a new singleton waits for GPUs to report the models of the
+ *     replicated catalog resident before it places the others
  */
 public record PlacementSettings(String policy, Duration roundInterval, double tau, double relativeTau, MigrationBudget.Limits limits,
-    Duration loadTimeout, Duration drainTimeout, int recentMigrations) {
+    Duration loadTimeout, Duration drainTimeout, int recentMigrations, Duration catalogTimeout, Duration restoreGrace) {
 
   /** Defaults for tests without a config: KVPR, no periodic rounds, default churn bounds. */
   public static final PlacementSettings DEFAULTS = new PlacementSettings("kvpr", Duration.ZERO, KvprPlacement.DEFAULT_TAU, 0.5,
-      MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50);
+      MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50, Duration.ofSeconds(3), Duration.ofMillis(1500));
 
   public PlacementSettings {
     if (!policy.equals("kvpr") && !policy.equals("most-free")) {
@@ -36,6 +39,8 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
     if (!(relativeTau >= 0)) throw new IllegalArgumentException("prism.placement.relative-tau must be >= 0, got " + relativeTau);
     if (loadTimeout.isNegative() || loadTimeout.isZero()) throw new IllegalArgumentException("prism.placement.load-timeout must be > 0");
     if (drainTimeout.isNegative() || drainTimeout.isZero()) throw new IllegalArgumentException("prism.placement.drain-timeout must be > 0");
+    if (catalogTimeout.isNegative() || catalogTimeout.isZero()) throw new IllegalArgumentException("prism.placement.catalog-timeout must be > 0");
+    if (restoreGrace.isNegative()) throw new IllegalArgumentException("prism.placement.restore-grace must be >= 0");
   }
 
   /**
@@ -48,21 +53,22 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
     Config c = root.getConfig("prism.placement");
     return new PlacementSettings(c.getString("policy"), c.getDuration("round-interval"), c.getDouble("tau"), c.getDouble("relative-tau"),
         new MigrationBudget.Limits(c.getDuration("migration-cooldown"), c.getInt("max-migrations-per-gpu"), c.getInt("max-migrations-per-round")),
-        c.getDuration("load-timeout"), c.getDuration("drain-timeout"), c.getInt("recent-migrations"));
+        c.getDuration("load-timeout"), c.getDuration("drain-timeout"), c.getInt("recent-migrations"), c.getDuration("catalog-timeout"),
+        c.getDuration("restore-grace"));
   }
 
   /** With other churn bounds. */
   public PlacementSettings withLimits(MigrationBudget.Limits l) {
-    return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations);
+    return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
   }
 
   /** With another round interval. */
   public PlacementSettings withRoundInterval(Duration d) {
-    return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations);
+    return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
   }
 
   /** With other migration thresholds. */
   public PlacementSettings withTau(double absolute, double relative) {
-    return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations);
+    return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
   }
 }

@@ -1,0 +1,53 @@
+package io.prism.actors.frontend;
+
+import com.typesafe.config.Config;
+import java.time.Duration;
+
+/**
+ * The {@link Frontend}'s bounds ({@code prism.frontend.*}): every wait of a request before its model
+ * takes it has one.
+ *
+ * @param placementCacheTtl how long a model's resolved GPU is used without asking the placement
+ *     singleton again; after it the entry is still used (and refreshed in the background) while
+ *     the singleton does not answer, so a singleton failover does not stop requests for placed models
+ * @param resolveTimeout how long a request waits for its model to be placed and loaded
+ * @param lookupTimeout how long one placement lookup waits for the singleton's answer before it is
+ *     asked again
+ * @param lookupGiveUp how long requests for a model the frontend has never resolved wait while the
+ *     singleton answers nothing at all (a failover); then they fail with a retryable 503
+ * @param loadingPoll how often a lookup for a model that is loading asks again
+ * @param deliveryTimeout how long a GPU actor has to take a request sent to it ({@link RequestRelay})
+ * @param lostNodeRetryAfter the {@code Retry-After} (seconds) of requests refused because their
+ *     model's node is unreachable (it is placed again once the node is removed)
+ * @throws IllegalArgumentException naming the key whose value is not positive
+ */
+public record FrontendSettings(Duration placementCacheTtl, Duration resolveTimeout, Duration lookupTimeout, Duration lookupGiveUp,
+    Duration loadingPoll, Duration deliveryTimeout, long lostNodeRetryAfter) {
+  public FrontendSettings {
+    positive(placementCacheTtl, "placement-cache-ttl");
+    positive(resolveTimeout, "resolve-timeout");
+    positive(lookupTimeout, "lookup-timeout");
+    positive(lookupGiveUp, "lookup-give-up");
+    positive(loadingPoll, "loading-poll");
+    positive(deliveryTimeout, "delivery-timeout");
+    if (lostNodeRetryAfter < 1) throw new IllegalArgumentException("prism.frontend.lost-node-retry-after must be >= 1s");
+  }
+
+  /** The defaults of {@code reference.conf}, with the given cache TTL and resolve timeout (tests). */
+  public static FrontendSettings of(Duration placementCacheTtl, Duration resolveTimeout) {
+    return new FrontendSettings(placementCacheTtl, resolveTimeout, Duration.ofSeconds(2), Duration.ofSeconds(20), Duration.ofMillis(200),
+        Duration.ofSeconds(10), 5);
+  }
+
+  /** Reads {@code prism.frontend.*} from the root config. */
+  public static FrontendSettings from(Config root) {
+    Config c = root.getConfig("prism.frontend");
+    return new FrontendSettings(c.getDuration("placement-cache-ttl"), c.getDuration("resolve-timeout"), c.getDuration("lookup-timeout"),
+        c.getDuration("lookup-give-up"), c.getDuration("loading-poll"), c.getDuration("delivery-timeout"),
+        c.getDuration("lost-node-retry-after").toSeconds());
+  }
+
+  private static void positive(Duration d, String key) {
+    if (d == null || d.isZero() || d.isNegative()) throw new IllegalArgumentException("prism.frontend." + key + " must be > 0, got " + d);
+  }
+}
