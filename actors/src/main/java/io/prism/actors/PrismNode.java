@@ -61,6 +61,7 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   private final ActorRef<GlobalPlacementActor.Command> placement;
   private final PlacementSettings placementSettings;
   private final ActorRef<Frontend.Command> frontend;
+  private final GracefulLeave leave;
 
   /** Health of the cluster's devices: healthy when there is at least one GPU and every one can make progress. */
   public record Health(boolean healthy, List<String> problems) {}
@@ -85,9 +86,8 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     sharding.init(Entity.of(GpuActor.TYPE_KEY, ctx -> {
       GpuId id = GpuId.parse(ctx.getEntityId());
       Device device = id.isOn(self) ? deviceWithIndex(id.index()) : null;
-      if (device == null) {
-        system.log().error("GPU entity {} started on node {} which does not have that device; stopping it", id, self);
-        return Behaviors.stopped();
+      if (device == null) { // its node is gone: NodeBoundAllocationStrategy put the shard here until the node is back
+        return io.prism.actors.gpu.LostGpuActor.create(id);
       }
       return GpuActor.create(id, device, store, settings, placement);
     }).withAllocationStrategy(new NodeBoundAllocationStrategy(system)).withMessageExtractor(new GpuShardExtractor<GpuActor.Command>()));
@@ -99,6 +99,16 @@ public final class PrismNode implements PrismApi, AutoCloseable {
       Cluster.get(system).manager().tell(Join.create(self));
     }
     for (GpuId id : localGpus) gpuRef(id).tell(GpuActor.Wake.INSTANCE);
+    // and again every few seconds: after this node rejoins, a GPU shard that stood in for it elsewhere (LostGpuActor)
+    // comes home by rebalance, and a GPU entity starts only on a message
+    if (!localGpus.isEmpty()) {
+      Duration every = Duration.ofSeconds(2);
+      system.scheduler().scheduleWithFixedDelay(every, every, () -> {
+        for (GpuId id : localGpus) gpuRef(id).tell(GpuActor.Wake.INSTANCE);
+      }, system.executionContext());
+    }
+    this.leave = new GracefulLeave(this, self, settings.drainTimeout());
+    leave.register();
   }
 
   /**
@@ -110,7 +120,7 @@ public final class PrismNode implements PrismApi, AutoCloseable {
    * @param loader reads model files (e.g. the runtime's {@code ModelLoader})
    */
   public static PrismNode start(String name, Config config, List<Device> devices, ModelStore.Loader loader) {
-    Config withDispatchers = withGpuDispatchers(config, devices.size());
+    Config withDispatchers = GracefulLeave.withPhaseTimeout(withGpuDispatchers(config, devices.size()));
     PrismSettings settings = PrismSettings.from(withDispatchers);
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), name, withDispatchers);
     return new PrismNode(system, settings, devices, loader);
@@ -247,6 +257,43 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   private static GpuStatus unreachable(GlobalPlacementActor.GpuReport r, Duration timeout) {
     return new GpuStatus(r.gpu(), r.description(), r.incarnation(), r.budgetBytes(), 0, 0, 0, 0, 0, 0, List.of(), "", false,
         "GPU " + r.gpu() + " did not answer within " + timeout.toMillis() + " ms", 0, 0, 0, List.of());
+  }
+
+  /**
+   * Whether this node should get traffic: its member is Up, it is not leaving, the placement
+   * singleton answers, and every model of the catalog is placed ({@code GET /ready}; liveness is
+   * {@link #health()}).
+   */
+  @Override
+  public CompletionStage<Health> ready() {
+    List<String> problems = new ArrayList<>();
+    if (leave.started()) problems.add("this node is leaving the cluster");
+    org.apache.pekko.cluster.MemberStatus status = Cluster.get(system).selfMember().status();
+    if (status != org.apache.pekko.cluster.MemberStatus.up()) problems.add("this node's cluster member is " + status + ", not Up");
+    return models().handle((list, err) -> {
+      if (err != null) {
+        problems.add("the placement service did not answer: " + err.getMessage());
+      } else {
+        for (ModelInfo m : list) if (m.state() != ModelInfo.State.READY) problems.add("model " + m.id() + " is " + m.state());
+      }
+      return new Health(problems.isEmpty(), problems);
+    });
+  }
+
+  /**
+   * Leaves the cluster gracefully, as SIGTERM does: runs coordinated shutdown, whose first phase
+   * moves this node's models to other GPUs and lets its requests finish ({@link GracefulLeave}).
+   * Completes when the actor system has terminated; the devices are closed by {@link #close()}.
+   */
+  public CompletionStage<org.apache.pekko.Done> leave() {
+    return org.apache.pekko.actor.CoordinatedShutdown.get(system).runAll(GracefulLeave.LEAVE_REASON);
+  }
+
+  /** Status of this node's own GPUs (for the drain), from their actors. */
+  CompletionStage<List<GpuStatus>> localGpuStatus(Duration timeout) {
+    List<CompletableFuture<GpuStatus>> all = new ArrayList<>();
+    for (GpuId g : localGpus) all.add(gpuRef(g).<GpuStatus>ask(GpuActor.GetStatus::new, timeout).toCompletableFuture());
+    return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).thenApply(v -> all.stream().map(CompletableFuture::join).toList());
   }
 
   /** Whether every GPU of the cluster can make progress (and there is at least one). */

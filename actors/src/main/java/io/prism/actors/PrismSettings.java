@@ -31,6 +31,7 @@ import java.time.Duration;
  * @param defaultTpotSlo {@code prism.models.default-tpot-slo}
  * @param placementCacheTtl {@code prism.frontend.placement-cache-ttl}
  * @param resolveTimeout {@code prism.frontend.resolve-timeout}
+ * @param drainTimeout {@code prism.node.drain-timeout}
  * @param policies {@code prism.gpu.*} of memory ballooning and local scheduling
  */
 public record PrismSettings(
@@ -55,6 +56,7 @@ public record PrismSettings(
     Duration defaultTpotSlo,
     Duration placementCacheTtl,
     Duration resolveTimeout,
+    Duration drainTimeout,
     GpuPolicySettings policies) {
 
   /**
@@ -106,6 +108,7 @@ public record PrismSettings(
         c.getDuration("models.default-tpot-slo"),
         c.getDuration("frontend.placement-cache-ttl"),
         c.getDuration("frontend.resolve-timeout"),
+        c.getDuration("node.drain-timeout"),
         GpuPolicySettings.from(c));
     if (s.memoryBudgetBytes <= 0) throw new IllegalArgumentException("prism.gpu.memory-budget must be > 0, got " + s.memoryBudgetBytes);
     if (s.hostThreads < 1) throw new IllegalArgumentException("prism.gpu.host-threads must be >= 1, got " + s.hostThreads);

@@ -90,6 +90,7 @@ public final class AdminRoutes extends AllDirectives {
   public Route opsRoute() {
     return concat(
         path("health", () -> get(() -> completeWithFuture(onOps(health::get).thenApplyAsync(AdminRoutes::health, ops)))),
+        path("ready", () -> get(() -> completeWithFuture(onOps(api::ready).thenApplyAsync(AdminRoutes::ready, ops)))),
         path("metrics", () -> get(() -> completeWithFuture(onOps(gpus::get)
             .thenCombine(onOps(placement::get).handle((p, e) -> p == null ? null : p.value()), (s, p) -> metrics(s.value(), p))
             .exceptionally(e -> metrics(List.of(), null))))));
@@ -117,6 +118,15 @@ public final class AdminRoutes extends AllDirectives {
 
   private static HttpResponse json(int status, JsonNode body) {
     return HttpResponse.create().withStatus(status).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(body));
+  }
+
+  /** {@code GET /ready}: 200 {@code {"status":"ready"}} or 503 {@code {"status":"not ready","problems":[...]}}. */
+  private static HttpResponse ready(io.prism.actors.PrismNode.Health h) {
+    ObjectNode o = Json.MAPPER.createObjectNode();
+    o.put("status", h.healthy() ? "ready" : "not ready");
+    ArrayNode p = o.putArray("problems");
+    h.problems().forEach(p::add);
+    return json(h.healthy() ? 200 : 503, o);
   }
 
   private static HttpResponse health(StatusCache.Snapshot<io.prism.actors.PrismNode.Health> s) {

@@ -99,6 +99,7 @@ public record ApiError(int status, String type, String message, String param, St
   public HttpResponse toResponse() {
     List<HttpHeader> headers = new java.util.ArrayList<>(2);
     if (noRetry) headers.add(RawHeader.create(SHOULD_RETRY, "false"));
+    else if (retryAfterSeconds >= 0) headers.add(RawHeader.create(SHOULD_RETRY, "true"));
     if (retryAfterSeconds >= 0) headers.add(RawHeader.create("Retry-After", Long.toString(retryAfterSeconds)));
     return HttpResponse.create()
         .withStatus(status)

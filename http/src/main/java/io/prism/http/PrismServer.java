@@ -21,6 +21,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.stream.Materializer;
 import org.slf4j.Logger;
@@ -74,6 +76,7 @@ public final class PrismServer implements AutoCloseable {
       List<String> registered = registerModels(node, modelsDir(config), settings);
       PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http);
       ServerBinding binding = HttpEdge.bind(node.system(), routes, http).toCompletableFuture().get(30, TimeUnit.SECONDS);
+      unbindOnShutdown(node, binding);
       log.info("Prism serving on http://{}:{} with {} device(s) ({}), models: {}", http.host(), binding.localAddress().getPort(), devices.size(),
           settings.backend(), registered);
       return new PrismServer(node, binding, registered);
@@ -81,6 +84,21 @@ public final class PrismServer implements AutoCloseable {
       node.close();
       throw e;
     }
+  }
+
+  /**
+   * HTTP's part of coordinated shutdown: after the node's drain ({@code before-service-unbind}, see
+   * {@code PrismNode.leave()}) the port is unbound, then open requests get until the end of {@code
+   * prism.node.drain-timeout} on a graceful leave (SIGTERM), 1 s on {@link #close()}.
+   */
+  private static void unbindOnShutdown(PrismNode node, ServerBinding binding) {
+    CoordinatedShutdown cs = CoordinatedShutdown.get(node.system());
+    cs.addTask(CoordinatedShutdown.PhaseServiceUnbind(), "prism-http-unbind", () -> binding.unbind().thenApply(x -> Done.getInstance()));
+    cs.addTask(CoordinatedShutdown.PhaseServiceRequestsDone(), "prism-http-requests-done", () -> {
+      boolean graceful = cs.getShutdownReason().map(r -> r != CoordinatedShutdown.actorSystemTerminateReason()).orElse(false);
+      java.time.Duration hard = graceful ? node.settings().drainTimeout() : java.time.Duration.ofSeconds(1);
+      return binding.terminate(hard).thenApply(x -> Done.getInstance());
+    });
   }
 
   /** The directory whose models are registered at start-up, if any exists. */
@@ -163,13 +181,22 @@ public final class PrismServer implements AutoCloseable {
     return models;
   }
 
-  /** Unbinds HTTP and stops the node (requests in flight fail, pages go back, devices close). */
+  /** Unbinds HTTP and stops the node at once (requests in flight fail, pages go back, devices close). */
   @Override
   public void close() {
+    node.close();
+  }
+
+  /**
+   * Leaves gracefully (what SIGTERM does): the node's models move to other GPUs and its requests
+   * finish (at most {@code prism.node.drain-timeout}), HTTP unbinds, the node leaves the cluster;
+   * then the devices close.
+   */
+  public void leave() {
     try {
-      binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      node.leave().toCompletableFuture().get(node.settings().drainTimeout().toSeconds() * 2 + 60, TimeUnit.SECONDS);
     } catch (Exception e) {
-      log.warn("unbinding HTTP failed: {}", e.toString());
+      log.warn("graceful leave did not complete: {}", e.toString());
     }
     node.close();
   }

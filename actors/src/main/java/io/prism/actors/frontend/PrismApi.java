@@ -45,6 +45,11 @@ public interface PrismApi {
   /** Whether every GPU of the cluster can make progress. */
   CompletionStage<PrismNode.Health> health();
 
+  /** Readiness: whether this node should get traffic ({@code GET /ready}). The default is {@link #health()}. */
+  default CompletionStage<PrismNode.Health> ready() {
+    return health();
+  }
+
   /** The placement singleton's view: per GPU its KVPR and models with their demand, and the migrations. */
   CompletionStage<PlacementView> placementView();
 

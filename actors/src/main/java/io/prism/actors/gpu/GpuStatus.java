@@ -97,6 +97,11 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
     return null;
   }
 
+  /** The status of a GPU that cannot answer: unhealthy, no memory, no models; {@code problem} says why. */
+  public static GpuStatus unavailable(GpuId gpu, String problem) {
+    return new GpuStatus(gpu, "", 0, 0, 0, 0, 0, 0, 0, 0, List.of(), "", false, problem, 0, 0, 0, List.of());
+  }
+
   /** This status completed with the GPU actor's books (by model id; missing ones empty), queue length and events. */
   public GpuStatus withBooks(Map<String, ModelBooks> books, int queuedRequests, List<GpuEvent> recentEvents) {
     List<ModelStatus> out = new ArrayList<>(models.size());

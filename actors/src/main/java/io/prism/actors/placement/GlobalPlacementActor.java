@@ -120,6 +120,15 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Runs a placement round now; replies with the view after it (migrations it started are in flight). */
   public record Rebalance(ActorRef<PlacementView> replyTo) implements Command {}
 
+  /**
+   * Node {@code host:port} is leaving gracefully (its coordinated shutdown): its GPUs get no new
+   * model and its models move to other GPUs by live migration; replies at once with what moves.
+   */
+  public record DrainNode(String host, int port, ActorRef<DrainStarted> replyTo) implements Command {}
+
+  /** Reply to {@link DrainNode}: models moving away, and models staying (nowhere to go) until the node leaves. */
+  public record DrainStarted(List<String> moving, List<String> staying) implements PrismMessage {}
+
   /** Replies with the {@link PlacementView}. */
   public record GetPlacement(ActorRef<PlacementView> replyTo) implements Command {}
 
@@ -341,6 +350,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
           return this;
         })
         .onMessage(MoveModel.class, this::onMoveModel)
+        .onMessage(DrainNode.class, m -> {
+          m.replyTo().tell(planner.drain(m.host(), m.port()));
+          return this;
+        })
         .onMessage(MigrationTimedOut.class, m -> {
           CatalogEntry e = catalog.get(m.modelId());
           if (e != null && e.migration != null && e.migration.id == m.migrationId()) {
@@ -458,6 +471,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
       for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null && !e.restored) place(e);
       round("GPU " + r.gpu() + " joined");
+      if (settings.policy().equals("kvpr")) planner.spreadTo(r.gpu());
     }
     return this;
   }
@@ -507,6 +521,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private Behavior<Command> onNodeRemoved(NodeRemoved n) {
     reports.keySet().removeIf(g -> g.host().equals(n.host()) && g.port() == n.port());
+    planner.nodeGone(n.host(), n.port());
     lost(g -> g.host().equals(n.host()) && g.port() == n.port(), "node " + n.host() + ":" + n.port() + " left");
     return this;
   }

@@ -36,6 +36,8 @@ final class PlacementPlanner {
   private final Logger log;
   private long rounds;
   private String lastRound = "";
+  /** Nodes ({@code host:port}) leaving the cluster: their GPUs get no new model. */
+  private final java.util.Set<String> drainingNodes = new java.util.HashSet<>();
 
   PlacementPlanner(Map<String, CatalogEntry> catalog, Map<GpuId, GlobalPlacementActor.GpuReport> reports, Map<GpuId, Integer> gpuIds,
       KvprPlacement kvpr, PlacementPolicy policy, PlacementSettings settings, MigrationCoordinator migrations,
@@ -78,7 +80,7 @@ final class PlacementPlanner {
   /** Runs a placement round over the live demand and starts the migrations the budget allows. */
   void round(String why) {
     if (reports.isEmpty() || !settings.policy().equals("kvpr")) return;
-    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, java.util.Set.of(), null);
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, drainingGpus(), null);
     if (view.demands.isEmpty()) return;
     Placement plan = view.place(kvpr);
     long now = System.nanoTime();
@@ -97,6 +99,93 @@ final class PlacementPlanner {
       migrations.start(e, to, mv, mv.reason(), null);
     }
     if (!allowed.isEmpty()) log.info("Placement round ({})", lastRound);
+  }
+
+  /**
+   * A GPU joined (a node started or came back): when the KVPR round moved nothing to it (idle models
+   * all have KVPR 0), models move to it from the GPUs holding the most ready models, one at a time
+   * per source, while that evens out the count (the source keeps at least one more than the joined
+   * GPU gets) and its budget holds their weights; the {@link io.prism.runtime.policy.MigrationBudget}
+   * bounds them like any other migration. So a node that rejoins gets models back.
+   */
+  void spreadTo(GpuId joined) {
+    GlobalPlacementActor.GpuReport target = reports.get(joined);
+    if (target == null || target.budgetBytes() <= 0 || !target.healthy() || drainingGpus().contains(joined)) return;
+    Map<GpuId, List<CatalogEntry>> byGpu = new java.util.TreeMap<>();
+    for (CatalogEntry e : catalog.values()) {
+      GpuId at = e.migration != null ? e.migration.to : e.gpu;
+      if (at != null && e.state == State.READY) byGpu.computeIfAbsent(at, g -> new ArrayList<>()).add(e);
+    }
+    int onTarget = byGpu.getOrDefault(joined, List.of()).size();
+    long room = target.freeBytes();
+    List<Move> proposed = new ArrayList<>();
+    for (Map.Entry<GpuId, List<CatalogEntry>> g : byGpu.entrySet()) {
+      if (g.getKey().equals(joined) || g.getValue().size() < onTarget + 2) continue;
+      for (CatalogEntry e : g.getValue()) {
+        if (e.migration != null || e.weightBytes > room) continue;
+        proposed.add(new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(joined)), "spread to joined GPU " + joined));
+        room -= e.weightBytes;
+        onTarget++;
+        break;
+      }
+    }
+    if (proposed.isEmpty()) return;
+    for (Move mv : migrations.budget.admit(proposed, System.nanoTime())) {
+      CatalogEntry e = catalog.get(mv.modelId());
+      if (e != null && e.migration == null && e.state == State.READY) migrations.start(e, joined, mv, mv.reason(), null);
+    }
+  }
+
+  /** GPUs of nodes that are leaving. */
+  java.util.Set<GpuId> drainingGpus() {
+    java.util.Set<GpuId> out = new java.util.HashSet<>();
+    for (GpuId g : reports.keySet()) if (drainingNodes.contains(g.host() + ":" + g.port())) out.add(g);
+    return out;
+  }
+
+  /** The node left (or is gone): forget that it was draining. */
+  void nodeGone(String host, int port) {
+    drainingNodes.remove(host + ":" + port);
+  }
+
+  /**
+   * Node {@code host:port} is leaving gracefully: its GPUs take no new model, and every model on
+   * them moves by live migration to the GPU the policy picks among the others (the source drains
+   * its requests as in any migration); migrations towards the node are abandoned.
+   *
+   * @return the models moving away, and those that stay (no other GPU can hold them, or busy)
+   */
+  GlobalPlacementActor.DrainStarted drain(String host, int port) {
+    drainingNodes.add(host + ":" + port);
+    java.util.Set<GpuId> leaving = drainingGpus();
+    List<String> moving = new ArrayList<>();
+    List<String> staying = new ArrayList<>();
+    for (CatalogEntry e : catalog.values()) {
+      if (e.migration != null && leaving.contains(e.migration.to)) migrations.abandon(e, "abandoned", "its target's node is leaving", false);
+      if (e.gpu == null || !leaving.contains(e.gpu)) continue;
+      if (e.migration != null) {
+        moving.add(e.id());
+        continue;
+      }
+      if (e.state != State.READY) {
+        staying.add(e.id());
+        continue;
+      }
+      PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, leaving, e);
+      Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
+      List<Integer> chosen = plan == null ? null : plan.assignment().get(e.id());
+      GpuId to = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
+      if (to == null) to = view.timeShared(e.weightBytes);
+      if (to == null) {
+        staying.add(e.id());
+        continue;
+      }
+      migrations.start(e, to, new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(to)), "drain"), "node " + host + ":" + port
+          + " is leaving", null);
+      moving.add(e.id());
+    }
+    log.info("Node {}:{} is leaving: moving {} elsewhere; staying until it leaves: {}", host, port, moving, staying);
+    return new GlobalPlacementActor.DrainStarted(moving, staying);
   }
 
   PlacementView view() {
@@ -134,7 +223,9 @@ final class PlacementPlanner {
   /** Chooses a GPU for a LOADING entry without one and asks it to load; fails the entry if none fits. */
   void place(CatalogEntry e) {
     if (reports.isEmpty()) return; // wait for the first GPU
-    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, e.tried, e);
+    java.util.Set<GpuId> exclude = new java.util.HashSet<>(e.tried);
+    exclude.addAll(drainingGpus());
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, exclude, e);
     if (view.capacities.isEmpty() && reports.values().stream().anyMatch(r -> !e.tried.contains(r.gpu()) && r.budgetBytes() <= 0)) {
       return; // only incomplete reports so far: wait for the next one
     }

@@ -9,6 +9,7 @@ import io.prism.actors.placement.ModelInfo;
 import io.prism.runtime.engine.Rejection;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import java.util.Map;
@@ -44,6 +45,15 @@ class FrontendTest {
     ActorRef<Frontend.Command> f = testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), Duration.ofMinutes(1),
         Duration.ofSeconds(5)));
     return new Rig(f, placement, gpus);
+  }
+
+  /** A rig with short bounds: lookups of 100 ms given up after 600 ms, delivery within 300 ms, a 1 ms cache TTL. */
+  private static Rig impatientRig() {
+    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
+    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
+    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofMillis(600),
+        Duration.ofMillis(50), Duration.ofMillis(300), 5);
+    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
   }
 
   private static ModelInfo readyOn(GpuId gpu) {
@@ -96,5 +106,104 @@ class FrontendTest {
       if (g.attempt() == 2) break;
     }
     assertEquals(Rejection.Kind.UNAVAILABLE, assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage()).kind());
+  }
+
+  @Test
+  void aModelStillLoadingIsAskedForAgainUntilItIsPlaced() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Loading("m"));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_B), 0));
+    assertEquals("r1", rig.gpus().get(GPU_B).expectMessageClass(GpuActor.Generate.class).request().requestId());
+  }
+
+  @Test
+  void whileThePlacementIsSilentModelsResolvedBeforeAreServedFromTheirLastKnownGpu() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    // the cache entry expired (1 ms) and the singleton answers nothing now: the request still goes to GPU A
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
+    assertEquals("r2", rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class).request().requestId());
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class); // the background refresh, unanswered
+  }
+
+  @Test
+  void lookupsTheSingletonNeverAnswersEndWithARetryable503() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "never-seen", 5), client.ref()));
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(5)));
+    assertEquals(Rejection.Kind.UNAVAILABLE, r.kind());
+    assertTrue(r.rejection().retryAfterSeconds() > 0, "a retry can succeed");
+    assertTrue(rig.placement().receiveSeveralMessages(2).stream().allMatch(m -> m instanceof GlobalPlacementActor.Resolve), "asked again");
+  }
+
+  @Test
+  void nothingIsSentToAGpuOfAnUnreachableNode() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.NodeAvailability(GPU_A.host(), GPU_A.port(), false));
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage());
+    assertEquals(5, r.rejection().retryAfterSeconds());
+    rig.gpus().get(GPU_A).expectNoMessage(Duration.ofMillis(100));
+    // the node is back: requests flow again
+    rig.frontend().tell(new Frontend.NodeAvailability(GPU_A.host(), GPU_A.port(), true));
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    assertEquals("r2", rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class).request().requestId());
+  }
+
+  @Test
+  void aGpuThatDoesNotTakeARequestInTimeFailsItWithARetryable503() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class); // and never answered
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(3)));
+    assertEquals(Rejection.Kind.UNAVAILABLE, r.kind());
+    assertTrue(r.rejection().retryAfterSeconds() > 0);
+  }
+
+  @Test
+  void aStreamWhoseModelActorStopsEndsWithAFailureAndTheTokensSoFar() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0));
+    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
+    g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
+    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
+    assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
+    model.stop(); // its node died
+    GenerationEvent.Completed done = assertInstanceOf(GenerationEvent.Completed.class, client.receiveMessage(Duration.ofSeconds(3)));
+    assertEquals(io.prism.runtime.engine.FinishReason.FAILED, done.reason());
+    assertEquals(1, done.completionTokens());
+    assertEquals(3, done.promptTokens());
+  }
+
+  @Test
+  void aRequestQueuedAtAGpuThatStopsIsRefusedWithARetry() {
+    Rig rig = impatientRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0));
+    client.expectNoMessage(Duration.ofMillis(500)); // longer than the delivery bound: queued, so it waits
+    gpuActor.stop();
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(3)));
+    assertTrue(r.rejection().retryAfterSeconds() > 0);
   }
 }

@@ -65,7 +65,8 @@ public final class ServeCommand implements Callable<Integer> {
       c = c.withFallback(ConfigFactory.parseFile(config.toFile()));
     }
     PrismServer server = PrismServer.start(c);
-    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "prism-shutdown"));
+    // SIGTERM / Ctrl-C: leave gracefully (models move to other GPUs, requests finish; prism.node.drain-timeout)
+    Runtime.getRuntime().addShutdownHook(new Thread(server::leave, "prism-shutdown"));
     System.out.println("Prism serving on http://" + server.node().system().settings().config().getString("prism.http.host") + ":"
         + server.port() + "  models: " + server.models());
     server.node().system().getWhenTerminated().toCompletableFuture().join();
