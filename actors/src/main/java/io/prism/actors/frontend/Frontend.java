@@ -165,10 +165,13 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     this.settings = settings;
     if (watchCluster) {
       Cluster cluster = Cluster.get(ctx.getSystem());
-      // from the current state, not the event alone: a node restarted on the same address is a new member, and the
-      // removal of its old incarnation may be published after the new one joined
-      ActorRef<ClusterEvent.MemberEvent> members = ctx.messageAdapter(ClusterEvent.MemberEvent.class,
-          e -> availability(e.member().address(), serving(cluster, e.member().address())));
+      ActorRef<ClusterEvent.MemberEvent> members = ctx.messageAdapter(ClusterEvent.MemberEvent.class, e -> {
+        Member m = e.member();
+        boolean up = e instanceof ClusterEvent.MemberUp || e instanceof ClusterEvent.MemberWeaklyUp || e instanceof ClusterEvent.MemberJoined;
+        // a node restarted on the same address is a new member: the removal of its old incarnation, published after
+        // the new one joined, does not make the address unavailable
+        return availability(m.address(), up || newerIncarnationServing(cluster, m));
+      });
       ActorRef<ClusterEvent.ReachabilityEvent> reach = ctx.messageAdapter(ClusterEvent.ReachabilityEvent.class,
           e -> availability(e.member().address(), e instanceof ClusterEvent.ReachableMember));
       Cluster.get(ctx.getSystem()).subscriptions().tell(Subscribe.create(members, ClusterEvent.MemberEvent.class));
@@ -176,10 +179,13 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     }
   }
 
-  private static boolean serving(Cluster cluster, Address a) {
+  private static boolean newerIncarnationServing(Cluster cluster, Member gone) {
     for (Member m : cluster.state().getMembers()) {
       MemberStatus st = m.status();
-      if (m.address().equals(a) && (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.joining())) return true;
+      if (m.address().equals(gone.address()) && !m.uniqueAddress().equals(gone.uniqueAddress())
+          && (st == MemberStatus.up() || st == MemberStatus.weaklyUp() || st == MemberStatus.joining())) {
+        return true;
+      }
     }
     return false;
   }

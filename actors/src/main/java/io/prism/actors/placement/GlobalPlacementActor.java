@@ -202,8 +202,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     INSTANCE
   }
 
-  /** Whether {@code register}'s spec was stored with a majority. */
-  record CatalogStored(RegisterModel register, boolean stored) implements Command {}
+  /** Whether {@code register}'s spec was stored with a majority ({@code tries} so far). */
+  record CatalogStored(RegisterModel register, boolean stored, int tries) implements Command {}
 
   /** Whether the removal of {@code unregister}'s model was stored with a majority ({@code tries} so far). */
   record CatalogRemoved(UnregisterModel unregister, boolean stored, int tries) implements Command {}
@@ -282,13 +282,17 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     return newReceiveBuilder()
         .onMessage(RegisterModel.class, m -> {
           if (store == null) return onRegisterModel(m);
-          store.put(m.spec(), ok -> new CatalogStored(m, ok));
+          store.put(m.spec(), ok -> new CatalogStored(m, ok, 1));
           return this;
         })
         .onMessage(CatalogStored.class, m -> {
           if (m.stored()) return onRegisterModel(m.register());
+          if (m.tries() < 3) { // a node joining or busy: try again before giving up
+            store.put(m.register().spec(), ok -> new CatalogStored(m.register(), ok, m.tries() + 1));
+            return this;
+          }
           m.register().replyTo().tell(new RegisterFailed(m.register().spec().id(), Rejection.Kind.UNAVAILABLE, "model '" + m.register().spec().id()
-              + "' was not stored in the replicated catalog by a majority of the nodes within " + store.timeout().toMillis() + " ms; retry"));
+              + "' was not stored in the replicated catalog by a majority of the nodes (3 tries of " + store.timeout().toMillis() + " ms); retry"));
           return this;
         })
         .onMessage(UnregisterModel.class, m -> {

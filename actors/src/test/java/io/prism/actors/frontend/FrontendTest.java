@@ -47,12 +47,17 @@ class FrontendTest {
     return new Rig(f, placement, gpus);
   }
 
-  /** A rig with short bounds: lookups of 100 ms given up after 600 ms, delivery within 300 ms, a 1 ms cache TTL. */
+  /** A rig with short bounds: lookups of 3 s, delivery within 300 ms, a 1 ms cache TTL. */
   private static Rig impatientRig() {
+    return impatientRig(Duration.ofSeconds(3), Duration.ofSeconds(10));
+  }
+
+  /** As {@link #impatientRig()} with the given lookup timeout and give-up bound. */
+  private static Rig impatientRig(Duration lookupTimeout, Duration giveUp) {
     TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
     Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
-    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofMillis(600),
-        Duration.ofMillis(50), Duration.ofMillis(300), 5);
+    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), lookupTimeout, giveUp, Duration.ofMillis(50),
+        Duration.ofMillis(300), 5);
     return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
   }
 
@@ -133,7 +138,7 @@ class FrontendTest {
 
   @Test
   void lookupsTheSingletonNeverAnswersEndWithARetryable503() {
-    Rig rig = impatientRig();
+    Rig rig = impatientRig(Duration.ofMillis(100), Duration.ofMillis(600));
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "never-seen", 5), client.ref()));
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(5)));
