@@ -64,14 +64,19 @@ public final class TokenMask {
     }
     int n = Math.min(logits.length, vocabSize);
     for (int w = 0; w * 64 < n; w++) {
-      long x = bits[w];
-      if (x == -1L) continue;
-      int base = w * 64, end = Math.min(base + 64, n);
-      if (x == 0) {
-        Arrays.fill(logits, base, end, Float.NEGATIVE_INFINITY);
+      long off = ~bits[w]; // visit only the disallowed ids: few where a dense mask is used
+      if (off == 0) continue;
+      int base = w * 64;
+      if (off == -1L && base + 64 <= n) {
+        Arrays.fill(logits, base, base + 64, Float.NEGATIVE_INFINITY);
         continue;
       }
-      for (int i = base; i < end; i++) if ((x & (1L << (i - base))) == 0) logits[i] = Float.NEGATIVE_INFINITY;
+      while (off != 0) {
+        int i = base + Long.numberOfTrailingZeros(off);
+        if (i >= n) break;
+        logits[i] = Float.NEGATIVE_INFINITY;
+        off &= off - 1;
+      }
     }
     if (logits.length > vocabSize) Arrays.fill(logits, vocabSize, logits.length, Float.NEGATIVE_INFINITY);
   }

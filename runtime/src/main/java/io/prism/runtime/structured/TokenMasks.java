@@ -28,7 +28,7 @@ import java.util.List;
 public final class TokenMasks {
   private final Grammar grammar;
   private final TokenVocabulary vocab;
-  private final LruCache<List<Stack>, TokenMask> stateMasks;
+  private final LruCache<List<Object>, TokenMask> stateMasks;
   private final int words;
 
   /** Local result of a frame: tokens decided inside it and the escape trie nodes. */
@@ -67,7 +67,12 @@ public final class TokenMasks {
 
   /** The mask of automaton state {@code states} (a non-empty list of stacks). */
   TokenMask mask(List<Stack> states) {
-    TokenMask m = stateMasks.get(states);
+    List<Object> key = new ArrayList<>(2 * states.size()); // a stack's mask depends on its top only through the top's mask key
+    for (Stack s : states) {
+      key.add(s == Stack.END ? Stack.END : s.top.maskKey(vocab.maxTokenBytes));
+      key.add(s == Stack.END ? Stack.END : s.rest);
+    }
+    TokenMask m = stateMasks.get(key);
     if (m != null) return m;
     long[] bits = new long[words];
     boolean accepting = false;
@@ -81,7 +86,7 @@ public final class TokenMasks {
     }
     if (accepting) for (int id : vocab.stopTokens) bits[id >>> 6] |= 1L << id;
     m = TokenMask.of(vocab.vocabSize, bits);
-    stateMasks.put(List.copyOf(states), m);
+    stateMasks.put(key, m);
     return m;
   }
 
