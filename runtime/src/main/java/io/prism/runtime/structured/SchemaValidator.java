@@ -5,10 +5,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A small, independent JSON Schema validator for tests (the keywords {@link JsonSchemaCompiler}
+ * A small JSON Schema validator written independently of {@link JsonSchemaCompiler}, to check
+ * constrained outputs in tests and tools (the keywords {@link JsonSchemaCompiler}
  * supports, with JSON Schema's own semantics: {@code oneOf} means exactly one, additional properties
  * are allowed unless {@code additionalProperties} says otherwise, property order is free). Works on
  * {@link io.prism.runtime.format.Json#parse} values. Returns the list of violations (empty: valid).
+ * Stateless per call; any thread.
  */
 public final class SchemaValidator {
   private final Object root;
