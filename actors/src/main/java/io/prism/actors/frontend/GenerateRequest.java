@@ -1,5 +1,6 @@
 package io.prism.actors.frontend;
 
+import io.prism.runtime.structured.StructuredOutput;
 import io.prism.actors.PrismMessage;
 import io.prism.actors.model.ModelActor;
 
@@ -22,15 +23,23 @@ import io.prism.runtime.sampling.SamplingParams;
  * @param maxTokensToContext when true, {@code params.maxTokens()} is ignored and the request may
  *     generate up to the model's context length ({@code maxModelLen - prompt tokens}); the OpenAI
  *     chat API's default when the client sets no limit
+ * @param structured constrained decoding ({@code response_format}, {@code tool_choice}) and whether
+ *     tool calls are expected, or null; its tool-call format is decided on the model's node
  */
 public record GenerateRequest(String requestId, String modelId, String prompt, int[] promptTokens, ChatInput chat, boolean addBos,
-    SamplingParams params, boolean maxTokensToContext) implements PrismMessage {
+    SamplingParams params, boolean maxTokensToContext, StructuredOutput structured) implements PrismMessage {
   public GenerateRequest {
     if (requestId == null || requestId.isEmpty()) throw new IllegalArgumentException("requestId must not be empty");
     if (modelId == null || modelId.isEmpty()) throw new IllegalArgumentException("model must not be empty");
     int given = (prompt == null ? 0 : 1) + (promptTokens == null ? 0 : 1) + (chat == null ? 0 : 1);
     if (given != 1) throw new IllegalArgumentException("exactly one of prompt, promptTokens and chat must be given");
     if (params == null) throw new IllegalArgumentException("params must not be null");
+  }
+
+  /** A request without structured output. */
+  public GenerateRequest(String requestId, String modelId, String prompt, int[] promptTokens, ChatInput chat, boolean addBos,
+      SamplingParams params, boolean maxTokensToContext) {
+    this(requestId, modelId, prompt, promptTokens, chat, addBos, params, maxTokensToContext, null);
   }
 
   /** A text or token-id prompt (no chat). */

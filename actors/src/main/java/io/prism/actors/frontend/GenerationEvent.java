@@ -27,9 +27,15 @@ public sealed interface GenerationEvent extends PrismMessage {
    * @param gpu the GPU serving it
    * @param promptTokens prompt length in tokens
    * @param model the model actor, to send {@link ModelActor.Cancel} to
+   * @param toolFormat how the model writes tool calls, when the request has tools; else null
    */
-  record Started(String requestId, String modelId, GpuId gpu, int promptTokens, ActorRef<ModelActor.Command> model)
-      implements GenerationEvent {}
+  record Started(String requestId, String modelId, GpuId gpu, int promptTokens, ActorRef<ModelActor.Command> model,
+      io.prism.runtime.structured.ToolCallFormat toolFormat) implements GenerationEvent {
+    /** A start without tools. */
+    public Started(String requestId, String modelId, GpuId gpu, int promptTokens, ActorRef<ModelActor.Command> model) {
+      this(requestId, modelId, gpu, promptTokens, model, null);
+    }
+  }
 
   /**
    * New text; {@code text} may be empty while the engine holds back a possible stop string or an

@@ -98,7 +98,7 @@ final class GpuAdmission {
       params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
     }
     long now = clock.getAsLong();
-    GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, now);
+    GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, now, StructuredOutputs.resolve(r, e.profile.tokenizer()));
     // a request over the model's max_pages could never run (it would block its model's queue): refuse it too
     Rejection problem = e.profile.limits().check(request, Math.min(e.profile.capacityPages(), e.spec.poolMaxPages()), 0);
     if (problem != null) return refuse(g, problem);

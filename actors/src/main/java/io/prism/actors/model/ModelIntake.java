@@ -69,7 +69,8 @@ final class ModelIntake {
       }
       requests.pending.remove(id);
       requests.started(p.request(), p.replyTo());
-      p.replyTo().tell(new GenerationEvent.Started(id, modelId, gpu, p.request().promptTokens().length, self));
+      p.replyTo().tell(new GenerationEvent.Started(id, modelId, gpu, p.request().promptTokens().length, self,
+          p.request().structured() == null ? null : p.request().structured().toolFormat()));
     }
   }
 }

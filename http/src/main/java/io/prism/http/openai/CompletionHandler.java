@@ -105,6 +105,8 @@ public final class CompletionHandler {
     private final SharedKillSwitch killSwitch;
     private final AtomicBoolean completedSeen = new AtomicBoolean();
     private volatile ActorRef<ModelActor.Command> model;
+    /** How the model writes tool calls, when the answer is to be parsed for them (from {@code Started}); else null. */
+    private volatile io.prism.runtime.structured.ToolCallFormat toolFormat;
     private volatile ClientConnection.Registration registration = () -> {};
     private CompletionStage<HttpResponse> response;
 
@@ -173,6 +175,7 @@ public final class CompletionHandler {
           return CompletableFuture.completedFuture(ApiError.internal("request " + id + " produced no start event").toResponse());
         }
         model = started.model();
+        if (req.toolCalls()) toolFormat = started.toolFormat();
         if (!req.stream()) return collect(pt.second());
         streaming.set(true);
         return CompletableFuture.completedFuture(streaming(pt.second()));
@@ -200,6 +203,12 @@ public final class CompletionHandler {
           outcome.failed("internal");
           return ApiError.internal("request " + id + " ended without a finish event").toResponse();
         }
+        io.prism.runtime.structured.ToolCallParser.Parsed calls = toolFormat == null ? null
+            : io.prism.runtime.structured.ToolCallParser.parse(c.text.toString(), toolFormat);
+        if (calls != null && !calls.calls().isEmpty() && RequestOutcome.success(done.reason())) {
+          return HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ToolCallAnswers.full(id, created, req.model(), calls,
+              done.reason() == FinishReason.STOP ? "tool_calls" : "length", new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
+        }
         return switch (done.reason()) {
           case STOP, LENGTH -> HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ResponseShapes.full(req.chat(), id,
               created, req.model(), c.text.toString(), done.reason().openAiValue(),
@@ -215,8 +224,9 @@ public final class CompletionHandler {
           ? Source.single(frame(ResponseShapes.chunk(true, id, created, req.model(), "", null, true)))
           : Source.empty();
       StreamFrames frames = new StreamFrames(req.chat(), id, created, req.model());
+      StringBuilder held = new StringBuilder(); // a tool-call answer's text, parsed at its end
       Source<ByteString, NotUsed> body = tail
-          .mapConcat(e -> sseFrames(req, id, created, frames, e, finished))
+          .mapConcat(e -> toolFormat != null ? toolFrames(req, id, created, toolFormat, held, e, finished) : sseFrames(req, id, created, frames, e, finished))
           // frames that queue up while the connection is busy go out together in one HTTP chunk (one write)
           .conflate(ByteString::concat)
           .recoverWithRetries(1, Throwable.class, () -> {
@@ -292,6 +302,32 @@ public final class CompletionHandler {
       }
       out.add(DONE);
     }
+    return out;
+  }
+
+  /** Frames of a stream whose answer may be tool calls: nothing until the end, then the content or the calls (see {@link ToolCallAnswers}). */
+  private static List<ByteString> toolFrames(CompletionRequest req, String id, long created, io.prism.runtime.structured.ToolCallFormat format,
+      StringBuilder held, GenerationEvent e, AtomicBoolean finished) {
+    if (e instanceof GenerationEvent.Chunk c) {
+      held.append(c.text());
+      return List.of();
+    }
+    if (!(e instanceof GenerationEvent.Completed c) || !RequestOutcome.success(c.reason())) {
+      return sseFrames(req, id, created, new StreamFrames(true, id, created, req.model()), e, finished);
+    }
+    finished.set(true);
+    held.append(c.text());
+    io.prism.runtime.structured.ToolCallParser.Parsed p = io.prism.runtime.structured.ToolCallParser.parse(held.toString(), format);
+    List<ByteString> out = new ArrayList<>();
+    if (p.calls().isEmpty()) {
+      if (held.length() > 0) out.add(frame(ResponseShapes.chunk(true, id, created, req.model(), held.toString(), null, false)));
+    } else {
+      for (com.fasterxml.jackson.databind.node.ObjectNode o : ToolCallAnswers.chunks(id, created, req.model(), p)) out.add(frame(o));
+    }
+    String reason = !p.calls().isEmpty() && c.reason() == FinishReason.STOP ? "tool_calls" : c.reason().openAiValue();
+    out.add(frame(ResponseShapes.chunk(true, id, created, req.model(), "", reason, false)));
+    if (req.includeUsage()) out.add(frame(ResponseShapes.usageChunk(true, id, created, req.model(), new ResponseShapes.Usage(c.promptTokens(), c.completionTokens()))));
+    out.add(DONE);
     return out;
   }
 

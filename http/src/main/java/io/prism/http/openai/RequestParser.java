@@ -50,7 +50,8 @@ public final class RequestParser {
     }
     Integer maxTokens = optPositiveInt(body, "max_tokens");
     int limit = maxTokens == null ? DEFAULT_COMPLETION_MAX_TOKENS : maxTokens;
-    return new CompletionRequest(false, model, prompt, tokens, null, params(body, limit), false, stream(body), includeUsage(body));
+    StructuredRequests.Parsed so = StructuredRequests.parse(body, false);
+    return new CompletionRequest(false, model, prompt, tokens, null, params(body, limit), false, stream(body), includeUsage(body), so.structured(), false);
   }
 
   /**
@@ -60,10 +61,13 @@ public final class RequestParser {
   public static CompletionRequest chat(JsonNode body) {
     String model = model(body);
     ChatInput chat = chatInput(body);
+    StructuredRequests.Parsed so = StructuredRequests.parse(body, true);
+    if (so.dropTools()) chat = new ChatInput(chat.messagesJson(), null, chat.documentsJson(), chat.addGenerationPrompt(), chat.variablesJson());
     Integer maxTokens = optPositiveInt(body, "max_completion_tokens");
     if (maxTokens == null) maxTokens = optPositiveInt(body, "max_tokens");
     SamplingParams params = params(body, maxTokens == null ? 1 : maxTokens);
-    return new CompletionRequest(true, model, null, null, chat, params, maxTokens == null, stream(body), includeUsage(body));
+    return new CompletionRequest(true, model, null, null, chat, params, maxTokens == null, stream(body), includeUsage(body), so.structured(),
+        so.toolCalls());
   }
 
   /**

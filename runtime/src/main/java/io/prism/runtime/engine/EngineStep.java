@@ -66,6 +66,7 @@ final class EngineStep {
       if (!c.completesSequence()) continue;
       Sequence s = c.sequence();
       RequestState out = requests.states.get(s.requestId());
+      if (out.constraint != null) out.constraint.applyMask(logits[i]); // structured output: disallowed tokens to -inf
       requests.onToken(s, sampler.sample(logits[i], out.request.params(), out.rng), now, events);
     }
   }
@@ -102,9 +103,13 @@ final class EngineStep {
 
   private boolean wantsDeviceSampling(ContinuousBatcher.Schedule plan) {
     if (sampler != TokenSampler.HOST || !(backend instanceof DeviceSampling)) return false;
+    boolean sampled = false;
     for (ContinuousBatcher.Chunk c : plan.chunks()) {
-      if (c.completesSequence() && requests.states.get(c.sequence().requestId()).request.params().temperature() != 0f) return true;
+      if (!c.completesSequence()) continue;
+      RequestState out = requests.states.get(c.sequence().requestId());
+      if (out.constraint != null) return false; // its mask is applied to the host copy of its logits row
+      sampled |= out.request.params().temperature() != 0f;
     }
-    return false;
+    return sampled;
   }
 }

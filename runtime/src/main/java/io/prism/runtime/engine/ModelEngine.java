@@ -170,6 +170,7 @@ public final class ModelEngine implements AutoCloseable {
   public Rejection check(GenerationRequest r) {
     return closed ? new Rejection.Unavailable("model " + model.id() + " is shut down")
         : requests.states.containsKey(r.requestId()) ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
+        : Constraints.problem(r) != null ? Constraints.problem(r)
         : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 // the bytes the pool will reserve
             : evictedPoolWeightBytes > 0 ? evictedPoolWeightBytes : backend.weightBytes());
   }

@@ -37,7 +37,7 @@ final class RequestLifecycle {
     Long seed = r.params().seed();
     int[] prompt = r.promptTokens();
     states.put(r.requestId(), new RequestState(r, new SplittableRandom(seed != null ? seed : seeds.nextLong()),
-        new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1])));
+        new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]), Constraints.newState(r, tokenizer)));
     batcher.add(new Sequence(r.requestId(), prompt, prompt.length + r.params().maxTokens()));
   }
 
@@ -45,6 +45,7 @@ final class RequestLifecycle {
   void onToken(Sequence s, int token, long now, List<SequenceEvent> events) {
     RequestState out = states.get(s.requestId());
     SamplingParams p = out.request.params();
+    if (out.constraint != null) out.constraint.advance(token);
     boolean stopToken = tokenizer.isStopToken(token) || (options.bosEndsSequence() && token == tokenizer.bosId());
     if (stopToken && !p.ignoreEos()) {
       finishWithFlush(s, out, FinishReason.STOP, events);
@@ -61,6 +62,8 @@ final class RequestLifecycle {
     events.add(new SequenceEvent.Token(s.requestId(), token, text, index));
     if (out.stops.stopped()) {
       end(s, FinishReason.STOP, "", "", events);
+    } else if (out.constraint != null && out.constraint.complete()) {
+      finishWithFlush(s, out, FinishReason.STOP, events); // the grammar allows nothing more: end without waiting for EOS
     } else if (s.numOutputTokens() >= p.maxTokens() || s.numTokens() >= config.maxSeqLen()) {
       finishWithFlush(s, out, FinishReason.LENGTH, events);
     }

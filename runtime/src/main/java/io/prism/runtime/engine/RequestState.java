@@ -1,5 +1,6 @@
 package io.prism.runtime.engine;
 
+import io.prism.runtime.structured.ConstraintState;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;
 import java.util.random.RandomGenerator;
 
@@ -13,10 +14,13 @@ final class RequestState {
   final RandomGenerator rng;
   final StreamingDetokenizer detokenizer;
   final StopStringMatcher stops;
+  /** The grammar state of a constrained request, or null. */
+  final ConstraintState constraint;
   boolean hasFirstToken;
   long firstTokenNanos;
 
-  RequestState(GenerationRequest request, RandomGenerator rng, StreamingDetokenizer detokenizer) {
+  RequestState(GenerationRequest request, RandomGenerator rng, StreamingDetokenizer detokenizer, ConstraintState constraint) {
+    this.constraint = constraint;
     this.request = request;
     this.rng = rng;
     this.detokenizer = detokenizer;
