@@ -124,6 +124,15 @@ public final class ModelEngine implements AutoCloseable {
     return KvCache.reserve(memory, config, options.blockSize(), elementBytes, options.kvCapacityTokensFor(config.maxSeqLen()));
   }
 
+  /**
+   * The request id of a sequence id as {@link #runningSequences()} reports them: the choices {@code
+   * 1..n-1} of an {@code n > 1} request run as sequences of their own ids.
+   */
+  public static String requestIdOf(String sequenceId) {
+    int cut = sequenceId.indexOf('\u0000');
+    return cut < 0 ? sequenceId : sequenceId.substring(0, cut);
+  }
+
   /** The model this engine serves. */
   public LoadedModel model() {
     return model;

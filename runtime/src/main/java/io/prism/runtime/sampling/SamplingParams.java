@@ -86,6 +86,12 @@ public record SamplingParams(float temperature, float topP, int topK, Long seed,
         logitBias, topLogprobs, n);
   }
 
+  /** A copy with another {@code maxTokens}. */
+  public SamplingParams withMaxTokens(int maxTokens) {
+    return new SamplingParams(temperature, topP, topK, seed, maxTokens, stop, ignoreEos, minP, presencePenalty, frequencyPenalty, repetitionPenalty,
+        logitBias, logprobs, n);
+  }
+
   /** A copy with {@code n} choices. */
   public SamplingParams withN(int n) {
     return new SamplingParams(temperature, topP, topK, seed, maxTokens, stop, ignoreEos, minP, presencePenalty, frequencyPenalty, repetitionPenalty,
