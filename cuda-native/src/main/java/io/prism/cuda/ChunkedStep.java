@@ -5,6 +5,8 @@ import static io.prism.cuda.CudaCheck.check;
 import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
+import io.prism.runtime.sampling.LogitAdjustment;
+import io.prism.runtime.sampling.TokenLogprobs;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -52,10 +54,11 @@ final class ChunkedStep {
   }
 
   /**
-   * As {@link #run(List, float[][], int[])}; with {@code sampling} (4 floats per entry: temperature,
-   * topP, topK, coin) and {@code next}, {@code next} gets tokens sampled on the device.
+   * As {@link #run(List, float[][], int[])}; with {@code sampling} and {@code next}, each row gets its
+   * bias and penalties, {@code next} gets tokens sampled on the device and {@code sampling.logprobs}
+   * the log probabilities asked for.
    */
-  void run(List<ForwardBatch.Entry> es, float[][] logits, int[] next, float[] sampling) {
+  void run(List<ForwardBatch.Entry> es, float[][] logits, int[] next, SampledRows sampling) {
     this.sampling = sampling;
     ctx.makeCurrent();
     ctx.kernels.pdlLate(fk.pdlLate);
@@ -109,9 +112,55 @@ final class ChunkedStep {
     }
   }
 
-  private float[] sampling;
+  private SampledRows sampling;
 
   private record Piece(int entry, int from, int to) {}
+
+  /**
+   * Copies the bias and penalties of rows {@code [g, g + n)} to the device and applies them ({@code
+   * adjust_logits}). Layout: {@code [starts n + 1 ints][tokens E ints][pad to 16][coef E float4]}.
+   */
+  private void adjust(int[] rowEntry, int g, int n, int entries) {
+    long oTok = 4L * (n + 1), oCoef = (oTok + 4L * entries + 15) & ~15L;
+    long bytes = oCoef + 16L * entries;
+    ws.ensureAdjust(ctx, bytes);
+    ByteBuffer b = ws.adjustHost;
+    int at = 0;
+    for (int i = 0; i < n; i++) {
+      b.putInt(4 * i, at);
+      LogitAdjustment a = sampling.adjustment(rowEntry[g + i]);
+      if (a == null) continue;
+      for (int k = 0; k < a.size(); k++, at++) {
+        b.putInt((int) (oTok + 4L * at), a.token(k));
+        long c = oCoef + 16L * at;
+        b.putFloat((int) c, a.pre(k));
+        b.putFloat((int) c + 4, a.scalePositive(k));
+        b.putFloat((int) c + 8, a.scaleNegative(k));
+        b.putFloat((int) c + 12, a.post(k));
+      }
+    }
+    b.putInt(4 * n, at);
+    check("cuMemcpyHtoDAsync(adjustments)", cudart.cuMemcpyHtoDAsync(ws.adjust, ws.adjustPinned, bytes, ctx.stream));
+    fk.adjustRows(ws.adjust, ws.adjust + oTok, ws.adjust + oCoef, n);
+  }
+
+  /** Reads rows {@code [g, g + n)} of the copied-back log probabilities into {@code sampling.logprobs}. */
+  private void readLogprobs(int[] rowEntry, int g, int n, int[] next) {
+    int max = io.prism.runtime.sampling.SamplingParams.MAX_TOP_LOGPROBS;
+    for (int i = 0; i < n; i++) {
+      int e = rowEntry[g + i];
+      int k = sampling.topLogprobs[e];
+      if (k < 0) continue;
+      int base = 4 * StepWorkspace.LOGPROB_STRIDE * i;
+      int[] ids = new int[k];
+      float[] lps = new float[k];
+      for (int j = 0; j < k; j++) {
+        ids[j] = ws.logprobsHost.getInt(base + 4 * (1 + j));
+        lps[j] = Math.min(0f, ws.logprobsHost.getFloat(base + 4 * (1 + max + j)));
+      }
+      sampling.logprobs[e] = new TokenLogprobs(next[e], Math.min(0f, ws.logprobsHost.getFloat(base)), ids, lps);
+    }
+  }
 
   private void runChunk(List<ForwardBatch.Entry> es, List<Piece> pieces, float[][] logits, int[] next) {
     int bs = kv.blockSize();
@@ -174,22 +223,33 @@ final class ChunkedStep {
     for (int g = 0; g < rows; g += CudaForwardBackend.LOGIT_ROWS) {
       int n = Math.min(CudaForwardBackend.LOGIT_ROWS, rows - g);
       fk.classifier(dRows + 4L * g, n, next != null && sampling == null, fusedRow);
+      int topN = -1;
       if (next != null && sampling != null) {
-        // params {temperature, topP, topK, coin} per row into the pinned buffer (idle: the last copy out
-        // was synchronised), then into xl (free once the classifier GEMM has read it: stream order)
+        // params (8 floats per row) into the pinned buffer (idle: the last copy out was synchronised),
+        // then into xl (free once the classifier GEMM has read it: stream order)
+        int entries = 0;
         for (int i = 0; i < n; i++) {
           int e = rowEntry[g + i];
-          for (int k = 0; k < 4; k++) ws.logitsHost.putFloat(16 * i + 4 * k, sampling[4 * e + k]);
+          for (int k = 0; k < 8; k++) ws.logitsHost.putFloat(32 * i + 4 * k, sampling.params[8 * e + k]);
+          LogitAdjustment a = sampling.adjustment(e);
+          if (a != null) entries += a.size();
+          topN = Math.max(topN, sampling.topLogprobs[e]);
         }
         ctx.kernels.foreign();
-        check("cuMemcpyHtoDAsync(sampling)", cudart.cuMemcpyHtoDAsync(ws.xl, ws.logitsPinned, 16L * n, ctx.stream));
+        check("cuMemcpyHtoDAsync(sampling)", cudart.cuMemcpyHtoDAsync(ws.xl, ws.logitsPinned, 32L * n, ctx.stream));
+        if (entries > 0) adjust(rowEntry, g, n, entries);
         fk.sampleRows(ws.xl, n);
+        if (topN >= 0) fk.logprobRows(ws.xl, n, topN);
       }
-      ctx.kernels.foreign(); // the copy below
+      ctx.kernels.foreign(); // the copies below
       if (next != null) {
         check("cuMemcpyDtoHAsync(argmax)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.argmax, 4L * n, ctx.stream));
+        if (topN >= 0) {
+          check("cuMemcpyDtoHAsync(logprobs)", cudart.cuMemcpyDtoHAsync(ws.logprobsPinned, ws.logprobs, 4L * StepWorkspace.LOGPROB_STRIDE * n, ctx.stream));
+        }
         ctx.synchronize();
         for (int i = 0; i < n; i++) next[rowEntry[g + i]] = ws.logitsHost.getInt(4 * i);
+        if (topN >= 0) readLogprobs(rowEntry, g, n, next);
       } else {
         check("cuMemcpyDtoHAsync(logits)", cudart.cuMemcpyDtoHAsync(ws.logitsPinned, ws.logits, 4L * n * vocab, ctx.stream));
         ctx.synchronize();

@@ -4,7 +4,9 @@ import static io.prism.cuda.CudaCheck.check;
 
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
+import io.prism.runtime.sampling.LogitAdjustment;
 import io.prism.runtime.sampling.SamplingParams;
+import io.prism.runtime.sampling.TokenLogprobs;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
 import java.util.List;
@@ -251,27 +253,27 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   }
 
   /**
-   * {@link DeviceSampling}: runs {@code batch} on the direct (non-graph) path and samples each row
-   * wanting logits on the device ({@code sample_rows}); only one int per row crosses to the host.
+   * {@link DeviceSampling}: runs {@code batch} on the direct (non-graph) path and, for each row
+   * wanting logits, on the device: applies the row's sparse bias and penalties ({@code
+   * adjust_logits}: only the listed tokens are touched), samples ({@code sample_rows}) and, when
+   * asked, computes the log probabilities ({@code logprobs_rows}). Only one int per row, plus at
+   * most {@code 1 + 2 * 20} numbers for log probabilities, cross to the host; the adjustments cross
+   * the other way (20 bytes per adjusted token).
    */
   @Override
-  public void forwardSampled(ForwardBatch batch, SamplingParams[] params, float[] coins, int[] next) {
+  public void forwardSampled(ForwardBatch batch, SamplingParams[] params, LogitAdjustment[] adjustments, float[] coins, int[] next,
+      TokenLogprobs[] logprobs) {
     List<ForwardBatch.Entry> es = batch.entries();
     int n = es.size();
-    if (params.length < n || coins.length < n || next.length < n) throw new IllegalArgumentException("arrays shorter than the batch: " + n);
-    float[] s = new float[4 * n];
-    for (int i = 0; i < n; i++) {
-      if (!es.get(i).wantLogits()) continue;
-      SamplingParams p = params[i];
-      if (p == null) throw new IllegalArgumentException("params[" + i + "] is null for an entry wanting logits");
-      s[4 * i] = p.temperature();
-      s[4 * i + 1] = p.topP();
-      s[4 * i + 2] = p.topK() > 0 && p.topK() < c.vocabSize() ? p.topK() : 0;
-      s[4 * i + 3] = coins[i];
+    if (params.length < n || coins.length < n || next.length < n || logprobs.length < n || (adjustments != null && adjustments.length < n)) {
+      throw new IllegalArgumentException("arrays shorter than the batch: " + n);
     }
+    boolean[] wanted = new boolean[n];
+    for (int i = 0; i < n; i++) wanted[i] = es.get(i).wantLogits();
+    SampledRows rows = SampledRows.of(wanted, params, adjustments, coins, logprobs, c.vocabSize());
     checkRunnable();
     chunked.validate(es);
-    chunked.run(es, null, next, s);
+    chunked.run(es, null, next, rows);
     steps++;
   }
 

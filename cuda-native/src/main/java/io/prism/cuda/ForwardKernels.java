@@ -104,12 +104,36 @@ final class ForwardKernels {
 
   /**
    * Samples each of the {@code n} logits rows in {@code ws.logits} on the device ({@code sample_rows}:
-   * temperature softmax, top-k, top-p by a cutoff search, coin in index order) into {@code ws.argmax}.
+   * temperature softmax, min-p, top-k, top-p by a cutoff search, coin in index order) into {@code ws.argmax}.
    *
-   * @param dParams device array of {@code n} float4 {temperature, topP, topK, coin}
+   * @param dParams device array of {@code n} pairs of float4: {temperature, topP, topK, coin}, {minP, 0, 0, 0}
    */
   void sampleRows(long dParams, int n) {
     ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(dParams).ptr(ws.argmax).go("sample_rows", ctx.stream, n, 1, 1, 1024, 0);
+  }
+
+  /**
+   * Applies each row's sparse bias and penalties to the {@code n} rows of {@code ws.logits} ({@code
+   * adjust_logits}).
+   *
+   * @param dStarts {@code n + 1} ints: row r's entries are {@code [starts[r], starts[r + 1])}
+   * @param dTokens token id per entry
+   * @param dCoef float4 per entry: {pre, scalePositive, scaleNegative, post}
+   */
+  void adjustRows(long dStarts, long dTokens, long dCoef, int n) {
+    ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(dStarts).ptr(dTokens).ptr(dCoef).go("adjust_logits", ctx.stream, n, 1, 1, 256, 0);
+  }
+
+  /**
+   * Log probabilities of the sampled tokens in {@code ws.argmax} and of the {@code topN} most likely
+   * tokens of each of the {@code n} rows ({@code logprobs_rows}) into {@code ws.logprobs}, {@link
+   * StepWorkspace#LOGPROB_STRIDE} floats per row.
+   *
+   * @param dParams as for {@link #sampleRows} (the temperature is read)
+   */
+  void logprobRows(long dParams, int n, int topN) {
+    ctx.kernels.args().ptr(ws.logits).i32(c.vocabSize()).ptr(dParams).ptr(ws.argmax).i32(topN).ptr(ws.logprobs)
+        .go("logprobs_rows", ctx.stream, n, 1, 1, 1024, 0);
   }
 
   /** Bytes between consecutive token slots of a block (per KV head row start): see llama.cu's KV layout. */

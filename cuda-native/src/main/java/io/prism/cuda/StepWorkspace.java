@@ -9,14 +9,20 @@ import org.bytedeco.javacpp.Pointer;
  * Device and pinned host buffers of one {@link CudaForwardBackend}, sized for {@code chunk} tokens
  * per forward chunk (shapes in the backend's Javadoc): x [T, dim] f32, xb [T, dim] W, qkv [T, dim +
  * 2 kvDim] f32, h13 [T, 2 hidden] f32, hb [T, hidden] W, xl [LOGIT_ROWS, dim] W, logits [LOGIT_ROWS,
- * vocab] f32, argmax [LOGIT_ROWS] int, attention partials [max(T, 256), heads, headDim + 2] f32, and
+ * vocab] f32, argmax [LOGIT_ROWS] int, logprobs [LOGIT_ROWS, LOGPROB_STRIDE] f32 (+ pinned host copy),
+ * the rows' sparse logit adjustments (device + pinned host, grown on demand), attention partials [max(T, 256), heads, headDim + 2] f32, and
  * one arrival counter per (row, head group) for the attention splits (int, zero between launches),
  * and the step metadata (device + pinned host, grown on demand).
  *
  * <p>Threading: device thread only.
  */
 final class StepWorkspace {
-  long x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta;
+  /** Floats per row of {@link #logprobs}: the chosen token's log probability, 20 ids (int bits), 20 log probabilities. */
+  static final int LOGPROB_STRIDE = 1 + 2 * io.prism.runtime.sampling.SamplingParams.MAX_TOP_LOGPROBS;
+  long x, xb, qkv, h13, hb, xl, logits, argmax, logprobs, part, counters, meta;
+  long adjust, adjustBytes; // [starts][tokens][coefficients] of the rows' bias and penalties (grown on demand)
+  Pointer adjustPinned, logprobsPinned;
+  ByteBuffer adjustHost, logprobsHost;
   long dense; // [max matrix rows * cols] W: dequantised weights of a quantized model (0 for dense models)
   long partFloats;
   int chunk, headDimRec, heads;
@@ -51,6 +57,9 @@ final class StepWorkspace {
     s.xl = ctx.alloc("xl", (long) maxRows * c.dim() * e);
     s.logits = ctx.alloc("logits", (long) maxRows * c.vocabSize() * 4);
     s.argmax = ctx.alloc("argmax", 4L * maxRows);
+    s.logprobs = ctx.alloc("logprobs", 4L * LOGPROB_STRIDE * maxRows);
+    s.logprobsPinned = ctx.allocHost(4L * LOGPROB_STRIDE * maxRows);
+    s.logprobsHost = s.logprobsPinned.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     s.partFloats = Math.max(T, 256) * c.numHeads() * (long) s.headDimRec;
     s.part = ctx.alloc("attention partials", s.partFloats * 4);
     long counterInts = Math.max(T, 256) * c.numHeads();
@@ -98,6 +107,21 @@ final class StepWorkspace {
     metaBytes = n;
   }
 
+  /** Grows the bias-and-penalty buffers (device and pinned host) to at least {@code bytes}. */
+  void ensureAdjust(CudaContext ctx, long bytes) {
+    if (bytes <= adjustBytes) return;
+    long n = Math.max(bytes, 1 << 16);
+    if (adjust != 0) {
+      ctx.synchronize();
+      ctx.free(adjust);
+      ctx.freeHost(adjustPinned);
+    }
+    adjust = ctx.alloc("logit adjustments", n);
+    adjustPinned = ctx.allocHost(n);
+    adjustHost = adjustPinned.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    adjustBytes = n;
+  }
+
   void ensureLogitsHost(CudaContext ctx, long bytes) {
     if (bytes <= logitsHostBytes) return;
     if (logitsPinned != null) {
@@ -110,8 +134,13 @@ final class StepWorkspace {
   }
 
   void close(CudaContext ctx) {
-    for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, part, counters, meta}) ctx.free(a);
+    for (long a : new long[] {x, xb, qkv, h13, hb, xl, logits, argmax, logprobs, part, counters, meta}) ctx.free(a);
     if (dense != 0) ctx.free(dense);
+    if (adjust != 0) {
+      ctx.free(adjust);
+      ctx.freeHost(adjustPinned);
+    }
+    ctx.freeHost(logprobsPinned);
     ctx.freeHost(metaPinned);
     ctx.freeHost(logitsPinned);
   }

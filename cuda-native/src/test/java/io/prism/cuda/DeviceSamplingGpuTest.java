@@ -7,7 +7,11 @@ import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.sampling.SamplingParams;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.sampling.LogitAdjustment;
 import io.prism.runtime.sampling.Sampler;
+import io.prism.runtime.sampling.TokenCounts;
+import io.prism.runtime.sampling.TokenLogprobs;
+import java.util.Map;
 import java.util.List;
 import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.AfterAll;
@@ -75,12 +79,16 @@ class DeviceSamplingGpuTest {
 
   private static int device(SamplingParams p, float coin) {
     int[] next = new int[1];
-    be.forwardSampled(BOS, new SamplingParams[] {p}, new float[] {coin}, next);
+    be.forwardSampled(BOS, new SamplingParams[] {p}, null, new float[] {coin}, next, new TokenLogprobs[1]);
     return next[0];
   }
 
   private static void comparesWithHost(float temperature, float topP, int topK) {
-    SamplingParams p = new SamplingParams(temperature, topP, topK, 1L, 16, List.of(), false);
+    comparesWithHost(temperature, topP, topK, 0f);
+  }
+
+  private static void comparesWithHost(float temperature, float topP, int topK, float minP) {
+    SamplingParams p = new SamplingParams(temperature, topP, topK, 1L, 16, List.of(), false).withProcessing(minP, 0f, 0f, 1f, Map.of());
     int v = logits.length;
     int[] hostCounts = new int[v], devCounts = new int[v];
     int same = 0;
@@ -100,9 +108,9 @@ class DeviceSamplingGpuTest {
       if (hostCounts[i] > 0) hostSupport++;
       if (devCounts[i] > 0) devSupport++;
     }
-    System.out.printf("device sampling T=%.2f topP=%.2f topK=%d: %d/%d coins same token, TV distance %.4f, support host %d device %d%n",
-        temperature, topP, topK, same, DRAWS, tv, hostSupport, devSupport);
-    if (topP == 1f && topK == 0) assertTrue(same >= DRAWS * 0.99, same + " of " + DRAWS + " coins gave the host's token");
+    System.out.printf("device sampling T=%.2f topP=%.2f topK=%d minP=%.2f: %d/%d coins same token, TV distance %.4f, support host %d device %d%n",
+        temperature, topP, topK, minP, same, DRAWS, tv, hostSupport, devSupport);
+    if (topP == 1f && topK == 0 && minP == 0f) assertTrue(same >= DRAWS * 0.99, same + " of " + DRAWS + " coins gave the host's token");
     assertTrue(tv < 0.01, "total variation " + tv);
   }
 
@@ -124,6 +132,46 @@ class DeviceSamplingGpuTest {
   @Test
   void topKAloneFollowsTheHostSampler() {
     comparesWithHost(0.8f, 1f, 5);
+  }
+
+  @Test
+  void minPFollowsTheHostSampler() {
+    comparesWithHost(1.3f, 1f, 0, 0.05f);
+    comparesWithHost(1.0f, 0.9f, 30, 0.1f);
+  }
+
+  /** Bias and penalties applied on the device give the host's adjusted row: same argmax, same log probabilities. */
+  @Test
+  void adjustmentsAndLogprobsOnTheDeviceMatchTheHost() {
+    int v = logits.length;
+    int top = Sampler.argmax(logits);
+    TokenCounts counts = new TokenCounts(new int[] {1, top, 7, 9}, true);
+    for (int t : new int[] {top, top, 30, 31, 31, 31}) counts.addOutput(t);
+    for (float temperature : new float[] {0f, 0.7f}) {
+      SamplingParams p = new SamplingParams(temperature, 1f, 0, 1L, 16, List.of(), false).withLogprobs(20)
+          .withProcessing(0f, 0.5f, 1.5f, 1.3f, Map.of(40, 3f, 41, -100f, top, -1f));
+      LogitAdjustment a = LogitAdjustment.of(p, counts);
+      float[] adjusted = logits.clone();
+      a.apply(adjusted);
+      int[] next = new int[1];
+      TokenLogprobs[] out = new TokenLogprobs[1];
+      be.forwardSampled(BOS, new SamplingParams[] {p}, new LogitAdjustment[] {a}, new float[] {0.37f}, next, out);
+      int expectedToken = temperature == 0f ? Sampler.argmax(adjusted) : Sampler.sample(adjusted, p, coin(0.37f));
+      if (temperature == 0f) assertEquals(expectedToken, next[0]);
+      TokenLogprobs host = Sampler.logprobs(adjusted, temperature, next[0], 20);
+      TokenLogprobs dev = out[0];
+      assertEquals(next[0], dev.tokenId());
+      assertEquals(host.logprob(), dev.logprob(), 1e-4f);
+      assertEquals(java.util.Arrays.toString(host.topIds()), java.util.Arrays.toString(dev.topIds()));
+      double mass = 0;
+      for (int k = 0; k < 20; k++) {
+        assertEquals(host.topLogprobs()[k], dev.topLogprobs()[k], 1e-4f, "rank " + k);
+        mass += Math.exp(dev.topLogprobs()[k]);
+      }
+      assertTrue(mass <= 1 + 1e-5, "top mass " + mass);
+      assertTrue(dev.topIds()[0] != 41 && v > 41);
+      System.out.printf("device logprobs T=%.1f: chosen %d lp %.5f (host %.5f), top-20 mass %.5f%n", temperature, next[0], dev.logprob(), host.logprob(), mass);
+    }
   }
 
   @Test

@@ -14,7 +14,9 @@ import java.util.Random;
 
 /**
  * Decode ms/step with device sampling (temperature 0.8, top-p 0.95) against greedy, direct path
- * (graphs off) and greedy graph replay, at each batch size, for a random-weight model (bf16).
+ * (graphs off) and greedy graph replay, and with 20 top log probabilities plus penalties (min-p 0.05,
+ * presence, frequency and repetition penalties over each row's 512 context tokens, one bias) on
+ * the device, at each batch size, for a random-weight model (bf16).
  * Usage: {@code SampledStepBench [model=random:llama-3.1-8b] [batches=1,64] [context=512] [steps=32]}.
  */
 public final class SampledStepBench {
@@ -52,9 +54,19 @@ public final class SampledStepBench {
           SamplingParams[] params = new SamplingParams[b];
           Arrays.fill(params, sp);
           float[] coins = new float[b];
-          double[] ms = new double[3];
-          String[] modes = {"greedy graph", "greedy direct", "sampled T=0.8 top-p 0.95"};
-          for (int mode = 0; mode < 3; mode++) {
+          SamplingParams heavy = sp.withLogprobs(20).withProcessing(0.05f, 0.5f, 0.5f, 1.1f, java.util.Map.of(5, 2f));
+          SamplingParams[] heavyParams = new SamplingParams[b];
+          Arrays.fill(heavyParams, heavy);
+          io.prism.runtime.sampling.LogitAdjustment[] adjustments = new io.prism.runtime.sampling.LogitAdjustment[b];
+          for (int s = 0; s < b; s++) {
+            io.prism.runtime.sampling.TokenCounts counts = new io.prism.runtime.sampling.TokenCounts(pre.get(s).tokens(), true);
+            for (int k = 0; k < 64; k++) counts.addOutput(rnd.nextInt(c.vocabSize()));
+            adjustments[s] = io.prism.runtime.sampling.LogitAdjustment.of(heavy, counts);
+          }
+          io.prism.runtime.sampling.TokenLogprobs[] lps = new io.prism.runtime.sampling.TokenLogprobs[b];
+          double[] ms = new double[4];
+          String[] modes = {"greedy graph", "greedy direct", "sampled T=0.8 top-p 0.95", "sampled + 20 logprobs + penalties"};
+          for (int mode = 0; mode < 4; mode++) {
             be.graphs(mode == 0);
             double[] t = new double[steps];
             for (int k = 0; k < steps; k++) {
@@ -62,7 +74,8 @@ public final class SampledStepBench {
               for (int s = 0; s < b; s++) dec.add(new ForwardBatch.Entry(new int[] {next[s]}, ctxTokens + k, tables[s], true));
               for (int s = 0; s < b; s++) coins[s] = rnd.nextFloat();
               long t0 = System.nanoTime();
-              if (mode == 2) be.forwardSampled(new ForwardBatch(dec), params, coins, next);
+              if (mode == 2) be.forwardSampled(new ForwardBatch(dec), params, null, coins, next, lps);
+              else if (mode == 3) be.forwardSampled(new ForwardBatch(dec), heavyParams, adjustments, coins, next, lps);
               else be.forwardGreedy(new ForwardBatch(dec), next);
               t[k] = (System.nanoTime() - t0) / 1e6;
             }
@@ -70,7 +83,8 @@ public final class SampledStepBench {
             ms[mode] = t[steps / 2];
             System.out.printf("%s batch %d: decode %s median %.2f ms/step%n", c.name(), b, modes[mode], ms[mode]);
           }
-          System.out.printf("%s batch %d: sampling costs %+.2f ms/step over greedy direct%n", c.name(), b, ms[2] - ms[1]);
+          System.out.printf("%s batch %d: sampling costs %+.2f ms/step over greedy direct; logprobs and penalties %+.2f more%n", c.name(), b,
+              ms[2] - ms[1], ms[3] - ms[2]);
         }
         be.graphs(true);
       }

@@ -107,7 +107,34 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
     assertEquals("messages", error(post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}"), 400).get("param").asText());
     assertEquals("messages[0].role",
         error(post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}"), 400).get("param").asText());
-    assertEquals("n", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}"), 400).get("param").asText());
+    assertEquals("n", error(post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"n\":129}"), 400).get("param").asText());
+    String chat = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],";
+    String cmpl = "{\"model\":\"m\",\"prompt\":\"x\",";
+    assertEquals("top_logprobs", error(post("/v1/chat/completions", chat + "\"logprobs\":true,\"top_logprobs\":21}"), 400).get("param").asText());
+    assertEquals("top_logprobs", error(post("/v1/chat/completions", chat + "\"top_logprobs\":2}"), 400).get("param").asText(),
+        "top_logprobs without logprobs: true, as OpenAI refuses it");
+    assertEquals("top_logprobs", error(post("/v1/chat/completions", chat + "\"logprobs\":false,\"top_logprobs\":2}"), 400).get("param").asText());
+    assertEquals("logprobs", error(post("/v1/chat/completions", chat + "\"logprobs\":3}"), 400).get("param").asText());
+    assertEquals("logprobs", error(post("/v1/completions", cmpl + "\"logprobs\":6}"), 400).get("param").asText());
+    assertEquals("logprobs", error(post("/v1/completions", cmpl + "\"logprobs\":true}"), 400).get("param").asText());
+    assertEquals("logit_bias", error(post("/v1/completions", cmpl + "\"logit_bias\":{\"5\":101}}"), 400).get("param").asText());
+    assertEquals("logit_bias", error(post("/v1/completions", cmpl + "\"logit_bias\":{\"abc\":1}}"), 400).get("param").asText());
+    assertEquals("logit_bias", error(post("/v1/completions", cmpl + "\"logit_bias\":{\"1.5\":1}}"), 400).get("param").asText());
+    assertEquals("logit_bias", error(post("/v1/completions", cmpl + "\"logit_bias\":{\"-3\":1}}"), 400).get("param").asText());
+    assertEquals("logit_bias", error(post("/v1/completions", cmpl + "\"logit_bias\":[1]}"), 400).get("param").asText());
+    assertEquals("presence_penalty", error(post("/v1/completions", cmpl + "\"presence_penalty\":2.5}"), 400).get("param").asText());
+    assertEquals("frequency_penalty", error(post("/v1/chat/completions", chat + "\"frequency_penalty\":-3}"), 400).get("param").asText());
+    assertEquals("repetition_penalty", error(post("/v1/completions", cmpl + "\"repetition_penalty\":0}"), 400).get("param").asText());
+    assertEquals("min_p", error(post("/v1/completions", cmpl + "\"min_p\":1.5}"), 400).get("param").asText());
+    assertEquals("best_of", error(post("/v1/completions", cmpl + "\"best_of\":3}"), 400).get("param").asText());
+    assertEquals("echo", error(post("/v1/completions", cmpl + "\"echo\":true}"), 400).get("param").asText());
+    assertEquals("suffix", error(post("/v1/completions", cmpl + "\"suffix\":\"end\"}"), 400).get("param").asText());
+    assertEquals("response_format", error(post("/v1/chat/completions", chat + "\"response_format\":{\"type\":\"json_object\"}}"), 400)
+        .get("param").asText());
+    assertEquals("tool_choice", error(post("/v1/chat/completions", chat + "\"tool_choice\":\"required\"}"), 400).get("param").asText());
+    assertEquals("top_logprobs", error(post("/v1/completions", cmpl + "\"top_logprobs\":2}"), 400).get("param").asText(), "a chat-only field");
+    assertEquals("frobnicate", error(post("/v1/chat/completions", chat + "\"frobnicate\":1}"), 400).get("param").asText());
+    assertEquals("functions", error(post("/v1/chat/completions", chat + "\"functions\":[]}"), 400).get("param").asText());
     assertTrue(api.requests.isEmpty(), "no invalid request reaches the cluster");
   }
 
@@ -152,10 +179,11 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
   }
 
   @Test
-  void unknownFieldsAreIgnoredAndParametersReachTheEngine() {
+  void documentedNoOpsAreAcceptedAndParametersReachTheEngine() {
     serve(FinishReason.STOP, "", "Hello", " world");
     TestRouteResult r = post("/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":7,\"temperature\":0.5,\"top_p\":0.9,"
-        + "\"seed\":42,\"stop\":\"\\n\",\"frobnicate\":{\"a\":1},\"user\":\"me\"}");
+        + "\"seed\":42,\"stop\":\"\\n\",\"user\":\"me\",\"presence_penalty\":0.5,\"frequency_penalty\":-0.25,\"repetition_penalty\":1.1,"
+        + "\"min_p\":0.05,\"logit_bias\":{\"17\":-100,\"3\":2.5},\"logprobs\":2,\"best_of\":1,\"echo\":false}");
     r.assertStatusCode(200);
     JsonNode body = Json.parse(r.entityString());
     assertEquals("text_completion", body.get("object").asText());
@@ -168,6 +196,18 @@ class OpenAiRoutesTest extends JUnit5RouteTest {
     assertEquals(0.9f, g.params().topP());
     assertEquals(42L, g.params().seed());
     assertEquals(List.of("\n"), g.params().stop());
+    assertEquals(0.5f, g.params().presencePenalty());
+    assertEquals(-0.25f, g.params().frequencyPenalty());
+    assertEquals(1.1f, g.params().repetitionPenalty());
+    assertEquals(0.05f, g.params().minP());
+    assertEquals(java.util.Map.of(17, -100f, 3, 2.5f), g.params().logitBias());
+    assertEquals(2, g.params().logprobs());
+    serve(FinishReason.STOP, "", "Hi");
+    post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"n\":3,"
+        + "\"metadata\":{\"k\":\"v\"},\"store\":false,\"service_tier\":\"auto\",\"response_format\":{\"type\":\"text\"},\"tool_choice\":\"auto\"}")
+        .assertStatusCode(200);
+    assertEquals(0, api.lastRequest().params().logprobs(), "logprobs without top_logprobs: the chosen token only");
+    assertEquals(3, api.lastRequest().params().n());
   }
 
   @Test

@@ -6,12 +6,14 @@ import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.model.ModelActor;
 
 import io.prism.runtime.engine.FinishReason;
+import io.prism.runtime.engine.GeneratedLogprobs;
 import io.prism.runtime.engine.Rejection;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /**
  * What the requester of a {@link GenerateRequest} receives, in order: either one {@link Rejected},
- * or one {@link Started}, zero or more {@link Chunk}s and exactly one {@link Completed}. The
+ * or one {@link Started}, zero or more {@link Chunk}s (of any choice, interleaved), for an {@code n
+ * > 1} request {@code n - 1} {@link ChoiceCompleted}s, and exactly one {@link Completed}. The
  * requester may be on another node; every event crosses it with Kryo.
  *
  * <p>{@link Routing} events are internal: they tell the {@link Frontend}'s per-request {@link
@@ -38,21 +40,43 @@ public sealed interface GenerationEvent extends PrismMessage {
   }
 
   /**
-   * New text; {@code text} may be empty while the engine holds back a possible stop string or an
-   * incomplete UTF-8 character.
+   * New text of one choice; {@code text} may be empty while the engine holds back a possible stop
+   * string or an incomplete UTF-8 character.
    *
-   * @param index 0-based index of the generated token
+   * @param index 0-based index of the generated token within its choice
+   * @param choice the choice, in {@code [0, n)}
+   * @param logprobs the token's log probabilities when the request asked for them, else null
    */
-  record Chunk(String requestId, String text, int tokenId, int index) implements GenerationEvent {}
+  record Chunk(String requestId, String text, int tokenId, int index, int choice, GeneratedLogprobs logprobs) implements GenerationEvent {
+    /** A chunk of choice 0 without log probabilities. */
+    public Chunk(String requestId, String text, int tokenId, int index) {
+      this(requestId, text, tokenId, index, 0, null);
+    }
+  }
 
   /**
-   * The request ended; nothing follows.
+   * One choice of an {@code n > 1} request ended while others still run (the last choice's end is
+   * the request's {@link Completed}).
    *
    * @param text text held back until the end, may be empty
-   * @param message why it {@link FinishReason#FAILED} or was {@link FinishReason#CANCELLED}, else empty
    */
-  record Completed(String requestId, FinishReason reason, String text, int promptTokens, int completionTokens, String message)
-      implements GenerationEvent {}
+  record ChoiceCompleted(String requestId, int choice, FinishReason reason, String text) implements GenerationEvent {}
+
+  /**
+   * The request ended (its last choice, {@code choice}, ended); nothing follows.
+   *
+   * @param text text of {@code choice} held back until the end, may be empty
+   * @param completionTokens tokens generated over all choices
+   * @param message why it {@link FinishReason#FAILED} or was {@link FinishReason#CANCELLED}, else empty
+   * @param choice the choice whose end this is (0 for {@code n == 1})
+   */
+  record Completed(String requestId, FinishReason reason, String text, int promptTokens, int completionTokens, String message, int choice)
+      implements GenerationEvent {
+    /** The end of a one-choice request. */
+    public Completed(String requestId, FinishReason reason, String text, int promptTokens, int completionTokens, String message) {
+      this(requestId, reason, text, promptTokens, completionTokens, message, 0);
+    }
+  }
 
   /**
    * Refused before it started; nothing follows.

@@ -87,7 +87,7 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
         .onMessage(GenerationEvent.PathLost.class, this::onPathLost)
         .onMessage(GenerationEvent.Started.class, this::onStarted)
         .onMessage(GenerationEvent.Chunk.class, c -> {
-          completionTokens = Math.max(completionTokens, c.index() + 1);
+          completionTokens++; // over all choices, as usage counts them
           requester.tell(c);
           return this;
         })
@@ -98,6 +98,10 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
         .onMessage(GenerationEvent.Rejected.class, r -> {
           requester.tell(r);
           return Behaviors.stopped();
+        })
+        .onMessage(GenerationEvent.class, e -> { // any other client event (e.g. one choice of n ending) passes through
+          requester.tell(e);
+          return this;
         })
         .onSignal(Terminated.class, this::onTerminated)
         .build();

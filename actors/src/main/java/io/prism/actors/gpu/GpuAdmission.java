@@ -95,7 +95,7 @@ final class GpuAdmission {
     SamplingParams params = r.params();
     if (r.maxTokensToContext()) {
       int room = Math.max(1, e.maxModelLen() - tokens.length);
-      params = new SamplingParams(params.temperature(), params.topP(), params.topK(), params.seed(), room, params.stop(), params.ignoreEos());
+      params = params.withMaxTokens(room);
     }
     long now = clock.getAsLong();
     GenerationRequest request = new GenerationRequest(r.requestId(), tokens, params, now, StructuredOutputs.resolve(r, e.profile.tokenizer()));

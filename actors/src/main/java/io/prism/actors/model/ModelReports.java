@@ -80,7 +80,7 @@ final class ModelReports {
     int[] remaining = new int[running.size()];
     int n = 0;
     for (RunningSequenceInfo s : running) {
-      if (s.decoding()) remaining[n++] = Math.max(0, requests.maxTokensOf(s.requestId()) - s.generatedTokens());
+      if (s.decoding()) remaining[n++] = Math.max(0, requests.maxTokensOf(io.prism.runtime.engine.ModelEngine.requestIdOf(s.requestId())) - s.generatedTokens());
     }
     return new ModelOutlook(modelId, prefillTokensPerSecond > 0 ? prefillTokensPerSecond : 1e4, decodeStepNanos,
         Math.max(1, settings.engine().prefillChunk()), Math.max(1, settings.engine().maxRunningSequences()), java.util.Arrays.copyOf(remaining, n),

@@ -108,12 +108,12 @@ final class ModelRequests {
   void deliver(List<SequenceEvent> events) {
     for (SequenceEvent e : events) {
       if (e instanceof SequenceEvent.Token t) {
-        if (t.index() == 0) {
-          firstTokens.add(t.requestId());
-          awaitingFirstToken.remove(t.requestId());
-        }
+        if (awaitingFirstToken.remove(t.requestId()) != null) firstTokens.add(t.requestId()); // the first of any choice
         ActorRef<GenerationEvent> to = inflight.get(t.requestId());
-        if (to != null) to.tell(new GenerationEvent.Chunk(t.requestId(), t.text(), t.tokenId(), t.index()));
+        if (to != null) to.tell(new GenerationEvent.Chunk(t.requestId(), t.text(), t.tokenId(), t.index(), t.choice(), t.logprobs()));
+      } else if (e instanceof SequenceEvent.Finished f && f.choicesLeft() > 0) { // one choice of several ended
+        ActorRef<GenerationEvent> to = inflight.get(f.requestId());
+        if (to != null) to.tell(new GenerationEvent.ChoiceCompleted(f.requestId(), f.choice(), f.reason(), f.text()));
       } else if (e instanceof SequenceEvent.Finished f) {
         ended.add(f.requestId());
         awaitingFirstToken.remove(f.requestId());
@@ -121,7 +121,7 @@ final class ModelRequests {
         ActorRef<GenerationEvent> to = inflight.remove(f.requestId());
         if (to != null) {
           watched.remove(to, f.requestId());
-          to.tell(new GenerationEvent.Completed(f.requestId(), f.reason(), f.text(), f.promptTokens(), f.completionTokens(), f.message()));
+          to.tell(new GenerationEvent.Completed(f.requestId(), f.reason(), f.text(), f.promptTokens(), f.completionTokens(), f.message(), f.choice()));
         }
       }
     }

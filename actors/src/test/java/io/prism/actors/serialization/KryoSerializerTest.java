@@ -81,6 +81,28 @@ class KryoSerializerTest {
   }
 
   @Test
+  void roundTripsSamplingFieldsLogprobsAndChoiceEvents() throws Exception {
+    SamplingParams p = new SamplingParams(0.7f, 0.9f, 5, 42L, 16, List.of("x"), false).withProcessing(0.05f, 0.5f, -0.25f, 1.2f,
+        Map.of(17, -100f, 3, 2.5f)).withLogprobs(20).withN(4);
+    TestProbe<Reply> probe = testKit.createTestProbe();
+    assertEquals(p, ((Ask) roundTrip(new Ask("m", new int[] {1}, p, List.of(), Map.of(), probe.ref()))).params());
+    io.prism.runtime.engine.GeneratedLogprobs lp = new io.prism.runtime.engine.GeneratedLogprobs(
+        new io.prism.runtime.engine.GeneratedLogprobs.Candidate(7, new byte[] {(byte) 0xE2, (byte) 0x80}, -0.5f),
+        List.of(new io.prism.runtime.engine.GeneratedLogprobs.Candidate(7, new byte[] {(byte) 0xE2, (byte) 0x80}, -0.5f),
+            new io.prism.runtime.engine.GeneratedLogprobs.Candidate(9, "ab".getBytes(java.nio.charset.StandardCharsets.UTF_8), -1.5f)));
+    io.prism.actors.frontend.GenerationEvent.Chunk c = new io.prism.actors.frontend.GenerationEvent.Chunk("r", "t", 7, 3, 2, lp);
+    io.prism.actors.frontend.GenerationEvent.Chunk back = (io.prism.actors.frontend.GenerationEvent.Chunk) roundTrip(c);
+    assertEquals(2, back.choice());
+    assertEquals(-0.5f, back.logprobs().chosen().logprob());
+    assertEquals(lp.top().get(1).token(), back.logprobs().top().get(1).token());
+    org.junit.jupiter.api.Assertions.assertArrayEquals(lp.chosen().bytes(), back.logprobs().chosen().bytes());
+    var cc = new io.prism.actors.frontend.GenerationEvent.ChoiceCompleted("r", 1, io.prism.runtime.engine.FinishReason.LENGTH, "z");
+    assertEquals(cc, roundTrip(cc));
+    var done = new io.prism.actors.frontend.GenerationEvent.Completed("r", io.prism.runtime.engine.FinishReason.STOP, "", 3, 9, "", 3);
+    assertEquals(done, roundTrip(done));
+  }
+
+  @Test
   void roundTripsCatalogEntriesWithDurations() throws Exception {
     io.prism.actors.ModelSpec spec = new io.prism.actors.ModelSpec("m", "/models/m.bin", null, java.time.Duration.ofMillis(1500),
         java.time.Duration.ofMillis(120), 1234);

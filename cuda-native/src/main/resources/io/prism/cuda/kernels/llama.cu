@@ -1149,6 +1149,85 @@ __device__ __forceinline__ void block_sum2(float& a, float& b, float* sa, float*
   for (int o = 16; o > 0; o >>= 1) { a += __shfl_xor_sync(0xffffffffu, a, o); b += __shfl_xor_sync(0xffffffffu, b, o); }
 }
 
+// Bias and penalties as sparse per-row updates (io.prism.runtime.sampling.LogitAdjustment): row r
+// changes only the tokens tokens[starts[r] .. starts[r+1]), each by x' = (x + c.x) * (x + c.x > 0 ? c.y : c.z)
+// + c.w, rounded per operation exactly as the host's float arithmetic (no fused multiply-add). Tokens
+// within a row are distinct, so threads never race. Grid: one block per row.
+extern "C" __global__ void adjust_logits(float* logits, int vocab, const int* starts, const int* tokens, const float4* coef) {
+  PDL_ENTRY();
+  float* row = logits + (long long)blockIdx.x * vocab;
+  int from = starts[blockIdx.x], to = starts[blockIdx.x + 1];
+  for (int j = from + (int)threadIdx.x; j < to; j += blockDim.x) {
+    int t = tokens[j];
+    if (t < 0 || t >= vocab) continue;
+    float4 c = coef[j];
+    float y = __fadd_rn(row[t], c.x);
+    row[t] = __fadd_rn(__fmul_rn(y, y > 0.f ? c.y : c.z), c.w);
+  }
+}
+
+// Block-wide (max value, lowest index among equal maxima); every thread gets the result.
+__device__ __forceinline__ void block_argmax(float& best, int& idx, float* sa, int* si) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o); int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+  }
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  __syncthreads(); // earlier readers of sa / si are done
+  if (lane == 0) { sa[warp] = best; si[warp] = idx; }
+  __syncthreads();
+  best = lane < nw ? sa[lane] : -INFINITY; idx = lane < nw ? si[lane] : 0x7fffffff;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float ov = __shfl_xor_sync(0xffffffffu, best, o); int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+  }
+}
+
+#define LOGPROB_STRIDE 41  // per row: [chosen logprob][20 ids as int bits][20 logprobs]
+#define LOGPROB_MAX_TOP 20
+
+// Log probabilities of the distribution the sampler draws from, before its truncations
+// (io.prism.runtime.sampling.Sampler#logprobs): lp(i) = (x_i - max) * inv - log(sum exp((x - max) * inv)),
+// inv = 1 / temperature (1 when greedy). Writes the chosen token's value and the topN most likely
+// tokens (value descending, lower id on ties): topN passes, each the block argmax over the tokens
+// strictly after the previous pick in that order, so only 1 + 2 * topN numbers per row leave the
+// device. params: 2 float4 per row (x = temperature). Grid: one block per row.
+extern "C" __global__ void logprobs_rows(const float* logits, int vocab, const float4* params, const int* chosen, int topN, float* out) {
+  PDL_ENTRY();
+  __shared__ float sa[32], sb[32];
+  __shared__ int si[32];
+  const float* row = logits + (long long)blockIdx.x * vocab;
+  float temp = params[2 * blockIdx.x].x;
+  float inv = temp > 0.f ? 1.f / temp : 1.f;
+  float best = -INFINITY; int idx = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float v = row[i]; if (v > best) { best = v; idx = i; } }
+  block_argmax(best, idx, sa, si);
+  float s = 0.f, dummy = 0.f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) s += expf((row[i] - best) * inv);
+  block_sum2(s, dummy, sa, sb);
+  float logZ = logf(s);
+  float* o = out + (long long)blockIdx.x * LOGPROB_STRIDE;
+  if (threadIdx.x == 0) o[0] = (row[chosen[blockIdx.x]] - best) * inv - logZ;
+  float prevV = INFINITY; int prevI = -1;
+  for (int k = 0; k < topN && k < LOGPROB_MAX_TOP; k++) {
+    float bv = -INFINITY; int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      float v = row[i];
+      bool after = v < prevV || (v == prevV && i > prevI);
+      if (after && (v > bv || (v == bv && i < bi))) { bv = v; bi = i; }
+    }
+    block_argmax(bv, bi, sa, si);
+    if (threadIdx.x == 0) {
+      o[1 + k] = __int_as_float(bi);
+      o[1 + LOGPROB_MAX_TOP + k] = (bv - best) * inv - logZ;
+    }
+    prevV = bv; prevI = bi;
+  }
+}
+
+// params: 2 float4 per row: {temperature, topP, topK, coin}, {minP, 0, 0, 0}.
 extern "C" __global__ void sample_rows(const float* logits, int vocab, const float4* params, int* out) {
   PDL_ENTRY();
   __shared__ float sa[32], sb[32];
@@ -1156,7 +1235,8 @@ extern "C" __global__ void sample_rows(const float* logits, int vocab, const flo
   __shared__ int pick, lastKept;
   __shared__ float keptTotal;
   const float* row = logits + (long long)blockIdx.x * vocab;
-  float4 prm = params[blockIdx.x];
+  float4 prm = params[2 * blockIdx.x];
+  float minP = params[2 * blockIdx.x + 1].x;
   float temp = prm.x, topP = prm.y, u = prm.w;
   int topK = (int)prm.z;
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
@@ -1185,7 +1265,9 @@ extern "C" __global__ void sample_rows(const float* logits, int vocab, const flo
   // probability of token i: __expf((row[i] - best) * inv) * invS
   unsigned int lo = 0u, hi = __float_as_uint(invS); // the cutoff lies in [0, pmax]
   float keptMass = 1.f;
-  if (topK > 0 && topK < vocab) { // largest cutoff with count(p >= c) >= topK
+  bool truncated = false;
+  if (minP > 0.f) { lo = __float_as_uint(fminf(minP * invS, invS)); truncated = true; } // min-p: p >= minP * pmax
+  if (topK > 0 && topK < vocab) { // largest cutoff >= the min-p floor with count(p >= c) >= topK
     while (lo < hi) {
       unsigned int mid = lo + (hi - lo + 1) / 2; float c = __uint_as_float(mid);
       float cnt = 0.f, m = 0.f;
@@ -1193,11 +1275,14 @@ extern "C" __global__ void sample_rows(const float* logits, int vocab, const flo
       block_sum2(cnt, m, sa, sb);
       if (cnt >= (float)topK) lo = mid; else hi = mid - 1;
     }
+    truncated = true;
+    hi = __float_as_uint(invS);
+  }
+  if (truncated) { // the mass min-p and top-k leave: top-p's reference
     float m = 0.f, d = 0.f; float c = __uint_as_float(lo);
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) { float p = __expf((row[i] - best) * inv) * invS; if (p >= c) m += p; }
     block_sum2(m, d, sa, sb);
     keptMass = m;
-    hi = __float_as_uint(invS);
   }
   if (topP < 1.f) { // largest cutoff >= lo with mass(p >= c) >= topP * keptMass
     float target = topP * keptMass;

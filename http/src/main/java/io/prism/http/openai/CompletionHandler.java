@@ -8,6 +8,7 @@ import io.prism.http.ClientConnection;
 import io.prism.http.Json;
 import io.prism.http.PrismMetrics;
 import io.prism.runtime.engine.FinishReason;
+import io.prism.runtime.engine.GeneratedLogprobs;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -197,22 +198,23 @@ public final class CompletionHandler {
     }
 
     private CompletionStage<HttpResponse> collect(Source<GenerationEvent, NotUsed> tail) {
-      return tail.withAttributes(ON_EVENTS_DISPATCHER).runFold(new Collected(), Collected::add, materializer).thenApply(c -> {
+      int n = req.params().n();
+      boolean logprobs = req.params().wantsLogprobs();
+      return tail.withAttributes(ON_EVENTS_DISPATCHER).runFold(new Collected(n, logprobs), Collected::add, materializer).thenApply(c -> {
         GenerationEvent.Completed done = c.done;
         if (done == null) {
           outcome.failed("internal");
           return ApiError.internal("request " + id + " ended without a finish event").toResponse();
         }
         io.prism.runtime.structured.ToolCallParser.Parsed calls = toolFormat == null ? null
-            : io.prism.runtime.structured.ToolCallParser.parse(c.text.toString(), toolFormat);
+            : io.prism.runtime.structured.ToolCallParser.parse(c.texts[0].toString(), toolFormat); // tools come with n = 1
         if (calls != null && !calls.calls().isEmpty() && RequestOutcome.success(done.reason())) {
           return HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ToolCallAnswers.full(id, created, req.model(), calls,
               done.reason() == FinishReason.STOP ? "tool_calls" : "length", new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
         }
         return switch (done.reason()) {
           case STOP, LENGTH -> HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(ResponseShapes.full(req.chat(), id,
-              created, req.model(), c.text.toString(), done.reason().openAiValue(),
-              new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
+              created, req.model(), c.choices(), new ResponseShapes.Usage(done.promptTokens(), done.completionTokens()))));
           case FAILED, CANCELLED -> ApiError.internal("request " + id + " " + done.reason().openAiValue() + ": " + done.message()).toResponse();
         };
       });
@@ -220,13 +222,14 @@ public final class CompletionHandler {
 
     private HttpResponse streaming(Source<GenerationEvent, NotUsed> tail) {
       AtomicBoolean finished = new AtomicBoolean();
-      Source<ByteString, NotUsed> head = req.chat()
-          ? Source.single(frame(ResponseShapes.chunk(true, id, created, req.model(), "", null, true)))
-          : Source.empty();
-      StreamFrames frames = new StreamFrames(req.chat(), id, created, req.model());
+      int n = req.params().n();
+      List<ByteString> roles = new ArrayList<>(n);
+      if (req.chat()) for (int j = 0; j < n; j++) roles.add(frame(ResponseShapes.chunk(true, id, created, req.model(), j, "", null, true, null)));
+      Source<ByteString, NotUsed> head = Source.from(roles);
+      StreamState state = new StreamState(req, id, created);
       StringBuilder held = new StringBuilder(); // a tool-call answer's text, parsed at its end
       Source<ByteString, NotUsed> body = tail
-          .mapConcat(e -> toolFormat != null ? toolFrames(req, id, created, toolFormat, held, e, finished) : sseFrames(req, id, created, frames, e, finished))
+          .mapConcat(e -> toolFormat != null ? toolFrames(req, id, created, toolFormat, held, e, finished) : sseFrames(state, e, finished))
           // frames that queue up while the connection is busy go out together in one HTTP chunk (one write)
           .conflate(ByteString::concat)
           .recoverWithRetries(1, Throwable.class, () -> {
@@ -267,38 +270,104 @@ public final class CompletionHandler {
     return call;
   }
 
-  /** Accumulates a non-streamed request's text until its end. */
+  /** Accumulates a non-streamed request's choices (text, finish reason, log probabilities) until its end. */
   private static final class Collected {
-    final StringBuilder text = new StringBuilder();
+    final StringBuilder[] texts;
+    final String[] reasons;
+    final List<List<GeneratedLogprobs>> logprobs;
     GenerationEvent.Completed done;
 
+    Collected(int n, boolean withLogprobs) {
+      texts = new StringBuilder[n];
+      reasons = new String[n];
+      logprobs = new ArrayList<>(n);
+      for (int j = 0; j < n; j++) {
+        texts[j] = new StringBuilder();
+        logprobs.add(withLogprobs ? new ArrayList<>() : null);
+      }
+    }
+
     Collected add(GenerationEvent e) {
-      if (e instanceof GenerationEvent.Chunk c) text.append(c.text());
-      if (e instanceof GenerationEvent.Completed c) {
-        text.append(c.text());
+      if (e instanceof GenerationEvent.Chunk c) {
+        texts[c.choice()].append(c.text());
+        if (c.logprobs() != null && logprobs.get(c.choice()) != null) logprobs.get(c.choice()).add(c.logprobs());
+      } else if (e instanceof GenerationEvent.ChoiceCompleted c) {
+        texts[c.choice()].append(c.text());
+        reasons[c.choice()] = c.reason().openAiValue();
+      } else if (e instanceof GenerationEvent.Completed c) {
+        texts[c.choice()].append(c.text());
+        reasons[c.choice()] = c.reason().openAiValue();
         done = c;
       }
       return this;
     }
+
+    List<ResponseShapes.Choice> choices() {
+      List<ResponseShapes.Choice> out = new ArrayList<>(texts.length);
+      for (int j = 0; j < texts.length; j++) out.add(new ResponseShapes.Choice(j, texts[j].toString(), reasons[j], logprobs.get(j)));
+      return out;
+    }
   }
 
-  private static List<ByteString> sseFrames(CompletionRequest req, String id, long created, StreamFrames frames, GenerationEvent e,
-      AtomicBoolean finished) {
-    boolean chat = req.chat();
+  /** Per-stream state: one {@link StreamFrames} per choice, and completions' running text offset per choice. */
+  private static final class StreamState {
+    final CompletionRequest req;
+    final String id;
+    final long created;
+    final StreamFrames[] frames;
+    final int[] textOffsets;
+
+    StreamState(CompletionRequest req, String id, long created) {
+      this.req = req;
+      this.id = id;
+      this.created = created;
+      int n = req.params().n();
+      this.frames = new StreamFrames[n];
+      this.textOffsets = new int[n];
+    }
+
+    StreamFrames frames(int choice) {
+      if (frames[choice] == null) frames[choice] = new StreamFrames(req.chat(), id, created, req.model(), choice);
+      return frames[choice];
+    }
+
+    /** The chunk of one token with its log probabilities (a JSON tree: the fast path has none). */
+    ByteString withLogprobs(GenerationEvent.Chunk c) {
+      List<GeneratedLogprobs> one = List.of(c.logprobs());
+      com.fasterxml.jackson.databind.JsonNode lp = req.chat() ? ResponseShapes.chatLogprobs(one)
+          : ResponseShapes.completionLogprobs(one, textOffsets[c.choice()]);
+      textOffsets[c.choice()] += ResponseShapes.textLength(one);
+      return frame(ResponseShapes.chunk(req.chat(), id, created, req.model(), c.choice(), c.text(), null, false, lp));
+    }
+
+    /** The frames that end choice {@code choice}: its held-back text (chat), then its finish chunk. */
+    void end(int choice, String text, FinishReason reason, List<ByteString> out) {
+      boolean chat = req.chat();
+      if (chat && !text.isEmpty()) out.add(frames(choice).content(text));
+      out.add(frame(ResponseShapes.chunk(chat, id, created, req.model(), choice, chat ? "" : text, reason.openAiValue(), false, null)));
+    }
+  }
+
+  private static List<ByteString> sseFrames(StreamState st, GenerationEvent e, AtomicBoolean finished) {
+    CompletionRequest req = st.req;
     if (e instanceof GenerationEvent.Chunk c) { // the per-token path: no JSON tree, one array per frame
-      return c.text().isEmpty() ? List.of() : List.of(frames.content(c.text()));
+      if (c.logprobs() != null) return List.of(st.withLogprobs(c));
+      return c.text().isEmpty() ? List.of() : List.of(st.frames(c.choice()).content(c.text()));
     }
     List<ByteString> out = new ArrayList<>(3);
+    if (e instanceof GenerationEvent.ChoiceCompleted c) {
+      if (c.reason() == FinishReason.STOP || c.reason() == FinishReason.LENGTH) st.end(c.choice(), c.text(), c.reason(), out);
+      return out; // a failed or cancelled choice: the request's Completed reports it
+    }
     if (e instanceof GenerationEvent.Completed c) {
       finished.set(true);
       if (c.reason() == FinishReason.STOP || c.reason() == FinishReason.LENGTH) {
-        if (chat && !c.text().isEmpty()) out.add(frames.content(c.text()));
-        out.add(frame(ResponseShapes.chunk(chat, id, created, req.model(), chat ? "" : c.text(), c.reason().openAiValue(), false)));
+        st.end(c.choice(), c.text(), c.reason(), out);
         if (req.includeUsage()) {
-          out.add(frame(ResponseShapes.usageChunk(chat, id, created, req.model(), new ResponseShapes.Usage(c.promptTokens(), c.completionTokens()))));
+          out.add(frame(ResponseShapes.usageChunk(req.chat(), st.id, st.created, req.model(), new ResponseShapes.Usage(c.promptTokens(), c.completionTokens()))));
         }
       } else {
-        out.add(frame(ApiError.internal("request " + id + " " + c.reason().openAiValue() + ": " + c.message()).toJson()));
+        out.add(frame(ApiError.internal("request " + st.id + " " + c.reason().openAiValue() + ": " + c.message()).toJson()));
       }
       out.add(DONE);
     }
@@ -313,7 +382,7 @@ public final class CompletionHandler {
       return List.of();
     }
     if (!(e instanceof GenerationEvent.Completed c) || !RequestOutcome.success(c.reason())) {
-      return sseFrames(req, id, created, new StreamFrames(true, id, created, req.model()), e, finished);
+      return sseFrames(new StreamState(req, id, created), e, finished);
     }
     finished.set(true);
     held.append(c.text());

@@ -9,26 +9,58 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prism.runtime.sampling.SamplingParams;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
- * Validates OpenAI request bodies into {@link CompletionRequest}s. Unknown fields are ignored;
- * a known field of the wrong type or out of range is a 400 whose {@code param} names it.
+ * Validates OpenAI request bodies into {@link CompletionRequest}s. Every field of a body is either
+ * implemented, a documented no-op that OpenAI allows ({@link #CHAT_NO_OPS}, {@link
+ * #COMPLETION_NO_OPS}), or refused with a 400 whose {@code param} names it: an unknown field, a
+ * field Prism does not implement, a known field of the wrong type or out of range (the README's
+ * field table lists each field's state).
  *
  * <p>Defaults (OpenAI's): {@code temperature} 1, {@code top_p} 1, {@code max_tokens} 16 for
- * completions, up to the context for chat; {@code n} must be 1. Extensions (vLLM's): {@code top_k}
- * (0 or -1 disable) and {@code ignore_eos}.
+ * completions, up to the context for chat, {@code n} 1, no penalties, no log probabilities.
+ * Extensions (vLLM's): {@code top_k} (0 or -1 disable), {@code min_p}, {@code repetition_penalty},
+ * {@code ignore_eos}; chat also {@code add_generation_prompt}, {@code chat_template_kwargs},
+ * {@code documents}. Log probabilities: chat {@code logprobs} (boolean) with {@code top_logprobs}
+ * in [0, 20], which requires {@code logprobs: true}; completions {@code logprobs} an integer in
+ * [0, 5]. {@code logit_bias}: an object from token ids (integer strings) to values in [-100, 100].
+ * {@code n} in [1, 128]; completions' {@code best_of} only equal to {@code n} (choosing the best of
+ * more candidates is not implemented).
  */
 public final class RequestParser {
   private static final int DEFAULT_COMPLETION_MAX_TOKENS = 16;
   private static final int MAX_STOP_STRINGS = 16;
   private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool");
+  private static final int MAX_COMPLETION_LOGPROBS = 5;
+  /** Fields both endpoints implement. */
+  private static final Set<String> COMMON = Set.of("model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "stream",
+      "stream_options", "n", "ignore_eos", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias", "logprobs");
+  /** Chat fields implemented (beside {@link #COMMON}). */
+  private static final Set<String> CHAT_FIELDS = Set.of("messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice",
+      "parallel_tool_calls", "response_format", "documents", "add_generation_prompt", "chat_template_kwargs");
+  /** Completions fields implemented (beside {@link #COMMON}). */
+  private static final Set<String> COMPLETION_FIELDS = Set.of("prompt", "best_of", "echo", "suffix", "response_format");
+  /**
+   * Chat fields accepted and ignored, as OpenAI allows: they change nothing in the output ({@code
+   * user}, {@code safety_identifier}: end-user ids for abuse monitoring; {@code metadata}, {@code
+   * store}: stored completions, which Prism does not keep; {@code service_tier}: billing tier;
+   * {@code prompt_cache_key}, {@code prompt_cache_retention}: Prism caches prefixes automatically;
+   * {@code prediction}: predicted outputs only speed generation up).
+   */
+  public static final Set<String> CHAT_NO_OPS = Set.of("user", "safety_identifier", "metadata", "store", "service_tier", "prompt_cache_key",
+      "prompt_cache_retention", "prediction");
+  /** Completions fields accepted and ignored: {@code user} (an end-user id for abuse monitoring). */
+  public static final Set<String> COMPLETION_NO_OPS = Set.of("user");
 
   private RequestParser() {}
 
   /** {@code POST /v1/completions}. */
   public static CompletionRequest completion(JsonNode body) {
+    knownFields(body, COMPLETION_FIELDS, COMPLETION_NO_OPS);
     String model = model(body);
     JsonNode p = body.get("prompt");
     String prompt = null;
@@ -50,8 +82,18 @@ public final class RequestParser {
     }
     Integer maxTokens = optPositiveInt(body, "max_tokens");
     int limit = maxTokens == null ? DEFAULT_COMPLETION_MAX_TOKENS : maxTokens;
+    SamplingParams params = params(body, limit);
+    Integer bestOf = optPositiveInt(body, "best_of");
+    if (bestOf != null && bestOf != params.n()) {
+      throw bad("best_of other than n is not supported (choosing the best of more candidates is not implemented); omit it or set it to n", "best_of");
+    }
+    if (optBoolean(body, "echo", false)) throw bad("echo is not supported", "echo");
+    JsonNode suffix = body.get("suffix");
+    if (suffix != null && !suffix.isNull() && !(suffix.isTextual() && suffix.asText().isEmpty())) throw bad("suffix is not supported", "suffix");
+    Integer lp = optIntInRange(body, "logprobs", 0, MAX_COMPLETION_LOGPROBS);
+    if (lp != null) params = params.withLogprobs(lp);
     StructuredRequests.Parsed so = StructuredRequests.parse(body, false);
-    return new CompletionRequest(false, model, prompt, tokens, null, params(body, limit), false, stream(body), includeUsage(body), so.structured(), false);
+    return new CompletionRequest(false, model, prompt, tokens, null, params, false, stream(body), includeUsage(body), so.structured(), false);
   }
 
   /**
@@ -59,6 +101,7 @@ public final class RequestParser {
    * ChatInput} and are rendered there with the model's own chat template.
    */
   public static CompletionRequest chat(JsonNode body) {
+    knownFields(body, CHAT_FIELDS, CHAT_NO_OPS);
     String model = model(body);
     ChatInput chat = chatInput(body);
     StructuredRequests.Parsed so = StructuredRequests.parse(body, true);
@@ -66,6 +109,11 @@ public final class RequestParser {
     Integer maxTokens = optPositiveInt(body, "max_completion_tokens");
     if (maxTokens == null) maxTokens = optPositiveInt(body, "max_tokens");
     SamplingParams params = params(body, maxTokens == null ? 1 : maxTokens);
+    boolean logprobs = optBoolean(body, "logprobs", false);
+    Integer top = optIntInRange(body, "top_logprobs", 0, SamplingParams.MAX_TOP_LOGPROBS);
+    if (top != null && !logprobs) throw bad("top_logprobs requires logprobs to be true", "top_logprobs");
+    if (logprobs) params = params.withLogprobs(top == null ? 0 : top);
+    if (so.toolCalls() && params.n() > 1) throw bad("n > 1 is not supported together with tools", "n");
     return new CompletionRequest(true, model, null, null, chat, params, maxTokens == null, stream(body), includeUsage(body), so.structured(),
         so.toolCalls());
   }
@@ -156,9 +204,19 @@ public final class RequestParser {
     return out;
   }
 
+  /** Refuses any field outside {@link #COMMON}, {@code implemented} and {@code noOps}, naming it. */
+  private static void knownFields(JsonNode body, Set<String> implemented, Set<String> noOps) {
+    if (!body.isObject()) throw bad("the request body must be a JSON object", null);
+    var names = body.fieldNames();
+    while (names.hasNext()) {
+      String f = names.next();
+      if (COMMON.contains(f) || implemented.contains(f) || noOps.contains(f)) continue;
+      throw bad("unsupported field " + f + " (Prism refuses fields it does not implement rather than ignoring them)", f);
+    }
+  }
+
   private static SamplingParams params(JsonNode body, int maxTokens) {
-    Integer n = optPositiveInt(body, "n");
-    if (n != null && n != 1) throw bad("only n = 1 is supported", "n");
+    Integer n = optIntInRange(body, "n", 1, SamplingParams.MAX_N);
     double temperature = optNumber(body, "temperature", 1.0);
     if (!(temperature >= 0 && temperature <= 2)) throw bad("temperature must be between 0 and 2, got " + temperature, "temperature");
     double topP = optNumber(body, "top_p", 1.0);
@@ -176,7 +234,51 @@ public final class RequestParser {
       seed = s.asLong();
     }
     boolean ignoreEos = optBoolean(body, "ignore_eos", false);
-    return new SamplingParams((float) temperature, (float) topP, topK, seed, maxTokens, stops(body), ignoreEos);
+    double minP = optNumber(body, "min_p", 0.0);
+    if (!(minP >= 0 && minP <= 1)) throw bad("min_p must be between 0 and 1, got " + minP, "min_p");
+    double presence = optNumber(body, "presence_penalty", 0.0);
+    if (!(presence >= -2 && presence <= 2)) throw bad("presence_penalty must be between -2 and 2, got " + presence, "presence_penalty");
+    double frequency = optNumber(body, "frequency_penalty", 0.0);
+    if (!(frequency >= -2 && frequency <= 2)) throw bad("frequency_penalty must be between -2 and 2, got " + frequency, "frequency_penalty");
+    double repetition = optNumber(body, "repetition_penalty", 1.0);
+    if (!(repetition > 0) || Double.isInfinite(repetition)) throw bad("repetition_penalty must be > 0, got " + repetition, "repetition_penalty");
+    return new SamplingParams((float) temperature, (float) topP, topK, seed, maxTokens, stops(body), ignoreEos)
+        .withProcessing((float) minP, (float) presence, (float) frequency, (float) repetition, logitBias(body))
+        .withN(n == null ? 1 : n);
+  }
+
+  /** {@code logit_bias}: an object from token ids (non-negative integers written as strings) to numbers in [-100, 100]. */
+  private static Map<Integer, Float> logitBias(JsonNode body) {
+    JsonNode b = body.get("logit_bias");
+    if (b == null || b.isNull()) return Map.of();
+    if (!b.isObject()) throw bad("logit_bias must be an object mapping token ids to bias values", "logit_bias");
+    Map<Integer, Float> out = new HashMap<>();
+    var fields = b.fields();
+    while (fields.hasNext()) {
+      var e = fields.next();
+      int id;
+      try {
+        id = Integer.parseInt(e.getKey());
+      } catch (NumberFormatException ex) {
+        throw bad("logit_bias keys must be token ids (integers), got \"" + e.getKey() + "\"", "logit_bias");
+      }
+      if (id < 0 || !e.getKey().equals(Integer.toString(id))) throw bad("logit_bias keys must be token ids >= 0, got \"" + e.getKey() + "\"", "logit_bias");
+      JsonNode v = e.getValue();
+      if (!v.isNumber() || !(v.asDouble() >= -100 && v.asDouble() <= 100)) {
+        throw bad("logit_bias values must be numbers between -100 and 100, got " + v + " for token " + id, "logit_bias");
+      }
+      out.put(id, (float) v.asDouble());
+    }
+    return out;
+  }
+
+  private static Integer optIntInRange(JsonNode body, String field, int min, int max) {
+    JsonNode v = body.get(field);
+    if (v == null || v.isNull()) return null;
+    if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < min || v.asInt() > max) {
+      throw bad(field + " must be an integer between " + min + " and " + max + ", got " + v, field);
+    }
+    return v.asInt();
   }
 
   private static List<String> stops(JsonNode body) {

@@ -26,10 +26,11 @@ final class StreamFrames {
 
   /**
    * @param chat whether the stream is a {@code chat.completion.chunk} stream (else {@code text_completion})
+   * @param index the choice the frames belong to
    * @throws IllegalStateException if the chunk shape does not contain its text exactly once (a bug)
    */
-  StreamFrames(boolean chat, String id, long created, String model) {
-    ObjectNode shape = ResponseShapes.chunk(chat, id, created, model, MARK, null, false);
+  StreamFrames(boolean chat, String id, long created, String model, int index) {
+    ObjectNode shape = ResponseShapes.chunk(chat, id, created, model, index, MARK, null, false, null);
     String json = "data: " + Json.text(shape) + "\n\n";
     String mark = new String(JsonStringEncoder.getInstance().quoteAsString(MARK));
     int at = json.indexOf(mark);

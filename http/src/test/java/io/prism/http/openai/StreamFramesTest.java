@@ -16,7 +16,7 @@ class StreamFramesTest {
     String[] texts = {"Once", " upon", "\"quoted\" \\ back", "line\nbreak\ttab\r\u0001\u001f", "é 日本 🙂", "</script>", " "};
     for (boolean chat : new boolean[] {false, true}) {
       for (String model : new String[] {"stories260K", "odd \"model\" \\ name\n"}) {
-        StreamFrames frames = new StreamFrames(chat, "cmpl-abc", 1_796_290_817L, model);
+        StreamFrames frames = new StreamFrames(chat, "cmpl-abc", 1_796_290_817L, model, 0);
         for (String t : texts) assertEquals(viaTree(chat, "cmpl-abc", 1_796_290_817L, model, t), frames.content(t).utf8String(), t);
       }
     }

@@ -32,8 +32,9 @@ import java.util.Map;
  *
  * <p>After the forward pass the caller calls {@link #completeStep(Schedule)} (which registers the
  * blocks the step filled in the prefix cache), then appends sampled tokens ({@link
- * Sequence#appendToken}) and {@link #remove}s finished sequences. Only full cached blocks are ever
- * shared between block tables, and no step writes into a full block, so sharing is read-only.
+ * Sequence#appendToken}) and {@link #remove}s finished sequences. Only full blocks are ever shared
+ * between block tables (prefix-cache hits, and the prompt blocks of {@link #fork}ed choices), and no
+ * step writes into a full block, so sharing is read-only.
  *
  * <p>One per {@code ModelEngine}; it batches that model's sequences only. GPU-level admission
  * across models lives in {@code actors}, and the simulator's step model is {@code
@@ -108,6 +109,42 @@ public final class ContinuousBatcher {
     if (s.status() != Sequence.Status.WAITING || s.numBlocks() != 0) throw new IllegalStateException(s + " is not a fresh sequence");
     byId.put(s.requestId(), s);
     waiting.addLast(s);
+  }
+
+  /** Tokens per KV block. */
+  public int blockSize() {
+    return blockSize;
+  }
+
+  /**
+   * Adds {@code child}, a fresh sequence with the same prompt as the running {@code parent} (another
+   * choice of one request), straight into the running batch: its block table starts with the
+   * parent's first {@code sharedBlocks} blocks, shared by reference count ({@link
+   * BlockManager#share}), whose tokens count as computed; the rest of its prompt is computed by its
+   * next chunk into blocks of its own. It joins even when {@code maxRunningSequences} are running
+   * (the choices of one request run together; memory shortage preempts as usual).
+   *
+   * @param sharedBlocks at most the parent's full blocks of computed prompt tokens ({@code
+   *     promptLength / blockSize} once the prompt is prefilled)
+   * @throws IllegalArgumentException if the child's id is taken, or the blocks are not full computed
+   *     prompt blocks of the parent
+   * @throws IllegalStateException if the parent is not running or the child not fresh
+   */
+  public void fork(Sequence parent, Sequence child, int sharedBlocks) {
+    if (byId.get(parent.requestId()) != parent || parent.status() != Sequence.Status.RUNNING) throw new IllegalStateException(parent + " is not running");
+    if (byId.containsKey(child.requestId())) throw new IllegalArgumentException("request " + child.requestId() + " is already scheduled");
+    if (child.status() != Sequence.Status.WAITING || child.numBlocks() != 0) throw new IllegalStateException(child + " is not a fresh sequence");
+    long full = (long) sharedBlocks * blockSize;
+    if (sharedBlocks < 0 || full > Math.min(parent.numComputed(), parent.promptLength()) || full > child.promptLength() || sharedBlocks > parent.numBlocks()) {
+      throw new IllegalArgumentException(sharedBlocks + " blocks are not full computed prompt blocks of " + parent);
+    }
+    int[] shared = java.util.Arrays.copyOf(parent.blockTable(), sharedBlocks);
+    blocks.share(shared);
+    child.addBlocks(shared);
+    child.advanceComputed((int) full);
+    child.setStatus(Sequence.Status.RUNNING);
+    byId.put(child.requestId(), child);
+    running.add(child);
   }
 
   /** The sequence of {@code requestId}, or null. */
@@ -281,7 +318,7 @@ public final class ContinuousBatcher {
   /**
    * Checks: every sequence is in exactly one queue with the matching status; block tables cover the
    * computed tokens; each block's reference count equals the number of block tables holding it, a
-   * block in several tables is cached, and the distinct blocks are exactly the block manager's used
+   * block in several tables is full and computed in each of them, and the distinct blocks are exactly the block manager's used
    * blocks; waiting sequences hold no blocks.
    *
    * @throws IllegalStateException naming the first violation
@@ -303,7 +340,14 @@ public final class ContinuousBatcher {
     for (Map.Entry<Integer, Integer> e : refs.entrySet()) {
       int b = e.getKey();
       if (blocks.refCount(b) != e.getValue()) throw new IllegalStateException("block " + b + " is in " + e.getValue() + " tables, reference count " + blocks.refCount(b));
-      if (e.getValue() > 1 && !blocks.isCached(b)) throw new IllegalStateException("block " + b + " is shared but not cached");
+    }
+    for (Sequence s : running) { // a shared block is full and computed in every table holding it: nobody writes into it
+      for (int i = 0; i < s.numBlocks(); i++) {
+        int b = s.block(i);
+        if (refs.get(b) > 1 && (long) (i + 1) * blockSize > s.numComputed()) {
+          throw new IllegalStateException("block " + b + " is shared but not full in " + s);
+        }
+      }
     }
     int count = refs.size();
     for (Sequence s : waiting) {

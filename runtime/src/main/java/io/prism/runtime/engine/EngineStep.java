@@ -2,7 +2,10 @@ package io.prism.runtime.engine;
 
 import io.prism.runtime.batching.ContinuousBatcher;
 import io.prism.runtime.batching.Sequence;
+import io.prism.runtime.sampling.LogitAdjustment;
+import io.prism.runtime.sampling.Sampler;
 import io.prism.runtime.sampling.SamplingParams;
+import io.prism.runtime.sampling.TokenLogprobs;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
@@ -10,8 +13,10 @@ import java.util.function.LongSupplier;
 
 /**
  * The compute half of {@link ModelEngine#step()}: plans a batch ({@link ContinuousBatcher}), runs the
- * forward pass ({@link ForwardBackend}) into pooled {@link LogitRows}, samples each sequence that
- * completed its chunk and hands the token to {@link RequestLifecycle} (stop rules, events). Counts
+ * forward pass ({@link ForwardBackend}) into pooled {@link LogitRows}, applies each sequence's bias
+ * and penalties ({@link LogitAdjustment}), samples each sequence that completed its chunk, computes
+ * its log probabilities when asked ({@link Sampler#logprobs}) and hands the token to {@link
+ * RequestLifecycle} (stop rules, events; forking the choices of {@code n > 1} requests). Counts
  * steps, stalled steps and computed tokens for {@link EngineStats}. If the forward pass throws, the
  * exception propagates with the batcher as before the step. Threading: the engine thread.
  */
@@ -65,30 +70,43 @@ final class EngineStep {
       ContinuousBatcher.Chunk c = plan.chunks().get(i);
       if (!c.completesSequence()) continue;
       Sequence s = c.sequence();
+      if (requests.forks(s)) {
+        requests.fork(s, logits[i], sampler, now, events);
+        continue;
+      }
       RequestState out = requests.states.get(s.requestId());
-      if (out.constraint != null) out.constraint.applyMask(logits[i]); // structured output: disallowed tokens to -inf
-      requests.onToken(s, sampler.sample(logits[i], out.request.params(), out.rng), now, events);
+      SamplingParams p = out.request.params();
+      float[] row = logits[i]; // pooled and rewritten by every forward pass: adjusted in place
+      out.adjustment().apply(row);
+      if (out.constraint != null) out.constraint.applyMask(row); // structured output: disallowed tokens to -inf
+      int token = sampler.sample(row, p, out.rng);
+      TokenLogprobs lp = p.wantsLogprobs() ? Sampler.logprobs(row, p.temperature(), token, p.logprobs()) : null;
+      requests.onToken(s, token, lp, now, events);
     }
   }
 
   /**
    * Device-sampled step (see {@link DeviceSampling}): coins drawn from each sequence's generator as
-   * the host sampler would (one {@code nextFloat()} per non-greedy row, none for greedy).
+   * the host sampler would (one {@code nextFloat()} per non-greedy row, none for greedy), bias and
+   * penalties as each row's sparse {@link LogitAdjustment}.
    */
   private void runSampled(DeviceSampling ds, ContinuousBatcher.Schedule plan, List<ForwardBatch.Entry> entries, List<SequenceEvent> events,
       LongConsumer activity) {
     int n = entries.size();
     SamplingParams[] params = new SamplingParams[n];
+    LogitAdjustment[] adjustments = new LogitAdjustment[n];
     float[] coins = new float[n];
     int[] next = new int[n];
+    TokenLogprobs[] logprobs = new TokenLogprobs[n];
     for (int i = 0; i < n; i++) {
       ContinuousBatcher.Chunk c = plan.chunks().get(i);
       if (!c.completesSequence()) continue;
       RequestState out = requests.states.get(c.sequence().requestId());
       params[i] = out.request.params();
+      adjustments[i] = out.adjustment();
       coins[i] = params[i].temperature() == 0f ? 0f : out.rng.nextFloat();
     }
-    ds.forwardSampled(new ForwardBatch(entries), params, coins, next);
+    ds.forwardSampled(new ForwardBatch(entries), params, adjustments, coins, next, logprobs);
     batcher.completeStep(plan);
     steps++;
     computedTokens += plan.numTokens();
@@ -97,19 +115,28 @@ final class EngineStep {
     for (int i = 0; i < n; i++) {
       ContinuousBatcher.Chunk c = plan.chunks().get(i);
       if (!c.completesSequence()) continue;
-      requests.onToken(c.sequence(), next[i], now, events);
+      requests.onToken(c.sequence(), next[i], params[i].wantsLogprobs() ? logprobs[i] : null, now, events);
     }
   }
 
+  /**
+   * Whether this step samples on the device: the default sampler, a {@link DeviceSampling} backend,
+   * and a row that is sampled ({@code temperature > 0}), biased or penalised, or wants log
+   * probabilities (all-greedy plain steps keep the plain path), and no row that forks the choices of
+   * an {@code n > 1} request (that step samples n tokens from one row: it runs on the host, once per
+   * such request).
+   */
   private boolean wantsDeviceSampling(ContinuousBatcher.Schedule plan) {
     if (sampler != TokenSampler.HOST || !(backend instanceof DeviceSampling)) return false;
-    boolean sampled = false;
+    boolean want = false;
     for (ContinuousBatcher.Chunk c : plan.chunks()) {
       if (!c.completesSequence()) continue;
+      if (requests.forks(c.sequence())) return false;
       RequestState out = requests.states.get(c.sequence().requestId());
       if (out.constraint != null) return false; // its mask is applied to the host copy of its logits row
-      sampled |= out.request.params().temperature() != 0f;
+      SamplingParams p = out.request.params();
+      want |= p.temperature() != 0f || p.adjustsLogits() || p.wantsLogprobs();
     }
-    return sampled;
+    return want;
   }
 }

@@ -22,8 +22,11 @@ import java.util.function.LongSupplier;
  * model.id()}.
  *
  * <p>One {@link #step()} runs one forward pass and returns what it produced. Per accepted request
- * the events are zero or more {@link SequenceEvent.Token} then exactly one {@link
- * SequenceEvent.Finished}; after that, no event carries its id. Stop rules, checked on each sampled
+ * and per choice ({@code n} of them, {@link RequestLifecycle}) the events are zero or more {@link
+ * SequenceEvent.Token} then exactly one {@link SequenceEvent.Finished}; after the one with {@code
+ * choicesLeft == 0}, no event carries its id. Each sampled row first gets the request's logit bias
+ * and penalties ({@code io.prism.runtime.sampling.LogitAdjustment}, from the choice's own token
+ * counts); log probabilities, when asked, come with each token. Stop rules, checked on each sampled
  * token in this order: EOS, or BOS when {@link EngineOptions#bosEndsSequence()} (unless {@code
  * ignoreEos}): {@code STOP}, the stop token neither emitted nor counted; a stop string in the text:
  * {@code STOP}, text before it emitted, the rest dropped; {@code maxTokens} generated or the context
@@ -121,6 +124,15 @@ public final class ModelEngine implements AutoCloseable {
     return KvCache.reserve(memory, config, options.blockSize(), elementBytes, options.kvCapacityTokensFor(config.maxSeqLen()));
   }
 
+  /**
+   * The request id of a sequence id as {@link #runningSequences()} reports them: the choices {@code
+   * 1..n-1} of an {@code n > 1} request run as sequences of their own ids.
+   */
+  public static String requestIdOf(String sequenceId) {
+    int cut = sequenceId.indexOf('\u0000');
+    return cut < 0 ? sequenceId : sequenceId.substring(0, cut);
+  }
+
   /** The model this engine serves. */
   public LoadedModel model() {
     return model;
@@ -169,7 +181,8 @@ public final class ModelEngine implements AutoCloseable {
    */
   public Rejection check(GenerationRequest r) {
     return closed ? new Rejection.Unavailable("model " + model.id() + " is shut down")
-        : requests.states.containsKey(r.requestId()) ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
+        : requests.groups.containsKey(r.requestId()) || requests.states.containsKey(r.requestId())
+            ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
         : Constraints.problem(r) != null ? Constraints.problem(r)
         : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 // the bytes the pool will reserve
             : evictedPoolWeightBytes > 0 ? evictedPoolWeightBytes : backend.weightBytes());
@@ -177,15 +190,13 @@ public final class ModelEngine implements AutoCloseable {
 
   /**
    * Cancels {@code requestId} wherever it is (waiting, prefilling, decoding): its blocks are freed
-   * now, its {@code Finished(CANCELLED)} comes with the next {@link #step()} or {@link #failAll}.
+   * now, its {@code Finished(CANCELLED)} (one per choice) comes with the next {@link #step()} or
+   * {@link #failAll}.
    *
    * @return false if no such request is in flight
    */
   public boolean cancel(String requestId) {
-    Sequence s = batcher.get(requestId);
-    if (s == null) return false;
-    requests.end(s, FinishReason.CANCELLED, "", "", pending);
-    return true;
+    return requests.endRequest(requestId, FinishReason.CANCELLED, "", pending);
   }
 
   /**
@@ -234,9 +245,9 @@ public final class ModelEngine implements AutoCloseable {
     return batcher.runningCount();
   }
 
-  /** Requests accepted and not yet finished (waiting plus running). */
+  /** Requests accepted and not yet finished (waiting plus running; a request of {@code n} choices counts once). */
   public int inFlight() {
-    return requests.states.size();
+    return requests.groups.size();
   }
 
   /**

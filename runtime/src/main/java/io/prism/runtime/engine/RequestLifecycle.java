@@ -4,20 +4,38 @@ import io.prism.runtime.batching.ContinuousBatcher;
 import io.prism.runtime.batching.Sequence;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.sampling.SamplingParams;
+import io.prism.runtime.sampling.Sampler;
+import io.prism.runtime.sampling.TokenLogprobs;
 import io.prism.runtime.tokenizer.StreamingDetokenizer;
 import io.prism.runtime.tokenizer.Tokenizer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * The request side of a {@link ModelEngine}: per-request state, what a sampled token does (the stop
- * rules of {@link ModelEngine}'s class comment, in order), and ending a request with its one {@code
- * Finished} event and its blocks freed. Threading: the engine thread.
+ * The request side of a {@link ModelEngine}: per-request and per-choice state, what a sampled token
+ * does (the stop rules of {@link ModelEngine}'s class comment, in order), forking the choices of an
+ * {@code n > 1} request, and ending a choice with its one {@code Finished} event and its blocks
+ * freed. Threading: the engine thread.
+ *
+ * <p><b>{@code n > 1}</b>: the request starts as one sequence (choice 0). When its prompt has been
+ * prefilled, the step that samples its first token {@link #fork}s choices {@code 1..n-1}: each gets
+ * its own sequence whose block table starts with choice 0's full prompt blocks, shared by reference
+ * count ({@link ContinuousBatcher#fork}); the prompt's last partial block (fewer than {@code
+ * blockSize} tokens) is recomputed by each choice into a block of its own instead of being copied,
+ * so no choice ever writes into a shared block and no device copy is needed. Every choice samples
+ * its first token from choice 0's logits row with its own generator, seeded with {@code
+ * SamplingParams#choiceSeed}; so choice {@code i} equals a one-choice request with seed {@code seed
+ * + i}.
  */
 final class RequestLifecycle {
+  /** By sequence id ({@link RequestGroup#sequenceId}): one per running or waiting sequence. */
   final Map<String, RequestState> states = new HashMap<>();
+  /** By request id: one per request in flight. */
+  final Map<String, RequestGroup> groups = new HashMap<>();
   private final Tokenizer tokenizer;
   private final ModelConfig config;
   private final EngineOptions options;
@@ -32,17 +50,66 @@ final class RequestLifecycle {
     this.batcher = batcher;
   }
 
-  /** Starts tracking the admitted request {@code r} and queues its sequence. */
+  /** Starts tracking the admitted request {@code r} and queues its (first) sequence. */
   void add(GenerationRequest r) {
-    Long seed = r.params().seed();
-    int[] prompt = r.promptTokens();
-    states.put(r.requestId(), new RequestState(r, new SplittableRandom(seed != null ? seed : seeds.nextLong()),
-        new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]), Constraints.newState(r, tokenizer)));
-    batcher.add(new Sequence(r.requestId(), prompt, prompt.length + r.params().maxTokens()));
+    RequestGroup g = new RequestGroup(r);
+    groups.put(r.requestId(), g);
+    Sequence s = new Sequence(r.requestId(), r.promptTokens(), r.promptTokens().length + r.params().maxTokens());
+    g.sequences[0] = s;
+    states.put(s.requestId(), newState(g, 0));
+    batcher.add(s);
   }
 
-  /** Applies the stop rules to {@code token}, sampled for {@code s} at {@code now}; appends events. */
-  void onToken(Sequence s, int token, long now, List<SequenceEvent> events) {
+  private RequestState newState(RequestGroup g, int choice) {
+    Long seed = g.request.params().choiceSeed(choice);
+    int[] prompt = g.request.promptTokens();
+    return new RequestState(g.request, g, choice, new SplittableRandom(seed != null ? seed : seeds.nextLong()),
+        new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]), Constraints.newState(g.request, tokenizer));
+  }
+
+  /** Whether sampling {@code s} now must {@link #fork} it: choice 0 of an {@code n > 1} request, about to sample its first token. */
+  boolean forks(Sequence s) {
+    RequestState out = states.get(s.requestId());
+    return !out.group.forked && out.choice == 0 && s.numOutputTokens() == 0;
+  }
+
+  /**
+   * Forks choices {@code 1..n-1} from choice 0 ({@code parent}, whose prompt the step just
+   * completed) and samples every choice's first token from {@code row}, the parent's logits (the
+   * bias and penalties are applied to it here, once: no choice has generated anything yet).
+   */
+  void fork(Sequence parent, float[] row, io.prism.runtime.engine.TokenSampler sampler, long now, List<SequenceEvent> events) {
+    RequestState first = states.get(parent.requestId());
+    RequestGroup g = first.group;
+    SamplingParams p = g.request.params();
+    int n = p.n();
+    g.forked = true;
+    int sharedBlocks = parent.promptLength() / batcher.blockSize();
+    for (int j = 1; j < n; j++) {
+      Sequence child = new Sequence(RequestGroup.sequenceId(g.request.requestId(), j), g.request.promptTokens(),
+          parent.promptLength() + p.maxTokens());
+      batcher.fork(parent, child, sharedBlocks);
+      g.sequences[j] = child;
+      states.put(child.requestId(), newState(g, j));
+    }
+    first.adjustment().apply(row);
+    if (first.constraint != null) first.constraint.applyMask(row); // every choice's grammar starts in the same state
+    int[] tokens = new int[n];
+    TokenLogprobs[] lps = new TokenLogprobs[n];
+    for (int j = 0; j < n; j++) {
+      RequestState st = states.get(g.sequences[j].requestId());
+      tokens[j] = sampler.sample(row, p, st.rng);
+      if (p.wantsLogprobs()) lps[j] = Sampler.logprobs(row, p.temperature(), tokens[j], p.logprobs());
+    }
+    for (int j = 0; j < n; j++) onToken(g.sequences[j], tokens[j], lps[j], now, events);
+  }
+
+  /**
+   * Applies the stop rules to {@code token}, sampled for {@code s} at {@code now}; appends events.
+   *
+   * @param logprobs its log probabilities (by id) when the request asked for them, else null
+   */
+  void onToken(Sequence s, int token, TokenLogprobs logprobs, long now, List<SequenceEvent> events) {
     RequestState out = states.get(s.requestId());
     SamplingParams p = out.request.params();
     if (out.constraint != null) out.constraint.advance(token);
@@ -56,10 +123,12 @@ final class RequestLifecycle {
       out.hasFirstToken = true;
       out.firstTokenNanos = now;
     }
+    GeneratedLogprobs described = logprobs == null ? null : describe(logprobs, s.token(s.numTokens() - 1));
     s.appendToken(token);
+    if (out.counts != null) out.counts.addOutput(token);
     generatedTokens++;
     String text = out.stops.append(out.detokenizer.next(token));
-    events.add(new SequenceEvent.Token(s.requestId(), token, text, index));
+    events.add(new SequenceEvent.Token(out.request.requestId(), token, text, index, out.choice, described));
     if (out.stops.stopped()) {
       end(s, FinishReason.STOP, "", "", events);
     } else if (out.constraint != null && out.constraint.complete()) {
@@ -67,6 +136,19 @@ final class RequestLifecycle {
     } else if (s.numOutputTokens() >= p.maxTokens() || s.numTokens() >= config.maxSeqLen()) {
       finishWithFlush(s, out, FinishReason.LENGTH, events);
     }
+  }
+
+  /** The token texts of {@code lp}: each candidate's bytes after {@code previousId} (a special token's own text). */
+  private GeneratedLogprobs describe(TokenLogprobs lp, int previousId) {
+    List<GeneratedLogprobs.Candidate> top = new ArrayList<>(lp.topIds().length);
+    for (int i = 0; i < lp.topIds().length; i++) top.add(candidate(lp.topIds()[i], lp.topLogprobs()[i], previousId));
+    return new GeneratedLogprobs(candidate(lp.tokenId(), lp.logprob(), previousId), top);
+  }
+
+  private GeneratedLogprobs.Candidate candidate(int id, float logprob, int previousId) {
+    String special = tokenizer.specialTokenText(id);
+    byte[] bytes = special != null ? special.getBytes(StandardCharsets.UTF_8) : tokenizer.decodeBytes(previousId, id);
+    return new GeneratedLogprobs.Candidate(id, bytes, logprob);
   }
 
   /** Ends {@code s}, emitting held-back text; a stop string completed by that text makes it STOP. */
@@ -77,15 +159,43 @@ final class RequestLifecycle {
     end(s, reason, text, "", events);
   }
 
-  /** Removes {@code s} from the batcher (its blocks freed, full ones cached) and emits its {@code Finished}. */
+  /**
+   * Removes {@code s} from the batcher (its blocks freed, full ones cached) and emits its choice's
+   * {@code Finished}. Ending choice 0 of a request not yet forked (cancelled or failed) ends its
+   * other choices too, each with its own {@code Finished} and the same reason.
+   */
   void end(Sequence s, FinishReason reason, String text, String message, List<SequenceEvent> events) {
+    RequestState out = states.remove(s.requestId());
+    RequestGroup g = out.group;
     batcher.remove(s);
-    states.remove(s.requestId());
-    switch (reason) {
-      case CANCELLED -> cancelled++;
-      case FAILED -> failed++;
-      default -> finished++;
+    g.sequences[out.choice] = null;
+    g.completionTokens += s.numOutputTokens();
+    finishChoice(g, out.choice, reason, text, message, events);
+    if (!g.forked) { // choice 0 ended before it was prefilled: the others never started
+      g.forked = true;
+      for (int j = 1; j < g.sequences.length; j++) finishChoice(g, j, reason, "", message, events);
     }
-    events.add(new SequenceEvent.Finished(s.requestId(), reason, text, s.promptLength(), s.numOutputTokens(), message));
+  }
+
+  /** Ends every choice of request {@code requestId} still running; false if there is no such request. */
+  boolean endRequest(String requestId, FinishReason reason, String message, List<SequenceEvent> events) {
+    RequestGroup g = groups.get(requestId);
+    if (g == null) return false;
+    for (Sequence s : g.sequences.clone()) if (s != null && groups.get(requestId) == g) end(s, reason, "", message, events);
+    return true;
+  }
+
+  private void finishChoice(RequestGroup g, int choice, FinishReason reason, String text, String message, List<SequenceEvent> events) {
+    g.choicesLeft--;
+    if (g.choicesLeft == 0) {
+      groups.remove(g.request.requestId());
+      switch (reason) {
+        case CANCELLED -> cancelled++;
+        case FAILED -> failed++;
+        default -> finished++;
+      }
+    }
+    events.add(new SequenceEvent.Finished(g.request.requestId(), reason, text, g.request.promptTokens().length, g.completionTokens, message, choice,
+        g.choicesLeft));
   }
 }

@@ -27,7 +27,8 @@ public record RequestLimits(String modelId, int maxSeqLen, int vocabSize, int bl
 
   /**
    * Null if {@code r} fits; else why not: prompt plus {@code maxTokens} over the context length
-   * (OpenAI's wording), a prompt token outside the vocabulary, more KV blocks than the cache
+   * (OpenAI's wording), a prompt or {@code logit_bias} token outside the vocabulary, more KV blocks
+   * (all {@code n} choices, sharing the prompt's full blocks) than the cache
    * reserves, or more KV pages than the pool could ever hold.
    *
    * @param capacityPages pages the pool could ever give KV beside the weights
@@ -46,8 +47,13 @@ public record RequestLimits(String modelId, int maxSeqLen, int vocabSize, int bl
         return new Rejection.InvalidRequest("prompt", "prompt token id " + t + " is outside the vocabulary of " + vocabSize + " tokens");
       }
     }
+    for (int t : r.params().logitBias().keySet()) {
+      if (t >= vocabSize) return new Rejection.InvalidRequest("logit_bias", "logit_bias token id " + t + " is outside the vocabulary of " + vocabSize + " tokens");
+    }
     int kvTokens = p + c - 1; // the last sampled token is never computed
-    int needBlocks = (kvTokens + blockSize - 1) / blockSize;
+    int sharedBlocks = p / blockSize; // n choices share the prompt's full blocks, each has the rest
+    long perChoice = (kvTokens + blockSize - 1) / blockSize - sharedBlocks;
+    int needBlocks = (int) Math.min(Integer.MAX_VALUE, sharedBlocks + r.params().n() * perChoice);
     if (needBlocks > maxBlocks) {
       return new Rejection.InvalidRequest("max_tokens", "request needs " + needBlocks + " KV blocks but model " + modelId
           + " reserves only " + maxBlocks + "; lower max_tokens or raise the engine's KV capacity");

@@ -14,9 +14,10 @@ package io.prism.runtime.memory;
  *   U used (reference count >= 1)   C cached, unused (idle, in the LRU)   . free
  * </pre>
  *
- * <p>Block states: <b>free</b>; <b>used</b> by one or more sequences (a reference count; only full
- * cached blocks are shared); <b>idle</b>: cached, used by nobody, kept so that a later request with
- * the same prefix skips computing it ({@link PrefixCache}), evictable at any time. Page id states:
+ * <p>Block states: <b>free</b>; <b>used</b> by one or more sequences (a reference count); <b>idle</b>: cached, used by nobody, kept so that a later request with
+ * the same prefix skips computing it ({@link PrefixCache}), evictable at any time. Only full
+ * blocks are ever shared: cached ones found by a later request, and the prompt blocks of the choices
+ * of one {@code n > 1} request ({@link #share}). Page id states:
  * mapped with a used block; <b>cache-only</b> (idle blocks only: {@link #dropCachedBlocks} unmaps
  * it); <b>empty</b> (kept mapped, at most {@code reservePageIds} of them, so a model that frees and
  * refills a page does not unmap and remap it: {@link #releaseEmptyPages}); unmapped.
@@ -274,6 +275,18 @@ public final class BlockManager {
       }
     }
     return hits;
+  }
+
+  /**
+   * Takes one more reference to each of the used blocks {@code blockIds}: another sequence's block
+   * table will hold them too ({@code n > 1} choices sharing their prompt's full blocks). The caller
+   * guarantees that no holder writes into them (they are full). All or nothing.
+   *
+   * @throws IllegalStateException if a block is not used
+   */
+  public void share(int[] blockIds) {
+    for (int b : blockIds) if (st.refCount[checkBlock(b)] == 0) throw new IllegalStateException("block " + b + " is not used; only used blocks are shared");
+    for (int b : blockIds) st.refCount[b]++;
   }
 
   /** Blocks {@link #acquireCachedPrefix} would hit now (a dry run). */

@@ -8,7 +8,9 @@ import io.prism.runtime.memory.HostDeviceMemory;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.model.LoadedModel;
+import io.prism.runtime.sampling.LogitAdjustment;
 import io.prism.runtime.sampling.Sampler;
+import io.prism.runtime.sampling.TokenLogprobs;
 import io.prism.runtime.sampling.SamplingParams;
 import java.util.List;
 import java.util.Map;
@@ -32,12 +34,14 @@ class DeviceSamplingEngineTest {
     }
 
     @Override
-    public void forwardSampled(ForwardBatch batch, SamplingParams[] params, float[] coins, int[] next) {
+    public void forwardSampled(ForwardBatch batch, SamplingParams[] params, LogitAdjustment[] adjustments, float[] coins, int[] next,
+        TokenLogprobs[] logprobs) {
       sampledCalls++;
       float[][] rows = new float[batch.entries().size()][ModelEngineTest.VOCAB];
       inner.forward(batch, rows);
       for (int i = 0; i < rows.length; i++) {
         if (!batch.entries().get(i).wantLogits()) continue;
+        if (adjustments[i] != null) adjustments[i].apply(rows[i]);
         float coin = coins[i];
         next[i] = Sampler.sample(rows[i], params[i], new RandomGenerator() {
           @Override
@@ -50,6 +54,7 @@ class DeviceSamplingEngineTest {
             return coin;
           }
         });
+        if (params[i].wantsLogprobs()) logprobs[i] = Sampler.logprobs(rows[i], params[i].temperature(), next[i], params[i].logprobs());
       }
     }
 

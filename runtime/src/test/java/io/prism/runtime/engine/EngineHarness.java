@@ -18,6 +18,7 @@ final class EngineHarness {
   static final class Result {
     final List<Integer> tokens = new ArrayList<>();
     final StringBuilder text = new StringBuilder();
+    final List<GeneratedLogprobs> logprobs = new ArrayList<>();
     SequenceEvent.Finished finished;
 
     @Override
@@ -26,26 +27,53 @@ final class EngineHarness {
     }
   }
 
+  /** By request id for choice 0, {@code requestId#choice} for the others. */
   final Map<String, Result> results = new LinkedHashMap<>();
+  private final Map<String, Integer> choices = new LinkedHashMap<>();
+  private final java.util.Set<String> ended = new java.util.HashSet<>();
 
   void expect(String requestId) {
-    assertNull(results.put(requestId, new Result()), "request id reused: " + requestId);
+    expect(requestId, 1);
+  }
+
+  /** Expects {@code n} choices of {@code requestId}. */
+  void expect(String requestId, int n) {
+    choices.put(requestId, n);
+    for (int j = 0; j < n; j++) assertNull(results.put(key(requestId, j), new Result()), "request id reused: " + requestId);
+  }
+
+  static String key(String requestId, int choice) {
+    return choice == 0 ? requestId : requestId + "#" + choice;
   }
 
   void accept(List<SequenceEvent> events) {
     for (SequenceEvent e : events) {
-      Result r = results.get(e.requestId());
+      assertFalse(ended.contains(e.requestId()), "event after the request's last Finished: " + e);
+      int choice = e instanceof SequenceEvent.Token t ? t.choice() : ((SequenceEvent.Finished) e).choice();
+      Result r = results.get(key(e.requestId(), choice));
       assertNotNull(r, "event for an unknown request: " + e);
       assertNull(r.finished, "event after Finished: " + e);
       if (e instanceof SequenceEvent.Token t) {
         assertEquals(r.tokens.size(), t.index(), "token index");
         r.tokens.add(t.tokenId());
         r.text.append(t.text());
+        if (t.logprobs() != null) r.logprobs.add(t.logprobs());
       } else {
         SequenceEvent.Finished f = (SequenceEvent.Finished) e;
         r.finished = f;
         r.text.append(f.text());
-        assertEquals(r.tokens.size(), f.completionTokens(), "completion tokens of " + f);
+        int n = choices.get(e.requestId());
+        int open = 0, total = 0;
+        for (int j = 0; j < n; j++) {
+          Result c = results.get(key(e.requestId(), j));
+          if (c.finished == null) open++;
+          total += c.tokens.size();
+        }
+        assertEquals(open, f.choicesLeft(), "choices left of " + f);
+        if (open == 0) {
+          ended.add(e.requestId());
+          assertEquals(total, f.completionTokens(), "completion tokens of " + f);
+        }
       }
     }
   }
