@@ -62,6 +62,17 @@ public final class PrismNode implements PrismApi, AutoCloseable {
   private final PlacementSettings placementSettings;
   private final ActorRef<Frontend.Command> frontend;
   private final GracefulLeave leave;
+  private final io.prism.runtime.memory.HostTier hostTier;
+
+  /** This node's host tier: the bounded host copies of evicted weights ({@code prism.node.host-tier-bytes}). */
+  public io.prism.runtime.memory.HostTier hostTier() {
+    return hostTier;
+  }
+
+  @Override
+  public io.prism.runtime.memory.HostTier.Usage hostTierUsage() {
+    return hostTier.usage();
+  }
 
   /** Health of the cluster's devices: healthy when there is at least one GPU and every one can make progress. */
   public record Health(boolean healthy, List<String> problems) {}
@@ -77,7 +88,8 @@ public final class PrismNode implements PrismApi, AutoCloseable {
     for (Device d : devices) ids.add(GpuId.of(self, d.index()));
     this.localGpus = List.copyOf(ids);
     Executor blocking = system.dispatchers().lookup(DispatcherSelector.blocking());
-    ModelStore store = new ModelStore(loader, blocking);
+    ModelStore store = new ModelStore(loader, blocking, io.prism.actors.model.HostTierSettings.from(system.settings().config()));
+    this.hostTier = store.hostTier();
     // every node runs a replicator of the model catalog (DurableCatalog), also those that never host the singleton
     org.apache.pekko.cluster.ddata.typed.javadsl.DistributedData.get(system);
     this.placement = ClusterSingleton.get(system).init(

@@ -105,15 +105,20 @@ public final class CudaDevice implements Device {
     open();
     ctx.makeCurrent();
     checkKv(model, kv);
-    DeviceWeights w;
-    if (model.weights() != null) {
-      w = DeviceWeights.upload(ctx, model.weights(), quantizedOf(model), precision);
-    } else {
-      BiFunction<Integer, Integer, GgmlType> mix = randomMix(model.config());
-      w = mix == null ? DeviceWeights.random(ctx, model.config(), precision, randomSeed)
-          : DeviceWeights.randomQuantized(ctx, model.config(), precision, randomSeed, mix);
-    }
-    return backend(w, kv);
+    CudaForwardBackend b = backend(weights(model, randomSeed), kv);
+    b.reloader(m -> { // the disk tier: the same load path, the same seed
+      ctx.makeCurrent();
+      return weights(m, randomSeed);
+    });
+    return b;
+  }
+
+  /** Uploads {@code model}'s host weights, or generates random ones from {@code randomSeed} when it has none. */
+  private DeviceWeights weights(LoadedModel model, long randomSeed) {
+    if (model.weights() != null) return DeviceWeights.upload(ctx, model.weights(), quantizedOf(model), precision);
+    BiFunction<Integer, Integer, GgmlType> mix = randomMix(model.config());
+    return mix == null ? DeviceWeights.random(ctx, model.config(), precision, randomSeed)
+        : DeviceWeights.randomQuantized(ctx, model.config(), precision, randomSeed, mix);
   }
 
   /**

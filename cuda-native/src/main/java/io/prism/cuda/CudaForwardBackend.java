@@ -62,6 +62,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   private final DecodeGraphs decodeGraphs;
   private final ChunkedStep chunked;
   private org.bytedeco.javacpp.Pointer hostWeights;
+  private java.util.function.Function<io.prism.runtime.model.LoadedModel, DeviceWeights> reloader;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
 
   private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, StepWorkspace ws, Gemm gemm) {
@@ -133,17 +134,48 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
    */
   @Override
   public void evictWeights() {
+    evictWeights(true);
+  }
+
+  /**
+   * Evicts as {@link #evictWeights()}; without {@code keepHostCopy} no copy is made and a pinned
+   * copy kept from an earlier eviction is freed (the disk tier: the next activation regenerates or
+   * uploads the weights again through {@link #activateWeights(io.prism.runtime.model.LoadedModel)}).
+   */
+  @Override
+  public void evictWeights(boolean keepHostCopy) {
     if (closed) throw new IllegalStateException("backend is closed");
     if (!w.onDevice()) return;
     ctx.makeCurrent();
     ctx.synchronize();
-    if (hostWeights == null) {
+    if (keepHostCopy && hostWeights == null) {
       hostWeights = ctx.allocHost(w.bytes);
       check("cuMemcpyDtoHAsync(weights)", cudart.cuMemcpyDtoHAsync(hostWeights, w.base, w.bytes, ctx.stream));
       ctx.synchronize();
     }
     decodeGraphs.closeAll();
     w.releaseDevice();
+    if (!keepHostCopy) dropHostCopy();
+  }
+
+  /** Bytes of the pinned host copy ({@code w.bytes} once made, also while resident), 0 when none. */
+  @Override
+  public long hostCopyBytes() {
+    return hostWeights == null ? 0 : w.bytes;
+  }
+
+  /** Frees the pinned host copy; while evicted the next activation then reloads ({@link #needsReload()}). */
+  @Override
+  public void dropHostCopy() {
+    if (hostWeights == null) return;
+    ctx.makeCurrent();
+    ctx.freeHost(hostWeights);
+    hostWeights = null;
+  }
+
+  @Override
+  public boolean needsReload() {
+    return !closed && !w.onDevice() && hostWeights == null;
   }
 
   /**
@@ -151,13 +183,39 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
    * asynchronous copies of 256 MiB (issue 4 measures this against bytes / host-to-device bandwidth).
    * The caller reserved the bytes in the page pool first. No-op when resident.
    *
+   * @throws IllegalStateException if the host copy was dropped (use {@link #activateWeights(io.prism.runtime.model.LoadedModel)})
    * @throws io.prism.runtime.memory.DeviceException if the allocation or a copy fails (the weights stay evicted)
    */
   @Override
   public void activateWeights() {
+    if (needsReload()) throw new IllegalStateException("the host copy of " + c.name() + " was dropped; activate it with the model read again");
+    activateWeights(null);
+  }
+
+  /**
+   * Activates; if the host copy was dropped, the weights are built again by the device's own load
+   * path ({@link CudaDevice}: uploaded from {@code source}'s host weights, or generated from the
+   * seed the backend was loaded with for a random model) into a fresh allocation of the same
+   * layout, which this backend adopts.
+   *
+   * @throws IllegalArgumentException if a reload is needed and {@code source} is null, or it yields another layout
+   * @throws io.prism.runtime.memory.DeviceException if the allocation, upload or copy fails (the weights stay evicted)
+   */
+  @Override
+  public void activateWeights(io.prism.runtime.model.LoadedModel source) {
     if (closed) throw new IllegalStateException("backend is closed");
     if (w.onDevice()) return;
     ctx.makeCurrent();
+    if (hostWeights == null) {
+      if (source == null || reloader == null) throw new IllegalArgumentException("reloading " + c.name() + " needs its model and the device's load path");
+      DeviceWeights fresh = reloader.apply(source);
+      if (fresh.bytes != w.bytes || fresh.precision != w.precision) {
+        fresh.close();
+        throw new IllegalArgumentException("reloaded " + c.name() + " has " + fresh.bytes + " weight bytes, not " + w.bytes);
+      }
+      w.rebase(fresh.takeAllocation());
+      return;
+    }
     long base = ctx.alloc("weights " + c.name(), w.bytes);
     try {
       copyHostWeights(base);
@@ -166,6 +224,11 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
       throw e;
     }
     w.rebase(base);
+  }
+
+  /** Sets how a dropped host copy is rebuilt: the device's load path for this model (weights of the same layout). */
+  void reloader(java.util.function.Function<io.prism.runtime.model.LoadedModel, DeviceWeights> r) {
+    this.reloader = r;
   }
 
   private void copyHostWeights(long base) {

@@ -360,6 +360,21 @@ final class DeviceWeights implements AutoCloseable {
     rebase(0); // addresses become offsets from 0 until the next rebase
   }
 
+  /**
+   * Hands this allocation to another {@code DeviceWeights} of the same layout ({@link #rebase} there)
+   * and closes this one without freeing it.
+   *
+   * @return the allocation's base address
+   * @throws IllegalStateException if closed or not on the device
+   */
+  long takeAllocation() {
+    if (closed || base == 0) throw new IllegalStateException("no device allocation to hand over");
+    long b = base;
+    base = 0;
+    closed = true;
+    return b;
+  }
+
   @Override
   public void close() {
     if (closed) return;

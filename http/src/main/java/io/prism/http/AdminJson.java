@@ -22,8 +22,22 @@ final class AdminJson {
   private AdminJson() {}
 
   static HttpResponse gpus(List<GpuStatus> list) {
+    return gpus(list, null);
+  }
+
+  /** As {@link #gpus(List)}, with this node's host tier ({@code host_tier}: used and limit bytes, copies, drops; null: none). */
+  static HttpResponse gpus(List<GpuStatus> list, io.prism.runtime.memory.HostTier.Usage hostTier) {
     ObjectNode root = Json.MAPPER.createObjectNode();
     root.put("object", "list");
+    if (hostTier != null) {
+      ObjectNode h = root.putObject("host_tier");
+      h.put("used_bytes", hostTier.usedBytes());
+      h.put("limit_bytes", hostTier.limitBytes());
+      h.put("copies", hostTier.copies());
+      h.put("dropping", hostTier.dropping());
+      h.put("drops_asked", hostTier.dropsAsked());
+      h.put("refused", hostTier.refused());
+    }
     ArrayNode data = root.putArray("data");
     for (GpuStatus s : list) {
       ObjectNode g = data.addObject();
@@ -61,6 +75,7 @@ final class AdminJson {
   private static void model(ObjectNode mo, GpuStatus.ModelStatus m) {
     mo.put("id", m.modelId());
     mo.put("resident", m.resident());
+    mo.put("tier", m.tiers().tier());
     mo.put("weight_bytes", m.weightBytes());
     mo.put("pages_held", m.pagesHeld());
     mo.put("pages_in_use", m.pagesInUse());
@@ -91,6 +106,12 @@ final class AdminJson {
     ts.put("activations", b.activations());
     ts.put("activation_seconds_total", b.activationNanosTotal() / 1e9);
     ts.put("last_activation_seconds", b.lastActivationNanos() / 1e9);
+    GpuStatus.WeightTierStatus t = m.tiers();
+    ts.put("host_copy_bytes", t.hostCopyBytes());
+    ts.put("activations_from_host", t.hostActivations());
+    ts.put("activation_seconds_from_host", t.hostActivationNanos() / 1e9);
+    ts.put("activations_from_disk", t.diskActivations());
+    ts.put("activation_seconds_from_disk", t.diskActivationNanos() / 1e9);
     ts.put("pages_reclaimed", b.pagesReclaimed());
     ts.put("preempted_for_others", b.preempted());
   }

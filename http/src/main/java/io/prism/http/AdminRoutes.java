@@ -107,7 +107,7 @@ public final class AdminRoutes extends AllDirectives {
         opsRoute(),
         new PlacementRoutes(api, maxBodyBytes).route(),
         pathPrefix("admin", () -> concat(
-            path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(AdminJson::gpus)))),
+            path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(l -> AdminJson.gpus(l, api.hostTierUsage()))))),
             path("models", () -> concat(
                 get(() -> completeWithFuture(api.models().thenApply(AdminRoutes::catalog))),
                 post(() -> withSizeLimit(maxBodyBytes, () -> entity(Unmarshaller.entityToString(), body ->
@@ -280,6 +280,6 @@ public final class AdminRoutes extends AllDirectives {
   }
 
   private HttpResponse metrics(List<GpuStatus> gpus, io.prism.actors.placement.PlacementView p) {
-    return HttpResponse.create().withEntity(ContentTypes.parse(PrismMetrics.CONTENT_TYPE), metrics.render(gpus, p));
+    return HttpResponse.create().withEntity(ContentTypes.parse(PrismMetrics.CONTENT_TYPE), metrics.render(gpus, p, api.hostTierUsage()));
   }
 }

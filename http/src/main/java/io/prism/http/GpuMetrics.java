@@ -25,7 +25,7 @@ import java.util.function.ToDoubleFunction;
  * prism_requests_deferred_total}, {@code prism_model_activations_total}, {@code
  * prism_model_evictions_total}, {@code prism_kv_pages_reclaimed_total}, {@code
  * prism_num_preemptions_total}, and the summary {@code prism_model_activation_seconds} (count and
- * sum). Counters restart from 0 when a model is loaded again.
+ * sum); the two activation metrics carry a {@code tier} label (host or disk). Counters restart from 0 when a model is loaded again.
  */
 final class GpuMetrics {
   private GpuMetrics() {}
@@ -50,21 +50,50 @@ final class GpuMetrics {
     out.add(modelCounter(gpus, "prism_requests_dropped", "Requests local admission rejected: they could not meet their TTFT SLO (503).",
         m -> m.books().dropped()));
     out.add(modelCounter(gpus, "prism_requests_deferred", "Requests local admission deferred at least once.", m -> m.books().deferred()));
-    out.add(modelCounter(gpus, "prism_model_activations", "Activations of evicted weights.", m -> m.books().activations()));
+    out.add(tierCounter(gpus));
     out.add(modelCounter(gpus, "prism_model_evictions", "Evictions of the weights to host memory.", m -> m.books().evictions()));
     out.add(modelCounter(gpus, "prism_kv_pages_reclaimed", "Pages taken from the model for other models.", m -> m.books().pagesReclaimed()));
     out.add(modelCounter(gpus, "prism_num_preemptions", "Sequences of the model preempted (recompute).", GpuStatus.ModelStatus::preemptions));
     SummarySnapshot.Builder activation = SummarySnapshot.builder().name("prism_model_activation_seconds")
-        .help("Time from a request for an evicted model to its weights being back, reclaim included.");
+        .help("Time from a request for an evicted model to its weights being back, reclaim (and, from disk, the file read) included, by the tier it came from.");
     for (GpuStatus g : gpus) {
       for (GpuStatus.ModelStatus m : g.models()) {
-        ModelBooks b = m.books();
-        activation.dataPoint(SummarySnapshot.SummaryDataPointSnapshot.builder().labels(labels(g, m)).count(b.activations())
-            .sum(b.activationNanosTotal() / 1e9).build());
+        GpuStatus.WeightTierStatus t = m.tiers();
+        activation.dataPoint(SummarySnapshot.SummaryDataPointSnapshot.builder().labels(labels(g, m).add("tier", "host")).count(t.hostActivations())
+            .sum(t.hostActivationNanos() / 1e9).build());
+        activation.dataPoint(SummarySnapshot.SummaryDataPointSnapshot.builder().labels(labels(g, m).add("tier", "disk")).count(t.diskActivations())
+            .sum(t.diskActivationNanos() / 1e9).build());
       }
     }
     out.add(activation.build());
     return out;
+  }
+
+  /** {@code prism_model_activations_total{tier}}: activations by the tier the weights came from (host or disk). */
+  private static CounterSnapshot tierCounter(List<GpuStatus> gpus) {
+    CounterSnapshot.Builder b = CounterSnapshot.builder().name("prism_model_activations")
+        .help("Activations of evicted weights, by the tier they came from: host (host copy) or disk (the model file read again).");
+    for (GpuStatus g : gpus) {
+      for (GpuStatus.ModelStatus m : g.models()) {
+        GpuStatus.WeightTierStatus t = m.tiers();
+        b.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(labels(g, m).add("tier", "host")).value(t.hostActivations()).build());
+        b.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(labels(g, m).add("tier", "disk")).value(t.diskActivations()).build());
+      }
+    }
+    return b.build();
+  }
+
+  /** This node's host tier: used and limit bytes, copies held, drops asked. */
+  static List<MetricSnapshot> hostTier(io.prism.runtime.memory.HostTier.Usage u) {
+    return List.of(
+        GaugeSnapshot.builder().name("prism_host_tier_used_bytes").help("Bytes of host copies of evicted weights this node holds.")
+            .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().value(u.usedBytes()).build()).build(),
+        GaugeSnapshot.builder().name("prism_host_tier_limit_bytes").help("The node's bound on them (prism.node.host-tier-bytes).")
+            .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().value(u.limitBytes()).build()).build(),
+        GaugeSnapshot.builder().name("prism_host_tier_copies").help("Host copies held (those being dropped included).")
+            .dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().value(u.copies()).build()).build(),
+        CounterSnapshot.builder().name("prism_host_tier_drops").help("Host copies the tier asked to drop (least recently used first).")
+            .dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().value(u.dropsAsked()).build()).build());
   }
 
   private static Labels labels(GpuStatus g) {

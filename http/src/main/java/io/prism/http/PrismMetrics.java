@@ -126,9 +126,20 @@ public final class PrismMetrics {
 
   /** As {@link #render(List)}, with the placement's migration and KVPR metrics ({@code placement} null: none). */
   public byte[] render(List<GpuStatus> gpus, io.prism.actors.placement.PlacementView placement) {
+    return render(gpus, placement, null);
+  }
+
+  /**
+   * As {@link #render(List, io.prism.actors.placement.PlacementView)}, with this node's host tier
+   * ({@code null}: none): gauges {@code prism_host_tier_used_bytes}, {@code
+   * prism_host_tier_limit_bytes}, {@code prism_host_tier_copies} and the counter {@code
+   * prism_host_tier_drops_total} (copies the tier asked to drop, least recently used first).
+   */
+  public byte[] render(List<GpuStatus> gpus, io.prism.actors.placement.PlacementView placement, io.prism.runtime.memory.HostTier.Usage hostTier) {
     List<MetricSnapshot> all = new ArrayList<>();
     registry.scrape().forEach(all::add);
     all.addAll(GpuMetrics.snapshots(gpus));
+    if (hostTier != null) all.addAll(GpuMetrics.hostTier(hostTier));
     all.addAll(PlacementMetrics.snapshots(placement));
     ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
     try {

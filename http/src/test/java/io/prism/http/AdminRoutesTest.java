@@ -42,7 +42,8 @@ class AdminRoutesTest extends JUnit5RouteTest {
     route = testRoute(new PrismRoutes(api, materializer(), SETTINGS).route());
     ModelBooks books = new ModelBooks(2, 7, 1, 3, 2, 1_500_000_000L, 700_000_000L, 2, 40, 5);
     GpuStatus.ModelStatus a = new GpuStatus.ModelStatus("a", 1000, 30, 10, 3, 1, 2, true, 4, 0, 0, 6, false, 0, 99, 0, 120,
-        Duration.ofMillis(500), Duration.ofMillis(50), 2000.0, 0, 1024, books);
+        Duration.ofMillis(500), Duration.ofMillis(50), 2000.0, 0, 1024, books,
+        new GpuStatus.WeightTierStatus("disk", 0, 1, 300_000_000L, 1, 1_200_000_000L));
     api.gpus = List.of(new GpuStatus(GPU, "host-cpu-0", 1, 1 << 20, 4096, 200, 50, 8, 30, 1000, List.of(a), "", true, "", 0, 17, 2,
         List.of(new GpuEvent(1_700_000_000_000L, GpuEvent.EVICTED, "a", "evicted the weights of a"))));
   }
@@ -57,10 +58,15 @@ class AdminRoutesTest extends JUnit5RouteTest {
     for (String line : List.of("prism_kv_pages_used" + labels + " 20.0", "prism_kv_pages_held" + labels + " 30.0",
         "prism_model_weights_resident" + labels + " 0.0", "prism_num_requests_waiting" + labels + " 3.0",
         "prism_requests_admitted_total" + labels + " 7.0", "prism_requests_dropped_total" + labels + " 1.0",
-        "prism_model_activations_total" + labels + " 2.0", "prism_model_activation_seconds_sum" + labels + " 1.5",
+        "prism_model_activations_total" + tier("host") + " 1.0", "prism_model_activations_total" + tier("disk") + " 1.0",
+        "prism_model_activation_seconds_sum" + tier("host") + " 0.3", "prism_model_activation_seconds_sum" + tier("disk") + " 1.2",
         "prism_kv_pages_free{gpu=\"gpu-0@127.0.0.1:25520\"} 50.0", "prism_kv_pages_reserve{gpu=\"gpu-0@127.0.0.1:25520\"} 8.0")) {
       assertTrue(text.contains(line), "metrics contain " + line + ":\n" + text);
     }
+  }
+
+  private static String tier(String tier) {
+    return "{gpu=\"gpu-0@127.0.0.1:25520\",model_name=\"a\",tier=\"" + tier + "\"}";
   }
 
   @Test
@@ -91,6 +97,9 @@ class AdminRoutesTest extends JUnit5RouteTest {
     assertEquals(1, m.get("admission").get("dropped").asInt());
     assertEquals(2, m.get("time_sharing").get("activations").asInt());
     assertEquals(0.7, m.get("time_sharing").get("last_activation_seconds").asDouble(), 1e-9);
+    assertEquals("disk", m.get("tier").asText());
+    assertEquals(1, m.get("time_sharing").get("activations_from_disk").asInt());
+    assertEquals(1.2, m.get("time_sharing").get("activation_seconds_from_disk").asDouble(), 1e-9);
     JsonNode e = g.get("events").get(0);
     assertEquals(GpuEvent.EVICTED, e.get("kind").asText());
     assertEquals("a", e.get("model").asText());

@@ -39,6 +39,14 @@ public interface PrismApi {
   /** Removes a model from the catalog and unloads it. */
   CompletionStage<GlobalPlacementActor.Unregistered> unregister(String modelId);
 
+  /**
+   * This node's host tier: bytes of host copies of evicted weights held and its bound ({@code
+   * prism.node.host-tier-bytes}); null when this API has none. Default null.
+   */
+  default io.prism.runtime.memory.HostTier.Usage hostTierUsage() {
+    return null;
+  }
+
   /** Status of every GPU of the cluster. */
   CompletionStage<List<GpuStatus>> gpus();
 

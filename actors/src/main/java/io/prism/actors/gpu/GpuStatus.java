@@ -71,7 +71,8 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    */
   public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pagesKept, int pageIdsHeld, int waiting, int running,
       boolean progressing, long finished, long cancelled, long failed, long preemptions, boolean resident, long lastActivityNanos, long steps,
-      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, long computedTokens, long kvBytesPerToken, ModelBooks books)
+      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, long computedTokens, long kvBytesPerToken, ModelBooks books,
+      WeightTierStatus tiers)
       implements PrismMessage {
     /** Pages in use by requests in flight. */
     public int pagesInUse() {
@@ -82,8 +83,24 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
     public ModelStatus withBooks(ModelBooks b) {
       return new ModelStatus(modelId, weightBytes, pagesHeld, pagesKept, pageIdsHeld, waiting, running, progressing, finished, cancelled, failed,
           preemptions, resident, lastActivityNanos, steps, minPages, maxPages, ttftSlo, tpotSlo, prefillTokensPerSecond, computedTokens,
-          kvBytesPerToken, b);
+          kvBytesPerToken, b, tiers);
     }
+  }
+
+  /**
+   * Where a model's weights are and what activating them cost, per tier (ServerlessLLM's GPU /
+   * host / disk).
+   *
+   * @param tier {@code gpu} (resident), {@code host} (evicted with a host copy) or {@code disk}
+   *     (evicted without one: the next activation reads the model file again)
+   * @param hostCopyBytes bytes this instance holds in its node's host tier
+   * @param hostActivations activations from the host copy; {@code hostActivationNanos} their total time
+   * @param diskActivations activations that reloaded the model; {@code diskActivationNanos} their total time
+   */
+  public record WeightTierStatus(String tier, long hostCopyBytes, long hostActivations, long hostActivationNanos, long diskActivations,
+      long diskActivationNanos) implements PrismMessage {
+    /** No activation yet, resident. */
+    public static final WeightTierStatus RESIDENT = new WeightTierStatus("gpu", 0, 0, 0, 0, 0);
   }
 
   /** Bytes of the budget not used by weights or held pages (reserve pages count as free). */

@@ -141,6 +141,12 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    */
   public record HoldAdmissions(long nanos, String forModel) implements Command {}
 
+  /**
+   * From the node's host tier ({@link HostCopies}): drop the host copy of the weights (the least
+   * recently used copies make room); an evicted model falls to the disk tier.
+   */
+  public enum DropHostCopy implements Command { INSTANCE }
+
   /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
   public record UpdateSpec(ModelSpec spec) implements Command {}
 
@@ -160,6 +166,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   record LoadFailed(String reason) implements Command {}
 
+  /** The model read again from its source for an activation from the disk tier, in {@code readNanos}. */
+  record Reloaded(LoadedModel model, long readNanos) implements Command, NoSerializationVerificationNeeded {}
+
+  record ReloadFailed(String reason) implements Command {}
+
   private record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
 
   /**
@@ -176,7 +187,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent) {
     return Behaviors.withStash(settings.maxQueuedRequests(), stash -> Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       ctx.pipeToSelf(store.load(spec), (m, e) -> e == null ? new Loaded(m) : new LoadFailed(rootMessage(e)));
-      return new ModelLoading(ctx, spec, gpu, device, pool, settings, clock, parent, stash, timers).loading();
+      return new ModelLoading(ctx, spec, gpu, device, pool, store, settings, clock, parent, stash, timers).loading();
     })));
   }
 
@@ -192,14 +203,18 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelIntake intake;
   private final ModelMemoryClient memory;
   private final ModelReports reports;
+  private final HostCopies copies;
+  private final ModelStore store;
   private boolean stepScheduled;
   private RuntimeException lastFailure;
   /** 0: serving; 1: draining; 2: drained and reported. */
   private int drain;
 
   ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuId gpu, ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool,
-      PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, TimerScheduler<Command> timers, double prefillSpeed) {
+      ModelStore store, PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, TimerScheduler<Command> timers,
+      double prefillSpeed) {
     super(ctx);
+    this.store = store;
     this.spec = spec;
     this.engine = engine;
     this.lease = lease;
@@ -212,6 +227,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.intake = new ModelIntake(engine, requests, ctx.getSelf(), clock);
     intake.gpu(gpu);
     this.reports = new ModelReports(engine, lease, settings, prefillSpeed);
+    this.copies = new HostCopies(store.hostTier(), gpu.entityId() + "/" + spec.id(), ctx.getSelf(), clock, (long) (engine.weightBytes() / 10.0));
+    reports.copies(copies);
     this.memory = new ModelMemoryClient(engine, lease, spec, settings, pool, ctx.getSelf(), clock, new ModelMemoryClient.Actor() {
       @Override
       public void stepSoon() {
@@ -224,7 +241,13 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       }
 
       @Override
-      public void activated(long nanos) {
+      public void reload() {
+        getContext().pipeToSelf(store.reload(spec), (m, e) -> e == null ? new Reloaded(m.model(), m.readNanos()) : new ReloadFailed(rootMessage(e)));
+      }
+
+      @Override
+      public void activated(long nanos, io.prism.runtime.engine.WeightTier from) {
+        copies.activated(engine, from, nanos);
         reports.activated(nanos);
         parent.tell(new GpuActor.Activated(spec.id(), nanos));
         reportProgress(true);
@@ -243,8 +266,15 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessage(WeightsReserved.class, m -> guarded(() -> memory.weightsReserved(m.ok(), m.capacityPages())))
         .onMessageEquals(ActivationRetry.INSTANCE, () -> guarded(memory::tryActivate))
         .onMessage(Reclaim.class, this::onReclaim)
+        .onMessageEquals(DropHostCopy.INSTANCE, () -> guarded(() -> copies.dropAsked(engine, memory.activating())))
+        .onMessage(Reloaded.class, m -> guarded(() -> memory.reloaded(m.model())))
+        .onMessage(ReloadFailed.class, m -> {
+          memory.reloadFailed();
+          lastFailure = new IllegalStateException("model '" + spec.id() + "' could not be read again from " + spec.source() + ": " + m.reason());
+          throw lastFailure;
+        })
         .onMessage(EvictIfIdle.class, m -> {
-          if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos())) {
+          if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos(), copies)) {
             memory.syncReserveWish();
             reportProgress(true);
           }
@@ -353,7 +383,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   private Behavior<Command> onReclaim(Reclaim r) {
     try {
-      ModelReclaim.execute(engine, lease, pool, spec.id(), r, clock.getAsLong());
+      ModelReclaim.execute(engine, lease, pool, spec.id(), r, clock.getAsLong(), copies);
     } catch (RuntimeException e) {
       lastFailure = e;
       throw e;
@@ -415,6 +445,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     } catch (RuntimeException e) {
       getContext().getLog().error("Model {} could not return its pages", spec.id(), e);
     }
+    copies.release(); // the engine freed its host copy with its backend
     pool.tell(new PagePoolActor.Leave(spec.id(), lease.takeUnmapped(0, Integer.MAX_VALUE)));
     getContext().getLog().info("Model {} left its GPU: {}", spec.id(), message);
     return this;

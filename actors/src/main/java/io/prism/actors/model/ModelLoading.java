@@ -36,6 +36,7 @@ final class ModelLoading {
   private ModelSpec spec;
   private final Device device;
   private final ActorRef<PagePoolActor.Command> pool;
+  private final ModelStore store;
   private final PrismSettings settings;
   private final LongSupplier clock;
   private final ActorRef<GpuActor.Command> parent;
@@ -44,13 +45,14 @@ final class ModelLoading {
   private final GpuId gpu;
 
   ModelLoading(ActorContext<ModelActor.Command> ctx, ModelSpec spec, GpuId gpu, Device device, ActorRef<PagePoolActor.Command> pool,
-      PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, StashBuffer<ModelActor.Command> stash,
+      ModelStore store, PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, StashBuffer<ModelActor.Command> stash,
       TimerScheduler<ModelActor.Command> timers) {
     this.ctx = ctx;
     this.spec = spec;
     this.gpu = gpu;
     this.device = device;
     this.pool = pool;
+    this.store = store;
     this.settings = settings;
     this.clock = clock;
     this.parent = parent;
@@ -139,7 +141,7 @@ final class ModelLoading {
     GpuActor.ModelProfile profile = new GpuActor.ModelProfile(model.tokenizer(), engine.requestLimits(), model.config().maxSeqLen(), weightBytes,
         capacity);
     parent.tell(new GpuActor.ModelReady(spec.id(), profile));
-    ModelActor actor = new ModelActor(ctx, spec, gpu, engine, lease, pool, settings, clock, parent, timers, prefill);
+    ModelActor actor = new ModelActor(ctx, spec, gpu, engine, lease, pool, store, settings, clock, parent, timers, prefill);
     return stash.unstashAll(actor);
   }
 
@@ -167,7 +169,8 @@ final class ModelLoading {
             return Behaviors.same();
           }
           if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
-              || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry) {
+              || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry
+              || m instanceof ModelActor.DropHostCopy) {
             return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
           }
           if (!stash.isFull()) stash.stash(m);

@@ -6,8 +6,10 @@ import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.pool.PagePoolActor;
 
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.WeightTier;
 import io.prism.runtime.memory.PageLease;
 import io.prism.runtime.memory.PhysicalPage;
+import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.policy.MemoryAsk;
 import io.prism.runtime.policy.ModelMemory;
 import java.time.Duration;
@@ -30,8 +32,9 @@ import org.apache.pekko.actor.typed.ActorRef;
  *
  * <p>Activation: the weight bytes accounted at load are reserved by the pool ({@link
  * PagePoolActor.Activate}), through a negotiation if there is no room, then {@link
- * ModelEngine#activate()}; {@link GpuActor.Activated} reports how long it took since the first
- * request waited for it. Plain state of the model actor.
+ * ModelEngine#activate(LoadedModel)}; {@link GpuActor.Activated} reports how long it took since the first
+ * request waited for it. In the disk tier (the host copy was dropped, {@code HostTier}) the model is
+ * read again from its source first, before any GPU memory is reserved. Plain state of the model actor.
  */
 final class ModelMemoryClient {
   /** What the model actor does on the client's behalf. */
@@ -42,8 +45,11 @@ final class ModelMemoryClient {
     /** Tries the activation again after {@code delay}. */
     void activateLater(Duration delay);
 
-    /** The weights are back after {@code nanos}. */
-    void activated(long nanos);
+    /** The weights are back after {@code nanos}, from tier {@code from}. */
+    void activated(long nanos, WeightTier from);
+
+    /** Reads the model again from its source ({@link ModelActor.Reloaded} or {@link ModelActor.ReloadFailed} follows). */
+    void reload();
   }
 
   private final ModelEngine engine;
@@ -62,6 +68,8 @@ final class ModelMemoryClient {
   private boolean activating;
   private boolean activationNegotiates;
   private long activationStartNanos = -1;
+  private boolean reloading;
+  private LoadedModel reloaded;
   private long askedAtNanos;
   private int wishSent = -1;
 
@@ -187,13 +195,42 @@ final class ModelMemoryClient {
     }
   }
 
-  /** Asks the pool to reserve the weights again (a negotiation makes room if it may ask now). */
+  /** Whether an activation is under way (a request waits for the weights; the host copy may be read). */
+  boolean activating() {
+    return activationStartNanos >= 0;
+  }
+
+  /**
+   * The model read again from its source (disk tier): the activation goes on with it. The GPU
+   * memory is reserved only now, so the file read does not hold it.
+   */
+  void reloaded(LoadedModel model) {
+    reloading = false;
+    reloaded = model;
+    tryActivate();
+  }
+
+  /** The reload failed: the activation is abandoned; the caller fails the waiting requests. */
+  void reloadFailed() {
+    reloading = false;
+    activationStartNanos = -1;
+  }
+
+  /**
+   * Asks the pool to reserve the weights again (a negotiation makes room if it may ask now); in the
+   * disk tier the model is first read again ({@link Actor#reload()}).
+   */
   void tryActivate() {
     if (negotiating && clock.getAsLong() - askedAtNanos > 2 * settings.policies().reclaimTimeout().toNanos()) {
       negotiating = false; // the answer was lost (an actor died): every wait has a bound
       ask.answered(false, clock.getAsLong());
     }
-    if (engine.weightsResident() || activating || negotiating || activationStartNanos < 0) return;
+    if (engine.weightsResident() || activating || negotiating || activationStartNanos < 0 || reloading) return;
+    if (engine.weightTier() == WeightTier.DISK && reloaded == null) {
+      reloading = true;
+      actor.reload();
+      return;
+    }
     activating = true;
     activationNegotiates = ask.shouldAsk(clock.getAsLong(), 0);
     if (activationNegotiates) ask.asked(0);
@@ -213,11 +250,14 @@ final class ModelMemoryClient {
       if (activationNegotiates) ask.answered(false, clock.getAsLong());
       lease.weightBytes(weightBytes);
       lease.limits(spec.minPages(), spec.poolMaxPages());
-      engine.activate();
+      WeightTier from = engine.weightTier();
+      LoadedModel source = reloaded;
+      reloaded = null;
+      engine.activate(from == WeightTier.DISK ? source : null);
       syncReserveWish();
       long took = Math.max(0, clock.getAsLong() - Math.max(0, activationStartNanos));
       activationStartNanos = -1;
-      actor.activated(took);
+      actor.activated(took, from);
       actor.stepSoon();
     } else if (activationNegotiates) {
       negotiating = true; // the GPU actor's PagesReady follows

@@ -27,7 +27,7 @@ final class ModelReclaim {
 
   /** Carries out {@code r}'s actions for model {@code modelId} and returns the pages to {@code pool}. */
   static void execute(ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool, String modelId, ModelActor.Reclaim r,
-      long nowNanos) {
+      long nowNanos, HostCopies copies) {
     List<ReclaimResult> results = new ArrayList<>();
     boolean evicted = false;
     int planned = 0;
@@ -55,12 +55,12 @@ final class ModelReclaim {
         } else {
           int weightPages = engine.memory().weightPages();
           int held = lease.heldPages();
-          engine.evict();
+          copies.evict(engine);
           evicted = true;
           lease.weightBytes(0);
           lease.capacity(lease.capacityPages() + weightPages); // its weights' room is the pool's again
           extra = weightPages;
-          detail = "evicted the weights of " + modelId + " to host memory after " + idle / 1_000_000 + " ms idle (" + weightPages
+          detail = "evicted the weights of " + modelId + " to the " + engine.weightTier().label() + " tier after " + idle / 1_000_000 + " ms idle (" + weightPages
               + " weight pages + " + held + " KV pages) for " + r.forModel();
         }
       } else {
@@ -86,13 +86,13 @@ final class ModelReclaim {
    * @return whether it evicted
    */
   static boolean evictIfIdle(ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool, String modelId, long nowNanos,
-      long idleThresholdNanos) {
+      long idleThresholdNanos, HostCopies copies) {
     long idle = engine.memory().idleNanos(nowNanos);
     if (!engine.weightsResident() || engine.inFlight() > 0 || idle < idleThresholdNanos) return false;
     int weightPages = engine.memory().weightPages();
     int held = lease.heldPages();
     try {
-      engine.evict();
+      copies.evict(engine);
     } catch (UnsupportedOperationException e) {
       return false;
     }
@@ -101,7 +101,8 @@ final class ModelReclaim {
     lease.limits(0, lease.maxPagesOf(modelId));
     List<PhysicalPage> pages = lease.takeUnmapped(0, Integer.MAX_VALUE);
     ReclaimResult r = new ReclaimResult("EvictWeights", modelId, 0, held + weightPages, "evicted the weights of " + modelId
-        + " to host memory after " + idle / 1_000_000 + " ms idle (" + weightPages + " weight pages + " + held + " KV pages) (idle)");
+        + " to the " + engine.weightTier().label() + " tier after " + idle / 1_000_000 + " ms idle (" + weightPages + " weight pages + " + held
+        + " KV pages) (idle)");
     pool.tell(new PagePoolActor.Evicted(modelId, pages, new Handover(-1, "(idle)", null, 0, 1, List.of(r))));
     return true;
   }

@@ -29,6 +29,7 @@ final class ModelReports {
   private long stalledSinceNanos = -1; // real time
   private String violation = "";
   private long checks;
+  private HostCopies copies;
 
   ModelReports(ModelEngine engine, PageLease lease, PrismSettings settings, double prefillTokensPerSecond) {
     this.engine = engine;
@@ -48,6 +49,11 @@ final class ModelReports {
     }
     if (!stalled) stalledSinceNanos = -1;
     else if (stalledSinceNanos < 0) stalledSinceNanos = System.nanoTime();
+  }
+
+  /** The instance's host tier books: its tier status and the activation time to expect from its tier. */
+  void copies(HostCopies c) {
+    copies = c;
   }
 
   /** An activation took {@code nanos} (reclaim included). */
@@ -84,7 +90,7 @@ final class ModelReports {
     }
     return new ModelOutlook(modelId, prefillTokensPerSecond > 0 ? prefillTokensPerSecond : 1e4, decodeStepNanos,
         Math.max(1, settings.engine().prefillChunk()), Math.max(1, settings.engine().maxRunningSequences()), java.util.Arrays.copyOf(remaining, n),
-        engine.weightsResident(), activationNanos);
+        engine.weightsResident(), copies == null ? activationNanos : copies.expectedActivationNanos(engine));
   }
 
   /**
@@ -101,7 +107,8 @@ final class ModelReports {
     GpuStatus.ModelStatus s = new GpuStatus.ModelStatus(spec.id(), engine.weightBytes(), lease.heldPages(), kept, engine.pageIdsHeld(),
         engine.waitingCount() + admittedNotFed, engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions(),
         engine.weightsResident(), engine.lastActivityNanos(), st.steps(), lease.minPagesOf(lease.owner()), lease.maxPagesOf(lease.owner()),
-        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, st.computedTokens(), engine.kvBytesPerToken(), ModelBooks.EMPTY);
+        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, st.computedTokens(), engine.kvBytesPerToken(), ModelBooks.EMPTY,
+        copies == null ? GpuStatus.WeightTierStatus.RESIDENT : copies.status(engine));
     return new ModelReport(s, violation, checks);
   }
 }

@@ -3,6 +3,7 @@ package io.prism.actors.model;
 import io.prism.actors.ModelSpec;
 
 import io.prism.runtime.chat.ChatTokenizer;
+import io.prism.runtime.memory.HostTier;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
 import io.prism.runtime.tokenizer.Tokenizer;
@@ -54,16 +55,54 @@ public final class ModelStore {
 
   private final Loader loader;
   private final Executor blocking;
+  private final HostTier hostTier;
   private final Map<String, CompletableFuture<LoadedModel>> models = new ConcurrentHashMap<>();
 
   /**
+   * A store with an unbounded host tier (every evicted model keeps its host copy).
+   *
    * @param loader reads a model's files
    * @param blocking where loads run (the actor system's blocking-IO dispatcher)
    */
   public ModelStore(Loader loader, Executor blocking) {
+    this(loader, blocking, new HostTier(Long.MAX_VALUE));
+  }
+
+  /**
+   * @param loader reads a model's files
+   * @param blocking where loads and reloads run (the actor system's blocking-IO dispatcher)
+   * @param hostTier the node's host tier: the bound on host copies of evicted weights ({@code
+   *     prism.node.host-tier-bytes}, {@link HostTierSettings})
+   */
+  public ModelStore(Loader loader, Executor blocking, HostTier hostTier) {
+    if (hostTier == null) throw new IllegalArgumentException("host tier must not be null");
     this.loader = loader;
     this.blocking = blocking;
+    this.hostTier = hostTier;
   }
+
+  /** The node's host tier, shared by every model instance on its devices. */
+  public HostTier hostTier() {
+    return hostTier;
+  }
+
+  /**
+   * Reads {@code spec}'s model again from its source, bypassing the cache (the disk tier: an
+   * activation whose host copy was dropped); {@code random:} weights come out the same from their
+   * seed. Runs on the blocking executor.
+   *
+   * @return the model and how long the read took
+   */
+  public CompletionStage<Reloaded> reload(ModelSpec spec) {
+    return CompletableFuture.supplyAsync(() -> {
+      long t0 = System.nanoTime();
+      LoadedModel m = loader.load(spec);
+      return new Reloaded(m, System.nanoTime() - t0);
+    }, blocking);
+  }
+
+  /** A model read again by {@link #reload}: {@code readNanos} is the time the loader took. */
+  public record Reloaded(LoadedModel model, long readNanos) {}
 
   /**
    * The host copy of {@code spec}'s model, loading it on first use; its {@code id} is {@code

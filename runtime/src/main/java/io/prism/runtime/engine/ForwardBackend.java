@@ -1,6 +1,7 @@
 package io.prism.runtime.engine;
 
 import io.prism.runtime.memory.KvCache;
+import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
 
 /**
@@ -58,6 +59,54 @@ public interface ForwardBackend extends AutoCloseable {
    * @throws RuntimeException the backend's device error if the copy fails (the weights stay evicted)
    */
   default void activateWeights() {}
+
+  /**
+   * Evicts the weights as {@link #evictWeights()}, keeping a host copy only if {@code keepHostCopy}
+   * (the node's host tier has room, {@code HostTier}); without one the next activation reloads the
+   * weights from the model's source ({@link #needsReload()}, {@link #activateWeights(LoadedModel)}).
+   * Default: evicts, then drops the host copy if it may not be kept.
+   */
+  default void evictWeights(boolean keepHostCopy) {
+    evictWeights();
+    if (!keepHostCopy) dropHostCopy();
+  }
+
+  /**
+   * Bytes of host memory this backend holds as the copy its next activation reads (pinned on CUDA,
+   * also kept while resident to spare the next eviction its device-to-host copy; on the host backend
+   * only while evicted, since a resident model's arrays are its device copy). 0 when none. Default 0.
+   */
+  default long hostCopyBytes() {
+    return 0;
+  }
+
+  /**
+   * Frees the host copy ({@link #hostCopyBytes()} becomes 0). While evicted, the next activation must
+   * then reload the weights ({@link #needsReload()}). No-op when there is none. Default: no-op.
+   */
+  default void dropHostCopy() {}
+
+  /**
+   * Whether the weights are evicted and their host copy was dropped: only {@link
+   * #activateWeights(LoadedModel)} with the model read again from its source brings them back (the
+   * disk tier). Default false.
+   */
+  default boolean needsReload() {
+    return false;
+  }
+
+  /**
+   * Brings the weights back as {@link #activateWeights()}; if the host copy was dropped, from {@code
+   * source}: the model read again from its file, or for {@code random:} weights the same config (the
+   * weights are generated again from the seed the backend was built with). The caller has reserved
+   * the bytes in the pool first. Default: {@link #activateWeights()} ({@code source} unused).
+   *
+   * @param source the model as its loader returns it now; may be null when {@link #needsReload()} is false
+   * @throws IllegalArgumentException if {@code source} is needed and missing or of another shape
+   */
+  default void activateWeights(LoadedModel source) {
+    activateWeights();
+  }
 
   @Override
   void close();

@@ -351,29 +351,69 @@ public final class ModelEngine implements AutoCloseable {
   }
 
   /**
-   * Evicts the weights to host memory (time sharing): drops the prefix cache and every page id
-   * (this model then holds no pages), withdraws its reserve wish, and evicts the backend's weights.
-   * The caller then calls {@code pool.releaseWeights(owner())}. No-op if already evicted.
+   * Evicts the weights keeping a host copy ({@link #evict(boolean)} with {@code true}).
    *
    * @throws IllegalStateException if requests are in flight ({@link #inFlight()} {@code > 0}) or closed
    * @throws UnsupportedOperationException if the backend cannot evict
    */
   public void evict() {
+    evict(true);
+  }
+
+  /**
+   * Evicts the weights (time sharing): drops the prefix cache and every page id (this model then
+   * holds no pages), withdraws its reserve wish, and evicts the backend's weights to the host tier
+   * if {@code keepHostCopy}, else to the disk tier (the next activation reloads them). The caller
+   * then calls {@code pool.releaseWeights(owner())} and accounts {@link #hostCopyBytes()} in the
+   * node's host tier. No-op if already evicted.
+   *
+   * @throws IllegalStateException if requests are in flight ({@link #inFlight()} {@code > 0}) or closed
+   * @throws UnsupportedOperationException if the backend cannot evict
+   */
+  public void evict(boolean keepHostCopy) {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
     long poolBytes = pool.weightBytesOf(model.id());
-    weights.evict(model.id(), inFlight());
+    weights.evict(model.id(), inFlight(), keepHostCopy);
     if (poolBytes > 0) evictedPoolWeightBytes = poolBytes;
   }
 
   /**
-   * Brings the weights back after {@link #evict()}. The caller has reserved {@link #weightBytes()}
-   * in the pool first. No-op if resident.
+   * Brings the weights back after {@link #evict()} from the host copy. The caller has reserved
+   * {@link #weightBytes()} in the pool first. No-op if resident.
    *
-   * @throws IllegalStateException if closed
+   * @throws IllegalStateException if closed, or if the host copy was dropped ({@link #weightTier()} DISK)
    */
   public void activate() {
+    if (weightTier() == WeightTier.DISK) throw new IllegalStateException("the host copy of " + model.id() + " was dropped; activate it with the model read again");
+    activate(null);
+  }
+
+  /**
+   * Brings the weights back: from the host copy, or, in the disk tier, from {@code reloaded} (the
+   * model read again from its file, or its config for {@code random:} weights the device
+   * generates). The caller has reserved {@link #weightBytes()} in the pool first. No-op if resident.
+   *
+   * @throws IllegalStateException if closed
+   * @throws IllegalArgumentException if a reload is needed and {@code reloaded} is null or of another shape
+   */
+  public void activate(LoadedModel reloaded) {
     if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
-    if (weights.activate()) lastActivityNanos = clock.getAsLong();
+    if (weights.activate(reloaded)) lastActivityNanos = clock.getAsLong();
+  }
+
+  /** Where the weights are: GPU (resident), HOST (evicted with a host copy) or DISK (evicted without). */
+  public WeightTier weightTier() {
+    return weights.tier();
+  }
+
+  /** Bytes of host memory the backend holds for activation ({@link ForwardBackend#hostCopyBytes()}). */
+  public long hostCopyBytes() {
+    return closed ? 0 : backend.hostCopyBytes();
+  }
+
+  /** Frees the host copy ({@link ForwardBackend#dropHostCopy()}); an evicted model moves to the disk tier. No-op when closed. */
+  public void dropHostCopy() {
+    if (!closed) backend.dropHostCopy();
   }
 
   /**

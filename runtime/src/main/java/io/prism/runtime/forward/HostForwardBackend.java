@@ -4,6 +4,7 @@ import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.memory.HostDeviceMemory;
 import io.prism.runtime.memory.KvCache;
+import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelConfig;
 import io.prism.runtime.model.ModelWeights;
 import java.util.List;
@@ -45,7 +46,7 @@ import java.util.List;
  * cache is not closed by {@link #close()}; its owner closes it.
  */
 public final class HostForwardBackend implements ForwardBackend {
-  private final ModelWeights w;
+  private ModelWeights w; // null while evicted without a host copy
   private final ModelConfig c;
   private final KvCache kv;
   private final HostDeviceMemory memory;
@@ -58,15 +59,16 @@ public final class HostForwardBackend implements ForwardBackend {
   private final float[] invFreq; // [headDim / 2]
   private final PagedAttention attention;
   // Packed copies of the matrices (PackedMatrix layout), one per layer.
-  private final PackedMatrix[] wq; // [layers] of [qDim, dim]
-  private final PackedMatrix[] wk; // [layers] of [kvDim, dim]
-  private final PackedMatrix[] wv; // [layers] of [kvDim, dim]
-  private final PackedMatrix[] wo; // [layers] of [dim, qDim]
-  private final PackedMatrix[] w1; // [layers] of [hidden, dim]
-  private final PackedMatrix[] w2; // [layers] of [dim, hidden]
-  private final PackedMatrix[] w3; // [layers] of [hidden, dim]
-  private final PackedMatrix classifier; // [vocab, dim]
-  private final long packedBytes;
+  private PackedMatrix[] wq; // [layers] of [qDim, dim]
+  private PackedMatrix[] wk; // [layers] of [kvDim, dim]
+  private PackedMatrix[] wv; // [layers] of [kvDim, dim]
+  private PackedMatrix[] wo; // [layers] of [dim, qDim]
+  private PackedMatrix[] w1; // [layers] of [hidden, dim]
+  private PackedMatrix[] w2; // [layers] of [dim, hidden]
+  private PackedMatrix[] w3; // [layers] of [hidden, dim]
+  private PackedMatrix classifier; // [vocab, dim]
+  private long packedBytes;
+  private final long weightBytes;
   private boolean resident = true;
 
   // Step buffers, grown on demand ([capTokens, width] row-major).
@@ -120,36 +122,49 @@ public final class HostForwardBackend implements ForwardBackend {
     this.hidden = cfg.hiddenDim();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.attention = new PagedAttention(cfg, kv.blockSize(), kv.blocksPerPage(), threads);
+    pack(weights);
+    long vectors = (long) cfg.numLayers() * 2 * dim + dim
+        + (weights.bq != null ? (long) cfg.numLayers() * (qDim + 2L * kvDim) : 0)
+        + (weights.qNorm != null ? 2L * cfg.numLayers() * headDim : 0);
+    this.weightBytes = packedBytes + ((long) cfg.vocabSize() * dim + vectors) * Float.BYTES;
+  }
+
+  /** Packs every matrix of {@code weights} ({@link PackedMatrix} layout) in parallel. */
+  private void pack(ModelWeights weights) {
+    ModelConfig cfg = c;
     int layers = cfg.numLayers();
-    wq = new PackedMatrix[layers];
-    wk = new PackedMatrix[layers];
-    wv = new PackedMatrix[layers];
-    wo = new PackedMatrix[layers];
-    w1 = new PackedMatrix[layers];
-    w2 = new PackedMatrix[layers];
-    w3 = new PackedMatrix[layers];
+    PackedMatrix[] q = new PackedMatrix[layers], k = new PackedMatrix[layers], v = new PackedMatrix[layers], o = new PackedMatrix[layers];
+    PackedMatrix[] f1 = new PackedMatrix[layers], f2 = new PackedMatrix[layers], f3 = new PackedMatrix[layers];
     PackedMatrix[] cls = new PackedMatrix[1];
     pool.run(7 * layers + 1, 1, (from, to, worker) -> {
       for (int i = from; i < to; i++) {
         int l = i / 7;
         switch (i == 7 * layers ? -1 : i % 7) {
           case -1 -> cls[0] = PackedMatrix.pack(weights.classifier, 0, cfg.vocabSize(), dim);
-          case 0 -> wq[l] = PackedMatrix.pack(weights.wq, (long) l * qDim * dim, qDim, dim);
-          case 1 -> wk[l] = PackedMatrix.pack(weights.wk, (long) l * kvDim * dim, kvDim, dim);
-          case 2 -> wv[l] = PackedMatrix.pack(weights.wv, (long) l * kvDim * dim, kvDim, dim);
-          case 3 -> wo[l] = PackedMatrix.pack(weights.wo, (long) l * dim * qDim, dim, qDim);
-          case 4 -> w1[l] = PackedMatrix.pack(weights.w1, (long) l * hidden * dim, hidden, dim);
-          case 5 -> w2[l] = PackedMatrix.pack(weights.w2, (long) l * dim * hidden, dim, hidden);
-          default -> w3[l] = PackedMatrix.pack(weights.w3, (long) l * hidden * dim, hidden, dim);
+          case 0 -> q[l] = PackedMatrix.pack(weights.wq, (long) l * qDim * dim, qDim, dim);
+          case 1 -> k[l] = PackedMatrix.pack(weights.wk, (long) l * kvDim * dim, kvDim, dim);
+          case 2 -> v[l] = PackedMatrix.pack(weights.wv, (long) l * kvDim * dim, kvDim, dim);
+          case 3 -> o[l] = PackedMatrix.pack(weights.wo, (long) l * dim * qDim, dim, qDim);
+          case 4 -> f1[l] = PackedMatrix.pack(weights.w1, (long) l * hidden * dim, hidden, dim);
+          case 5 -> f2[l] = PackedMatrix.pack(weights.w2, (long) l * dim * hidden, dim, hidden);
+          default -> f3[l] = PackedMatrix.pack(weights.w3, (long) l * hidden * dim, hidden, dim);
         }
       }
     });
+    wq = q;
+    wk = k;
+    wv = v;
+    wo = o;
+    w1 = f1;
+    w2 = f2;
+    w3 = f3;
     classifier = cls[0];
     long bytes = classifier.bytes();
     for (int l = 0; l < layers; l++) {
       bytes += wq[l].bytes() + wk[l].bytes() + wv[l].bytes() + wo[l].bytes() + w1[l].bytes() + w2[l].bytes() + w3[l].bytes();
     }
     packedBytes = bytes;
+    w = weights;
   }
 
   @Override
@@ -165,10 +180,7 @@ public final class HostForwardBackend implements ForwardBackend {
   /** Bytes of the packed matrices plus the embedding, norms and biases this backend reads. */
   @Override
   public long weightBytes() {
-    long vectors = (long) c.numLayers() * 2 * dim + dim
-        + (w.bq != null ? (long) c.numLayers() * (qDim + 2L * kvDim) : 0)
-        + (w.qNorm != null ? 2L * c.numLayers() * headDim : 0);
-    return packedBytes + ((long) c.vocabSize() * dim + vectors) * Float.BYTES;
+    return weightBytes;
   }
 
   @Override
@@ -178,16 +190,68 @@ public final class HostForwardBackend implements ForwardBackend {
 
   /**
    * Marks the weights evicted. On the host the "device" copy is the host arrays themselves, so
-   * nothing is copied or freed; the caller releases the weight bytes from the pool's accounting.
+   * nothing is copied; while evicted they count as the host copy ({@link #hostCopyBytes()}). The
+   * caller releases the weight bytes from the pool's accounting.
    */
   @Override
   public void evictWeights() {
     resident = false;
   }
 
-  /** Marks the weights resident again (the host arrays never left). */
+  /** The packed matrices and the weight arrays while evicted with them kept; 0 when resident or dropped. */
+  @Override
+  public long hostCopyBytes() {
+    return !resident && w != null ? weightBytes : 0;
+  }
+
+  /**
+   * While evicted, lets go of the packed matrices and of the weight arrays (the garbage collector
+   * frees them once no other instance shares them), so activation must reload the model. No-op
+   * when resident (its arrays are its device copy) or already dropped.
+   */
+  @Override
+  public void dropHostCopy() {
+    if (resident || w == null) return;
+    wq = wk = wv = wo = w1 = w2 = w3 = null;
+    classifier = null;
+    packedBytes = 0;
+    w = null;
+  }
+
+  @Override
+  public boolean needsReload() {
+    return !resident && w == null;
+  }
+
+  /**
+   * Marks the weights resident again (the host arrays never left).
+   *
+   * @throws IllegalStateException if the host copy was dropped ({@link #needsReload()}): use {@link #activateWeights(LoadedModel)}
+   */
   @Override
   public void activateWeights() {
+    if (needsReload()) throw new IllegalStateException("the host copy of " + c.name() + " was dropped; activate it with the model read again");
+    resident = true;
+  }
+
+  /**
+   * Activates; if the host copy was dropped, packs {@code source}'s weights again first (the model
+   * read again from its file, or regenerated from the seed for {@code random:}).
+   *
+   * @throws IllegalArgumentException if a reload is needed and {@code source} is null, has no host
+   *     weights or another shape
+   */
+  @Override
+  public void activateWeights(LoadedModel source) {
+    if (needsReload()) {
+      if (source == null || source.weights() == null) throw new IllegalArgumentException("reloading " + c.name() + " needs its host weights");
+      ModelConfig s = source.weights().config;
+      if (s.numLayers() != c.numLayers() || s.dim() != c.dim() || s.kvDim() != c.kvDim() || s.hiddenDim() != c.hiddenDim()
+          || s.vocabSize() != c.vocabSize()) {
+        throw new IllegalArgumentException("reloaded model " + s.name() + " has another shape than " + c.name());
+      }
+      pack(source.weights());
+    }
     resident = true;
   }
 

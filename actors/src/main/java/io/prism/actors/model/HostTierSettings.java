@@ -1,0 +1,48 @@
+package io.prism.actors.model;
+
+import com.typesafe.config.Config;
+import io.prism.runtime.memory.HostTier;
+
+/**
+ * The bound of a node's {@link HostTier}: {@code prism.node.host-tier-bytes}, explicit bytes
+ * ({@code 64GiB}; {@code 0}: no host tier, every eviction goes to the disk tier) or {@code auto}:
+ * {@code prism.node.host-tier-fraction} (default 0.5) of the memory the host copies live in: the
+ * machine's physical memory on {@code cuda} (pinned copies), the JVM's maximum heap on {@code host}
+ * (the copies are Java arrays).
+ */
+public final class HostTierSettings {
+  private HostTierSettings() {}
+
+  /**
+   * The tier's limit in bytes from the root config.
+   *
+   * @throws IllegalArgumentException naming the key if the fraction is not in (0, 1] or the bytes are negative
+   * @throws com.typesafe.config.ConfigException if a key is missing or malformed
+   */
+  public static long limitBytes(Config root) {
+    Config n = root.getConfig("prism.node");
+    String raw = n.getString("host-tier-bytes").trim();
+    if (!raw.equalsIgnoreCase("auto")) {
+      long bytes = n.getBytes("host-tier-bytes");
+      if (bytes < 0) throw new IllegalArgumentException("prism.node.host-tier-bytes must be >= 0 or auto, got " + raw);
+      return bytes;
+    }
+    double fraction = n.getDouble("host-tier-fraction");
+    if (!(fraction > 0 && fraction <= 1)) {
+      throw new IllegalArgumentException("prism.node.host-tier-fraction must be in (0, 1], got " + fraction);
+    }
+    long memory = n.getString("backend").equals("cuda") ? physicalMemoryBytes() : Runtime.getRuntime().maxMemory();
+    return (long) (memory * fraction);
+  }
+
+  /** The tier of the root config. */
+  public static HostTier from(Config root) {
+    return new HostTier(limitBytes(root));
+  }
+
+  private static long physicalMemoryBytes() {
+    java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getTotalMemorySize();
+    return Runtime.getRuntime().maxMemory();
+  }
+}
