@@ -111,12 +111,13 @@ public final class ClusterHttp {
 
   /**
    * Registers model {@code id} from {@code source} ({@code random:NAME} or a path the node can read)
-   * through {@code POST /admin/models}, which answers once the model serves.
+   * with the given SLOs through {@code POST /admin/models}, which answers once the model serves.
    *
    * @throws IOException if the answer is not 201 within {@code timeout} (the message has the body)
    */
-  public void register(LocalNode node, String id, String source, Duration timeout) throws IOException {
-    ObjectNode body = JSON.createObjectNode().put("path", source).put("id", id);
+  public void register(LocalNode node, String id, String source, Duration ttftSlo, Duration tpotSlo, Duration timeout) throws IOException {
+    ObjectNode body = JSON.createObjectNode().put("path", source).put("id", id)
+        .put("ttft_slo", ttftSlo.toMillis() + "ms").put("tpot_slo", tpotSlo.toMillis() + "ms");
     Reply r = call(node, "/admin/models", JSON.writeValueAsString(body), timeout);
     if (r.status() != 201) throw new IOException("registering " + id + " on " + node.name() + ": HTTP " + r.status() + " " + r.body());
   }

@@ -17,8 +17,8 @@ import java.util.TreeMap;
  * request for an affected model sent after the event ended successfully; {@code steadySeconds} is
  * when the first request was sent after which every request for an affected model succeeded (0 if
  * none sent after the event failed; NaN if the last one failed or none was sent); {@code
- * unaffectedFailed} counts failed and hung requests for the other models (NaN-like -1 for a
- * rolling restart, where every model is affected).
+ * unaffectedFailed} counts failed and hung requests for the other models (-1 for a rolling restart,
+ * where every model is affected; the table then shows "-" for it and for the recovery columns).
  *
  * @param scenario the scenario's name
  * @param target what the event hit (node and role)
@@ -73,7 +73,8 @@ public record FailoverRow(String scenario, String target, int sent, int ok, int 
   }
 
   private static String key(RequestRecord r) {
-    String d = r.detail().replaceAll("\\d+(\\.\\d+)? ?(ms|s)\\b", "N$2").replaceAll("\"id\":\"[^\"]*\"", "\"id\":...");
+    String d = r.detail().replaceAll("\\d+(\\.\\d+)? ?(ms|s)\\b", "N$2").replaceAll("\"id\":\"[^\"]*\"", "\"id\":...")
+        .replaceAll("cmpl-[0-9a-f]+", "cmpl-*");
     if (d.length() > 160) d = d.substring(0, 160) + "...";
     return r.outcome() + " " + (r.status() < 0 ? "" : r.status() + " ") + d;
   }
@@ -87,7 +88,8 @@ public record FailoverRow(String scenario, String target, int sent, int ok, int 
   /** This row, aligned with {@link #header()}. */
   public String line() {
     return String.format(Locale.ROOT, "%-20s %-18s %6d %6d %6d %6d %10s %10s %9s %8s  %s", scenario, target, sent, ok, failed, hung,
-        unaffectedFailed < 0 ? "-" : String.valueOf(unaffectedFailed), seconds(firstOkSeconds), seconds(steadySeconds),
+        unaffectedFailed < 0 ? "-" : String.valueOf(unaffectedFailed), unaffectedFailed < 0 ? "-" : seconds(firstOkSeconds),
+        unaffectedFailed < 0 ? "-" : seconds(steadySeconds),
         catalogIntact ? "intact" : "BROKEN", notes);
   }
 

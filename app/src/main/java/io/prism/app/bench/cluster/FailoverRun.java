@@ -18,7 +18,9 @@ import java.util.concurrent.locks.LockSupport;
  * random models (ids {@code m0, m1, ...}) through node 0, starts a {@link SteadyLoad} entering the
  * nodes the event does not hit, lets it run for {@code warmup}, reads where each model is, fires the
  * event, keeps the load on for {@code observe} (plus the scenario's own steps), stops it, waits for
- * every request to be recorded, checks the catalog and returns the {@link FailoverRow}. Every
+ * every request to be recorded (they go to {@code requests.csv} beside the node logs), checks the
+ * catalog and returns the {@link FailoverRow}. Models are registered with a TTFT SLO of 60 s and a
+ * TPOT SLO of 10 s, so that local admission refuses nothing on a loaded CPU. Every
  * process it started is stopped by PID when it returns or throws.
  *
  * <p>Threading: one scenario at a time, from the caller's thread; progress lines go to {@code progress}.
@@ -50,6 +52,11 @@ public final class FailoverRun {
   }
 
   private static final Duration CALL = Duration.ofSeconds(10);
+  /**
+   * SLOs of the models: generous, so that local admission (which drops a request it estimates would
+   * miss its TTFT) does not fail requests of a loaded CPU: the run measures failover, not admission.
+   */
+  private static final Duration TTFT_SLO = Duration.ofSeconds(60), TPOT_SLO = Duration.ofSeconds(10);
   private static final Duration EXIT_BOUND = Duration.ofSeconds(60);
   /** How long the end-of-run check retries requests for models not served yet. */
   private static final Duration CATALOG_BOUND = Duration.ofSeconds(20);
@@ -79,7 +86,7 @@ public final class FailoverRun {
       List<String> ids = new ArrayList<>();
       for (int i = 0; i < settings.models(); i++) {
         ids.add("m" + i);
-        c.http().register(c.node(0), "m" + i, settings.modelSource(), Duration.ofSeconds(120));
+        c.http().register(c.node(0), "m" + i, settings.modelSource(), TTFT_SLO, TPOT_SLO, Duration.ofSeconds(120));
       }
       Map<String, String> where = placement(c, c.node(0));
       say("%s: models placed %s", scenario.label(), where);
@@ -113,6 +120,7 @@ public final class FailoverRun {
           case REJOIN -> rejoin(c, load, target, entries.get(0), event);
         };
         records = load.stopAndAwait();
+        writeCsv(o.runDir().resolve("requests.csv"), records, event);
         LocalNode via = c.live().get(c.live().size() - 1);
         String catalog = catalogProblem(c, via, ids);
         if (!catalog.isEmpty()) notes = (notes.isEmpty() ? "" : notes + "; ") + catalog;
@@ -246,6 +254,17 @@ public final class FailoverRun {
       }
     }
     return unserved.isEmpty() ? "" : "not servable: " + unserved;
+  }
+
+  /** One line per request: model, entry node, seconds from the event to its sending and its end, outcome, status, detail. */
+  static void writeCsv(Path file, List<RequestRecord> records, long eventNanos) throws IOException {
+    List<String> lines = new ArrayList<>();
+    lines.add("model,node,sent_s,end_s,outcome,status,detail");
+    for (RequestRecord r : records) {
+      lines.add(String.format(Locale.ROOT, "%s,%s,%.3f,%.3f,%s,%d,\"%s\"", r.model(), r.node(), r.sentSecondsAfter(eventNanos),
+          r.endSecondsAfter(eventNanos), r.outcome(), r.status(), r.detail().replace("\"", "\"\"")));
+    }
+    java.nio.file.Files.write(file, lines);
   }
 
   /** Keeps the load running for {@code d} (a measurement window, not a wait for an event). */

@@ -94,7 +94,7 @@ class FailoverClusterTest {
   }
 
   @Test
-  @Timeout(value = 240, unit = TimeUnit.SECONDS)
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void rollingRestartOfEveryNodeFailsNoRequest() throws Exception {
     FailoverRow r = run(FailoverScenario.ROLLING_RESTART, Duration.ofSeconds(5));
     assertEquals(0, r.failed(), "a rolling restart must fail no request" + explain(r));
