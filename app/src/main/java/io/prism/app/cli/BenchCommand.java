@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
     subcommands = {CpuBenchCommand.class, BenchEngineCommand.class, BalloonBenchCommand.class,
         io.prism.app.bench.ServeBenchCommand.class, io.prism.app.bench.AdmissionBenchCommand.class,
         io.prism.app.bench.PlacementBenchCommand.class, io.prism.app.bench.ReplayBenchCommand.class,
-        io.prism.app.bench.ActivationBenchCommand.class})
+        io.prism.app.bench.ActivationBenchCommand.class, io.prism.app.bench.cluster.FailoverBenchCommand.class})
 public final class BenchCommand implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
