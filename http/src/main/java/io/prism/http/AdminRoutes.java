@@ -14,6 +14,7 @@ import io.prism.actors.ModelSpec;
 import io.prism.runtime.chat.ChatFiles;
 import io.prism.runtime.chat.ChatTemplateException;
 import io.prism.actors.frontend.PrismApi;
+import io.prism.http.security.ModelRoots;
 import io.prism.runtime.model.ModelLoader;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -50,7 +51,9 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * stem; SLOs are HOCON durations or numbers of seconds and default to 10 s and 1 s; {@code
  * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
  * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
- * effect lazily, as its blocks free).
+ * effect lazily, as its blocks free). {@code path} and {@code tokenizer} must lie under the model
+ * roots ({@link ModelRoots}: canonicalised first; anything else gets one fixed 400 that says nothing
+ * about the file).
  *
  * <p>Threading: {@code /health} and {@code /metrics} run their work (the ask to the actors, the
  * JSON and the Prometheus formatting) on the {@code ops} executor, the dispatcher {@code
@@ -68,6 +71,7 @@ public final class AdminRoutes extends AllDirectives {
   private final StatusCache<io.prism.actors.PrismNode.Health> health;
   private final StatusCache<List<GpuStatus>> gpus;
   private final StatusCache<io.prism.actors.placement.PlacementView> placement;
+  private final ModelRoots modelRoots;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
@@ -75,8 +79,10 @@ public final class AdminRoutes extends AllDirectives {
    * @param ops runs the work of {@code /health} and {@code /metrics} (the ops dispatcher)
    * @param opsAnswerWithin longest wait of {@code /health} and {@code /metrics} for a fresh GPU
    *     status before they answer the last known one
+   * @param modelRoots where {@code POST /admin/models} may load files from
    */
-  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops, Duration opsAnswerWithin) {
+  public AdminRoutes(PrismApi api, long maxBodyBytes, PrismMetrics metrics, Executor ops, Duration opsAnswerWithin, ModelRoots modelRoots) {
+    this.modelRoots = modelRoots;
     this.api = api;
     this.maxBodyBytes = maxBodyBytes;
     this.metrics = metrics;
@@ -111,7 +117,7 @@ public final class AdminRoutes extends AllDirectives {
             path("models", () -> concat(
                 get(() -> completeWithFuture(api.models().thenApply(AdminRoutes::catalog))),
                 post(() -> withSizeLimit(maxBodyBytes, () -> entity(Unmarshaller.entityToString(), body ->
-                    completeWithFuture(api.register(spec(Json.parse(body))).thenApply(AdminRoutes::registered))))))),
+                    completeWithFuture(api.register(spec(Json.parse(body), modelRoots)).thenApply(AdminRoutes::registered))))))),
             path(PathMatchers.segment("models").slash(PathMatchers.segment()), id -> delete(() ->
                 completeWithFuture(api.unregister(id).thenApply(AdminRoutes::unregistered)))))));
   }
@@ -163,7 +169,13 @@ public final class AdminRoutes extends AllDirectives {
     }
   }
 
-  static ModelSpec spec(JsonNode body) {
+  /**
+   * The spec of a {@code POST /admin/models} body; files only from {@code roots}.
+   *
+   * @throws ApiException 400 naming the field that is missing or malformed, or the fixed refusal of
+   *     {@link ModelRoots#resolve} for a path or tokenizer outside the roots
+   */
+  static ModelSpec spec(JsonNode body, ModelRoots roots) {
     JsonNode p = body.get("path");
     if (p == null || !p.isTextual() || p.asText().isBlank()) throw new ApiException(ApiError.invalid("path is required and must be a string", "path"));
     String source = p.asText();
@@ -172,7 +184,8 @@ public final class AdminRoutes extends AllDirectives {
     if (source.startsWith("random:")) {
       id = source;
     } else {
-      Path file = Path.of(source).toAbsolutePath().normalize();
+      Path file = roots.resolve(source, "path"); // canonical, under a root; nothing about the file is read before this
+      Path requested = Path.of(source).toAbsolutePath().normalize(); // the id is the name asked for, not a link's target
       chatCheck(file);
       if (!Files.isRegularFile(file) && !Files.isDirectory(file)) throw new ApiException(ApiError.invalid("no model file or folder at " + file, "path"));
       try {
@@ -181,7 +194,7 @@ public final class AdminRoutes extends AllDirectives {
         throw new ApiException(ApiError.invalid("cannot read " + file + ": " + e.getMessage(), "path"));
       }
       source = file.toString();
-      id = ModelLoader.idFor(file);
+      id = ModelLoader.idFor(requested);
     }
     JsonNode i = body.get("id");
     if (i != null && !i.isNull()) {
@@ -192,7 +205,7 @@ public final class AdminRoutes extends AllDirectives {
     JsonNode t = body.get("tokenizer");
     if (t != null && !t.isNull()) {
       if (!t.isTextual()) throw new ApiException(ApiError.invalid("tokenizer must be a path", "tokenizer"));
-      tokenizer = Path.of(t.asText()).toAbsolutePath().normalize().toString();
+      tokenizer = roots.resolve(t.asText(), "tokenizer").toString();
     }
     int minPages = pages(body, "min_pages");
     int maxPages = pages(body, "max_pages");

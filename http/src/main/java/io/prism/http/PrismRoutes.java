@@ -4,6 +4,8 @@ import io.prism.actors.frontend.PrismApi;
 import io.prism.http.openai.CompletionHandler;
 import io.prism.http.openai.OpenAiRoutes;
 import io.prism.http.openai.TokenizeRoutes;
+import io.prism.http.security.ApiKeyAuth;
+import io.prism.http.security.HttpSecurity;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeoutException;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
@@ -22,7 +24,9 @@ import org.apache.pekko.stream.Materializer;
  * ({@link AdminRoutes}), the metrics ({@code GET /metrics}), wrapped in one exception handler and one rejection handler so that every
  * failure answers in the OpenAI error shape: a bad field 400, an unknown model or path 404, a wrong
  * method 405, a body over {@code prism.http.max-body-size} 413, an overloaded model 429, an
- * unavailable one or a cluster that does not answer 503, anything else 500.
+ * unavailable one or a cluster that does not answer 503, anything else 500. In front of all of
+ * them, the API-key check ({@link ApiKeyAuth}: 401 / 403, counted in {@code
+ * prism_requests_rejected_total{reason="unauthorized"}}).
  */
 public final class PrismRoutes extends AllDirectives {
   /** Config path of the dispatcher that runs {@code /health} and {@code /metrics} (see {@code reference.conf}). */
@@ -32,8 +36,11 @@ public final class PrismRoutes extends AllDirectives {
   private final AdminRoutes admin;
   private final TokenizeRoutes tokenize;
   private final PrismMetrics metrics;
+  private final ApiKeyAuth auth;
 
   /**
+   * Routes with no API key and model paths from anywhere ({@link HttpSecurity#unrestricted()}).
+   *
    * @param api the node (or a fake in route tests)
    * @param materializer runs the per-request event streams; its system provides {@value #OPS_DISPATCHER}
    * @param settings body limit, keep-alive interval, event idle timeout
@@ -48,12 +55,21 @@ public final class PrismRoutes extends AllDirectives {
    * @throws com.typesafe.config.ConfigException if {@value #OPS_DISPATCHER} is not configured
    */
   public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings, PrismMetrics metrics) {
+    this(api, materializer, settings, metrics, HttpSecurity.unrestricted());
+  }
+
+  /**
+   * As {@link #PrismRoutes(PrismApi, Materializer, HttpSettings, PrismMetrics)} behind {@code
+   * security}: its API keys guard every route, its model roots bound {@code POST /admin/models}.
+   */
+  public PrismRoutes(PrismApi api, Materializer materializer, HttpSettings settings, PrismMetrics metrics, HttpSecurity security) {
     CompletionHandler handler = new CompletionHandler(api, materializer, settings.keepAliveInterval(), settings.eventIdleTimeout(), metrics);
     this.metrics = metrics;
     this.openAi = new OpenAiRoutes(api, handler, settings.maxBodyBytes(), metrics);
     this.tokenize = new TokenizeRoutes(api, settings.maxBodyBytes());
     this.admin = new AdminRoutes(api, settings.maxBodyBytes(), metrics, materializer.system().dispatchers().lookup(OPS_DISPATCHER),
-        settings.opsAnswerWithin());
+        settings.opsAnswerWithin(), security.modelRoots());
+    this.auth = new ApiKeyAuth(security.auth());
   }
 
   /** The metrics the routes observe into. */
@@ -63,7 +79,7 @@ public final class PrismRoutes extends AllDirectives {
 
   /** Every route, with error handling. */
   public Route route() {
-    return handled(concat(openAi.route(), tokenize.route(), admin.route()));
+    return handled(guarded(concat(openAi.route(), tokenize.route(), admin.route())));
   }
 
   /**
@@ -71,7 +87,11 @@ public final class PrismRoutes extends AllDirectives {
    * other path: what a connection over {@code prism.http.max-connections} is served ({@link HttpEdge}).
    */
   public Route opsRoute(Route refusal) {
-    return handled(concat(admin.opsRoute(), refusal));
+    return handled(guarded(concat(admin.opsRoute(), refusal)));
+  }
+
+  private Route guarded(Route inner) {
+    return auth.guard(inner, refused -> metrics.rejected("", "unauthorized"));
   }
 
   private Route handled(Route inner) {

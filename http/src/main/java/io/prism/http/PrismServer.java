@@ -9,6 +9,7 @@ import io.prism.actors.model.ModelStore;
 import io.prism.actors.PrismConfig;
 import io.prism.actors.PrismNode;
 import io.prism.actors.PrismSettings;
+import io.prism.http.security.HttpSecurity;
 import io.prism.runtime.engine.Device;
 import io.prism.runtime.model.ModelLoader;
 import java.io.IOException;
@@ -38,6 +39,11 @@ import org.slf4j.LoggerFactory;
  * ../shared/models} (relative to the working directory, the repository root for {@code ./prism}).
  * None existing is not an error: the server starts with an empty catalog. A model's SLOs and page
  * limits come from {@code prism.models.catalog."<id>"} when set there, else the defaults.
+ *
+ * <p>Security ({@link HttpSecurity}): the API keys and open paths of {@code prism.http}; {@code POST
+ * /admin/models} loads files only from {@code prism.models.allowed-roots} (default: the model
+ * directory); a non-loopback {@code prism.http.host} without an API key is refused before anything
+ * starts, unless {@code prism.http.allow-unauthenticated} is on.
  */
 public final class PrismServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(PrismServer.class);
@@ -57,11 +63,18 @@ public final class PrismServer implements AutoCloseable {
    *
    * @param overrides settings that win over {@code application.conf} and the modules' {@code
    *     reference.conf} (e.g. from command-line flags); may be empty
-   * @throws IllegalStateException if the HTTP port cannot be bound or the devices cannot be opened
+   * @throws IllegalStateException if the HTTP port cannot be bound or the devices cannot be opened, or
+   *     if the HTTP host is not a loopback address and no API key is set ({@link
+   *     io.prism.http.security.HttpAuthSettings#checkBind})
+   * @throws IllegalArgumentException naming a malformed setting (an API key too short, a model root
+   *     that does not exist ...)
    */
   public static PrismServer start(Config overrides) throws Exception {
     Config app = PrismConfig.load(overrides);
     HttpSettings http = HttpSettings.from(app);
+    Optional<Path> modelsDir = modelsDir(app);
+    HttpSecurity security = HttpSecurity.from(app, modelsDir);
+    security.auth().checkBind(http.host());
     Config config = ConfigFactory.parseMap(Map.of(
             "pekko.http.server.request-timeout", http.requestTimeout().toMillis() + "ms",
             "pekko.http.server.idle-timeout", http.idleTimeout().toMillis() + "ms",
@@ -73,12 +86,12 @@ public final class PrismServer implements AutoCloseable {
     PrismNode node = PrismNode.start("prism", config, devices, ModelStore.fileLoader(settings.backend()));
     try {
       node.awaitLocalGpus(settings.registerTimeout());
-      List<String> registered = registerModels(node, modelsDir(config), settings);
-      PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http);
+      List<String> registered = registerModels(node, modelsDir, settings);
+      PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http, new PrismMetrics(), security);
       ServerBinding binding = HttpEdge.bind(node.system(), routes, http).toCompletableFuture().get(30, TimeUnit.SECONDS);
       unbindOnShutdown(node, binding);
-      log.info("Prism serving on http://{}:{} with {} device(s) ({}), models: {}", http.host(), binding.localAddress().getPort(), devices.size(),
-          settings.backend(), registered);
+      log.info("Prism serving on http://{}:{} with {} device(s) ({}), models: {}; {}, model roots {}", http.host(),
+          binding.localAddress().getPort(), devices.size(), settings.backend(), registered, security.auth(), security.modelRoots());
       return new PrismServer(node, binding, registered);
     } catch (Exception e) {
       node.close();

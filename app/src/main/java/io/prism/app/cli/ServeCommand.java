@@ -15,7 +15,9 @@ import picocli.CommandLine.Option;
  * {@code prism serve}: starts a Prism node with the OpenAI-compatible HTTP API. With no flags: a
  * one-node cluster that joins itself, two host "GPUs" of {@code prism.gpu.memory-budget} each,
  * every model of the model directory registered and placed, HTTP on 127.0.0.1:8000. Runs until
- * interrupted (Ctrl-C stops it cleanly: requests in flight fail, pages go back).
+ * interrupted (Ctrl-C stops it cleanly: requests in flight fail, pages go back). A {@code --host}
+ * other hosts can reach needs {@code --api-key} (or {@code PRISM_API_KEY}), else it refuses to
+ * start (exit code 1, the fix on stderr) unless {@code --allow-unauthenticated}.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = "Start a Prism node with the OpenAI-compatible HTTP API (a one-node cluster by default).")
@@ -46,6 +48,19 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Seed node to join, e.g. pekko://prism@10.0.0.1:25520 (repeatable); without seeds the node joins itself.")
   List<String> seeds;
 
+  @Option(names = "--api-key", paramLabel = "KEY",
+      description = "API key of /v1/* (Authorization: Bearer KEY; several: comma-separated) (prism.http.api-key; "
+          + "env PRISM_API_KEY, which other users cannot see in ps).")
+  String apiKey;
+
+  @Option(names = "--admin-api-key", paramLabel = "KEY",
+      description = "API key of /admin/* (prism.http.admin-api-key; env PRISM_ADMIN_API_KEY). With only --api-key the admin API is disabled (403).")
+  String adminApiKey;
+
+  @Option(names = "--allow-unauthenticated",
+      description = "Serve a non-loopback --host without an API key (prism.http.allow-unauthenticated; only behind an authenticating proxy).")
+  boolean allowUnauthenticated;
+
   @Option(names = "--config", paramLabel = "FILE", description = "HOCON file with settings (see conf/); flags win over it.")
   Path config;
 
@@ -58,6 +73,9 @@ public final class ServeCommand implements Callable<Integer> {
     if (backend != null) c = c.withValue("prism.node.backend", ConfigValueFactory.fromAnyRef(backend));
     if (gpus != null) c = c.withValue("prism.node.gpu-count", ConfigValueFactory.fromAnyRef(gpus));
     if (gpuMemory != null) c = c.withValue("prism.gpu.memory-budget", ConfigValueFactory.fromAnyRef(gpuMemory));
+    if (apiKey != null) c = c.withValue("prism.http.api-key", ConfigValueFactory.fromAnyRef(apiKey));
+    if (adminApiKey != null) c = c.withValue("prism.http.admin-api-key", ConfigValueFactory.fromAnyRef(adminApiKey));
+    if (allowUnauthenticated) c = c.withValue("prism.http.allow-unauthenticated", ConfigValueFactory.fromAnyRef(true));
     if (clusterPort != null) c = c.withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(clusterPort));
     if (seeds != null && !seeds.isEmpty()) c = c.withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(seeds));
     if (config != null) {
