@@ -88,10 +88,13 @@ final class AllowListClassResolver extends DefaultClassResolver {
       PlacementView.MigrationView.class, PlacementView.ModelRow.class, PoolView.class, ReclaimResult.class,
       ChatInput.class, FinishReason.class, GenerationRequest.class, Rejection.Kind.class, RequestLimits.class, SamplingParams.class,
       ModelMemory.class, ModelMemory.RunningSequence.class, ModelOutlook.class, Slo.class,
-      ModelActor.Outcome.class, GlobalPlacementActor.MoveProblem.class);
+      ModelActor.Outcome.class, GlobalPlacementActor.MoveProblem.class,
+      io.prism.runtime.engine.GeneratedLogprobs.class, io.prism.runtime.engine.GeneratedLogprobs.Candidate.class,
+      io.prism.runtime.structured.StructuredOutput.class, io.prism.runtime.structured.ToolCallFormat.class);
 
   /** Sealed Prism value types whose permitted subclasses are allowed. */
-  static final Set<Class<?>> PRISM_SEALED_VALUE_TYPES = Set.of(Rejection.class, ReclaimAction.class);
+  static final Set<Class<?>> PRISM_SEALED_VALUE_TYPES = Set.of(Rejection.class, ReclaimAction.class,
+      io.prism.runtime.structured.OutputConstraint.class);
 
   /** JDK types that Prism messages use, by their runtime classes. */
   static final Set<Class<?>> JDK_TYPES = Set.of(
