@@ -34,6 +34,7 @@ final class PlacementPlanner {
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
   private final ActorRef<GpuActor.LoadReply> loadReplies;
   private final Logger log;
+  private final ReplicaManager replicas;
   private long rounds;
   private String lastRound = "";
   /** Nodes ({@code host:port}) leaving the cluster: their GPUs get no new model. */
@@ -42,7 +43,8 @@ final class PlacementPlanner {
   PlacementPlanner(Map<String, CatalogEntry> catalog, Map<GpuId, GlobalPlacementActor.GpuReport> reports, Map<GpuId, Integer> gpuIds,
       KvprPlacement kvpr, PlacementPolicy policy, PlacementSettings settings, MigrationCoordinator migrations,
       Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
-      ActorRef<GpuActor.LoadReply> loadReplies, Logger log) {
+      ActorRef<GpuActor.LoadReply> loadReplies, ReplicaManager replicas, Logger log) {
+    this.replicas = replicas;
     this.policy = policy;
     this.gpus = gpus;
     this.loadReplies = loadReplies;
@@ -68,6 +70,9 @@ final class PlacementPlanner {
           + (e.migration != null ? "already moving to " + e.migration.to : e.state.name().toLowerCase(java.util.Locale.ROOT))));
     } else if (m.gpu().equals(e.gpu)) {
       m.replyTo().tell(new GlobalPlacementActor.Moved(m.modelId(), e.gpu, e.gpu, 0));
+    } else if (e.hasInstanceOn(m.gpu())) {
+      m.replyTo().tell(new GlobalPlacementActor.MoveFailed(m.modelId(), GlobalPlacementActor.MoveProblem.BUSY, "model '" + m.modelId()
+          + "' already has an instance on " + m.gpu()));
     } else if (e.weightBytes > target.budgetBytes()) {
       m.replyTo().tell(new GlobalPlacementActor.MoveFailed(m.modelId(), GlobalPlacementActor.MoveProblem.DOES_NOT_FIT, "model '" + m.modelId() + "' needs " + e.weightBytes
           + " bytes of weights; GPU " + m.gpu() + " has a budget of " + target.budgetBytes()));
@@ -86,8 +91,9 @@ final class PlacementPlanner {
     long now = System.nanoTime();
     List<Move> proposed = new ArrayList<>();
     for (Move mv : plan.migrations()) {
-      CatalogEntry e = catalog.get(mv.modelId());
-      if (e != null && e.migration == null && e.state == State.READY) proposed.add(mv);
+      CatalogEntry e = catalog.get(mv.modelId()); // null for replicas' demands: they are never migrated
+      GpuId to = view.target(mv);
+      if (e != null && e.migration == null && e.state == State.READY && to != null && !e.hasInstanceOn(to)) proposed.add(mv);
     }
     List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
     rounds++;
@@ -122,7 +128,7 @@ final class PlacementPlanner {
     for (Map.Entry<GpuId, List<CatalogEntry>> g : byGpu.entrySet()) {
       if (g.getKey().equals(joined) || g.getValue().size() < onTarget + 2) continue;
       for (CatalogEntry e : g.getValue()) {
-        if (e.migration != null || e.weightBytes > room) continue;
+        if (e.migration != null || e.weightBytes > room || e.hasInstanceOn(joined)) continue;
         proposed.add(new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(joined)), "spread to joined GPU " + joined));
         room -= e.weightBytes;
         onTarget++;
@@ -162,6 +168,10 @@ final class PlacementPlanner {
     List<String> staying = new ArrayList<>();
     for (CatalogEntry e : catalog.values()) {
       if (e.migration != null && leaving.contains(e.migration.to)) migrations.abandon(e, "abandoned", "its target's node is leaving", false);
+      if (replicas.drainFrom(e, leaving)) { // a replica elsewhere serves on; the leaving instance hands off to it
+        moving.add(e.id());
+        continue;
+      }
       if (e.gpu == null || !leaving.contains(e.gpu)) continue;
       if (e.migration != null) {
         moving.add(e.id());
@@ -171,7 +181,9 @@ final class PlacementPlanner {
         staying.add(e.id());
         continue;
       }
-      PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, leaving, e);
+      java.util.Set<GpuId> exclude = new java.util.HashSet<>(leaving);
+      for (CatalogEntry.Replica r : e.replicas) exclude.add(r.gpu);
+      PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, exclude, e);
       Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
       List<Integer> chosen = plan == null ? null : plan.assignment().get(e.id());
       GpuId to = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
@@ -196,7 +208,7 @@ final class PlacementPlanner {
       List<PlacementView.ModelRow> models = new ArrayList<>();
       for (GlobalPlacementActor.Resident x : r.models()) {
         CatalogEntry e = catalog.get(x.spec().id());
-        if (e == null || !r.gpu().equals(e.gpu)) continue;
+        if (e == null || !r.gpu().equals(e.gpu) && (e.replicaOn(r.gpu()) == null || !e.replicaOn(r.gpu()).ready)) continue;
         models.add(new PlacementView.ModelRow(x.spec().id(), x.tokensPerSecond(), x.kvBytesPerToken(), x.weightBytes(), x.weightsResident(),
             x.queued(), x.running()));
       }
@@ -204,7 +216,7 @@ final class PlacementPlanner {
           r.freeBytes(), models));
     }
     return new PlacementView(rows, MigrationCoordinator.inFlight(catalog.values()), migrations.recent(), migrations.byOutcome(),
-        migrations.secondsSum(), rounds, lastRound);
+        migrations.secondsSum(), rounds, lastRound, replicas.recent());
   }
 
   /** The entry serves on {@code gpu}: its waiters hear it. */
