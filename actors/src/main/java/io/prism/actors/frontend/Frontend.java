@@ -38,7 +38,9 @@ import org.apache.pekko.cluster.typed.Subscribe;
  *
  * <p><b>Bounds</b> ({@link FrontendSettings}): one lookup per model at a time, each waiting at most
  * {@code lookup-timeout}; a model that is loading is asked for again every {@code loading-poll},
- * each request at most {@code resolve-timeout}. While the singleton does not answer (a failover),
+ * each request at most {@code resolve-timeout}; an entry unused for {@code idle-lookup-after} is
+ * looked up before use, so the placement can reactivate an evicted model where it fits. While the
+ * singleton does not answer (a failover),
  * models resolved before keep being served from their last known GPU (an expired entry is used and
  * refreshed in the background), and requests for other models fail after {@code lookup-give-up}
  * with a retryable 503. A GPU that no longer has the model sends the request back ({@link
@@ -222,7 +224,8 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
 
   private Behavior<Command> route(Routed p) {
     String modelId = p.modelId();
-    GpuId cached = cache.choose(modelId);
+    boolean idle = cache.idle(modelId, settings.idleLookupAfter().toNanos(), System.nanoTime()); // looked up first (evicted? reactivated where it fits)
+    GpuId cached = idle ? null : cache.choose(modelId);
     if (cached != null) {
       send(p, cached);
       if (cache.expired(modelId, System.nanoTime()) && refreshing.add(modelId)) { // expired: still used, refreshed in the background

@@ -41,6 +41,7 @@ final class InstanceCache {
     final List<Slot> slots = new ArrayList<>();
     final long epoch;
     final long expiresNanos;
+    long lastUsedNanos = System.nanoTime();
     int next;
 
     Entry(long epoch, long expiresNanos) {
@@ -101,6 +102,7 @@ final class InstanceCache {
       }
     }
     best.sent++;
+    e.lastUsedNanos = System.nanoTime();
     e.next = (bestAt + 1) % n;
     return best.gpu;
   }
@@ -131,6 +133,12 @@ final class InstanceCache {
     entries.values().forEach(e -> e.slots.removeIf(s -> lost.test(s.gpu)));
     entries.values().removeIf(e -> e.slots.isEmpty());
     entries.values().forEach(e -> e.next %= e.slots.size());
+  }
+
+  /** Whether {@code modelId} is cached but was not chosen for at least {@code idleNanos} before {@code nowNanos}. */
+  boolean idle(String modelId, long idleNanos, long nowNanos) {
+    Entry e = entries.get(modelId);
+    return e != null && nowNanos - e.lastUsedNanos >= idleNanos;
   }
 
   /** Forgets {@code modelId}. */

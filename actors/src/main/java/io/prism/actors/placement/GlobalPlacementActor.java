@@ -73,7 +73,11 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Removes a model from the catalog and unloads it from its GPU. */
   public record UnregisterModel(String modelId, ActorRef<Unregistered> replyTo) implements Command {}
 
-  /** Which GPU serves {@code modelId}; answered at once ({@link Loading} while it is being placed or loaded). */
+  /**
+   * Which GPU serves {@code modelId}; answered at once ({@link Loading} while it is being placed or
+   * loaded). A lookup of a model whose weights are evicted may reactivate it on another GPU
+   * ({@link PlacementPlanner#reactivate}): then it is {@link Loading} until that GPU serves it.
+   */
   public record Resolve(String modelId, ActorRef<Resolution> replyTo) implements Command {}
 
   /** Replies with the whole catalog. */
@@ -481,7 +485,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       m.replyTo().tell(new NotFound(m.modelId()));
     } else {
       switch (e.state) {
-        case READY -> m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch, replicas.instances(e)));
+        case READY -> {
+          if ((e.migration != null && e.migration.reactivation) || planner.reactivate(e)) m.replyTo().tell(new Loading(m.modelId()));
+          else m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch, replicas.instances(e)));
+        }
         case LOADING -> m.replyTo().tell(new Loading(m.modelId()));
         case FAILED -> m.replyTo().tell(new Unavailable(m.modelId(), e.message));
       }

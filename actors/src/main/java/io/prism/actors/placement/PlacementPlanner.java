@@ -5,6 +5,7 @@ import io.prism.actors.gpu.GpuActor;
 import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.policy.PlacementPolicy;
 import io.prism.actors.placement.ModelInfo.State;
+import io.prism.runtime.policy.InstanceTarget;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.Move;
 import io.prism.runtime.policy.Placement;
@@ -140,6 +141,44 @@ final class PlacementPlanner {
       CatalogEntry e = catalog.get(mv.modelId());
       if (e != null && e.migration == null && e.state == State.READY) migrations.start(e, joined, mv, mv.reason(), null);
     }
+  }
+
+  /**
+   * Reactivation where it fits (the paper reactivates evicted models on the lowest-KVPR GPU): a
+   * lookup of {@code e}, ready with one instance whose weights its GPU reports evicted, picks the
+   * GPU for its weights with {@link InstanceTarget}: GPUs of the same node first (the weights are
+   * in that node's host memory), then the lowest KVPR with the model added. If that is not where
+   * the model is, the model moves there by the live-migration path: the target loads it (making
+   * room by reclaim), routing flips, and the evicted copy's GPU hands off and unloads it
+   * (releasing its host copy); lookups answer "loading" until then. Reactivations pass through
+   * the {@link io.prism.runtime.policy.MigrationBudget} like migrations (refused: reactivated in
+   * place). Not with the {@code most-free} policy, not for models with replicas.
+   *
+   * @return whether a reactivation elsewhere started
+   */
+  boolean reactivate(CatalogEntry e) {
+    if (!settings.policy().equals("kvpr") || e.state != State.READY || e.migration != null || !e.replicas.isEmpty() || e.gpu == null) return false;
+    GlobalPlacementActor.GpuReport at = reports.get(e.gpu);
+    GlobalPlacementActor.Resident evicted = at == null ? null : at.models().stream().filter(x -> x.spec().id().equals(e.id())).findFirst().orElse(null);
+    if (evicted == null || evicted.weightsResident()) return false;
+    java.util.Set<GpuId> exclude = new java.util.HashSet<>(drainingGpus());
+    for (GlobalPlacementActor.GpuReport r : reports.values()) { // another GPU still draining a copy cannot load it again yet
+      if (!r.gpu().equals(e.gpu) && r.models().stream().anyMatch(x -> x.spec().id().equals(e.id()))) exclude.add(r.gpu());
+    }
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, exclude, e); // e as unplaced: its own demand counts nowhere
+    String node = e.gpu.host() + ":" + e.gpu.port();
+    long weights = e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
+    double demand = evicted.tokensPerSecond() * Math.max(1, evicted.kvBytesPerToken()) / (e.spec.tpotSlo().toNanos() / 1e9);
+    java.util.Optional<InstanceTarget.Candidate> best = InstanceTarget.choose(
+        view.candidates(java.util.Set.of(), g -> (g.host() + ":" + g.port()).equals(node)), weights, demand);
+    GpuId to = best.map(c -> view.gpuOf.get(c.gpuId())).orElse(null);
+    if (to == null || to.equals(e.gpu)) return false;
+    String reason = String.format(java.util.Locale.ROOT, "reactivate where it fits: KVPR %.4g on %s with it, %s", best.get().kvprWith(weights, demand),
+        to, to.host().equals(e.gpu.host()) && to.port() == e.gpu.port() ? "same node" : "another node (no GPU of its node holds it)");
+    Move mv = new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(to)), reason);
+    if (migrations.budget.admit(List.of(mv), System.nanoTime()).isEmpty()) return false;
+    migrations.start(e, to, mv, reason, null, true);
+    return true;
   }
 
   /** GPUs of nodes that are leaving. */
