@@ -20,9 +20,12 @@ import java.time.Duration;
  * @param maxPages most KV pages the model may hold on its GPU; 0 for no maximum. Lowering it takes
  *     effect lazily: nothing is taken back, the model just cannot grow until it is below the new
  *     maximum. Half the pool for two models is the static-partition baseline.
+ * @param maxReplicas most instances of the model on distinct GPUs at once ({@code >= 1}, default 1):
+ *     above 1 the placement adds an instance when every instance is overloaded for a while and
+ *     removes it when the demand falls ({@code io.prism.runtime.policy.ReplicaScaling})
  */
 public record ModelSpec(String id, String source, String tokenizer, Duration ttftSlo, Duration tpotSlo, long estimatedBytes, int minPages,
-    int maxPages) implements PrismMessage {
+    int maxPages, int maxReplicas) implements PrismMessage {
   public ModelSpec {
     if (id == null || id.isBlank()) throw new IllegalArgumentException("model id must not be empty");
     if (source == null || source.isBlank()) throw new IllegalArgumentException("model source must not be empty");
@@ -32,11 +35,17 @@ public record ModelSpec(String id, String source, String tokenizer, Duration ttf
     if (minPages < 0) throw new IllegalArgumentException("min pages must be >= 0, got " + minPages);
     if (maxPages < 0) throw new IllegalArgumentException("max pages must be >= 0 (0: no maximum), got " + maxPages);
     if (maxPages > 0 && maxPages < minPages) throw new IllegalArgumentException("max pages " + maxPages + " is below min pages " + minPages);
+    if (maxReplicas < 1) throw new IllegalArgumentException("max replicas must be >= 1, got " + maxReplicas);
+  }
+
+  /** A model with one instance at most. */
+  public ModelSpec(String id, String source, String tokenizer, Duration ttftSlo, Duration tpotSlo, long estimatedBytes, int minPages, int maxPages) {
+    this(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, minPages, maxPages, 1);
   }
 
   /** A model without memory limits. */
   public ModelSpec(String id, String source, String tokenizer, Duration ttftSlo, Duration tpotSlo, long estimatedBytes) {
-    this(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, 0, 0);
+    this(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, 0, 0, 1);
   }
 
   /** The SLO as the runtime's policies see it. */
@@ -51,7 +60,12 @@ public record ModelSpec(String id, String source, String tokenizer, Duration ttf
 
   /** This spec with other memory limits. */
   public ModelSpec withLimits(int newMinPages, int newMaxPages) {
-    return new ModelSpec(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, newMinPages, newMaxPages);
+    return new ModelSpec(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, newMinPages, newMaxPages, maxReplicas);
+  }
+
+  /** This spec with another {@link #maxReplicas()}. */
+  public ModelSpec withMaxReplicas(int n) {
+    return new ModelSpec(id, source, tokenizer, ttftSlo, tpotSlo, estimatedBytes, minPages, maxPages, n);
   }
 
   /** Whether {@code other} is the same model (id and source) with possibly other SLOs, limits or estimate. */

@@ -46,14 +46,16 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * are {@link PlacementRoutes}.
  *
  * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
- * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512}}; only {@code path} is
+ * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512, "max_replicas": 2}}; only {@code path} is
  * required (a {@code .bin}, a {@code .gguf}, a Hugging Face folder or {@code random:NAME}); {@code id} defaults to the file
  * stem; SLOs are HOCON durations or numbers of seconds and default to 10 s and 1 s; {@code
- * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none). Posting
- * a registered model again with the same path updates its SLOs and limits (a lowered maximum takes
- * effect lazily, as its blocks free). {@code path} and {@code tokenizer} must lie under the model
- * roots ({@link ModelRoots}: canonicalised first; anything else gets one fixed 400 that says nothing
- * about the file).
+ * min_pages} / {@code max_pages} bound the model's KV pages on its GPU (0 or absent: none); {@code
+ * max_replicas} (default 1) is how many instances on distinct GPUs the placement may give it under
+ * sustained overload. Posting a registered model again with the same path updates its SLOs and
+ * limits (a lowered page maximum takes effect lazily, as its blocks free; a lowered replica maximum
+ * removes instances at the next check). Answers list each model's {@code instances} (GPU ids).
+ * {@code path} and {@code tokenizer} must lie under the model roots ({@link ModelRoots}: canonicalised
+ * first; anything else gets one fixed 400 that says nothing about the file).
  *
  * <p>Threading: {@code /health} and {@code /metrics} run their work (the ask to the actors, the
  * JSON and the Prometheus formatting) on the {@code ops} executor, the dispatcher {@code
@@ -212,8 +214,16 @@ public final class AdminRoutes extends AllDirectives {
     if (maxPages > 0 && maxPages < minPages) {
       throw new ApiException(ApiError.invalid("max_pages " + maxPages + " is below min_pages " + minPages, "max_pages"));
     }
+    JsonNode r = body.get("max_replicas");
+    int maxReplicas = 1;
+    if (r != null && !r.isNull()) {
+      if (!r.isIntegralNumber() || !r.canConvertToInt() || r.asInt() < 1) {
+        throw new ApiException(ApiError.invalid("max_replicas must be a whole number >= 1 (instances of the model on distinct GPUs)", "max_replicas"));
+      }
+      maxReplicas = r.asInt();
+    }
     return new ModelSpec(id, source, tokenizer, duration(body, "ttft_slo", DEFAULT_TTFT), duration(body, "tpot_slo", DEFAULT_TPOT), bytes,
-        minPages, maxPages);
+        minPages, maxPages, maxReplicas);
   }
 
   /** A page count field: absent or null is 0 (none). */
@@ -255,6 +265,9 @@ public final class AdminRoutes extends AllDirectives {
     o.put("state", m.state().name().toLowerCase());
     if (m.gpu() == null) o.putNull("gpu");
     else o.put("gpu", m.gpu().entityId());
+    ArrayNode instances = o.putArray("instances");
+    m.instances().forEach(g -> instances.add(g.entityId()));
+    o.put("max_replicas", m.spec().maxReplicas());
     o.put("max_model_len", m.maxModelLen());
     o.put("weight_bytes", m.weightBytes());
     o.put("ttft_slo_ms", m.spec().ttftSlo().toMillis());

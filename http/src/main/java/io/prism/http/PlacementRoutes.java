@@ -107,6 +107,15 @@ final class PlacementRoutes extends AllDirectives {
     o.put("migration_seconds_sum", v.migrationSecondsSum());
     o.put("rounds", v.rounds());
     o.put("last_round", v.lastRound());
+    ArrayNode replicas = o.putArray("replica_changes");
+    for (PlacementView.ReplicaChange c : v.replicaChanges()) {
+      ObjectNode x = replicas.addObject();
+      x.put("model", c.modelId());
+      x.put("gpu", c.gpu().toString());
+      x.put("change", c.change());
+      x.put("at", c.epochMillis());
+      x.put("reason", c.reason());
+    }
     return HttpResponse.create().withStatus(200).withEntity(ContentTypes.APPLICATION_JSON, Json.bytes(o));
   }
 

@@ -158,7 +158,7 @@ public final class PrismServer implements AutoCloseable {
 
   /**
    * {@code spec} with what {@code prism.models.catalog."<id>"} sets: {@code ttft-slo}, {@code
-   * tpot-slo}, {@code min-pages}, {@code max-pages} (absent keys keep the defaults).
+   * tpot-slo}, {@code min-pages}, {@code max-pages}, {@code max-replicas} (absent keys keep the defaults).
    *
    * @throws com.typesafe.config.ConfigException naming the key of a wrong type
    */
@@ -168,7 +168,8 @@ public final class PrismServer implements AutoCloseable {
     Config c = catalog.getConfig(key);
     return new ModelSpec(spec.id(), spec.source(), spec.tokenizer(), c.hasPath("ttft-slo") ? c.getDuration("ttft-slo") : spec.ttftSlo(),
         c.hasPath("tpot-slo") ? c.getDuration("tpot-slo") : spec.tpotSlo(), spec.estimatedBytes(),
-        c.hasPath("min-pages") ? c.getInt("min-pages") : spec.minPages(), c.hasPath("max-pages") ? c.getInt("max-pages") : spec.maxPages());
+        c.hasPath("min-pages") ? c.getInt("min-pages") : spec.minPages(), c.hasPath("max-pages") ? c.getInt("max-pages") : spec.maxPages(),
+        c.hasPath("max-replicas") ? c.getInt("max-replicas") : spec.maxReplicas());
   }
 
   private static long size(Path p) {

@@ -123,6 +123,21 @@ class AdminRoutesTest extends JUnit5RouteTest {
   }
 
   @Test
+  void registeringTakesMaxReplicasAndRejectsOneBelowOne() {
+    route.run(HttpRequest.POST("/admin/models").withEntity(ContentTypes.APPLICATION_JSON,
+        "{\"path\":\"random:stories15M\",\"id\":\"r\",\"max_replicas\":3}"));
+    assertEquals(3, api.registered.get(api.registered.size() - 1).maxReplicas());
+    route.run(HttpRequest.POST("/admin/models").withEntity(ContentTypes.APPLICATION_JSON, "{\"path\":\"random:stories15M\",\"id\":\"d\"}"));
+    assertEquals(1, api.registered.get(api.registered.size() - 1).maxReplicas(), "default 1");
+    for (String bad : new String[] {"0", "1.5", "\"two\""}) {
+      TestRouteResult r = route.run(HttpRequest.POST("/admin/models").withEntity(ContentTypes.APPLICATION_JSON,
+          "{\"path\":\"random:stories15M\",\"max_replicas\":" + bad + "}"));
+      r.assertStatusCode(400);
+      assertEquals("max_replicas", Json.parse(r.entityString()).get("error").get("param").asText());
+    }
+  }
+
+  @Test
   void registeringAFolderWithoutTokenizerJsonOrWithARaisingTemplateIs400AndRegistersNothing(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
       throws Exception {
     java.nio.file.Path folder = java.nio.file.Files.createDirectories(dir.resolve("hf-model"));

@@ -34,7 +34,7 @@ class PlacementRoutesTest extends JUnit5RouteTest {
     api.placement = new PlacementView(List.of(
         new PlacementView.GpuRow(A, "host-0", true, 0.5, 1 << 30, 1 << 29, List.of(new PlacementView.ModelRow("x", 120.0, 4096, 1000, true, 2, 1))),
         new PlacementView.GpuRow(B, "host-1", true, 0.25, 1 << 30, 1 << 29, List.of())), List.of(), List.of(done), Map.of("done", 3L, "abandoned", 1L),
-        0.75, 4, "requested: kvpr placement");
+        0.75, 4, "requested: kvpr placement", List.of(new PlacementView.ReplicaChange("x", B, "added", 1_700_000_000_500L, "serving (epoch 1)")));
   }
 
   private TestRouteResult move(String model, String body) {
@@ -50,6 +50,8 @@ class PlacementRoutesTest extends JUnit5RouteTest {
     assertEquals("x", j.get("gpus").get(0).get("models").get(0).get("id").asText());
     assertEquals(120.0, j.get("gpus").get(0).get("models").get(0).get("tokens_per_second").asDouble());
     assertEquals("done", j.get("recent_migrations").get(0).get("outcome").asText());
+    assertEquals("added", j.get("replica_changes").get(0).get("change").asText());
+    assertEquals(B.toString(), j.get("replica_changes").get(0).get("gpu").asText());
     assertEquals(3, j.get("migrations_total").get("done").asInt());
     route.run(HttpRequest.POST("/admin/placement/rebalance")).assertStatusCode(200);
   }

@@ -31,13 +31,16 @@ import org.apache.pekko.cluster.typed.Subscribe;
 /**
  * The entry point of requests on one node: resolves a model id to the GPU that serves it (asking
  * the {@link GlobalPlacementActor} and caching the answer for {@code placement-cache-ttl}) and
- * forwards the request to that GPU's actor through Cluster Sharding, so a request entering any node
+ * forwards the request to that GPU's actor through Cluster Sharding (a model with replicas: to one
+ * of its instances, shortest queue first, {@link InstanceCache}), so a request entering any node
  * reaches its model wherever it is. Events then flow from the model actor to the request's {@link
  * RequestRelay} (spawned here, one per request) and on to the requester.
  *
  * <p><b>Bounds</b> ({@link FrontendSettings}): one lookup per model at a time, each waiting at most
  * {@code lookup-timeout}; a model that is loading is asked for again every {@code loading-poll},
- * each request at most {@code resolve-timeout}. While the singleton does not answer (a failover),
+ * each request at most {@code resolve-timeout}; an entry unused for {@code idle-lookup-after} is
+ * looked up before use, so the placement can reactivate an evicted model where it fits. While the
+ * singleton does not answer (a failover),
  * models resolved before keep being served from their last known GPU (an expired entry is used and
  * refreshed in the background), and requests for other models fail after {@code lookup-give-up}
  * with a retryable 503. A GPU that no longer has the model sends the request back ({@link
@@ -119,8 +122,6 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     }
   }
 
-  private record Cached(GpuId gpu, long expiresNanos, long epoch) {}
-
   /** The requests waiting for one model's lookup, and when the singleton last answered it. */
   private static final class Lookup {
     final List<Routed> waiting = new ArrayList<>();
@@ -133,7 +134,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
   private final FrontendSettings settings;
   private final TimerScheduler<Command> timers;
-  private final Map<String, Cached> cache = new HashMap<>();
+  private final InstanceCache cache = new InstanceCache();
   private final Map<String, Lookup> lookups = new HashMap<>();
   private final Set<String> refreshing = new HashSet<>();
   private final Set<String> lostNodes = new HashSet<>();
@@ -223,14 +224,11 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
 
   private Behavior<Command> route(Routed p) {
     String modelId = p.modelId();
-    Cached c = cache.get(modelId);
-    if (c != null && lost(c.gpu())) {
-      cache.remove(modelId);
-      c = null;
-    }
-    if (c != null) {
-      send(p, c.gpu());
-      if (System.nanoTime() - c.expiresNanos >= 0 && refreshing.add(modelId)) { // expired: still used, refreshed in the background
+    boolean idle = cache.idle(modelId, settings.idleLookupAfter().toNanos(), System.nanoTime()); // looked up first (evicted? reactivated where it fits)
+    GpuId cached = idle ? null : cache.choose(modelId);
+    if (cached != null) {
+      send(p, cached);
+      if (cache.expired(modelId, System.nanoTime()) && refreshing.add(modelId)) { // expired: still used, refreshed in the background
         getContext().ask(GlobalPlacementActor.Resolution.class, placement, settings.lookupTimeout(),
             ref -> new GlobalPlacementActor.Resolve(modelId, ref), (res, err) -> new Refreshed(modelId, res));
       }
@@ -269,14 +267,12 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
 
   private Behavior<Command> onMisrouted(Misrouted m) {
     String modelId = m.request().modelId();
-    Cached c = cache.get(modelId);
-    if (c != null && c.gpu().equals(m.gpu())) cache.remove(modelId);
     if (m.redirect() != null && m.attempt() + 1 < MAX_ATTEMPTS && !lost(m.redirect())) {
-      Cached now = cache.get(modelId);
-      if (now == null || now.epoch() < m.epoch()) cache.put(modelId, new Cached(m.redirect(), expiry(), m.epoch()));
+      cache.redirect(modelId, m.gpu(), m.redirect(), m.epoch(), expiry());
       send(new Pending(m.request(), m.replyTo(), m.attempt() + 1, deadline()), m.redirect());
       return this;
     }
+    cache.forget(modelId, m.gpu());
     if (m.attempt() + 1 >= MAX_ATTEMPTS) {
       m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Unavailable(
           "model '" + m.request().modelId() + "' is moving between GPUs; retry shortly", null, 1)));
@@ -308,13 +304,11 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     }
     lookups.remove(r.modelId());
     if (res instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
-      GpuId gpu = l.model().gpu();
-      if (lost(gpu)) {
-        for (Routed p : lookup.waiting) p.reject(lostNode(r.modelId(), gpu));
+      if (!cache.put(r.modelId(), l.instances(), l.epoch(), expiry(), this::lost, false)) {
+        for (Routed p : lookup.waiting) p.reject(lostNode(r.modelId(), l.model().gpu()));
         return this;
       }
-      cache.put(r.modelId(), new Cached(gpu, expiry(), l.epoch()));
-      for (Routed p : lookup.waiting) send(p, gpu);
+      for (Routed p : lookup.waiting) send(p, cache.choose(r.modelId()));
     } else if (res instanceof GlobalPlacementActor.NotFound) {
       cache.remove(r.modelId());
       for (Routed p : lookup.waiting) p.reject(new Rejection.ModelNotFound("The model '" + r.modelId() + "' does not exist"));
@@ -333,10 +327,9 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   private Behavior<Command> onResolveFailed(ResolveFailed f) {
     Lookup lookup = lookups.get(f.modelId());
     if (lookup == null) return this;
-    Cached c = cache.get(f.modelId());
-    if (c != null && !lost(c.gpu())) { // the singleton is away: serve from the last known placement
+    if (cache.has(f.modelId())) { // the singleton is away: serve from the last known placement
       lookups.remove(f.modelId());
-      for (Routed p : lookup.waiting) send(p, c.gpu());
+      for (Routed p : lookup.waiting) send(p, cache.choose(f.modelId()));
       return this;
     }
     if (System.nanoTime() - lookup.lastAnswerNanos < settings.lookupGiveUp().toNanos()) {
@@ -356,8 +349,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   private Behavior<Command> onRefreshed(Refreshed r) {
     refreshing.remove(r.modelId());
     if (r.resolution() instanceof GlobalPlacementActor.Located l && l.model().gpu() != null) {
-      Cached c = cache.get(r.modelId());
-      if (c == null || c.epoch() <= l.epoch()) cache.put(r.modelId(), new Cached(l.model().gpu(), expiry(), l.epoch()));
+      cache.put(r.modelId(), l.instances(), l.epoch(), expiry(), this::lost, true);
     } else if (r.resolution() != null) {
       cache.remove(r.modelId()); // not found, loading elsewhere or unavailable: the next request asks
     }
@@ -369,7 +361,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
     if (n.available()) {
       lostNodes.remove(node);
     } else if (lostNodes.add(node)) {
-      cache.values().removeIf(c -> lost(c.gpu()));
+      cache.forgetWhere(this::lost);
       getContext().getLog().info("Node {} is unreachable or leaving: no request goes to its GPUs until it is back", node);
     }
     return this;

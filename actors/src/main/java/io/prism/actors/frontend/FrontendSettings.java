@@ -19,11 +19,16 @@ import java.time.Duration;
  * @param deliveryTimeout how long a GPU actor has to take a request sent to it ({@link RequestRelay})
  * @param lostNodeRetryAfter the {@code Retry-After} (seconds) of requests refused because their
  *     model's node is unreachable (it is placed again once the node is removed)
+ * @param idleLookupAfter a cached placement this frontend has not used for this long is looked up
+ *     before the next request uses it (if the singleton does not answer within {@code
+ *     lookup-timeout}, the cached one is used): the first request after a long idle period lets
+ *     the placement decide where an evicted model is reactivated
  * @throws IllegalArgumentException naming the key whose value is not positive
  */
 public record FrontendSettings(Duration placementCacheTtl, Duration resolveTimeout, Duration lookupTimeout, Duration lookupGiveUp,
-    Duration loadingPoll, Duration deliveryTimeout, long lostNodeRetryAfter) {
+    Duration loadingPoll, Duration deliveryTimeout, long lostNodeRetryAfter, Duration idleLookupAfter) {
   public FrontendSettings {
+    positive(idleLookupAfter, "idle-lookup-after");
     positive(placementCacheTtl, "placement-cache-ttl");
     positive(resolveTimeout, "resolve-timeout");
     positive(lookupTimeout, "lookup-timeout");
@@ -31,6 +36,12 @@ public record FrontendSettings(Duration placementCacheTtl, Duration resolveTimeo
     positive(loadingPoll, "loading-poll");
     positive(deliveryTimeout, "delivery-timeout");
     if (lostNodeRetryAfter < 1) throw new IllegalArgumentException("prism.frontend.lost-node-retry-after must be >= 1s");
+  }
+
+  /** With the default {@code idle-lookup-after} of 30 s. */
+  public FrontendSettings(Duration placementCacheTtl, Duration resolveTimeout, Duration lookupTimeout, Duration lookupGiveUp, Duration loadingPoll,
+      Duration deliveryTimeout, long lostNodeRetryAfter) {
+    this(placementCacheTtl, resolveTimeout, lookupTimeout, lookupGiveUp, loadingPoll, deliveryTimeout, lostNodeRetryAfter, Duration.ofSeconds(30));
   }
 
   /** The defaults of {@code reference.conf}, with the given cache TTL and resolve timeout (tests). */
@@ -44,7 +55,7 @@ public record FrontendSettings(Duration placementCacheTtl, Duration resolveTimeo
     Config c = root.getConfig("prism.frontend");
     return new FrontendSettings(c.getDuration("placement-cache-ttl"), c.getDuration("resolve-timeout"), c.getDuration("lookup-timeout"),
         c.getDuration("lookup-give-up"), c.getDuration("loading-poll"), c.getDuration("delivery-timeout"),
-        c.getDuration("lost-node-retry-after").toSeconds());
+        c.getDuration("lost-node-retry-after").toSeconds(), c.getDuration("idle-lookup-after"));
   }
 
   private static void positive(Duration d, String key) {

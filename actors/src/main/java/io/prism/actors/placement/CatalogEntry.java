@@ -3,6 +3,8 @@ package io.prism.actors.placement;
 import io.prism.actors.GpuId;
 import io.prism.actors.ModelSpec;
 import io.prism.actors.placement.ModelInfo.State;
+import io.prism.runtime.policy.Move;
+import io.prism.runtime.policy.ReplicaScaling;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -24,6 +26,10 @@ final class CatalogEntry {
   boolean restored;
   /** The migration under way, or null. */
   Migration migration;
+  /** Its instances beyond the first ({@link ReplicaManager}), in the order they were added. */
+  final List<Replica> replicas = new ArrayList<>();
+  /** The replica policy's evidence so far. */
+  ReplicaScaling.Trend trend = ReplicaScaling.Trend.NONE;
   final Set<GpuId> tried = new HashSet<>();
   final List<String> failures = new ArrayList<>();
   final List<ActorRef<GlobalPlacementActor.RegisterReply>> registerWaiters = new ArrayList<>();
@@ -38,6 +44,33 @@ final class CatalogEntry {
   }
 
   ModelInfo info() {
-    return new ModelInfo(spec, createdEpochSeconds, state, gpu, maxModelLen, weightBytes, message);
+    List<GpuId> ready = new ArrayList<>();
+    for (Replica r : replicas) if (r.ready) ready.add(r.gpu);
+    return new ModelInfo(spec, createdEpochSeconds, state, gpu, maxModelLen, weightBytes, message, ready);
+  }
+
+  /** The replica on {@code g}, or null. */
+  Replica replicaOn(GpuId g) {
+    for (Replica r : replicas) if (r.gpu.equals(g)) return r;
+    return null;
+  }
+
+  /** Whether {@code g} holds (or is loading) an instance of this model. */
+  boolean hasInstanceOn(GpuId g) {
+    return g.equals(gpu) || replicaOn(g) != null;
+  }
+
+  /** An instance beyond the first: loading until its GPU reports it loaded. */
+  static final class Replica {
+    final GpuId gpu;
+    /** How the {@link io.prism.runtime.policy.MigrationBudget} counts its load (finished once loaded or failed). */
+    final Move move;
+    final long startNanos = System.nanoTime();
+    boolean ready;
+
+    Replica(GpuId gpu, Move move) {
+      this.gpu = gpu;
+      this.move = move;
+    }
   }
 }

@@ -40,7 +40,7 @@ import org.slf4j.Logger;
 final class DurableCatalog {
   /** The replicated key. */
   static final Key<LWWMap<String, String>> KEY = LWWMapKey.create("prism-catalog");
-  private static final String VERSION = "v1";
+  private static final String VERSION = "v2";
 
   private final ReplicatorMessageAdapter<GlobalPlacementActor.Command, LWWMap<String, String>> replicator;
   private final SelfUniqueAddress self;
@@ -114,23 +114,29 @@ final class DurableCatalog {
     return out;
   }
 
-  /** The spec as {@code v1} and its eight fields, URL-encoded, tab-separated (durations ISO-8601; no tokenizer: empty). */
+  /**
+   * The spec as {@code v2} and its nine fields, URL-encoded, tab-separated (durations ISO-8601; no
+   * tokenizer: empty): id, source, tokenizer, TTFT SLO, TPOT SLO, estimated bytes, min pages, max
+   * pages, max replicas. ({@code v1} had the first eight.)
+   */
   static String encode(ModelSpec s) {
     return String.join("\t", VERSION, enc(s.id()), enc(s.source()), enc(s.tokenizer() == null ? "" : s.tokenizer()), s.ttftSlo().toString(),
-        s.tpotSlo().toString(), Long.toString(s.estimatedBytes()), Integer.toString(s.minPages()), Integer.toString(s.maxPages()));
+        s.tpotSlo().toString(), Long.toString(s.estimatedBytes()), Integer.toString(s.minPages()), Integer.toString(s.maxPages()),
+        Integer.toString(s.maxReplicas()));
   }
 
   /**
-   * Reads {@link #encode}'s form.
+   * Reads {@link #encode}'s form, and the {@code v1} form of earlier versions (one replica).
    *
    * @throws IllegalArgumentException if the text is not a spec of a known version
    */
   static ModelSpec decode(String text) {
     String[] f = text.split("\t", -1);
-    if (f.length != 9 || !f[0].equals(VERSION)) throw new IllegalArgumentException("not a " + VERSION + " catalog entry");
+    boolean v1 = f.length == 9 && f[0].equals("v1");
+    if (!v1 && (f.length != 10 || !f[0].equals(VERSION))) throw new IllegalArgumentException("not a v1 or " + VERSION + " catalog entry");
     String tokenizer = dec(f[3]);
     return new ModelSpec(dec(f[1]), dec(f[2]), tokenizer.isEmpty() ? null : tokenizer, Duration.parse(f[4]), Duration.parse(f[5]),
-        Long.parseLong(f[6]), Integer.parseInt(f[7]), Integer.parseInt(f[8]));
+        Long.parseLong(f[6]), Integer.parseInt(f[7]), Integer.parseInt(f[8]), v1 ? 1 : Integer.parseInt(f[9]));
   }
 
   private static String enc(String s) {

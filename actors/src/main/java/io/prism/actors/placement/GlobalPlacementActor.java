@@ -73,7 +73,11 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   /** Removes a model from the catalog and unloads it from its GPU. */
   public record UnregisterModel(String modelId, ActorRef<Unregistered> replyTo) implements Command {}
 
-  /** Which GPU serves {@code modelId}; answered at once ({@link Loading} while it is being placed or loaded). */
+  /**
+   * Which GPU serves {@code modelId}; answered at once ({@link Loading} while it is being placed or
+   * loaded). A lookup of a model whose weights are evicted may reactivate it on another GPU
+   * ({@link PlacementPlanner#reactivate}): then it is {@link Loading} until that GPU serves it.
+   */
   public record Resolve(String modelId, ActorRef<Resolution> replyTo) implements Command {}
 
   /** Replies with the whole catalog. */
@@ -172,8 +176,30 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     String modelId();
   }
 
-  /** The model serves on {@code model.gpu()} as of placement epoch {@code epoch} (it goes up with each migration). */
-  public record Located(String modelId, ModelInfo model, long epoch) implements Resolution {}
+  /**
+   * The model serves on {@code model.gpu()} and its {@code model.replicas()} as of placement epoch
+   * {@code epoch} (it goes up with each migration and each instance added or removed); {@code
+   * instances} lists every ready instance with the queue its GPU last reported, for the frontends'
+   * balancing.
+   */
+  public record Located(String modelId, ModelInfo model, long epoch, List<Instance> instances) implements Resolution {
+    public Located {
+      instances = List.copyOf(instances);
+    }
+
+    /** A model with one instance, on {@code model.gpu()}, of unknown load. */
+    public Located(String modelId, ModelInfo model, long epoch) {
+      this(modelId, model, epoch, List.of(new Instance(model.gpu(), 0, 0, true)));
+    }
+  }
+
+  /**
+   * One ready instance of a model as its GPU last reported it.
+   *
+   * @param queued requests waiting for it; {@code running}: in its running batch
+   * @param weightsResident false: its weights are evicted (a request reactivates them)
+   */
+  public record Instance(GpuId gpu, int queued, int running, boolean weightsResident) implements PrismMessage {}
 
   /** The model is registered and being placed or loaded; ask again shortly. */
   public record Loading(String modelId) implements Resolution {}
@@ -217,6 +243,11 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     INSTANCE
   }
 
+  /** Time to check models with replicas ({@link ReplicaManager}). */
+  enum ReplicaTick implements Command {
+    INSTANCE
+  }
+
   record MigrationTimedOut(String modelId, long migrationId) implements Command {}
 
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
@@ -229,6 +260,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private final Map<GpuId, GpuReport> reports = new TreeMap<>();
   private final Map<GpuId, Integer> gpuIds = new HashMap<>();
   private final PlacementPlanner planner;
+  private final ReplicaManager replicas;
   private final DurableCatalog store;
   private final TimerScheduler<Command> timers;
 
@@ -265,8 +297,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     this.policy = settings.policy().equals("kvpr") ? kvpr : new MostFreeMemoryPlacement();
     this.loadReplies = ctx.messageAdapter(GpuActor.LoadReply.class, WrappedLoadReply::new);
     this.migrations = new MigrationCoordinator(gpus, loadReplies, timers, ctx.getLog(), settings);
-    this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, ctx.getLog());
+    this.replicas = new ReplicaManager(catalog, reports, gpuIds, migrations.budget, gpus, loadReplies, settings, ctx.getLog());
+    this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, replicas, ctx.getLog());
     if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
+    if (!settings.replicaCheckInterval().isZero()) timers.startTimerWithFixedDelay(ReplicaTick.INSTANCE, settings.replicaCheckInterval());
     if (watchCluster) {
       ActorRef<ClusterEvent.MemberRemoved> removed = ctx.messageAdapter(ClusterEvent.MemberRemoved.class, e -> {
         Address a = e.member().address();
@@ -344,6 +378,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
           round("periodic");
           return this;
         })
+        .onMessageEquals(ReplicaTick.INSTANCE, () -> {
+          replicas.check(planner.drainingGpus());
+          return this;
+        })
         .onMessage(Rebalance.class, m -> {
           round("requested");
           m.replyTo().tell(view());
@@ -384,6 +422,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       getContext().getLog().info("Model {}: SLOs and limits now {}", spec.id(), spec);
       e.spec = spec;
       if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UpdateModel(spec));
+      replicas.updated(e);
     }
     if (e.state == State.FAILED) {
       e.tried.clear();
@@ -432,6 +471,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     migrations.abandon(e, "abandoned", "the model was unregistered", false);
     catalog.remove(m.modelId());
     if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UnloadModel(e.spec.id()));
+    replicas.removeAll(e);
     String why = "model '" + m.modelId() + "' was unregistered";
     e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
     getContext().getLog().info("Unregistered model {}", m.modelId());
@@ -445,7 +485,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
       m.replyTo().tell(new NotFound(m.modelId()));
     } else {
       switch (e.state) {
-        case READY -> m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch));
+        case READY -> {
+          if ((e.migration != null && e.migration.reactivation) || planner.reactivate(e)) m.replyTo().tell(new Loading(m.modelId()));
+          else m.replyTo().tell(new Located(m.modelId(), e.info(), e.epoch, replicas.instances(e)));
+        }
         case LOADING -> m.replyTo().tell(new Loading(m.modelId()));
         case FAILED -> m.replyTo().tell(new Unavailable(m.modelId(), e.message));
       }
@@ -483,6 +526,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private Behavior<Command> onLoadReply(WrappedLoadReply w) {
     GpuActor.LoadReply reply = w.reply();
     CatalogEntry e = catalog.get(reply.modelId());
+    if (e != null && replicas.onLoadReply(e, reply)) return this;
     if (e != null && e.migration != null && reply.gpu().equals(e.migration.to)) {
       if (reply instanceof GpuActor.ModelLoaded l) migrations.targetReady(e, l);
       else migrations.abandon(e, "failed", ((GpuActor.LoadFailed) reply).reason(), true);
@@ -511,9 +555,12 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     CatalogEntry e = catalog.get(m.modelId());
     if (e != null && e.migration != null && m.gpu().equals(e.migration.to)) {
       migrations.abandon(e, "failed", "the target lost it: " + m.reason(), true);
+    } else if (e != null && e.replicaOn(m.gpu()) != null) {
+      replicas.lost(e, g -> g.equals(m.gpu()), m.reason());
     } else if (e != null && m.gpu().equals(e.gpu)) {
       getContext().getLog().warn("GPU {} lost model {}: {}; placing it again", m.gpu(), m.modelId(), m.reason());
       migrations.abandon(e, "abandoned", "the source lost the model", false);
+      if (replicas.takeOver(e)) return this;
       e.state = State.LOADING;
       e.gpu = null;
       e.tried.add(m.gpu());
@@ -537,6 +584,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private void round(String why) {
     planner.round(why);
+    replicas.check(planner.drainingGpus());
   }
 
   private PlacementView view() {
@@ -546,9 +594,11 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private void lost(java.util.function.Predicate<GpuId> gone, String why) {
     for (CatalogEntry e : catalog.values()) {
       if (e.migration != null && gone.test(e.migration.to)) migrations.abandon(e, "abandoned", "target lost: " + why, true);
+      replicas.lost(e, gone, why);
       if (e.gpu != null && gone.test(e.gpu)) {
-        getContext().getLog().warn("Model {} lost its GPU {} ({}); placing it again", e.spec.id(), e.gpu, why);
         migrations.abandon(e, "abandoned", "source lost: " + why, false);
+        if (replicas.takeOver(e)) continue;
+        getContext().getLog().warn("Model {} lost its GPU {} ({}); placing it again", e.spec.id(), e.gpu, why);
         e.state = State.LOADING;
         e.gpu = null;
         e.tried.clear();

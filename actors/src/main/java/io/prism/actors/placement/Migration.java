@@ -17,9 +17,12 @@ final class Migration {
   final long startNanos;
   final long startEpochMillis;
   final String reason;
+  /** An evicted model reactivated on another GPU: lookups answer "loading" until the target serves. */
+  final boolean reactivation;
   final List<ActorRef<GlobalPlacementActor.MoveReply>> waiters = new ArrayList<>();
 
-  Migration(long id, String modelId, GpuId from, GpuId to, Move move, String reason) {
+  Migration(long id, String modelId, GpuId from, GpuId to, Move move, String reason, boolean reactivation) {
+    this.reactivation = reactivation;
     this.id = id;
     this.modelId = modelId;
     this.from = from;

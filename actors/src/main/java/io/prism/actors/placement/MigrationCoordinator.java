@@ -55,7 +55,12 @@ final class MigrationCoordinator {
 
   /** Starts moving {@code e} (READY on its GPU) to {@code to}; {@code move} is how the budget counts it. */
   void start(CatalogEntry e, GpuId to, Move move, String reason, ActorRef<GlobalPlacementActor.MoveReply> waiter) {
-    Migration m = new Migration(++ids, e.id(), e.gpu, to, move, reason);
+    start(e, to, move, reason, waiter, false);
+  }
+
+  /** As {@link #start(CatalogEntry, GpuId, Move, String, ActorRef)}; {@code reactivation}: of an evicted model, lookups wait for it. */
+  void start(CatalogEntry e, GpuId to, Move move, String reason, ActorRef<GlobalPlacementActor.MoveReply> waiter, boolean reactivation) {
+    Migration m = new Migration(++ids, e.id(), e.gpu, to, move, reason, reactivation);
     if (waiter != null) m.waiters.add(waiter);
     e.migration = m;
     budget.started(move, m.startNanos);

@@ -5,6 +5,7 @@ import io.prism.actors.gpu.GpuActor;
 import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.policy.PlacementPolicy;
 import io.prism.actors.placement.ModelInfo.State;
+import io.prism.runtime.policy.InstanceTarget;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.Move;
 import io.prism.runtime.policy.Placement;
@@ -34,6 +35,7 @@ final class PlacementPlanner {
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
   private final ActorRef<GpuActor.LoadReply> loadReplies;
   private final Logger log;
+  private final ReplicaManager replicas;
   private long rounds;
   private String lastRound = "";
   /** Nodes ({@code host:port}) leaving the cluster: their GPUs get no new model. */
@@ -42,7 +44,8 @@ final class PlacementPlanner {
   PlacementPlanner(Map<String, CatalogEntry> catalog, Map<GpuId, GlobalPlacementActor.GpuReport> reports, Map<GpuId, Integer> gpuIds,
       KvprPlacement kvpr, PlacementPolicy policy, PlacementSettings settings, MigrationCoordinator migrations,
       Function<GpuId, RecipientRef<GpuActor.Command>> gpus,
-      ActorRef<GpuActor.LoadReply> loadReplies, Logger log) {
+      ActorRef<GpuActor.LoadReply> loadReplies, ReplicaManager replicas, Logger log) {
+    this.replicas = replicas;
     this.policy = policy;
     this.gpus = gpus;
     this.loadReplies = loadReplies;
@@ -68,6 +71,9 @@ final class PlacementPlanner {
           + (e.migration != null ? "already moving to " + e.migration.to : e.state.name().toLowerCase(java.util.Locale.ROOT))));
     } else if (m.gpu().equals(e.gpu)) {
       m.replyTo().tell(new GlobalPlacementActor.Moved(m.modelId(), e.gpu, e.gpu, 0));
+    } else if (e.hasInstanceOn(m.gpu())) {
+      m.replyTo().tell(new GlobalPlacementActor.MoveFailed(m.modelId(), GlobalPlacementActor.MoveProblem.BUSY, "model '" + m.modelId()
+          + "' already has an instance on " + m.gpu()));
     } else if (e.weightBytes > target.budgetBytes()) {
       m.replyTo().tell(new GlobalPlacementActor.MoveFailed(m.modelId(), GlobalPlacementActor.MoveProblem.DOES_NOT_FIT, "model '" + m.modelId() + "' needs " + e.weightBytes
           + " bytes of weights; GPU " + m.gpu() + " has a budget of " + target.budgetBytes()));
@@ -86,8 +92,9 @@ final class PlacementPlanner {
     long now = System.nanoTime();
     List<Move> proposed = new ArrayList<>();
     for (Move mv : plan.migrations()) {
-      CatalogEntry e = catalog.get(mv.modelId());
-      if (e != null && e.migration == null && e.state == State.READY) proposed.add(mv);
+      CatalogEntry e = catalog.get(mv.modelId()); // null for replicas' demands: they are never migrated
+      GpuId to = view.target(mv);
+      if (e != null && e.migration == null && e.state == State.READY && to != null && !e.hasInstanceOn(to)) proposed.add(mv);
     }
     List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
     rounds++;
@@ -122,7 +129,7 @@ final class PlacementPlanner {
     for (Map.Entry<GpuId, List<CatalogEntry>> g : byGpu.entrySet()) {
       if (g.getKey().equals(joined) || g.getValue().size() < onTarget + 2) continue;
       for (CatalogEntry e : g.getValue()) {
-        if (e.migration != null || e.weightBytes > room) continue;
+        if (e.migration != null || e.weightBytes > room || e.hasInstanceOn(joined)) continue;
         proposed.add(new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(joined)), "spread to joined GPU " + joined));
         room -= e.weightBytes;
         onTarget++;
@@ -134,6 +141,44 @@ final class PlacementPlanner {
       CatalogEntry e = catalog.get(mv.modelId());
       if (e != null && e.migration == null && e.state == State.READY) migrations.start(e, joined, mv, mv.reason(), null);
     }
+  }
+
+  /**
+   * Reactivation where it fits (the paper reactivates evicted models on the lowest-KVPR GPU): a
+   * lookup of {@code e}, ready with one instance whose weights its GPU reports evicted, picks the
+   * GPU for its weights with {@link InstanceTarget}: GPUs of the same node first (the weights are
+   * in that node's host memory), then the lowest KVPR with the model added. If that is not where
+   * the model is, the model moves there by the live-migration path: the target loads it (making
+   * room by reclaim), routing flips, and the evicted copy's GPU hands off and unloads it
+   * (releasing its host copy); lookups answer "loading" until then. Reactivations pass through
+   * the {@link io.prism.runtime.policy.MigrationBudget} like migrations (refused: reactivated in
+   * place). Not with the {@code most-free} policy, not for models with replicas.
+   *
+   * @return whether a reactivation elsewhere started
+   */
+  boolean reactivate(CatalogEntry e) {
+    if (!settings.policy().equals("kvpr") || e.state != State.READY || e.migration != null || !e.replicas.isEmpty() || e.gpu == null) return false;
+    GlobalPlacementActor.GpuReport at = reports.get(e.gpu);
+    GlobalPlacementActor.Resident evicted = at == null ? null : at.models().stream().filter(x -> x.spec().id().equals(e.id())).findFirst().orElse(null);
+    if (evicted == null || evicted.weightsResident()) return false;
+    java.util.Set<GpuId> exclude = new java.util.HashSet<>(drainingGpus());
+    for (GlobalPlacementActor.GpuReport r : reports.values()) { // another GPU still draining a copy cannot load it again yet
+      if (!r.gpu().equals(e.gpu) && r.models().stream().anyMatch(x -> x.spec().id().equals(e.id()))) exclude.add(r.gpu());
+    }
+    PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, exclude, e); // e as unplaced: its own demand counts nowhere
+    String node = e.gpu.host() + ":" + e.gpu.port();
+    long weights = e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
+    double demand = evicted.tokensPerSecond() * Math.max(1, evicted.kvBytesPerToken()) / (e.spec.tpotSlo().toNanos() / 1e9);
+    java.util.Optional<InstanceTarget.Candidate> best = InstanceTarget.choose(
+        view.candidates(java.util.Set.of(), g -> (g.host() + ":" + g.port()).equals(node)), weights, demand);
+    GpuId to = best.map(c -> view.gpuOf.get(c.gpuId())).orElse(null);
+    if (to == null || to.equals(e.gpu)) return false;
+    String reason = String.format(java.util.Locale.ROOT, "reactivate where it fits: KVPR %.4g on %s with it, %s", best.get().kvprWith(weights, demand),
+        to, to.host().equals(e.gpu.host()) && to.port() == e.gpu.port() ? "same node" : "another node (no GPU of its node holds it)");
+    Move mv = new Move(e.id(), List.of(gpuIds.get(e.gpu)), List.of(gpuIds.get(to)), reason);
+    if (migrations.budget.admit(List.of(mv), System.nanoTime()).isEmpty()) return false;
+    migrations.start(e, to, mv, reason, null, true);
+    return true;
   }
 
   /** GPUs of nodes that are leaving. */
@@ -162,6 +207,10 @@ final class PlacementPlanner {
     List<String> staying = new ArrayList<>();
     for (CatalogEntry e : catalog.values()) {
       if (e.migration != null && leaving.contains(e.migration.to)) migrations.abandon(e, "abandoned", "its target's node is leaving", false);
+      if (replicas.drainFrom(e, leaving)) { // a replica elsewhere serves on; the leaving instance hands off to it
+        moving.add(e.id());
+        continue;
+      }
       if (e.gpu == null || !leaving.contains(e.gpu)) continue;
       if (e.migration != null) {
         moving.add(e.id());
@@ -171,7 +220,9 @@ final class PlacementPlanner {
         staying.add(e.id());
         continue;
       }
-      PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, leaving, e);
+      java.util.Set<GpuId> exclude = new java.util.HashSet<>(leaving);
+      for (CatalogEntry.Replica r : e.replicas) exclude.add(r.gpu);
+      PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, exclude, e);
       Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
       List<Integer> chosen = plan == null ? null : plan.assignment().get(e.id());
       GpuId to = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
@@ -196,7 +247,7 @@ final class PlacementPlanner {
       List<PlacementView.ModelRow> models = new ArrayList<>();
       for (GlobalPlacementActor.Resident x : r.models()) {
         CatalogEntry e = catalog.get(x.spec().id());
-        if (e == null || !r.gpu().equals(e.gpu)) continue;
+        if (e == null || !r.gpu().equals(e.gpu) && (e.replicaOn(r.gpu()) == null || !e.replicaOn(r.gpu()).ready)) continue;
         models.add(new PlacementView.ModelRow(x.spec().id(), x.tokensPerSecond(), x.kvBytesPerToken(), x.weightBytes(), x.weightsResident(),
             x.queued(), x.running()));
       }
@@ -204,7 +255,7 @@ final class PlacementPlanner {
           r.freeBytes(), models));
     }
     return new PlacementView(rows, MigrationCoordinator.inFlight(catalog.values()), migrations.recent(), migrations.byOutcome(),
-        migrations.secondsSum(), rounds, lastRound);
+        migrations.secondsSum(), rounds, lastRound, replicas.recent());
   }
 
   /** The entry serves on {@code gpu}: its waiters hear it. */

@@ -5,6 +5,7 @@ import io.prism.actors.placement.GlobalPlacementActor.GpuReport;
 import io.prism.actors.placement.GlobalPlacementActor.Resident;
 import io.prism.actors.placement.ModelInfo.State;
 import io.prism.runtime.policy.GpuCapacity;
+import io.prism.runtime.policy.InstanceTarget;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.ModelDemand;
 import io.prism.runtime.policy.Move;
@@ -29,11 +30,19 @@ import java.util.Set;
  * GPU until a request brings it back. A model being migrated counts as placed on its target (its
  * demand and weights go there; its source's copy leaves with the hand-off, so rounds during the
  * migration do not see a transient squeeze); the policy's proposals for it are ignored.
+ *
+ * <p>A model's replicas ({@link ReplicaManager}) count on their GPUs as models of their own, with the
+ * demand their GPU reports for them, under ids {@code <model>}{@value #REPLICA_MARK}{@code <gpu>}
+ * that match no catalog entry, so the policy's proposals for them are ignored: replicas are added
+ * and removed, never migrated.
  */
 final class PlacementRound {
   final List<ModelDemand> demands = new ArrayList<>();
   final List<GpuCapacity> capacities = new ArrayList<>();
   final Map<Integer, GpuId> gpuOf = new LinkedHashMap<>();
+  /** Separates a model id from its replica's GPU in the ids of replica demands. */
+  static final String REPLICA_MARK = "\u0000replica@";
+  private final Map<String, Double> kvDemandByModel = new HashMap<>();
 
   /**
    * @param entries the catalog
@@ -62,9 +71,46 @@ final class PlacementRound {
       GpuId at = e.migration != null ? e.migration.to : e.gpu; // a moving model counts where it is going
       Integer id = ids.get(at);
       if (id == null || !gpuOf.containsKey(id)) continue;
-      demands.add(demand(e, reports.get(e.gpu), id));
+      demands.add(demand(e.id(), e, reports.get(e.gpu), id));
+      for (CatalogEntry.Replica r : e.replicas) {
+        Integer rid = ids.get(r.gpu);
+        if (rid == null || !gpuOf.containsKey(rid)) continue;
+        demands.add(demand(e.id() + REPLICA_MARK + r.gpu.entityId(), e, reports.get(r.gpu), rid));
+      }
     }
-    if (extra != null) demands.add(demand(extra, null, -1));
+    if (extra != null) demands.add(demand(extra.id(), extra, null, -1));
+    for (ModelDemand d : demands) {
+      int mark = d.modelId().indexOf(REPLICA_MARK);
+      kvDemandByModel.merge(mark < 0 ? d.modelId() : d.modelId().substring(0, mark), d.kvDemand(), Double::sum);
+    }
+  }
+
+  /** KV demand of all instances of {@code modelId} together (bytes/s^2), as in this view. */
+  double kvDemandOf(String modelId) {
+    return kvDemandByModel.getOrDefault(modelId, 0.0);
+  }
+
+  /**
+   * The GPUs of this view as {@link InstanceTarget} candidates (budget, resident weights and KV
+   * demand of what is placed on each), without {@code exclude}; {@code preferred} marks some.
+   */
+  List<InstanceTarget.Candidate> candidates(Set<GpuId> exclude, java.util.function.Predicate<GpuId> preferred) {
+    Map<Integer, long[]> weights = new HashMap<>();
+    Map<Integer, Double> kv = new HashMap<>();
+    for (ModelDemand d : demands) {
+      if (!d.isPlaced()) continue;
+      int g = d.currentGpus().get(0);
+      weights.computeIfAbsent(g, k -> new long[1])[0] += d.weightBytes();
+      kv.merge(g, d.kvDemand(), Double::sum);
+    }
+    List<InstanceTarget.Candidate> out = new ArrayList<>();
+    for (GpuCapacity c : capacities) {
+      GpuId g = gpuOf.get(c.gpuId());
+      if (exclude.contains(g)) continue;
+      out.add(new InstanceTarget.Candidate(c.gpuId(), c.memoryBudgetBytes(), weights.getOrDefault(c.gpuId(), new long[1])[0],
+          kv.getOrDefault(c.gpuId(), 0.0), preferred.test(g)));
+    }
+    return out;
   }
 
   /** Runs {@code policy} on this view. */
@@ -106,12 +152,12 @@ final class PlacementRound {
     return e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
   }
 
-  private static ModelDemand demand(CatalogEntry e, GpuReport report, int gpuId) {
+  private static ModelDemand demand(String demandId, CatalogEntry e, GpuReport report, int gpuId) {
     Resident r = null;
     if (report != null) for (Resident x : report.models()) if (x.spec().id().equals(e.id())) r = x;
     double rate = r == null ? 0 : r.tokensPerSecond();
     long kv = r == null ? 1 : Math.max(1, r.kvBytesPerToken());
     long weights = r != null && !r.weightsResident() ? 0 : weightsOf(e);
-    return ModelDemand.of(e.id(), rate, kv, e.spec.tpotSlo(), weights, gpuId);
+    return ModelDemand.of(demandId, rate, kv, e.spec.tpotSlo(), weights, gpuId);
   }
 }

@@ -3,6 +3,7 @@ package io.prism.actors.placement;
 import com.typesafe.config.Config;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.MigrationBudget;
+import io.prism.runtime.policy.ReplicaScaling;
 import java.time.Duration;
 
 /**
@@ -22,13 +23,18 @@ import java.time.Duration;
  * @param catalogTimeout how long a majority write or read of the replicated catalog may take
  * @param restoreGrace how long a new singleton waits for GPUs to report the models of the
  *     replicated catalog resident before it places the others
+ * @param replicaCheckInterval how often models with {@code max_replicas > 1} are checked for
+ *     overload and underload ({@code 0}: only with placement rounds)
+ * @param replicas the thresholds of {@link ReplicaScaling}
  */
 public record PlacementSettings(String policy, Duration roundInterval, double tau, double relativeTau, MigrationBudget.Limits limits,
-    Duration loadTimeout, Duration drainTimeout, int recentMigrations, Duration catalogTimeout, Duration restoreGrace) {
+    Duration loadTimeout, Duration drainTimeout, int recentMigrations, Duration catalogTimeout, Duration restoreGrace, Duration replicaCheckInterval,
+    ReplicaScaling.Limits replicas) {
 
   /** Defaults for tests without a config: KVPR, no periodic rounds, default churn bounds. */
   public static final PlacementSettings DEFAULTS = new PlacementSettings("kvpr", Duration.ZERO, KvprPlacement.DEFAULT_TAU, 0.5,
-      MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50, Duration.ofSeconds(3), Duration.ofMillis(1500));
+      MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50, Duration.ofSeconds(3), Duration.ofMillis(1500), Duration.ZERO,
+      ReplicaScaling.Limits.DEFAULT);
 
   public PlacementSettings {
     if (!policy.equals("kvpr") && !policy.equals("most-free")) {
@@ -41,6 +47,7 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
     if (drainTimeout.isNegative() || drainTimeout.isZero()) throw new IllegalArgumentException("prism.placement.drain-timeout must be > 0");
     if (catalogTimeout.isNegative() || catalogTimeout.isZero()) throw new IllegalArgumentException("prism.placement.catalog-timeout must be > 0");
     if (restoreGrace.isNegative()) throw new IllegalArgumentException("prism.placement.restore-grace must be >= 0");
+    if (replicaCheckInterval.isNegative()) throw new IllegalArgumentException("prism.placement.replicas.check-interval must be >= 0");
   }
 
   /**
@@ -54,21 +61,39 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
     return new PlacementSettings(c.getString("policy"), c.getDuration("round-interval"), c.getDouble("tau"), c.getDouble("relative-tau"),
         new MigrationBudget.Limits(c.getDuration("migration-cooldown"), c.getInt("max-migrations-per-gpu"), c.getInt("max-migrations-per-round")),
         c.getDuration("load-timeout"), c.getDuration("drain-timeout"), c.getInt("recent-migrations"), c.getDuration("catalog-timeout"),
-        c.getDuration("restore-grace"));
+        c.getDuration("restore-grace"), c.getDuration("replicas.check-interval"), replicaLimits(c.getConfig("replicas")));
+  }
+
+  private static ReplicaScaling.Limits replicaLimits(Config r) {
+    try {
+      return new ReplicaScaling.Limits(r.getInt("overload-queue"), r.getDouble("overload-kvpr"), r.getInt("overload-checks"), r.getInt("underload-queue"),
+          r.getDouble("underload-kvpr"), r.getInt("underload-checks"));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("prism.placement.replicas: " + e.getMessage(), e);
+    }
   }
 
   /** With other churn bounds. */
   public PlacementSettings withLimits(MigrationBudget.Limits l) {
-    return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
+    return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
+        replicas);
   }
 
   /** With another round interval. */
   public PlacementSettings withRoundInterval(Duration d) {
-    return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
+    return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
+        replicas);
+  }
+
+  /** With other replica thresholds, checked every {@code interval} ({@code 0}: with rounds only). */
+  public PlacementSettings withReplicas(ReplicaScaling.Limits r, Duration interval) {
+    return new PlacementSettings(policy, roundInterval, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace,
+        interval, r);
   }
 
   /** With other migration thresholds. */
   public PlacementSettings withTau(double absolute, double relative) {
-    return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace);
+    return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
+        replicas);
   }
 }

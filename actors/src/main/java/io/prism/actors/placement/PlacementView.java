@@ -18,9 +18,28 @@ import java.util.Map;
  * @param migrationSecondsSum seconds from decision to serving on the target, summed over done migrations
  * @param rounds placement rounds run
  * @param lastRound the last round's summary
+ * @param replicaChanges instances added and removed by the replica policy, newest last (bounded
+ *     like {@code recent})
  */
 public record PlacementView(List<GpuRow> gpus, List<MigrationView> inFlight, List<MigrationView> recent, Map<String, Long> migrationsByOutcome,
-    double migrationSecondsSum, long rounds, String lastRound) implements PrismMessage {
+    double migrationSecondsSum, long rounds, String lastRound, List<ReplicaChange> replicaChanges) implements PrismMessage {
+
+  /** A view without replica changes. */
+  public PlacementView(List<GpuRow> gpus, List<MigrationView> inFlight, List<MigrationView> recent, Map<String, Long> migrationsByOutcome,
+      double migrationSecondsSum, long rounds, String lastRound) {
+    this(gpus, inFlight, recent, migrationsByOutcome, migrationSecondsSum, rounds, lastRound, List.of());
+  }
+
+  /**
+   * An instance of a model added or removed ({@link io.prism.runtime.policy.ReplicaScaling}).
+   *
+   * @param change {@code adding} (its GPU loads it), {@code added} (it serves), {@code removed} (its
+   *     running requests finish there, new ones go to the other instances), {@code failed} (it did
+   *     not load) or {@code lost} (its GPU or node went away)
+   * @param epochMillis wall-clock time of the change
+   * @param reason the policy's reason with its numbers
+   */
+  public record ReplicaChange(String modelId, GpuId gpu, String change, long epochMillis, String reason) implements PrismMessage {}
 
   /**
    * One GPU.
@@ -39,6 +58,7 @@ public record PlacementView(List<GpuRow> gpus, List<MigrationView> inFlight, Lis
    * @param tokensPerSecond tokens computed per second (60 s average)
    * @param weightsResident false: evicted to host memory (time-shared)
    * @param queued requests waiting; {@code running}: in its running batch
+   * (A model with replicas has a row on each GPU that serves it.)
    */
   public record ModelRow(String modelId, double tokensPerSecond, long kvBytesPerToken, long weightBytes, boolean weightsResident, int queued,
       int running) implements PrismMessage {}

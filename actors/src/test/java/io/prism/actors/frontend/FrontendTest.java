@@ -124,6 +124,25 @@ class FrontendTest {
   }
 
   @Test
+  void aPlacementUnusedForIdleLookupAfterIsLookedUpBeforeUseSoAnEvictedModelCanBeReactivatedElsewhere() {
+    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
+    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
+    FrontendSettings s = new FrontendSettings(Duration.ofMinutes(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
+        Duration.ofMillis(50), Duration.ofMillis(300), 5, Duration.ofNanos(1));
+    ActorRef<Frontend.Command> f = testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false));
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    f.tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    placement.expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    gpus.get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    // unused since (1 ns): asked again although the cache entry has not expired; the placement moved it
+    f.tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
+    placement.expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Loading("m"));
+    placement.expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_B), 1));
+    assertEquals("r2", gpus.get(GPU_B).expectMessageClass(GpuActor.Generate.class).request().requestId());
+    gpus.get(GPU_A).expectNoMessage(Duration.ofMillis(100));
+  }
+
+  @Test
   void whileThePlacementIsSilentModelsResolvedBeforeAreServedFromTheirLastKnownGpu() {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();

@@ -86,6 +86,8 @@ public final class OpenAiRoutes extends AllDirectives {
     o.put("owned_by", "prism");
     if (m.maxModelLen() > 0) o.put("max_model_len", m.maxModelLen());
     else o.putNull("max_model_len");
+    ArrayNode instances = o.putArray("instances"); // Prism's extension: the GPUs serving it (several with replicas)
+    m.instances().forEach(g -> instances.add(g.entityId()));
     return o;
   }
 
