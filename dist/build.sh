@@ -25,7 +25,7 @@ JLINK=${JAVA_HOME:+$JAVA_HOME/bin/}jlink
 rm -rf "$TARGET/dist"
 mkdir -p "$OUT/lib"
 # modules from `jdeps --print-module-deps` over the server jars, plus java.xml (logback configuration)
-"$JLINK" --add-modules java.base,java.compiler,java.desktop,java.management,java.naming,java.sql,java.xml,jdk.incubator.vector,jdk.jfr,jdk.unsupported \
+"$JLINK" --add-modules java.base,java.compiler,java.desktop,java.management,jdk.management,java.naming,java.sql,java.xml,jdk.incubator.vector,jdk.jfr,jdk.unsupported \
   --strip-debug --no-man-pages --no-header-files --compress=0 --output "$OUT/jre"
 # native symbols are not needed to run; an uncompressed module image compresses better in the archive
 find "$OUT/jre" -name '*.so' -exec strip --strip-unneeded {} +
@@ -63,7 +63,8 @@ cat > "$OUT/prism" <<'LAUNCHER'
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64"
-cmd=("$here/jre/bin/java" --add-modules jdk.incubator.vector -Xss4m -XX:+UseTransparentHugePages)
+cmd=("$here/jre/bin/java" --add-modules jdk.incubator.vector -Xss4m -XX:+UseTransparentHugePages
+  --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED)
 if [[ -n "${PRISM_JAVA_OPTS:-}" ]]; then read -r -a extra <<<"$PRISM_JAVA_OPTS"; cmd+=("${extra[@]}"); fi
 cmd+=(-cp "$here/lib/*" io.prism.app.cli.PrismCli "$@")
 # exec: the JVM takes this script's PID, so `kill PID` (or Ctrl-C) stops the server cleanly.

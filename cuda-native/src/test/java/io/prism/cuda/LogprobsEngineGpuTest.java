@@ -73,7 +73,7 @@ class LogprobsEngineGpuTest {
 
   @Test
   void hostAndCudaEnginesAgreeOnTokensAndLogprobs() {
-    LoadedModel model = TestModels.stories260k();
+    LoadedModel model = TestModels.stories260kWithTokenizer();
     List<GenerationRequest> rs = new ArrayList<>();
     String[] prompts = {"Once upon a time", "The little dog ran to the park and saw", "Lily"};
     for (int i = 0; i < prompts.length; i++) {

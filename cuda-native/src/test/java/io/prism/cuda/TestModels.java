@@ -29,6 +29,11 @@ final class TestModels {
     return llama2c(models().resolve("stories260K.bin"));
   }
 
+  /** stories260K with its llama2.c tokenizer (tok512.bin beside it), for tests that encode text. */
+  static LoadedModel stories260kWithTokenizer() {
+    return io.prism.runtime.model.ModelLoader.load(models().resolve("stories260K.bin").toString(), models().resolve("tok512.bin"));
+  }
+
   static LoadedModel llama2c(Path file) {
     ModelWeights w = Llama2cLoader.load(file);
     String name = file.getFileName().toString().replaceFirst("\\.bin$", "");

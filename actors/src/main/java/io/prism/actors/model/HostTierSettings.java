@@ -40,9 +40,14 @@ public final class HostTierSettings {
     return new HostTier(limitBytes(root));
   }
 
+  /** The machine's memory (module jdk.management; a runtime without it falls back to the JVM's heap bound). */
   private static long physicalMemoryBytes() {
-    java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-    if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getTotalMemorySize();
+    try {
+      java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+      if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getTotalMemorySize();
+    } catch (LinkageError e) {
+      // a jlink runtime without jdk.management
+    }
     return Runtime.getRuntime().maxMemory();
   }
 }

@@ -263,6 +263,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   private final ReplicaManager replicas;
   private final DurableCatalog store;
   private final TimerScheduler<Command> timers;
+  private final PlacementEvents events;
 
   /**
    * @param gpus how to reach a GPU actor (through Cluster Sharding in production, a probe in tests)
@@ -299,6 +300,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     this.migrations = new MigrationCoordinator(gpus, loadReplies, timers, ctx.getLog(), settings);
     this.replicas = new ReplicaManager(catalog, reports, gpuIds, migrations.budget, gpus, loadReplies, settings, ctx.getLog());
     this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, replicas, ctx.getLog());
+    this.events = new PlacementEvents(catalog, reports, gpuIds, planner, migrations, replicas, gpus, settings, timers, ctx.getLog());
     if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
     if (!settings.replicaCheckInterval().isZero()) timers.startTimerWithFixedDelay(ReplicaTick.INSTANCE, settings.replicaCheckInterval());
     if (watchCluster) {
@@ -315,12 +317,18 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessage(RegisterModel.class, m -> {
-          if (store == null) return onRegisterModel(m);
+          if (store == null) {
+            events.register(m);
+            return this;
+          }
           store.put(m.spec(), ok -> new CatalogStored(m, ok, 1));
           return this;
         })
         .onMessage(CatalogStored.class, m -> {
-          if (m.stored()) return onRegisterModel(m.register());
+          if (m.stored()) {
+            events.register(m.register());
+            return this;
+          }
           if (m.tries() < 3) { // a node joining or busy: try again before giving up
             store.put(m.register().spec(), ok -> new CatalogStored(m.register(), ok, m.tries() + 1));
             return this;
@@ -330,7 +338,10 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
           return this;
         })
         .onMessage(UnregisterModel.class, m -> {
-          if (store == null) return onUnregisterModel(m);
+          if (store == null) {
+            events.unregister(m);
+            return this;
+          }
           store.remove(m.modelId(), ok -> new CatalogRemoved(m, ok, 1));
           return this;
         })
@@ -341,22 +352,20 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
           }
           if (!m.stored()) getContext().getLog().warn("The removal of model {} was not acknowledged by a majority after {} tries; it spreads by gossip",
               m.unregister().modelId(), m.tries());
-          return onUnregisterModel(m.unregister());
+          events.unregister(m.unregister());
+          return this;
         })
-        .onMessage(CatalogLoaded.class, this::onCatalogLoaded)
+        .onMessage(CatalogLoaded.class, m -> {
+          events.catalogLoaded(m.specs());
+          return this;
+        })
         .onMessageEquals(CatalogReadLocal.INSTANCE, () -> {
           getContext().getLog().warn("A majority of the nodes did not answer the catalog read; using this node's replica");
           store.loadLocal(specs -> new CatalogLoaded(List.copyOf(specs.values())));
           return this;
         })
         .onMessageEquals(RestoreGraceOver.INSTANCE, () -> {
-          for (CatalogEntry e : catalog.values()) {
-            if (e.restored && e.state == State.LOADING && e.gpu == null) {
-              e.restored = false;
-              place(e);
-            }
-            e.restored = false;
-          }
+          events.restoreGraceOver();
           return this;
         })
         .onMessage(Resolve.class, this::onResolve)
@@ -370,10 +379,22 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
           m.replyTo().tell(new GpuList(List.copyOf(reports.values())));
           return this;
         })
-        .onMessage(GpuReport.class, this::onGpuReport)
-        .onMessage(WrappedLoadReply.class, this::onLoadReply)
-        .onMessage(ModelLost.class, this::onModelLost)
-        .onMessage(NodeRemoved.class, this::onNodeRemoved)
+        .onMessage(GpuReport.class, r -> {
+          events.gpuReport(r);
+          return this;
+        })
+        .onMessage(WrappedLoadReply.class, w -> {
+          events.loadReply(w.reply());
+          return this;
+        })
+        .onMessage(ModelLost.class, m -> {
+          events.modelLost(m);
+          return this;
+        })
+        .onMessage(NodeRemoved.class, n -> {
+          events.nodeRemoved(n.host(), n.port());
+          return this;
+        })
         .onMessageEquals(RoundTick.INSTANCE, () -> {
           round("periodic");
           return this;
@@ -406,79 +427,6 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
         .build();
   }
 
-  private Behavior<Command> onRegisterModel(RegisterModel m) {
-    ModelSpec spec = m.spec();
-    CatalogEntry e = catalog.get(spec.id());
-    if (e != null && !e.spec.source().equals(spec.source())) {
-      m.replyTo().tell(new RegisterFailed(spec.id(), Rejection.Kind.INVALID_REQUEST,
-          "model '" + spec.id() + "' is already registered from " + e.spec.source() + "; delete it first"));
-      return this;
-    }
-    if (e == null) {
-      e = new CatalogEntry(spec, System.currentTimeMillis() / 1000);
-      catalog.put(spec.id(), e);
-      getContext().getLog().info("Registered model {} from {}", spec.id(), spec.source());
-    } else if (!e.spec.equals(spec)) { // same model, new SLOs or page limits: the catalog and its GPU take them
-      getContext().getLog().info("Model {}: SLOs and limits now {}", spec.id(), spec);
-      e.spec = spec;
-      if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UpdateModel(spec));
-      replicas.updated(e);
-    }
-    if (e.state == State.FAILED) {
-      e.tried.clear();
-      e.failures.clear();
-      e.state = State.LOADING;
-    }
-    switch (e.state) {
-      case READY -> m.replyTo().tell(new Registered(e.info()));
-      case LOADING -> {
-        e.registerWaiters.add(m.replyTo());
-        if (e.gpu == null) place(e);
-      }
-      case FAILED -> m.replyTo().tell(new RegisterFailed(spec.id(), Rejection.Kind.UNAVAILABLE, e.message));
-    }
-    return this;
-  }
-
-  /**
-   * A new singleton's view of the replicated catalog: models no GPU has reported yet wait {@code
-   * restore-grace} for a report that they are resident (the old singleton's placements survive on
-   * live GPUs), then are placed.
-   */
-  private Behavior<Command> onCatalogLoaded(CatalogLoaded m) {
-    int restored = 0;
-    for (ModelSpec spec : m.specs()) {
-      if (catalog.containsKey(spec.id())) continue;
-      CatalogEntry e = new CatalogEntry(spec, System.currentTimeMillis() / 1000);
-      e.restored = true;
-      catalog.put(spec.id(), e);
-      restored++;
-    }
-    if (restored > 0) {
-      getContext().getLog().info("Restored {} models from the replicated catalog; placing those no GPU reports within {} ms", restored,
-          settings.restoreGrace().toMillis());
-      timers.startSingleTimer(RestoreGraceOver.INSTANCE, settings.restoreGrace());
-    }
-    return this;
-  }
-
-  private Behavior<Command> onUnregisterModel(UnregisterModel m) {
-    CatalogEntry e = catalog.get(m.modelId());
-    if (e == null) {
-      m.replyTo().tell(new Unregistered(m.modelId(), false));
-      return this;
-    }
-    migrations.abandon(e, "abandoned", "the model was unregistered", false);
-    catalog.remove(m.modelId());
-    if (e.gpu != null) gpus.apply(e.gpu).tell(new GpuActor.UnloadModel(e.spec.id()));
-    replicas.removeAll(e);
-    String why = "model '" + m.modelId() + "' was unregistered";
-    e.registerWaiters.forEach(r -> r.tell(new RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
-    getContext().getLog().info("Unregistered model {}", m.modelId());
-    m.replyTo().tell(new Unregistered(m.modelId(), true));
-    return this;
-  }
-
   private Behavior<Command> onResolve(Resolve m) {
     CatalogEntry e = catalog.get(m.modelId());
     if (e == null) {
@@ -496,87 +444,6 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     return this;
   }
 
-  private Behavior<Command> onGpuReport(GpuReport r) {
-    GpuReport previous = reports.put(r.gpu(), r);
-    gpuIds.computeIfAbsent(r.gpu(), g -> gpuIds.size());
-    if (previous != null && previous.incarnation() != r.incarnation()) {
-      getContext().getLog().warn("GPU {} restarted; placing its models again", r.gpu());
-      lost(g -> g.equals(r.gpu()), "GPU " + r.gpu() + " restarted");
-    }
-    for (Resident res : r.models()) {
-      CatalogEntry e = catalog.get(res.spec().id());
-      if (e == null) { // adopted after a singleton failover
-        e = new CatalogEntry(res.spec(), System.currentTimeMillis() / 1000);
-        catalog.put(res.spec().id(), e);
-        ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
-      } else if (e.state != State.READY && (r.gpu().equals(e.gpu) || (e.restored && e.gpu == null))) {
-        e.restored = false;
-        ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
-      }
-    }
-    if (previous == null || (previous.budgetBytes() <= 0 && r.budgetBytes() > 0)) { // joined, or its first whole report
-      getContext().getLog().info("GPU {} joined: {} ({} bytes)", r.gpu(), r.description(), r.budgetBytes());
-      for (CatalogEntry e : catalog.values()) if (e.state == State.LOADING && e.gpu == null && !e.restored) place(e);
-      round("GPU " + r.gpu() + " joined");
-      if (settings.policy().equals("kvpr")) planner.spreadTo(r.gpu());
-    }
-    return this;
-  }
-
-  private Behavior<Command> onLoadReply(WrappedLoadReply w) {
-    GpuActor.LoadReply reply = w.reply();
-    CatalogEntry e = catalog.get(reply.modelId());
-    if (e != null && replicas.onLoadReply(e, reply)) return this;
-    if (e != null && e.migration != null && reply.gpu().equals(e.migration.to)) {
-      if (reply instanceof GpuActor.ModelLoaded l) migrations.targetReady(e, l);
-      else migrations.abandon(e, "failed", ((GpuActor.LoadFailed) reply).reason(), true);
-      return this;
-    }
-    if (e == null || !reply.gpu().equals(e.gpu) || e.state == State.READY) {
-      // a load this actor no longer wants (model unregistered, placed elsewhere, or an abandoned migration's target)
-      if (reply instanceof GpuActor.ModelLoaded && (e == null || !reply.gpu().equals(e.gpu))) {
-        gpus.apply(reply.gpu()).tell(new GpuActor.UnloadModel(reply.modelId()));
-      }
-      return this;
-    }
-    if (reply instanceof GpuActor.ModelLoaded l) {
-      ready(e, l.gpu(), l.maxModelLen(), l.weightBytes());
-    } else if (reply instanceof GpuActor.LoadFailed f) {
-      getContext().getLog().warn("GPU {} could not load {}: {}", f.gpu(), f.modelId(), f.reason());
-      e.tried.add(f.gpu());
-      e.failures.add(f.gpu() + ": " + f.reason());
-      e.gpu = null;
-      place(e);
-    }
-    return this;
-  }
-
-  private Behavior<Command> onModelLost(ModelLost m) {
-    CatalogEntry e = catalog.get(m.modelId());
-    if (e != null && e.migration != null && m.gpu().equals(e.migration.to)) {
-      migrations.abandon(e, "failed", "the target lost it: " + m.reason(), true);
-    } else if (e != null && e.replicaOn(m.gpu()) != null) {
-      replicas.lost(e, g -> g.equals(m.gpu()), m.reason());
-    } else if (e != null && m.gpu().equals(e.gpu)) {
-      getContext().getLog().warn("GPU {} lost model {}: {}; placing it again", m.gpu(), m.modelId(), m.reason());
-      migrations.abandon(e, "abandoned", "the source lost the model", false);
-      if (replicas.takeOver(e)) return this;
-      e.state = State.LOADING;
-      e.gpu = null;
-      e.tried.add(m.gpu());
-      e.failures.add(m.gpu() + ": " + m.reason());
-      place(e);
-    }
-    return this;
-  }
-
-  private Behavior<Command> onNodeRemoved(NodeRemoved n) {
-    reports.keySet().removeIf(g -> g.host().equals(n.host()) && g.port() == n.port());
-    planner.nodeGone(n.host(), n.port());
-    lost(g -> g.host().equals(n.host()) && g.port() == n.port(), "node " + n.host() + ":" + n.port() + " left");
-    return this;
-  }
-
   private Behavior<Command> onMoveModel(MoveModel m) {
     planner.move(m);
     return this;
@@ -589,23 +456,6 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private PlacementView view() {
     return planner.view();
-  }
-
-  private void lost(java.util.function.Predicate<GpuId> gone, String why) {
-    for (CatalogEntry e : catalog.values()) {
-      if (e.migration != null && gone.test(e.migration.to)) migrations.abandon(e, "abandoned", "target lost: " + why, true);
-      replicas.lost(e, gone, why);
-      if (e.gpu != null && gone.test(e.gpu)) {
-        migrations.abandon(e, "abandoned", "source lost: " + why, false);
-        if (replicas.takeOver(e)) continue;
-        getContext().getLog().warn("Model {} lost its GPU {} ({}); placing it again", e.spec.id(), e.gpu, why);
-        e.state = State.LOADING;
-        e.gpu = null;
-        e.tried.clear();
-        e.failures.clear();
-        place(e);
-      }
-    }
   }
 
   private void ready(CatalogEntry e, GpuId gpu, int maxModelLen, long weightBytes) {

@@ -179,7 +179,9 @@ public final class LocalCluster implements AutoCloseable {
 
   private void launch(LocalNode node, List<LocalNode> seeds) throws IOException {
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    List<String> cmd = new ArrayList<>(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "-Xss4m"));
+    List<String> cmd = new ArrayList<>(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "-Xss4m",
+        // LMDB (the durable catalog of the cluster profile) reads direct buffers' addresses
+        "--add-opens", "java.base/java.nio=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED"));
     cmd.addAll(options.jvmOptions());
     Map<String, String> props = new LinkedHashMap<>();
     props.put("pekko.remote.artery.canonical.hostname", "127.0.0.1");
