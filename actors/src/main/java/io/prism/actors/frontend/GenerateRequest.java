@@ -17,8 +17,8 @@ import io.prism.runtime.sampling.SamplingParams;
  * @param promptTokens prompt token ids, or {@code null} when {@code prompt} or {@code chat} is given
  * @param chat a chat conversation, rendered and tokenized on the model's GPU node with the model's
  *     own chat template ({@code io.prism.runtime.chat.ChatTokenizer#encodeChat}), or {@code null}
- * @param addBos whether to put BOS before the prompt text (true for completions of raw text; chat
- *     decides BOS itself)
+ * @param addBos whether to put BOS before the prompt text when the vocabulary has one (true for
+ *     completions of raw text; a vocabulary without BOS, as Qwen's, gets none; chat decides BOS itself)
  * @param params sampling and stopping
  * @param maxTokensToContext when true, {@code params.maxTokens()} is ignored and the request may
  *     generate up to the model's context length ({@code maxModelLen - prompt tokens}); the OpenAI

@@ -8,8 +8,8 @@ import io.prism.runtime.tokenizer.Tokenizer;
 
 /**
  * The prompt tokens of a request, made on the GPU's node with the model's own tokenizer: given
- * token ids as they are; a text prompt encoded (BOS first when asked); a chat rendered with the
- * model's chat template and encoded ({@link ChatTokenizer#encodeChat}). What cannot become tokens
+ * token ids as they are; a text prompt encoded (BOS first when asked and the vocabulary has one);
+ * a chat rendered with the model's chat template and encoded ({@link ChatTokenizer#encodeChat}). What cannot become tokens
  * is a typed refusal: {@link Rejection.InvalidRequest} naming {@code messages} (a template that
  * raises or fails, with the template's name and line) or {@code prompt}. Stateless.
  */
@@ -37,7 +37,8 @@ final class PromptTokens {
     if (r.promptTokens() != null) return r.promptTokens();
     try {
       if (r.chat() != null) return ChatTokenizer.encodeChat(tokenizer, r.chat());
-      return tokenizer.encode(r.prompt(), r.addBos(), false);
+      // BOS only where the vocabulary has one (Qwen's has none; Hugging Face's post-processor adds nothing there)
+      return tokenizer.encode(r.prompt(), r.addBos() && tokenizer.bosId() >= 0, false);
     } catch (ChatTemplateException ex) {
       throw new Refused(new Rejection.InvalidRequest("messages", ex.getMessage()));
     } catch (IllegalArgumentException ex) {

@@ -39,6 +39,8 @@ import org.apache.pekko.stream.SharedKillSwitch;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs one completion request against the cluster and shapes the answer: an error envelope if the
@@ -60,6 +62,7 @@ import org.apache.pekko.util.ByteString;
  * back at once; it is counted as cancelled, never as a success ({@link RequestOutcome}).
  */
 public final class CompletionHandler {
+  private static final Logger log = LoggerFactory.getLogger(CompletionHandler.class);
   private static final int EVENT_BUFFER = 1 << 16;
   /** Config path of the dispatcher that runs the per-request event streams (see {@code reference.conf}). */
   public static final String EVENTS_DISPATCHER = "prism.http.events-dispatcher";
@@ -194,6 +197,7 @@ public final class CompletionHandler {
         return ApiError.unavailable("no answer for request " + id + " within " + eventIdleTimeout.toSeconds() + " s: " + t.getMessage()).toResponse();
       }
       outcome.failed("internal");
+      log.error("request {} failed", id, t); // a 500 is our bug: keep its stack trace
       return ApiError.internal("request " + id + " failed: " + t).toResponse();
     }
 

@@ -122,8 +122,8 @@ public final class RequestParser {
    * The chat fields of a body ({@code messages}, {@code tools}, {@code documents}, {@code
    * add_generation_prompt} (default true, as vLLM), {@code chat_template_kwargs}) checked and
    * normalised: each message keeps {@code role} ({@code developer} becomes {@code system}, the role
-   * chat templates know), {@code content} (a string, text parts joined, or
-   * null when absent or null), and {@code name}, {@code tool_calls}, {@code tool_call_id}, {@code
+   * chat templates know), {@code content} (a string, text parts joined; {@code ""} when
+   * absent or null, as vLLM does), and {@code name}, {@code tool_calls}, {@code tool_call_id}, {@code
    * reasoning_content} when present. Also used by {@code POST /tokenize}.
    */
   public static ChatInput chatInput(JsonNode body) {
@@ -156,7 +156,10 @@ public final class RequestParser {
     out.put("role", role.asText().equals("developer") ? "system" : role.asText()); // templates know system, not OpenAI's developer
     JsonNode c = m.get("content");
     if (c == null || c.isNull()) {
-      out.putNull("content");
+      // "" as vLLM's chat parsing makes it: both official clients send an assistant tool-call message
+      // back with content null, and templates that concatenate it (Qwen3's '\n' + content) would
+      // otherwise put the text "null" in the prompt (Python's Jinja raises there)
+      out.put("content", "");
     } else if (c.isTextual()) {
       out.put("content", c.asText());
     } else if (c.isArray()) {

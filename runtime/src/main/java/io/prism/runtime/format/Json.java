@@ -20,7 +20,7 @@ public final class Json {
     this.s = s;
   }
 
-  /** @throws ModelFormatException naming the offset of the first syntax error */
+  /** @throws ModelFormatException naming the offset of the first syntax error (a text cut short included) */
   public static Object parse(String text) {
     Json j = new Json(text);
     j.ws();
@@ -65,24 +65,37 @@ public final class Json {
     return v;
   }
 
+  /** The character at the cursor, without moving; the end of the text is a syntax error. */
+  private char peek() {
+    if (i >= s.length()) throw error("unexpected end");
+    return s.charAt(i);
+  }
+
+  /** The character at the cursor, moving past it; the end of the text is a syntax error. */
+  private char next() {
+    char c = peek();
+    i++;
+    return c;
+  }
+
   private Map<String, Object> object() {
     Map<String, Object> m = new LinkedHashMap<>();
     i++;
     ws();
-    if (s.charAt(i) == '}') {
+    if (peek() == '}') {
       i++;
       return m;
     }
     while (true) {
       ws();
-      if (s.charAt(i) != '"') throw error("expected a key");
+      if (peek() != '"') throw error("expected a key");
       String k = string();
       ws();
-      if (s.charAt(i++) != ':') throw error("expected ':'");
+      if (next() != ':') throw error("expected ':'");
       ws();
       m.put(k, value());
       ws();
-      char c = s.charAt(i++);
+      char c = next();
       if (c == '}') return m;
       if (c != ',') throw error("expected ',' or '}'");
     }
@@ -92,7 +105,7 @@ public final class Json {
     List<Object> a = new ArrayList<>();
     i++;
     ws();
-    if (s.charAt(i) == ']') {
+    if (peek() == ']') {
       i++;
       return a;
     }
@@ -100,7 +113,7 @@ public final class Json {
       ws();
       a.add(value());
       ws();
-      char c = s.charAt(i++);
+      char c = next();
       if (c == ']') return a;
       if (c != ',') throw error("expected ',' or ']'");
     }
@@ -117,7 +130,7 @@ public final class Json {
         b.append(c);
         continue;
       }
-      char e = s.charAt(i++);
+      char e = next();
       switch (e) {
         case 'n' -> b.append('\n');
         case 't' -> b.append('\t');
@@ -125,7 +138,14 @@ public final class Json {
         case 'b' -> b.append('\b');
         case 'f' -> b.append('\f');
         case 'u' -> {
-          b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
+          if (i + 4 > s.length()) throw error("unterminated \\u escape");
+          int unit = 0;
+          for (int k = 0; k < 4; k++) {
+            int d = Character.digit(s.charAt(i + k), 16);
+            if (d < 0) throw error("bad \\u escape " + s.substring(i, i + 4));
+            unit = unit * 16 + d;
+          }
+          b.append((char) unit);
           i += 4;
         }
         default -> b.append(e);
