@@ -301,6 +301,7 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
     this.replicas = new ReplicaManager(catalog, reports, gpuIds, migrations.budget, gpus, loadReplies, settings, ctx.getLog());
     this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, replicas, ctx.getLog());
     this.events = new PlacementEvents(catalog, reports, gpuIds, planner, migrations, replicas, gpus, settings, timers, ctx.getLog());
+    if (store == null) events.catalogLoaded(List.of()); // nothing to restore
     if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
     if (!settings.replicaCheckInterval().isZero()) timers.startTimerWithFixedDelay(ReplicaTick.INSTANCE, settings.replicaCheckInterval());
     if (watchCluster) {
@@ -429,7 +430,9 @@ public final class GlobalPlacementActor extends AbstractBehavior<GlobalPlacement
 
   private Behavior<Command> onResolve(Resolve m) {
     CatalogEntry e = catalog.get(m.modelId());
-    if (e == null) {
+    if (e == null && !events.catalogRead()) {
+      m.replyTo().tell(new Loading(m.modelId())); // a new singleton has not read the replicated catalog yet: not "not found"
+    } else if (e == null) {
       m.replyTo().tell(new NotFound(m.modelId()));
     } else {
       switch (e.state) {

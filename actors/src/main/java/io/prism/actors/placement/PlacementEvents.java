@@ -37,6 +37,7 @@ final class PlacementEvents {
   private final PlacementSettings settings;
   private final TimerScheduler<Command> timers;
   private final Logger log;
+  private boolean catalogRead;
 
   PlacementEvents(Map<String, CatalogEntry> catalog, Map<GpuId, GpuReport> reports, Map<GpuId, Integer> gpuIds, PlacementPlanner planner,
       MigrationCoordinator migrations, ReplicaManager replicas, Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementSettings settings,
@@ -59,6 +60,7 @@ final class PlacementEvents {
    * live GPUs), then are placed.
    */
   void catalogLoaded(List<ModelSpec> specs) {
+    catalogRead = true;
     int restored = 0;
     for (ModelSpec spec : specs) {
       if (catalog.containsKey(spec.id())) continue;
@@ -217,6 +219,11 @@ final class PlacementEvents {
     e.registerWaiters.forEach(r -> r.tell(new GlobalPlacementActor.RegisterFailed(m.modelId(), Rejection.Kind.UNAVAILABLE, why)));
     log.info("Unregistered model {}", m.modelId());
     m.replyTo().tell(new GlobalPlacementActor.Unregistered(m.modelId(), true));
+  }
+
+  /** Whether the replicated catalog has been read (until then an unknown model may be one to restore). */
+  boolean catalogRead() {
+    return catalogRead;
   }
 
   /** The grace after a restore is over: restored models no GPU reported resident are placed. */
