@@ -303,6 +303,12 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
    * of the row's logits (first index on ties) for entries with {@code wantLogits}; only those ints
    * cross to the host.
    */
+  @Override
+  public boolean greedyOnDevice() {
+    return true;
+  }
+
+  @Override
   public void forwardGreedy(ForwardBatch batch, int[] next) {
     if (graphs && kernels.profiler == null && DecodeGraphs.isDecode(batch) && batch.entries().size() <= decodeGraphs.maxBucket()) {
       checkRunnable();

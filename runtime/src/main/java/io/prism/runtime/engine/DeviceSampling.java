@@ -41,4 +41,23 @@ public interface DeviceSampling {
    */
   void forwardSampled(ForwardBatch batch, SamplingParams[] params, LogitAdjustment[] adjustments, float[] coins, int[] next,
       TokenLogprobs[] logprobs);
+
+  /**
+   * Whether {@link #forwardGreedy} is implemented (then the engine runs steps whose rows are all
+   * plain greedy through it instead of copying whole logits rows to the host for an argmax).
+   */
+  default boolean greedyOnDevice() {
+    return false;
+  }
+
+  /**
+   * Runs {@code batch} and writes, for each entry with {@code wantLogits}, the argmax of its logits
+   * row to {@code next[i]} (the lowest id on ties, as {@code Sampler}'s greedy); only one int per row
+   * crosses to the host.
+   *
+   * @throws UnsupportedOperationException unless {@link #greedyOnDevice()}
+   */
+  default void forwardGreedy(ForwardBatch batch, int[] next) {
+    throw new UnsupportedOperationException("greedy sampling on the device is not implemented by " + getClass().getName());
+  }
 }

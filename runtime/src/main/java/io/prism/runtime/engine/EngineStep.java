@@ -59,6 +59,10 @@ final class EngineStep {
       runSampled((DeviceSampling) backend, plan, entries, events, activity);
       return;
     }
+    if (greedyOnDevice(plan)) {
+      runGreedy((DeviceSampling) backend, plan, entries, events, activity);
+      return;
+    }
     float[][] logits = logitRows.rows(entries.size());
     backend.forward(new ForwardBatch(entries), logits);
     batcher.completeStep(plan);
@@ -117,6 +121,46 @@ final class EngineStep {
       if (!c.completesSequence()) continue;
       requests.onToken(c.sequence(), next[i], params[i].wantsLogprobs() ? logprobs[i] : null, now, events);
     }
+  }
+
+  /**
+   * Greedy step on the device ({@link DeviceSampling#forwardGreedy}): every completing row is plain
+   * greedy, so its token is the argmax the host sampler would take; one int per row crosses instead
+   * of a {@code vocabSize} row (at batch 64 and a 128k vocabulary, 32 MiB and a host argmax over 8M
+   * floats per step).
+   */
+  private void runGreedy(DeviceSampling ds, ContinuousBatcher.Schedule plan, List<ForwardBatch.Entry> entries, List<SequenceEvent> events,
+      LongConsumer activity) {
+    int[] next = new int[entries.size()];
+    ds.forwardGreedy(new ForwardBatch(entries), next);
+    batcher.completeStep(plan);
+    steps++;
+    computedTokens += plan.numTokens();
+    long now = clock.getAsLong();
+    activity.accept(now);
+    for (int i = 0; i < entries.size(); i++) {
+      ContinuousBatcher.Chunk c = plan.chunks().get(i);
+      if (c.completesSequence()) requests.onToken(c.sequence(), next[i], null, now, events);
+    }
+  }
+
+  /**
+   * Whether this step's argmax runs on the device: the default sampler, a backend with {@link
+   * DeviceSampling#greedyOnDevice()}, and at least one completing row, every one plain greedy
+   * (temperature 0, no bias, penalties, log probabilities, grammar, or n > 1 fork).
+   */
+  private boolean greedyOnDevice(ContinuousBatcher.Schedule plan) {
+    if (sampler != TokenSampler.HOST || !(backend instanceof DeviceSampling ds) || !ds.greedyOnDevice()) return false;
+    boolean any = false;
+    for (ContinuousBatcher.Chunk c : plan.chunks()) {
+      if (!c.completesSequence()) continue;
+      if (requests.forks(c.sequence())) return false;
+      RequestState out = requests.states.get(c.sequence().requestId());
+      SamplingParams p = out.request.params();
+      if (out.constraint != null || p.temperature() != 0f || p.adjustsLogits() || p.wantsLogprobs()) return false;
+      any = true;
+    }
+    return any;
   }
 
   /**
