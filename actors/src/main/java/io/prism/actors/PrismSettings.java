@@ -29,8 +29,6 @@ import java.time.Duration;
  * @param restartWindow {@code prism.engine.restart-window}
  * @param defaultTtftSlo {@code prism.models.default-ttft-slo}
  * @param defaultTpotSlo {@code prism.models.default-tpot-slo}
- * @param placementCacheTtl {@code prism.frontend.placement-cache-ttl}
- * @param resolveTimeout {@code prism.frontend.resolve-timeout}
  * @param drainTimeout {@code prism.node.drain-timeout}
  * @param policies {@code prism.gpu.*} of memory ballooning and local scheduling
  */
@@ -54,8 +52,6 @@ public record PrismSettings(
     Duration restartWindow,
     Duration defaultTtftSlo,
     Duration defaultTpotSlo,
-    Duration placementCacheTtl,
-    Duration resolveTimeout,
     Duration drainTimeout,
     GpuPolicySettings policies) {
 
@@ -106,8 +102,6 @@ public record PrismSettings(
         c.getDuration("engine.restart-window"),
         c.getDuration("models.default-ttft-slo"),
         c.getDuration("models.default-tpot-slo"),
-        c.getDuration("frontend.placement-cache-ttl"),
-        c.getDuration("frontend.resolve-timeout"),
         c.getDuration("node.drain-timeout"),
         GpuPolicySettings.from(c));
     if (s.memoryBudgetBytes <= 0) throw new IllegalArgumentException("prism.gpu.memory-budget must be > 0, got " + s.memoryBudgetBytes);

@@ -61,6 +61,11 @@ class FrontendTest {
     return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
   }
 
+  /** Expects the frontend's lookup of model {@code m} and answers it: {@code m} serves on {@code gpu}. */
+  private static void answerLookup(Rig rig, GpuId gpu) {
+    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(gpu), 0));
+  }
+
   private static ModelInfo readyOn(GpuId gpu) {
     return new ModelInfo(TestSupport.spec("m", "stories260K.bin"), 0, ModelInfo.State.READY, gpu, 512, 1, "");
   }
@@ -85,7 +90,7 @@ class FrontendTest {
     Rig rig = rig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     GpuActor.Generate first = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     first.frontend().tell(new Frontend.Misrouted(first.request(), first.replyTo(), GPU_A, first.attempt(), null, 0));
     rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_B), 0));
@@ -105,7 +110,7 @@ class FrontendTest {
 
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
     for (int attempt = 0; attempt < 3; attempt++) {
-      rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+      answerLookup(rig, GPU_A);
       GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
       g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), GPU_A, g.attempt(), null, 0));
       if (g.attempt() == 2) break;
@@ -147,7 +152,7 @@ class FrontendTest {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     // the cache entry expired (1 ms) and the singleton answers nothing now: the request still goes to GPU A
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
@@ -172,14 +177,14 @@ class FrontendTest {
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.NodeAvailability(GPU_A.host(), GPU_A.port(), false));
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage());
     assertEquals(5, r.rejection().retryAfterSeconds());
     rig.gpus().get(GPU_A).expectNoMessage(Duration.ofMillis(100));
     // the node is back: requests flow again
     rig.frontend().tell(new Frontend.NodeAvailability(GPU_A.host(), GPU_A.port(), true));
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r2", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     assertEquals("r2", rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class).request().requestId());
   }
 
@@ -188,7 +193,7 @@ class FrontendTest {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class); // and never answered
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(3)));
     assertEquals(Rejection.Kind.UNAVAILABLE, r.kind());
@@ -200,7 +205,7 @@ class FrontendTest {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
     TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
@@ -221,7 +226,7 @@ class FrontendTest {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
     rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(GPU_A), 0));
+    answerLookup(rig, GPU_A);
     GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
     g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0));
