@@ -153,11 +153,15 @@ for (const name of ["qwen3", "deepseek-v3"]) {
   };
   const cases = [];
   for (const c of conversations) {
+    // content null becomes "" before rendering, as vLLM's chat parsing and Prism's HTTP layer
+    // (RequestParser.chatInput) do: the official clients send an assistant tool-call message back with
+    // content null, which Python's Jinja cannot concatenate
+    const messages = c.messages.map((m) => (m.content === null || m.content === undefined ? { ...m, content: "" } : m));
     const entry = { name: c.name, messages: c.messages, tools: c.tools ?? null, add_generation_prompt: c.add_generation_prompt, variables: c.variables ?? {} };
     try {
       const template = new Template(pick(c.tools));
       entry.text = template.render({
-        messages: c.messages,
+        messages,
         tools: c.tools ?? null,
         documents: null,
         add_generation_prompt: c.add_generation_prompt,
