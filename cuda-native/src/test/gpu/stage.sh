@@ -34,5 +34,5 @@ cp "$SHARED/models/oracle/"* "$DEST/shared/models/oracle/"
 # tiny transformers reference models of ArchitecturesGpuTest (0.6 MiB): only when the checkout the device tool
 # sends lacks runtime/src/test/resources/reference-models (run-gpu.sh looks there first) and there is room
 if [ "${PRISM_STAGE_REFERENCE:-0}" = 1 ]; then cp -r runtime/src/test/resources/reference-models "$DEST/"; fi
-cp cuda-native/src/test/python/hf_llama_reference.py cuda-native/src/test/gpu/run-gpu.sh cuda-native/src/test/gpu/serve-check.sh cuda-native/src/test/gpu/ncu-decode.sh "$DEST/"
+cp cuda-native/src/test/python/hf_llama_reference.py cuda-native/src/test/python/hf_full_reference.py cuda-native/src/test/gpu/run-gpu.sh cuda-native/src/test/gpu/serve-check.sh cuda-native/src/test/gpu/ncu-decode.sh "$DEST/"
 du -sh "$DEST"
