@@ -10,7 +10,8 @@ Shapes (the published config.json of each model; only the weights are random):
   mistral Mistral-7B-v0.3   4096 wide, 32 layers, 32/8 heads, 14336 MLP, vocab 32768
 Writes OUT_DIR/model*.safetensors, config.json, prompt.txt, logits.f32 ([len(prompt), vocab]
 little-endian float32, a float32 forward on the GPU with TF32 off, over bf16-representable weights),
-greedy.txt (32 greedy ids after the prompt, float32). Used by FullSizeArchitecturesGpuTest (cuda-native)
+greedy.txt (32 greedy ids after the prompt, float32), hf_bf16_rel.txt (the worst relative error over the
+prompt of transformers' own bf16 forward against the float32 one: the yardstick for a bf16 engine). Used by FullSizeArchitecturesGpuTest (cuda-native)
 on the GPU machine, which has torch + transformers and no network (nothing is downloaded).
 """
 import copy
@@ -63,8 +64,12 @@ with torch.no_grad():
         elif name.endswith(".bias"):
             p.copy_(0.02 * torch.randn_like(p))  # Qwen2's q/k/v biases, zero at init
         p.copy_(p.to(torch.bfloat16).to(torch.float32))  # bf16-representable: the bf16 files lose nothing
-copy.deepcopy(model).to(torch.bfloat16).to("cpu").save_pretrained(out, safe_serialization=True, max_shard_size="20GB")
+half = copy.deepcopy(model).to(torch.bfloat16)
 prompt = [1, 17, 300, 5, 999, 42, 7, 512, 64, 3, 100, 200, 250, 11, 13, 800]
+with torch.no_grad():  # transformers' own bf16 forward, the yardstick for a bf16 engine
+    half_logits = half(torch.tensor([prompt], device=dev), use_cache=False).logits[0].float().cpu()
+half.to("cpu").save_pretrained(out, safe_serialization=True, max_shard_size="20GB")
+del half
 with torch.no_grad():
     logits = model(torch.tensor([prompt], device=dev), use_cache=False).logits[0].float().cpu().contiguous()
     seq = list(prompt)
@@ -76,10 +81,15 @@ with torch.no_grad():
         seq.append(nxt)
     top2 = torch.topk(logits, 2, dim=-1).values
     gap = float((top2[:, 0] - top2[:, 1]).min())
+# relative L2 error per position of the bf16 forward against float32 (TestModels.relativeError)
+bf16_rel = float(((half_logits - logits).pow(2).sum(-1) / logits.pow(2).sum(-1)).sqrt().max())
+with open(os.path.join(out, "hf_bf16_rel.txt"), "w") as f:
+    f.write(repr(bf16_rel) + "\n")
 logits.numpy().astype("<f4").tofile(os.path.join(out, "logits.f32"))
 with open(os.path.join(out, "prompt.txt"), "w") as f:
     f.write(" ".join(map(str, prompt)) + "\n")
 with open(os.path.join(out, "greedy.txt"), "w") as f:
     f.write(" ".join(map(str, greedy)) + "\n")
 params = sum(p.numel() for p in model.parameters())
-print(f"{arch}: {params / 1e9:.2f} B parameters, logits {tuple(logits.shape)}, smallest top-2 gap over the prompt {gap:.4f}, greedy {greedy}")
+print(f"{arch}: {params / 1e9:.2f} B parameters, logits {tuple(logits.shape)}, smallest top-2 gap over the prompt {gap:.4f}, "
+      f"transformers bf16 vs float32 rel err {bf16_rel:.4f}, greedy {greedy}")

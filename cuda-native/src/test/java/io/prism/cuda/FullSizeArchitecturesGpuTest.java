@@ -20,8 +20,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * published config's shape) with float32 reference logits and greedy tokens into {@code
  * prism.hf.full.dir/ARCH}; an architecture whose folder is absent is skipped (the GPU script makes
  * one at a time: 16 GB each). Float32 logits within 1e-4 relative and greedy tokens equal for 32
- * steps; bf16 within 1e-2 (the tolerance of {@link HfLlamaGpuTest}). Needs a JVM heap of about 40
- * GB (the host loader holds float32 weights) and 48 GiB of device memory.
+ * steps. Bf16: within 1e-2 (the tolerance of {@link HfLlamaGpuTest}, for 4-layer models) or, at
+ * full depth, within 1.25x the error of transformers' own bf16 forward against its float32 one
+ * ({@code hf_bf16_rel.txt}), whichever is larger: rounding activations to bf16 through 28-36 layers
+ * costs a few percent in any engine. Needs a JVM heap of about 40 GB (the host loader holds float32
+ * weights) and 48 GiB of device memory.
  */
 @Tag("gpu")
 class FullSizeArchitecturesGpuTest {
@@ -37,11 +40,14 @@ class FullSizeArchitecturesGpuTest {
     float[] ref = HfReferenceRun.refLogits(dir);
     HfReferenceRun f32 = HfReferenceRun.run(Precision.FP32, m, prompt, ref, 48L << 30);
     HfReferenceRun bf16 = HfReferenceRun.run(Precision.BF16, m, prompt, ref, 48L << 30);
-    System.out.printf("%s full size (%d layers, %d wide, vocab %d): fp32 rel err %.3g (prefill %.3g), greedy %d/32; bf16 rel err %.3g (prefill %.3g), greedy %d/32 before the first difference%n",
+    double hfBf16 = TestModels.floatsText(dir.resolve("hf_bf16_rel.txt"))[0];
+    double bf16Tolerance = Math.max(1e-2, 1.25 * hfBf16);
+    System.out.printf("%s full size (%d layers, %d wide, vocab %d): fp32 rel err %.3g (prefill %.3g), greedy %d/32; bf16 rel err %.3g (prefill %.3g; transformers' bf16 %.3g), greedy %d/32 before the first difference%n",
         arch, m.config().numLayers(), m.config().dim(), m.config().vocabSize(), f32.maxRelPerPosition(), f32.prefillRel(),
-        HfReferenceRun.agreeing(want, f32.greedy()), bf16.maxRelPerPosition(), bf16.prefillRel(), HfReferenceRun.agreeing(want, bf16.greedy()));
+        HfReferenceRun.agreeing(want, f32.greedy()), bf16.maxRelPerPosition(), bf16.prefillRel(), hfBf16, HfReferenceRun.agreeing(want, bf16.greedy()));
     assertTrue(f32.maxRelPerPosition() < 1e-4 && f32.prefillRel() < 1e-4, arch + " fp32 rel err " + f32.maxRelPerPosition() + " / " + f32.prefillRel());
-    assertTrue(bf16.maxRelPerPosition() < 1e-2 && bf16.prefillRel() < 1e-2, arch + " bf16 rel err " + bf16.maxRelPerPosition() + " / " + bf16.prefillRel());
+    assertTrue(bf16.maxRelPerPosition() < bf16Tolerance && bf16.prefillRel() < bf16Tolerance,
+        arch + " bf16 rel err " + bf16.maxRelPerPosition() + " / " + bf16.prefillRel() + ", tolerance " + bf16Tolerance);
     assertArrayEquals(want, f32.greedy(), arch + " greedy fp32 vs transformers: " + Arrays.toString(f32.greedy()));
   }
 }
