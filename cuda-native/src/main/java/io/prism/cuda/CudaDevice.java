@@ -157,6 +157,11 @@ public final class CudaDevice implements Device {
 
   @Override
   public long weightBytes(LoadedModel model) {
+    return weightBytes(model, precision);
+  }
+
+  /** Device bytes of {@code model}'s weights in {@code precision} (as {@link #weightBytes(LoadedModel)}; no device needed). */
+  static long weightBytes(LoadedModel model, Precision precision) {
     ModelConfig c = model.config();
     if (model.weights() == null) {
       BiFunction<Integer, Integer, GgmlType> mix = randomMix(c);
