@@ -33,7 +33,6 @@ final class WeightResidency {
   private final PinnedHostPool pool;
   private PinnedChunkPool.Chunks hostCopy;
   private Function<LoadedModel, DeviceWeights> reloader;
-  private String lastCopyRefusal;
 
   WeightResidency(CudaContext ctx, DeviceWeights w, PinnedHostPool pool) {
     this.ctx = ctx;
@@ -61,8 +60,7 @@ final class WeightResidency {
         throw new IllegalStateException("no pinned host memory for the " + w.bytes + " weight bytes of " + w.config.name() + " (" + u.reason()
             + ") and no load path to reload them from; lower prism.node.host-tier-bytes or free host memory");
       }
-      lastCopyRefusal = u.reason();
-      return; // the disk tier
+      return; // the disk tier: the pool could not give the chunks (u.reason()); hostCopyBytes() stays 0
     }
     PinnedChunkPool.Chunks c = ((PinnedChunkPool.Take.Granted) t).chunks();
     try {
@@ -87,11 +85,6 @@ final class WeightResidency {
   /** Chunks of the host copy, 0 when none. */
   int hostCopyChunks() {
     return hostCopy == null ? 0 : hostCopy.count();
-  }
-
-  /** Why the last eviction that wanted a host copy got none (the pool's reason), or null. */
-  String lastCopyRefusal() {
-    return lastCopyRefusal;
   }
 
   /** Returns the host copy's chunks to the pool (exactly once); no-op when there is none. */
