@@ -215,7 +215,7 @@ final class PinnedChunkPool {
       long a;
       try {
         a = allocator.allocate(chunkBytes);
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) { // e.g. a missing native library: end filling, never leave waiters to their bound
         lock.lock();
         try {
           pendingFills--;
