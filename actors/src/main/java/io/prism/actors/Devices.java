@@ -9,8 +9,11 @@ import java.util.List;
 /**
  * Opens this node's devices as configured by {@code prism.node.backend}: {@code host} creates
  * {@code prism.node.gpu-count} {@link HostDevice}s; {@code cuda} calls {@code
- * io.prism.cuda.CudaDevices.open(int count, long budgetBytes)} by reflection, so no CUDA class is
- * ever loaded on a node that does not ask for it (DESIGN.md section 2).
+ * io.prism.cuda.CudaDevices.open(int count, long budgetBytes, long hostPoolBytes, long
+ * hostPoolChunkBytes, Duration hostPoolWait)} by reflection, so no CUDA class is ever loaded on a
+ * node that does not ask for it (DESIGN.md section 2). The CUDA devices of the node share one pinned
+ * host pool ({@code prism.node.host-pool-*}, {@link io.prism.actors.model.HostTierSettings#pinnedPool}),
+ * which starts pinning in the background as they open.
  */
 public final class Devices {
   /** Class of the CUDA device factory in module cuda-native. */
@@ -31,9 +34,11 @@ public final class Devices {
     }
     try {
       Class<?> factory = Class.forName(CUDA_FACTORY);
-      return (List<Device>) factory.getMethod("open", int.class, long.class).invoke(null, s.gpuCount(), s.memoryBudgetBytes());
+      var pool = s.hostPool();
+      return (List<Device>) factory.getMethod("open", int.class, long.class, long.class, long.class, java.time.Duration.class)
+          .invoke(null, s.gpuCount(), s.memoryBudgetBytes(), pool.bytes(), pool.chunkBytes(), pool.maxWait());
     } catch (ClassNotFoundException | NoSuchMethodException e) {
-      throw new IllegalStateException("prism.node.backend = cuda but " + CUDA_FACTORY + ".open(int, long) is not on the class path; "
+      throw new IllegalStateException("prism.node.backend = cuda but " + CUDA_FACTORY + ".open(int, long, long, long, Duration) is not on the class path; "
           + "build module cuda-native or use --backend host", e);
     } catch (InvocationTargetException e) {
       Throwable c = e.getCause();

@@ -31,6 +31,7 @@ import java.time.Duration;
  * @param defaultTpotSlo {@code prism.models.default-tpot-slo}
  * @param drainTimeout {@code prism.node.drain-timeout}
  * @param policies {@code prism.gpu.*} of memory ballooning and local scheduling
+ * @param hostPool {@code prism.node.host-pool-*}: the pinned host pool of a {@code cuda} node
  */
 public record PrismSettings(
     String backend,
@@ -53,7 +54,8 @@ public record PrismSettings(
     Duration defaultTtftSlo,
     Duration defaultTpotSlo,
     Duration drainTimeout,
-    GpuPolicySettings policies) {
+    GpuPolicySettings policies,
+    io.prism.actors.model.HostTierSettings.PinnedPool hostPool) {
 
   /**
    * Reads the settings.
@@ -103,7 +105,8 @@ public record PrismSettings(
         c.getDuration("models.default-ttft-slo"),
         c.getDuration("models.default-tpot-slo"),
         c.getDuration("node.drain-timeout"),
-        GpuPolicySettings.from(c));
+        GpuPolicySettings.from(c),
+        io.prism.actors.model.HostTierSettings.pinnedPool(root));
     if (s.memoryBudgetBytes <= 0) throw new IllegalArgumentException("prism.gpu.memory-budget must be > 0, got " + s.memoryBudgetBytes);
     if (s.hostThreads < 1) throw new IllegalArgumentException("prism.gpu.host-threads must be >= 1, got " + s.hostThreads);
     if (s.reservePages < 0) throw new IllegalArgumentException("prism.gpu.reserve-pages must be >= 0, got " + s.reservePages);

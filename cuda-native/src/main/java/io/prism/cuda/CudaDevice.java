@@ -30,14 +30,18 @@ public final class CudaDevice implements Device {
   private final CudaDeviceMemory memory;
   private final Precision precision;
   private final int chunkTokens;
+  private final PinnedHostPool hostPool;
   private boolean closed;
 
-  CudaDevice(int index, CudaContext ctx, Precision precision, int chunkTokens) {
+  /** Over an open context; {@code hostPool} is retained here and released by {@link #close()}. */
+  CudaDevice(int index, CudaContext ctx, Precision precision, int chunkTokens, PinnedHostPool hostPool) {
     this.index = index;
     this.ctx = ctx;
     this.memory = new CudaDeviceMemory(ctx);
     this.precision = precision;
     this.chunkTokens = chunkTokens;
+    this.hostPool = hostPool;
+    hostPool.retain();
   }
 
   @Override
@@ -144,7 +148,7 @@ public final class CudaDevice implements Device {
 
   private CudaForwardBackend backend(DeviceWeights w, KvCache kv) {
     try {
-      return CudaForwardBackend.create(ctx, w, kv, chunkTokens);
+      return CudaForwardBackend.create(ctx, w, kv, chunkTokens, hostPool);
     } catch (RuntimeException e) {
       w.close();
       throw e;
@@ -153,6 +157,11 @@ public final class CudaDevice implements Device {
 
   @Override
   public long weightBytes(LoadedModel model) {
+    return weightBytes(model, precision);
+  }
+
+  /** Device bytes of {@code model}'s weights in {@code precision} (as {@link #weightBytes(LoadedModel)}; no device needed). */
+  static long weightBytes(LoadedModel model, Precision precision) {
     ModelConfig c = model.config();
     if (model.weights() == null) {
       BiFunction<Integer, Integer, GgmlType> mix = randomMix(c);
@@ -204,11 +213,24 @@ public final class CudaDevice implements Device {
     return ctx;
   }
 
+  /** The node's pinned host pool that this device's evicted weights are copied into (shared with its other devices). */
+  PinnedHostPool hostPool() {
+    return hostPool;
+  }
+
+  /** The pinned host pool's figures now (chunks pinned, free, leased; shared by the node's devices). */
+  PinnedChunkPool.Usage hostPoolUsage() {
+    return hostPool.chunks().usage();
+  }
+
   private void open() {
     if (closed) throw new IllegalStateException("device " + index + " is closed");
   }
 
-  /** Releases every page and range still held, then the context. Backends must be closed first. */
+  /**
+   * Releases every page and range still held, then the context, then this device's share of the
+   * pinned host pool (the node's last device frees it). Backends must be closed first.
+   */
   @Override
   public void close() {
     if (closed) return;
@@ -216,7 +238,11 @@ public final class CudaDevice implements Device {
     try {
       memory.close();
     } finally {
-      ctx.close();
+      try {
+        ctx.close();
+      } finally {
+        hostPool.release();
+      }
     }
   }
 }

@@ -1,7 +1,5 @@
 package io.prism.cuda;
 
-import static io.prism.cuda.CudaCheck.check;
-
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ForwardBatch;
 import io.prism.runtime.sampling.LogitAdjustment;
@@ -10,7 +8,6 @@ import io.prism.runtime.sampling.TokenLogprobs;
 import io.prism.runtime.memory.KvCache;
 import io.prism.runtime.model.ModelConfig;
 import java.util.List;
-import org.bytedeco.cuda.global.cudart;
 
 /**
  * The Llama forward pass on one CUDA device over a paged {@link KvCache} in VMM-backed pages.
@@ -37,7 +34,8 @@ import org.bytedeco.cuda.global.cudart;
  *
  * <p>Parts: {@link ForwardKernels} launches a step's kernels and holds the kernel choices,
  * {@link ChunkedStep} runs a batch directly in chunks, {@link DecodeGraphs} replays captured
- * decode-step graphs; this class owns them and the weights' residency.
+ * decode-step graphs, {@link WeightResidency} moves the weights between the device and pinned host
+ * chunks (eviction, activation); this class owns them.
  *
  * <p>Threading: device thread only. Created by {@link CudaDevice#load}; owns its weights and
  * workspace (freed by {@link #close()}), not the KV cache.
@@ -61,11 +59,10 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   private final ForwardKernels kernels;
   private final DecodeGraphs decodeGraphs;
   private final ChunkedStep chunked;
-  private org.bytedeco.javacpp.Pointer hostWeights;
-  private java.util.function.Function<io.prism.runtime.model.LoadedModel, DeviceWeights> reloader;
+  private final WeightResidency residency;
   private boolean graphs = Boolean.parseBoolean(System.getProperty("prism.cuda.graphs", "true"));
 
-  private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, StepWorkspace ws, Gemm gemm) {
+  private CudaForwardBackend(CudaContext ctx, DeviceWeights w, KvCache kv, int chunk, StepWorkspace ws, Gemm gemm, PinnedHostPool pool) {
     this.ctx = ctx;
     this.w = w;
     this.kv = kv;
@@ -77,15 +74,17 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     this.kernels = new ForwardKernels(ctx, w, kv, ws, gemm);
     this.decodeGraphs = new DecodeGraphs(ctx, w, kv, ws, gemm, kernels, chunk);
     this.chunked = new ChunkedStep(ctx, w, kv, ws, kernels, chunk);
+    this.residency = new WeightResidency(ctx, w, pool);
   }
 
   /**
-   * Builds the backend over already-uploaded weights; allocates the workspace.
+   * Builds the backend over already-uploaded weights; allocates the workspace. Evicted copies of the
+   * weights take their pinned chunks from {@code pool} (shared with the node's other backends).
    *
    * @throws IllegalArgumentException if the KV cache's element size does not match the precision,
    *     or the head dimension is above 128 or not a multiple of 8
    */
-  static CudaForwardBackend create(CudaContext ctx, DeviceWeights w, KvCache kv, int maxChunkTokens) {
+  static CudaForwardBackend create(CudaContext ctx, DeviceWeights w, KvCache kv, int maxChunkTokens, PinnedHostPool pool) {
     ModelConfig c = w.config;
     if (kv.elementBytes() != w.precision.elementBytes) {
       throw new IllegalArgumentException("KV cache has " + kv.elementBytes() + "-byte elements but precision " + w.precision
@@ -97,7 +96,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     if (maxChunkTokens <= 0) throw new IllegalArgumentException("max chunk tokens must be > 0, got " + maxChunkTokens);
     ctx.makeCurrent();
     StepWorkspace ws = StepWorkspace.allocate(ctx, c, w.precision, maxChunkTokens, w.quantized() && maxChunkTokens >= QuantGemv.denseMinTokens());
-    return new CudaForwardBackend(ctx, w, kv, maxChunkTokens, ws, new Gemm(ctx, w.precision));
+    return new CudaForwardBackend(ctx, w, kv, maxChunkTokens, ws, new Gemm(ctx, w.precision), pool);
   }
 
   @Override
@@ -127,10 +126,14 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   }
 
   /**
-   * Evicts the weights: copies them into a pinned host buffer (kept for the next activation and
-   * later evictions), frees the device allocation and drops the captured decode graphs (their
-   * weight addresses will change). Forward steps then throw {@link IllegalStateException}. The
-   * caller releases the weight bytes from the page pool afterwards. No-op when already evicted.
+   * Evicts the weights: copies them into pinned chunks of the node's {@link PinnedHostPool} (kept
+   * for the next activation and later evictions; see {@link WeightResidency}), frees the device
+   * allocation and drops the captured decode graphs (their weight addresses will change). Forward
+   * steps then throw {@link IllegalStateException}. The caller releases the weight bytes from the
+   * page pool afterwards. No-op when already evicted.
+   *
+   * <p>Time: with the pool's chunks pinned ahead, bytes / device-to-host bandwidth; while the pool
+   * is still filling, up to its wait for the fill threads, then the shortfall is pinned here.
    */
   @Override
   public void evictWeights() {
@@ -139,8 +142,11 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
 
   /**
    * Evicts as {@link #evictWeights()}; without {@code keepHostCopy} no copy is made and a pinned
-   * copy kept from an earlier eviction is freed (the disk tier: the next activation regenerates or
-   * uploads the weights again through {@link #activateWeights(io.prism.runtime.model.LoadedModel)}).
+   * copy kept from an earlier eviction goes back to the pool (the disk tier: the next activation
+   * regenerates or uploads the weights again through {@link #activateWeights(io.prism.runtime.model.LoadedModel)}).
+   * If the pool cannot give the chunks, the eviction goes to the disk tier too ({@link #hostCopyBytes()} 0).
+   *
+   * @throws IllegalStateException if closed, or no chunks could be had and the backend has no load path
    */
   @Override
   public void evictWeights(boolean keepHostCopy) {
@@ -148,11 +154,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     if (!w.onDevice()) return;
     ctx.makeCurrent();
     ctx.synchronize();
-    if (keepHostCopy && hostWeights == null) {
-      hostWeights = ctx.allocHost(w.bytes);
-      check("cuMemcpyDtoHAsync(weights)", cudart.cuMemcpyDtoHAsync(hostWeights, w.base, w.bytes, ctx.stream));
-      ctx.synchronize();
-    }
+    residency.copyOut(keepHostCopy);
     decodeGraphs.closeAll();
     w.releaseDevice();
     if (!keepHostCopy) dropHostCopy();
@@ -161,27 +163,29 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
   /** Bytes of the pinned host copy ({@code w.bytes} once made, also while resident), 0 when none. */
   @Override
   public long hostCopyBytes() {
-    return hostWeights == null ? 0 : w.bytes;
+    return residency.hostCopyBytes();
   }
 
-  /** Frees the pinned host copy; while evicted the next activation then reloads ({@link #needsReload()}). */
+  /** Chunks of the node's pinned pool held by the host copy (0 when none). */
+  public int hostCopyChunks() {
+    return residency.hostCopyChunks();
+  }
+
+  /** Frees the pinned host copy (its chunks go back to the pool); while evicted the next activation then reloads ({@link #needsReload()}). */
   @Override
   public void dropHostCopy() {
-    if (hostWeights == null) return;
-    ctx.makeCurrent();
-    ctx.freeHost(hostWeights);
-    hostWeights = null;
+    residency.dropHostCopy();
   }
 
   @Override
   public boolean needsReload() {
-    return !closed && !w.onDevice() && hostWeights == null;
+    return !closed && residency.needsReload();
   }
 
   /**
-   * Activates evicted weights: a new device allocation filled from the pinned host copy with
-   * asynchronous copies of 256 MiB (issue 4 measures this against bytes / host-to-device bandwidth).
-   * The caller reserved the bytes in the page pool first. No-op when resident.
+   * Activates evicted weights: a new device allocation filled from the pinned chunks with one
+   * asynchronous copy per chunk and one synchronisation (issue 4 measures this against bytes /
+   * host-to-device bandwidth). The caller reserved the bytes in the page pool first. No-op when resident.
    *
    * @throws IllegalStateException if the host copy was dropped (use {@link #activateWeights(io.prism.runtime.model.LoadedModel)})
    * @throws io.prism.runtime.memory.DeviceException if the allocation or a copy fails (the weights stay evicted)
@@ -206,38 +210,17 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     if (closed) throw new IllegalStateException("backend is closed");
     if (w.onDevice()) return;
     ctx.makeCurrent();
-    if (hostWeights == null) {
-      if (source == null || reloader == null) throw new IllegalArgumentException("reloading " + c.name() + " needs its model and the device's load path");
-      DeviceWeights fresh = reloader.apply(source);
-      if (fresh.bytes != w.bytes || fresh.precision != w.precision) {
-        fresh.close();
-        throw new IllegalArgumentException("reloaded " + c.name() + " has " + fresh.bytes + " weight bytes, not " + w.bytes);
-      }
-      w.rebase(fresh.takeAllocation());
-      return;
-    }
-    long base = ctx.alloc("weights " + c.name(), w.bytes);
-    try {
-      copyHostWeights(base);
-    } catch (RuntimeException e) {
-      ctx.free(base);
-      throw e;
-    }
-    w.rebase(base);
+    residency.activate(source);
   }
 
   /** Sets how a dropped host copy is rebuilt: the device's load path for this model (weights of the same layout). */
   void reloader(java.util.function.Function<io.prism.runtime.model.LoadedModel, DeviceWeights> r) {
-    this.reloader = r;
+    residency.reloader(r);
   }
 
-  private void copyHostWeights(long base) {
-    long chunkBytes = 256L << 20;
-    for (long o = 0; o < w.bytes; o += chunkBytes) {
-      check("cuMemcpyHtoDAsync(weights)", cudart.cuMemcpyHtoDAsync(base + o, new DevicePointer(hostWeights.address() + o),
-          Math.min(chunkBytes, w.bytes - o), ctx.stream));
-    }
-    ctx.synchronize();
+  /** The weights (tests of this module compare their device bytes across evictions). */
+  DeviceWeights deviceWeights() {
+    return w;
   }
 
   /**
@@ -457,8 +440,7 @@ public final class CudaForwardBackend implements ForwardBackend, io.prism.runtim
     ws.close(ctx);
     gemm.close();
     w.close();
-    ctx.freeHost(hostWeights);
-    hostWeights = null;
+    residency.dropHostCopy();
     profiling(false);
   }
 }

@@ -32,4 +32,16 @@ class CudaDevicesTest {
     }
     assertEquals(2, Precision.BF16.elementBytes);
   }
+
+  @Test
+  void theServersEntryPointTakesThePinnedPoolAndNamesABadValue() throws Exception {
+    // io.prism.actors.Devices calls exactly this signature by name
+    assertEquals(java.util.List.class,
+        CudaDevices.class.getMethod("open", int.class, long.class, long.class, long.class, java.time.Duration.class).getReturnType());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> CudaDevices.open(1, 1L << 30, -5, 256L << 20, java.time.Duration.ofSeconds(1)));
+    assertTrue(e.getMessage().contains("-5"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> CudaDevices.open(1, 1L << 30, 1L << 30, 0, java.time.Duration.ofSeconds(1)));
+    assertTrue(e.getMessage().contains("chunk"), e.getMessage());
+  }
 }

@@ -2,6 +2,7 @@ package io.prism.actors.model;
 
 import com.typesafe.config.Config;
 import io.prism.runtime.memory.HostTier;
+import java.time.Duration;
 
 /**
  * The bound of a node's {@link HostTier}: {@code prism.node.host-tier-bytes}, explicit bytes
@@ -33,6 +34,38 @@ public final class HostTierSettings {
     }
     long memory = n.getString("backend").equals("cuda") ? physicalMemoryBytes() : Runtime.getRuntime().maxMemory();
     return (long) (memory * fraction);
+  }
+
+  /**
+   * The pinned host pool of a {@code cuda} node ({@code io.prism.cuda.PinnedHostPool}): page-locked
+   * host memory pinned ahead, in chunks, by background threads from the devices' start, that the
+   * host tier's copies are made in, so an eviction copies at PCIe speed instead of pinning first.
+   * Unused on the {@code host} backend.
+   *
+   * @param bytes {@code prism.node.host-pool-bytes}: {@code tier} (the host tier's bound, {@link
+   *     #limitBytes}), 0 (nothing ahead: each eviction pins its own chunks) or bytes
+   * @param chunkBytes {@code prism.node.host-pool-chunk}: one {@code cuMemHostAlloc}
+   * @param maxWait {@code prism.node.host-pool-wait}: how long an eviction that finds too few free
+   *     chunks waits for the background pinning before pinning the shortfall itself
+   */
+  public record PinnedPool(long bytes, long chunkBytes, Duration maxWait) {}
+
+  /**
+   * The pinned pool's settings from the root config.
+   *
+   * @throws IllegalArgumentException naming the key if a value is out of range
+   * @throws com.typesafe.config.ConfigException if a key is missing or malformed
+   */
+  public static PinnedPool pinnedPool(Config root) {
+    Config n = root.getConfig("prism.node");
+    String raw = n.getString("host-pool-bytes").trim();
+    long bytes = raw.equalsIgnoreCase("tier") ? limitBytes(root) : n.getBytes("host-pool-bytes");
+    if (bytes < 0) throw new IllegalArgumentException("prism.node.host-pool-bytes must be >= 0 or tier, got " + raw);
+    long chunk = n.getBytes("host-pool-chunk");
+    if (chunk <= 0) throw new IllegalArgumentException("prism.node.host-pool-chunk must be > 0, got " + n.getString("host-pool-chunk"));
+    Duration wait = n.getDuration("host-pool-wait");
+    if (wait.isNegative()) throw new IllegalArgumentException("prism.node.host-pool-wait must be >= 0, got " + wait);
+    return new PinnedPool(bytes, chunk, wait);
   }
 
   /** The tier of the root config. */

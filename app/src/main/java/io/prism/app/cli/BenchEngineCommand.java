@@ -8,9 +8,10 @@ import picocli.CommandLine.Option;
 /**
  * {@code prism bench engine}: the CUDA engine on GPU 0 (issue 4). For each batch size: prefill
  * time, decode ms/step, tokens/s and the ratio to the memory-bandwidth floor (weights + KV bytes
- * read per step over the HBM bandwidth it measures with a device-to-device copy); then the model's
- * activation time from pinned host memory against bytes / measured host-to-device bandwidth; then
- * page map and unmap latency. Delegates to {@code io.prism.cuda.EngineBench}; fails with the
+ * read per step over the HBM bandwidth it measures with a device-to-device copy); then, over two
+ * rounds, the model's eviction into the pinned host pool (made ahead in the background; its fill
+ * rate is printed) against bytes / measured device-to-host bandwidth and its activation against
+ * bytes / host-to-device bandwidth; then page map and unmap latency. Delegates to {@code io.prism.cuda.EngineBench}; fails with the
  * driver's error on a machine without a GPU.
  */
 @Command(name = "engine", mixinStandardHelpOptions = true, description = "Prefill/decode speed of the CUDA engine against the HBM floor.")
