@@ -159,6 +159,16 @@ class DashboardIT {
     int expectedTotal = adminGet("/admin/dashboard").at("/totals/requests").asInt() + 5;
     complete("stories260K", 3);
     complete("stories260K-gguf", 2);
+    // a new SLO for one model: the catalog and the GPU take it, and the GPU lists a "limits" event
+    String gguf = SharedModels.dir().orElseThrow().resolve("stories260K.gguf").toString();
+    HttpResponse<String> updated = send("POST", "/admin/models", ADMIN_KEY,
+        "{\"path\":\"" + gguf + "\",\"id\":\"stories260K-gguf\",\"ttft_slo\":\"20s\",\"tpot_slo\":\"2s\"}");
+    assertTrue(updated.statusCode() == 200 || updated.statusCode() == 201, updated.body());
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (!adminGet("/admin/gpus").toString().contains("\"kind\":\"limits\"")) { // the GPU applies it after the catalog answered
+      assertTrue(System.nanoTime() < deadline, "the GPU lists the limits event within " + TIMEOUT);
+      Thread.onSpinWait();
+    }
     String dom = null;
     JsonNode gpus = null;
     for (int attempt = 0; attempt < 3 && dom == null; attempt++) { // the server is idle; a change while the browser ran means look again
@@ -222,6 +232,15 @@ class DashboardIT {
       assertTrue(field(fields, "both_met", at).text().startsWith(row.get("both_met").asText() + " ("), field(fields, "both_met", at).text());
     }
     assertEquals(String.valueOf(expectedTotal), field(fields, "requests", Map.of("scope", "total")).text());
+    assertEquals("20.00 s", field(fields, "ttft_slo_ms", Map.of("model", "stories260K-gguf")).text(), "the new SLO");
+
+    // recent events: the page lists those of /admin/dashboard, the SLO change among them
+    int events = adminGet("/admin/dashboard").get("events").size();
+    Matcher li = Pattern.compile("<li data-kind=\"([^\"]+)\"[^>]*>(.*?)</li>").matcher(dom);
+    List<String> listed = new ArrayList<>();
+    while (li.find()) listed.add(li.group(1) + " " + li.group(2).replaceAll("<[^>]+>", ""));
+    assertEquals(events, listed.size(), listed.toString());
+    assertTrue(listed.stream().anyMatch(e -> e.startsWith("limits ") && e.contains("stories260K-gguf") && e.contains("20000/2000 ms")), listed.toString());
   }
 
   @Test

@@ -288,7 +288,7 @@
     card.append(stackChart(h));
 
     const table = el('table', {class: 'models'});
-    table.append(el('thead', {}, el('tr', {}, ...['model', 'weights', 'size', 'KV pages held', 'in use', 'kept', 'waiting', 'running', 'tokens/s']
+    table.append(el('thead', {}, el('tr', {}, ...['model', 'weights', 'size', 'KV held', 'in use', 'kept', 'waiting', 'running', 'tok/s']
         .map(t => el('th', {}, t)))));
     const body = el('tbody');
     for (const m of g.models) {
