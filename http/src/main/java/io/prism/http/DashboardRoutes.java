@@ -105,7 +105,8 @@ final class DashboardRoutes extends AllDirectives {
   /** The static page and its files. */
   private static final class Page extends AllDirectives {
     Route route() {
-      return get(() -> respondWithHeaders(PAGE_HEADERS, () -> pathPrefix("dashboard", () -> concat(
+      // the path first: a matching get() cancels the MethodRejections of other routes (a wrong method would answer 404, not 405)
+      return pathPrefix("dashboard", () -> get(() -> respondWithHeaders(PAGE_HEADERS, () -> concat(
           pathEndOrSingleSlash(() -> getFromResource(RESOURCES + "dashboard.html", ContentTypes.TEXT_HTML_UTF8)),
           path("dashboard.js", () -> getFromResource(RESOURCES + "dashboard.js", JAVASCRIPT)),
           path("dashboard.css", () -> getFromResource(RESOURCES + "dashboard.css", CSS))))));

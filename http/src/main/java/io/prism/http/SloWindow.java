@@ -31,7 +31,8 @@ import java.util.function.LongSupplier;
  *
  * <p>Memory: at most {@code maxPerModel} ends per model are kept (the oldest go first), and ends
  * older than the window are dropped on every record and read; a model with nothing left in the
- * window is forgotten.
+ * window is forgotten. At most {@value #MAX_MODELS} model names are tracked at once (a client
+ * cancelling requests for made-up names cannot grow it without bound).
  *
  * <p>Threading: thread-safe; each model's ends are guarded by their own lock.
  */
@@ -40,6 +41,8 @@ public final class SloWindow {
   public static final Duration DEFAULT_WINDOW = Duration.ofSeconds(60);
   /** Default most request ends kept per model. */
   public static final int DEFAULT_MAX_PER_MODEL = 20_000;
+  /** Most models tracked at once: ends of further model names are not recorded until some leave the window. */
+  static final int MAX_MODELS = 4096;
 
   /** How a recorded request ended. */
   enum End {
@@ -169,11 +172,22 @@ public final class SloWindow {
 
   private void record(String model, Sample s) {
     if (model == null || model.isEmpty()) return;
-    ArrayDeque<Sample> q = byModel.computeIfAbsent(model, m -> new ArrayDeque<>());
-    synchronized (q) {
-      q.addLast(s);
-      while (q.size() > maxPerModel) q.removeFirst();
-      prune(q, s.endMillis());
+    while (true) {
+      ArrayDeque<Sample> q = byModel.get(model);
+      if (q == null) {
+        if (byModel.size() >= MAX_MODELS) {
+          models(); // forgets the models with nothing left in the window
+          if (byModel.size() >= MAX_MODELS) return;
+        }
+        q = byModel.computeIfAbsent(model, m -> new ArrayDeque<>());
+      }
+      synchronized (q) {
+        if (byModel.get(model) != q) continue; // models() forgot this one meanwhile (under its lock): use the new one
+        q.addLast(s);
+        while (q.size() > maxPerModel) q.removeFirst();
+        prune(q, s.endMillis());
+        return;
+      }
     }
   }
 

@@ -208,6 +208,10 @@ class DashboardRoutesTest extends JUnit5RouteTest {
     assertTrue(js.entityString().contains("/admin/dashboard"));
     keyed.run(HttpRequest.GET("/dashboard/dashboard.css")).assertStatusCode(200);
     keyed.run(HttpRequest.GET("/dashboard/other.js")).assertStatusCode(401); // not the page's: keyed like any other path
+    TestRouteResult wrongMethod = keyed.run(HttpRequest.POST("/v1/completions").withEntity(ContentTypes.APPLICATION_JSON, "{}")
+        .addHeader(RawHeader.create("Authorization", "Bearer " + ADMIN_KEY)));
+    assertEquals(400, wrongMethod.response().status().intValue(), "the page's route leaves the others' answers alone");
+    keyed.run(HttpRequest.GET("/v1/completions").addHeader(RawHeader.create("Authorization", "Bearer " + ADMIN_KEY))).assertStatusCode(405);
 
     keyed.run(HttpRequest.GET("/admin/dashboard")).assertStatusCode(401);
     keyed.run(HttpRequest.GET("/admin/dashboard").addHeader(RawHeader.create("Authorization", "Bearer sk-prism-inference-dashboard-0123")))

@@ -94,6 +94,20 @@ class SloWindowTest {
   }
 
   @Test
+  void madeUpModelNamesCannotGrowItBeyondItsBoundUntilTheyLeaveTheWindow() {
+    for (int i = 0; i < SloWindow.MAX_MODELS; i++) window.cancelled("ghost-" + i);
+    window.served("real", ms(100), ms(10));
+    assertEquals(SloWindow.MAX_MODELS, window.models().size(), "the real model is not tracked while the bound is full");
+    assertEquals(0, window.attainment("real", TTFT, TPOT).requests());
+    window.cancelled("ghost-0"); // a tracked name still records
+
+    clock.addAndGet(60_001); // every ghost leaves the window
+    window.served("real", ms(100), ms(10));
+    assertEquals(List.of("real"), window.models());
+    assertEquals(1, window.attainment("real", TTFT, TPOT).bothMet());
+  }
+
+  @Test
   void badSettingsAndSlosAreRefusedNamingThem() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new SloWindow(Duration.ZERO, 10, clock::get));
     assertTrue(e.getMessage().contains("prism.http.dashboard.slo-window"), e.getMessage());
