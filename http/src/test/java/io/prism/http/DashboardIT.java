@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,6 +41,10 @@ import org.junit.jupiter.api.Test;
  * and running requests, residency, weights; the memory map's segments add up to the budget; the SLO
  * table counts the requests this test sent. A screenshot goes to {@code target/dashboard.png}; without
  * the key the page asks for it. Skipped, saying why, where Chromium is not installed.
+ *
+ * <p>Each test leaves the server idle (every request ended, its pages back), so the numbers test
+ * compares a state that holds still; it also checks that {@code /admin/gpus} was the same before
+ * and after the browser ran (else it looks again, at most 3 times).
  */
 class DashboardIT {
   private static final String KEY = "sk-prism-dashboard-inference-0123";
@@ -181,6 +186,7 @@ class DashboardIT {
       }
     }
     assertNotNull(dom, "the GPUs' state held still while the browser ran, in one of 3 tries");
+    assertTrue(idle(gpus), "an idle server: " + gpus);
     assertTrue(dom.contains("data-state=\"live\""), "the page is live:\n" + dom);
     Matcher polls = Pattern.compile("data-polls=\"(\\d+)\"").matcher(dom);
     assertTrue(polls.find());
@@ -244,8 +250,21 @@ class DashboardIT {
   }
 
   @Test
-  void aScreenshotOfTheLivePageIsWrittenToTarget() throws Exception {
+  void aScreenshotOfThePageUnderLoadIsWrittenToTargetAndEveryPageComesBackAfter() throws Exception {
     complete("stories260K", 1);
+    // long streams running while the browser looks, so the picture shows KV pages in use and a batch; read to their end
+    String body = "{\"model\":\"stories260K-gguf\",\"prompt\":\"Once upon a time\",\"max_tokens\":2000,\"ignore_eos\":true,\"stream\":true}";
+    List<CompletableFuture<HttpResponse<String>>> streams = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      streams.add(http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/v1/completions")).timeout(TIMEOUT)
+          .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()));
+    }
+    long started = System.nanoTime() + TIMEOUT.toNanos();
+    while (!streams.stream().allMatch(CompletableFuture::isDone) && idle(adminGet("/admin/gpus"))) { // until they run (or are already done)
+      assertTrue(System.nanoTime() < started, "the streams started within " + TIMEOUT);
+      Thread.onSpinWait();
+    }
     Path png = TARGET.resolve("dashboard.png");
     chromium.screenshot(base + "/dashboard#key=" + ADMIN_KEY, png, 1400, 1300, PAGE_TIME, BROWSER_LIMIT);
     assertTrue(Files.isRegularFile(png), png + " written");
@@ -255,6 +274,29 @@ class DashboardIT {
     assertEquals(1400, ihdr.getInt(), "width");
     assertEquals(1300, ihdr.getInt(), "height");
     assertTrue(bytes.length > 20_000, "a drawn page, not a blank one: " + bytes.length + " bytes");
+    for (CompletableFuture<HttpResponse<String>> f : streams) {
+      HttpResponse<String> r = f.get(TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(200, r.statusCode(), r.body());
+      assertTrue(r.body().strip().endsWith("data: [DONE]"), "the stream ran to its end");
+      assertFalse(r.body().contains("\"error\""), "no error frame");
+    }
+    // every request ended and its pages went back: the next look at the page sees an idle server
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (!idle(adminGet("/admin/gpus"))) {
+      assertTrue(System.nanoTime() < deadline, "every request ended and its pages came back within " + TIMEOUT);
+      Thread.onSpinWait();
+    }
+  }
+
+  /** No request queued, waiting or running and no page in use by one, on any GPU. */
+  private static boolean idle(JsonNode gpus) {
+    for (JsonNode g : gpus.get("data")) {
+      if (g.get("queued").asInt() != 0) return false;
+      for (JsonNode m : g.get("models")) {
+        if (m.get("pages_in_use").asInt() + m.get("queued").asInt() + m.get("waiting").asInt() + m.get("running").asInt() != 0) return false;
+      }
+    }
+    return true;
   }
 
   @Test
