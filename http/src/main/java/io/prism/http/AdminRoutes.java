@@ -43,7 +43,7 @@ import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
  * bytes, pages held per model, free and reserve pages, queue lengths, admission and activation
  * counters, recent memory and admission decisions: {@link AdminJson}); the placement endpoints
  * ({@code /admin/placement}, {@code /admin/placement/rebalance}, {@code /admin/models/{id}/move})
- * are {@link PlacementRoutes}.
+ * are {@link PlacementRoutes}; {@code GET /admin/dashboard} is {@link DashboardRoutes}.
  *
  * <p>{@code POST /admin/models} body: {@code {"path": "...", "id": "...", "tokenizer": "...",
  * "ttft_slo": "2s", "tpot_slo": "200ms", "min_pages": 0, "max_pages": 512, "max_replicas": 2}}; only {@code path} is
@@ -74,6 +74,7 @@ public final class AdminRoutes extends AllDirectives {
   private final StatusCache<List<GpuStatus>> gpus;
   private final StatusCache<io.prism.actors.placement.PlacementView> placement;
   private final ModelRoots modelRoots;
+  private final DashboardRoutes dashboard;
 
   /**
    * @param maxBodyBytes largest {@code POST /admin/models} body
@@ -92,6 +93,7 @@ public final class AdminRoutes extends AllDirectives {
     this.health = new StatusCache<>(api::health, opsAnswerWithin);
     this.gpus = new StatusCache<>(api::gpus, opsAnswerWithin);
     this.placement = new StatusCache<>(api::placementView, opsAnswerWithin);
+    this.dashboard = new DashboardRoutes(api, gpus, placement, metrics.sloWindow(), ops, opsAnswerWithin);
   }
 
   /** {@code /health} and {@code /metrics}, their work on the ops executor. */
@@ -114,6 +116,7 @@ public final class AdminRoutes extends AllDirectives {
     return concat(
         opsRoute(),
         new PlacementRoutes(api, maxBodyBytes).route(),
+        dashboard.dataRoute(),
         pathPrefix("admin", () -> concat(
             path("gpus", () -> get(() -> completeWithFuture(api.gpus().thenApply(l -> AdminJson.gpus(l, api.hostTierUsage()))))),
             path("models", () -> concat(

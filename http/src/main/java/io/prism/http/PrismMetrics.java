@@ -7,6 +7,8 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
+import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.io.ByteArrayOutputStream;
@@ -24,6 +26,13 @@ import java.util.List;
  * prism_request_success_total} (labels {@code model_name}, {@code finished_reason}: {@code stop} or
  * {@code length}). The GPUs' memory and scheduling metrics come from their statuses at scrape time
  * ({@link GpuMetrics}).
+ *
+ * <p>SLO attainment: every request end is also recorded in this node's {@link SloWindow} (with its
+ * TTFT and TPOT), and {@link #render} adds, per model with ends in the window and a known SLO (from
+ * the GPU statuses), the gauges {@code prism_slo_attainment{model_name,slo}} ({@code slo}: {@code
+ * ttft}, {@code tpot} or {@code both}: the fraction meeting it over {@code
+ * prism.http.dashboard.slo-window}) and {@code prism_slo_window_requests{model_name}} (requests
+ * judged in the window).
  *
  * <p>Every request that reaches the completion endpoints ends in exactly one of four counters, as
  * the HTTP layer sees its outcome (the routes make sure of "exactly one"; this class only counts):
@@ -71,6 +80,23 @@ public final class PrismMetrics {
   private final Counter cancelled = Counter.builder().name("prism_requests_cancelled_total")
       .help("Requests cancelled because their client went away or their request timeout fired.").labelNames("model_name").register(registry);
 
+  private final SloWindow sloWindow;
+
+  /** Metrics with an SLO window of {@link SloWindow#DEFAULT_WINDOW} on the wall clock. */
+  public PrismMetrics() {
+    this(new SloWindow());
+  }
+
+  /** Metrics recording request ends into {@code sloWindow}. */
+  public PrismMetrics(SloWindow sloWindow) {
+    this.sloWindow = sloWindow;
+  }
+
+  /** The recent request ends, for SLO attainment. */
+  public SloWindow sloWindow() {
+    return sloWindow;
+  }
+
   /** Content type of {@link #render}. */
   public static final String CONTENT_TYPE = PrometheusTextFormatWriter.CONTENT_TYPE;
 
@@ -88,15 +114,25 @@ public final class PrismMetrics {
    * @throws IllegalArgumentException if {@code reason} is not a success
    */
   public void succeeded(String model, FinishReason reason, double seconds, double tpotSeconds) {
+    succeeded(model, reason, seconds, Double.NaN, tpotSeconds);
+  }
+
+  /**
+   * As {@link #succeeded(String, FinishReason, double, double)}, recording the request in the SLO
+   * window with its time to first token {@code ttftSeconds} (NaN: no token).
+   */
+  public void succeeded(String model, FinishReason reason, double seconds, double ttftSeconds, double tpotSeconds) {
     if (reason != FinishReason.STOP && reason != FinishReason.LENGTH) throw new IllegalArgumentException("not a success: " + reason);
     e2e.labelValues(model).observe(seconds);
     if (!Double.isNaN(tpotSeconds)) tpot.labelValues(model).observe(tpotSeconds);
     success.labelValues(model, reason.openAiValue()).inc();
+    sloWindow.served(model, Double.isNaN(ttftSeconds) ? -1 : Math.round(ttftSeconds * 1e9), Double.isNaN(tpotSeconds) ? -1 : Math.round(tpotSeconds * 1e9));
   }
 
   /** A request was refused before it started ({@code reason}: the rejection kind in lower case). */
   public void rejected(String model, Rejection.Kind kind) {
     rejected(model, reasonOf(kind));
+    sloWindow.refused(model, kind);
   }
 
   /** A request was refused before it started, for a reason that is no {@link Rejection.Kind} (e.g. {@code too_many_connections}). */
@@ -107,11 +143,36 @@ public final class PrismMetrics {
   /** A request started and then failed ({@code reason}: {@code engine_error}, {@code event_timeout}, {@code stream_error}, {@code internal}). */
   public void failed(String model, String reason) {
     failure.labelValues(model, reason).inc();
+    sloWindow.failed(model);
   }
 
   /** A request was cancelled (its client went away or its request timeout fired). */
   public void cancelled(String model) {
     cancelled.labelValues(model).inc();
+    sloWindow.cancelled(model);
+  }
+
+  /** {@code prism_slo_attainment} and {@code prism_slo_window_requests} of the models in the window whose SLO a GPU reports. */
+  private List<MetricSnapshot> sloSnapshots(List<GpuStatus> gpus) {
+    GaugeSnapshot.Builder fraction = GaugeSnapshot.builder().name("prism_slo_attainment")
+        .help("Fraction of the model's requests ended in the SLO window (prism.http.dashboard.slo-window) that met its TTFT SLO, TPOT SLO, or both.");
+    GaugeSnapshot.Builder count = GaugeSnapshot.builder().name("prism_slo_window_requests")
+        .help("Requests of the model judged in the SLO window: served, refused for capacity, failed (not cancelled).");
+    for (String model : sloWindow.models()) {
+      GpuStatus.ModelStatus m = DashboardJson.statusOf(gpus, model);
+      if (m == null) continue;
+      SloWindow.Attainment a = sloWindow.attainment(model, m.ttftSlo(), m.tpotSlo());
+      count.dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(Labels.of("model_name", model)).value(a.requests()).build());
+      if (a.requests() == 0) continue;
+      fraction.dataPoint(point(model, "ttft", a.ttftFraction()));
+      fraction.dataPoint(point(model, "tpot", a.tpotFraction()));
+      fraction.dataPoint(point(model, "both", a.bothFraction()));
+    }
+    return List.of(fraction.build(), count.build());
+  }
+
+  private static GaugeSnapshot.GaugeDataPointSnapshot point(String model, String slo, double value) {
+    return GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(Labels.of("model_name", model, "slo", slo)).value(value).build();
   }
 
   /** The {@code reason} label of a rejection kind: its name in lower case, e.g. {@code overloaded}. */
@@ -141,6 +202,7 @@ public final class PrismMetrics {
     all.addAll(GpuMetrics.snapshots(gpus));
     if (hostTier != null) all.addAll(GpuMetrics.hostTier(hostTier));
     all.addAll(PlacementMetrics.snapshots(placement));
+    all.addAll(sloSnapshots(gpus));
     ByteArrayOutputStream out = new ByteArrayOutputStream(16 * 1024);
     try {
       PrometheusTextFormatWriter.create().write(out, new MetricSnapshots(all));

@@ -77,9 +77,13 @@ public final class PrismRoutes extends AllDirectives {
     return metrics;
   }
 
-  /** Every route, with error handling. */
+  /**
+   * Every route, with error handling. The dashboard page ({@code GET /dashboard} and its script and
+   * style sheet: static, no data) is served without a key; its data, {@code GET /admin/dashboard},
+   * needs the admin key like every admin path ({@link DashboardRoutes}).
+   */
   public Route route() {
-    return handled(guarded(concat(openAi.route(), tokenize.route(), admin.route())));
+    return handled(concat(DashboardRoutes.pageRoute(), guarded(concat(openAi.route(), tokenize.route(), admin.route()))));
   }
 
   /**
@@ -134,7 +138,7 @@ public final class PrismRoutes extends AllDirectives {
             ? tooLarge(r.getCause())
             : ApiError.invalid("cannot read request body: " + r.message(), null).toResponse()))
         .handleNotFound(Directives.complete(ApiError.notFound("no such endpoint; see GET /v1/models, POST /v1/completions, "
-            + "POST /v1/chat/completions, POST /tokenize, POST /detokenize, GET /health, /admin/models, /admin/gpus, GET /metrics").toResponse()))
+            + "POST /v1/chat/completions, POST /tokenize, POST /detokenize, GET /health, /admin/models, /admin/gpus, GET /metrics, GET /dashboard").toResponse()))
         .build()
         .withFallback(RejectionHandler.defaultHandler())
         .mapRejectionResponse(resp -> resp.entity().getContentType().mediaType().isApplication()

@@ -87,7 +87,7 @@ public final class PrismServer implements AutoCloseable {
     try {
       node.awaitLocalGpus(settings.registerTimeout());
       List<String> registered = registerModels(node, modelsDir, settings);
-      PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http, new PrismMetrics(), security);
+      PrismRoutes routes = new PrismRoutes(node, Materializer.matFromSystem(node.system()), http, new PrismMetrics(SloWindow.from(app)), security);
       ServerBinding binding = HttpEdge.bind(node.system(), routes, http).toCompletableFuture().get(30, TimeUnit.SECONDS);
       unbindOnShutdown(node, binding);
       log.info("Prism serving on http://{}:{} with {} device(s) ({}), models: {}; {}, model roots {}", http.host(),

@@ -45,7 +45,8 @@ final class RequestOutcome {
         if (!settled.compareAndSet(false, true)) return;
         long first = firstTokenNanos.get();
         double tpot = first >= 0 && c.completionTokens() > 1 ? (now - first) / 1e9 / (c.completionTokens() - 1) : Double.NaN;
-        metrics.succeeded(model, c.reason(), (now - arrivalNanos) / 1e9, tpot);
+        double ttft = first >= 0 ? (first - arrivalNanos) / 1e9 : Double.NaN;
+        metrics.succeeded(model, c.reason(), (now - arrivalNanos) / 1e9, ttft, tpot);
       }
       case FAILED -> failed("engine_error");
       case CANCELLED -> cancelled();

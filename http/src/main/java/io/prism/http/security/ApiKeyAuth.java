@@ -30,6 +30,9 @@ import org.apache.pekko.http.javadsl.server.Route;
  * </ul>
  * Nothing about the presented key is echoed or logged.
  *
+ * <p>{@code PrismRoutes} serves the dashboard page ({@code GET /dashboard} and its two static
+ * files, no data) before this check; its data, {@code /admin/dashboard}, is {@code ADMIN}.
+ *
  * <p>Immutable and thread-safe; the check runs on the thread that routes the request and does no I/O.
  */
 public final class ApiKeyAuth {
