@@ -383,11 +383,12 @@ public final class Simulator {
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
     }
     Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
-    for (Move mv : migrationBudget.admit(p.migrations(), now, KvprPlacement.currentKvpr(demands, caps))) {
+    for (Move mv : migrationBudget.admitByReduction(p.migrations(), now, demands, caps)) {
       SimModelState m = models.get(mv.modelId());
       SimGpu target = gpus.get(mv.toGpus().get(0));
       if (target.freeBytes() >= roomNeeded(m)) {
         migrationBudget.started(mv, now);
+        counters.migrationStartNanos.add(now);
         migrating.put(m.id(), mv);
         startActivation(m, target);
       }
