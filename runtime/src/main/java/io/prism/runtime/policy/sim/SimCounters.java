@@ -11,6 +11,8 @@ public final class SimCounters {
   int evictions;
   int preemptions;
   int rejected;
+  int replicasAdded;
+  int replicasRemoved;
   /** Simulated times at which migrations started (their decisions), in order. */
   final java.util.List<Long> migrationStartNanos = new java.util.ArrayList<>();
 
@@ -50,5 +52,15 @@ public final class SimCounters {
       best = Math.max(best, i - j + 1);
     }
     return best;
+  }
+
+  /** Replicas added ({@link SimReplicas}); each is also an activation. */
+  public int replicasAdded() {
+    return replicasAdded;
+  }
+
+  /** Replicas removed. */
+  public int replicasRemoved() {
+    return replicasRemoved;
   }
 }
