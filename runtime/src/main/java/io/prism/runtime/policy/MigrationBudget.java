@@ -115,13 +115,15 @@ public final class MigrationBudget {
    * until the budget is spent or no allowed move lowers it. A move proposed as part of a whole new
    * plan (Algorithm 1 re-places every model) may pay only together with others: alone it may not,
    * and then it is not made. Placements of unplaced models pass, first. With {@link
-   * Limits#UNBOUNDED} every proposed move passes ({@link #admit(List, long)}).
+   * Limits#UNBOUNDED} every proposed move passes, hottest source GPU first ({@link #admit(List, long, Map)}).
    *
    * @param demands every placed model's demand with its current GPUs (as the round saw them)
    * @param gpus the GPUs' capacities (as the round saw them)
    */
   public List<Move> admitByReduction(List<Move> proposed, long nowNanos, List<ModelDemand> demands, List<GpuCapacity> gpus) {
-    if (limits.equals(Limits.UNBOUNDED)) return admit(proposed, nowNanos); // nothing to spend: every move passes, as Algorithm 1 proposes it
+    if (limits.equals(Limits.UNBOUNDED)) { // nothing to spend: every move passes, as Algorithm 1 proposes it, hottest source first
+      return admit(proposed, nowNanos, KvprPlacement.currentKvpr(demands, gpus));
+    }
     List<Move> out = new ArrayList<>();
     Map<String, ModelDemand> byId = new HashMap<>();
     for (ModelDemand d : demands) byId.put(d.modelId(), d);

@@ -86,7 +86,7 @@ class MigrationBudgetTest {
     assertEquals(List.of("b"), more.stream().map(Move::modelId).toList(),
         "after b moved, a onto GPU 1 would make it the hot one, and d or c raise their pair: none is made although the budget allows it");
     assertEquals(3, twoPerGpu.refusedCount());
-    assertEquals(List.of(dToZero, bToOne, aToOne, cToTwo), new MigrationBudget(MigrationBudget.Limits.UNBOUNDED)
-        .admitByReduction(List.of(dToZero, bToOne, aToOne, cToTwo), 0, demands, gpus), "unbounded: every proposed move passes");
+    assertEquals(List.of(bToOne, aToOne, dToZero, cToTwo), new MigrationBudget(MigrationBudget.Limits.UNBOUNDED)
+        .admitByReduction(List.of(dToZero, bToOne, aToOne, cToTwo), 0, demands, gpus), "unbounded: every proposed move passes, hottest source first");
   }
 }
