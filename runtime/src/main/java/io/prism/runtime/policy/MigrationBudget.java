@@ -37,8 +37,10 @@ public final class MigrationBudget {
     /**
      * Prism's defaults: 2 minutes of cooldown, one migration per GPU at a time, 2 per round (with a
      * round a minute, at most 20 migrations per 10 minutes). In the simulator on 58 ServeGen models
-     * (600 s) these made 5 and 12 migrations on 16 and 24 GPUs where tau alone made 73 and 185, with
-     * SLO attainment 90.98% vs 86.87% (16 GPUs) and 93.20% vs 93.83% (24 GPUs).
+     * (600 s), spent by {@link #admitByReduction}: 20 and 22 migrations on 16 and 24 GPUs (at most 18
+     * and 20 in any 10 minutes) where tau alone made 73 and 185, with SLO attainment 89.35% vs 86.87%
+     * (16 GPUs) and 93.57% vs 93.83% (24 GPUs). Hottest source first instead: 5 and 12 migrations,
+     * 90.98% and 93.20%.
      */
     public static final Limits DEFAULT = new Limits(Duration.ofMinutes(2), 1, 2);
 
