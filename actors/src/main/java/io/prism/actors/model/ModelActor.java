@@ -60,6 +60,10 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * Rejected}), and every page and the weight bytes go back to the pool ({@link PagePoolActor.Leave}).
  * On stop (unload) the same happens with the message "model ... was unloaded".
  *
+ * <p>Live migration ({@link ModelTransfer}): a source told to {@link HandOver} at the drain timeout
+ * takes its requests out of the engine and gives them to the GPU actor for the target; a target
+ * {@link Resume}s each by recompute, and its stream goes on where it was.
+ *
  * <p>Cancellation: {@link Cancel}, or the requester stopping (a client that disconnects stops its
  * stream actor, which this actor watches), frees the request's blocks at once.
  */
