@@ -85,7 +85,13 @@ final class ModelTransfer {
       m.replyTo().tell(m.ending("request id " + r.requestId() + " is already in flight on " + gpu));
       return false;
     }
-    Admission adm = engine.resume(r);
+    Admission adm;
+    try {
+      adm = engine.resume(r);
+    } catch (IllegalArgumentException malformed) { // a hand-over whose choices do not fit its request: it ends here, the model serves on
+      m.replyTo().tell(m.ending(malformed.getMessage()));
+      return false;
+    }
     if (adm instanceof Admission.Rejected rej) {
       m.replyTo().tell(m.ending(rej.rejection().message()));
       return false;

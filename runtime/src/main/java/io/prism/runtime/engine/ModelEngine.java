@@ -216,8 +216,11 @@ public final class ModelEngine implements AutoCloseable {
    * like a preempted sequence, recomputes prompt and generated tokens, and goes on exactly where it
    * was (see {@link RequestResumption}); its events carry on from the next token index and no token
    * is emitted twice. Rejected as {@link #submit} rejects (closed, id in use, does not fit).
+   *
+   * @throws IllegalArgumentException if {@code r}'s choices do not fit its request ({@link RequestResumption#requireConsistent})
    */
   public Admission resume(RequestResumption r) {
+    r.requireConsistent();
     Rejection reason = check(r.request());
     if (reason != null) {
       rejected++;

@@ -30,6 +30,16 @@ public record RequestResumption(GenerationRequest request, boolean forked, int f
     if (request == null) throw new IllegalArgumentException("request must not be null");
     choices = List.copyOf(choices);
     if (choices.isEmpty()) throw new IllegalArgumentException("a resumption needs at least one running choice");
+  }
+
+  /**
+   * Checks that the choices fit the request (called by {@link ModelEngine#resume}; a message from
+   * another node is only checked where it is used).
+   *
+   * @throws IllegalArgumentException naming the choice out of range, one that already generated
+   *     {@code maxTokens}, or an unforked request resuming a choice other than 0
+   */
+  public void requireConsistent() {
     int n = request.params().n();
     for (Choice c : choices) {
       if (c.choice() < 0 || c.choice() >= n) throw new IllegalArgumentException("choice " + c.choice() + " outside [0, " + n + ")");
