@@ -116,6 +116,22 @@ public sealed interface GenerationEvent extends PrismMessage {
    */
   record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt) implements Routing {}
 
+  /**
+   * The request, already started, continues on another GPU by recompute (live migration: it was
+   * still running on the source when the drain timeout ended; see {@code ModelEngine#suspend}).
+   * Sent twice: by the source's model actor with {@code model} null when it hands the request over
+   * (the relay stops watching the source and bounds the wait for the target), then by the target's
+   * model actor with itself once its engine holds the request (the relay watches it). The client
+   * sees none of this: its stream continues with the next token. {@code attempt} is -1 (it is not
+   * about a routing attempt).
+   */
+  record Recomputing(String requestId, GpuId gpu, ActorRef<ModelActor.Command> model, int attempt) implements Routing {
+    /** A notice about {@code requestId} moving to {@code gpu} ({@code model} null: on its way). */
+    public Recomputing(String requestId, GpuId gpu, ActorRef<ModelActor.Command> model) {
+      this(requestId, gpu, model, -1);
+    }
+  }
+
   /** The relay's own notice: the actor the request was waiting on stopped, or its GPU did not answer in time. */
   record PathLost(String requestId, String why, boolean started, int attempt) implements Routing {}
 }

@@ -30,7 +30,13 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *       tokens counted so far, so a stream ends instead of waiting for the HTTP idle timeout.
  * </ol>
  *
- * Routing events of an older attempt (before a GPU sent the request back) are ignored. The relay
+ * <p>A started request that its source hands over to a migration's target ({@link
+ * GenerationEvent.Recomputing}) is followed there: the relay stops watching the source's model
+ * actor, gives the target {@code deliveryTimeout} to take the request (else the client gets a
+ * {@code Completed(FAILED)} with the tokens so far), then watches the target's model actor. The
+ * client's events continue without a second {@code Started}.
+ *
+ * <p>Routing events of an older attempt (before a GPU sent the request back) are ignored. The relay
  * watches the requester too: when it stops (the client went away), the relay stops, and the model
  * actor, which watches the relay, cancels the request. It stops itself after the last event.
  *
@@ -59,6 +65,10 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
   private int promptTokens;
   private int completionTokens;
   private String modelId = "";
+  /** A started request on its way to a migration's target ({@link GenerationEvent.Recomputing}). */
+  private boolean moving;
+  /** The GPU whose model actor took the request over last, or null. */
+  private io.prism.actors.GpuId recomputedOn;
 
   /**
    * @param requestId the request this relay serves
@@ -85,6 +95,7 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
         .onMessage(GenerationEvent.Dispatched.class, this::onDispatched)
         .onMessage(GenerationEvent.Queued.class, this::onQueued)
         .onMessage(GenerationEvent.PathLost.class, this::onPathLost)
+        .onMessage(GenerationEvent.Recomputing.class, this::onRecomputing)
         .onMessage(GenerationEvent.Started.class, this::onStarted)
         .onMessage(GenerationEvent.Chunk.class, c -> {
           completionTokens++; // over all choices, as usage counts them
@@ -136,7 +147,29 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
     return this;
   }
 
+  private Behavior<GenerationEvent> onRecomputing(GenerationEvent.Recomputing r) {
+    if (phase != Phase.STARTED) return this; // only a started request is handed over
+    if (r.model() == null) { // on its way: the source's model actor may stop now
+      if (r.gpu().equals(recomputedOn)) return this; // the target's notice came first (from another node)
+      follow(null, "");
+      upstreamName = "GPU " + r.gpu();
+      moving = true;
+      timers.startSingleTimer(DELIVERY, new GenerationEvent.PathLost(requestId, "timeout", true, attempt), deliveryTimeout);
+    } else {
+      timers.cancel(DELIVERY);
+      moving = false;
+      recomputedOn = r.gpu();
+      follow(r.model(), "model '" + modelId + "' on GPU " + r.gpu());
+    }
+    return this;
+  }
+
   private Behavior<GenerationEvent> onPathLost(GenerationEvent.PathLost p) {
+    if (p.started() && moving && phase == Phase.STARTED) {
+      requester.tell(new GenerationEvent.Completed(requestId, FinishReason.FAILED, "", promptTokens, completionTokens,
+          upstreamName + " did not take over the request within " + deliveryTimeout.toMillis() + " ms of its migration (its node may be down)"));
+      return Behaviors.stopped();
+    }
     if (p.attempt() != attempt || phase != Phase.DISPATCHED) return this; // the GPU answered in the meantime
     requester.tell(new GenerationEvent.Rejected(requestId, new Rejection.Unavailable(
         upstreamName + " did not take the request within " + deliveryTimeout.toMillis() + " ms (its node may be down); retry", "model",

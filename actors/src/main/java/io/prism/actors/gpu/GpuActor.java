@@ -17,6 +17,7 @@ import io.prism.actors.pool.ReclaimResult;
 
 import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.RequestLimits;
+import io.prism.runtime.engine.RequestResumption;
 import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.memory.PagePool;
 import io.prism.runtime.policy.IdleEvictionPolicy;
@@ -42,6 +43,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 
 /**
@@ -91,10 +93,36 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
    * From the placement (live migration): {@code modelId} now serves on {@code to}, as of placement
    * epoch {@code epoch}. New requests for it, and those still queued here, are redirected there
    * ({@link Frontend.Misrouted} with the new GPU); the ones its model actor has finish here, for at
-   * most {@code drainTimeout} (after it, the rest fail with a retryable error); then the model
-   * unloads and its pages and weights go back. Older epochs than one already handled are ignored.
+   * most {@code drainTimeout} (after it, the rest continue on {@code to} by recompute: {@link
+   * Resume}); then the model unloads and its pages and weights go back. Older epochs than one
+   * already handled are ignored. See {@link GpuHandOff}.
    */
   public record HandOff(String modelId, GpuId to, long epoch, Duration drainTimeout) implements Command {}
+
+  /**
+   * From a migration's source, at its drain timeout: a request of {@code modelId} that continues
+   * here by recompute ({@link RequestResumption}; see {@code ModelTransfer}), past local admission.
+   *
+   * @param replyTo its requester, who has had {@code Started} and maybe tokens when {@code started}
+   * @param started whether it had started on the source (else it was only admitted there: it gets its {@code Started} here)
+   * @param from the source GPU
+   * @param hops how many GPUs it followed its model through already (bounded by {@link GpuHandOff#MAX_HOPS})
+   */
+  public record Resume(String modelId, RequestResumption resumption, ActorRef<GenerationEvent> replyTo, boolean started, GpuId from, int hops)
+      implements Command {
+    /** The one last event for a hand-over that cannot continue: {@code Completed(FAILED)} with the tokens so far, or {@code Rejected} (retryable) if it had not started. */
+    public GenerationEvent ending(String why) {
+      String message = "the request moved with model '" + modelId + "' from " + from + " and could not continue: " + why;
+      if (started) {
+        return new GenerationEvent.Completed(resumption.requestId(), io.prism.runtime.engine.FinishReason.FAILED, "", resumption.promptTokens(),
+            resumption.completionTokens(), message);
+      }
+      return new GenerationEvent.Rejected(resumption.requestId(), new Rejection.Unavailable(message + "; retry", "model", 1));
+    }
+  }
+
+  /** From a model actor told to {@link ModelActor.HandOver}: its requests, for the GPU actor to send to {@code to}. */
+  public record HandedOver(String modelId, GpuId to, List<Resume> requests) implements Command {}
 
   /** New SLOs or page limits for a model on this device (a lowered maximum takes effect lazily). */
   public record UpdateModel(ModelSpec spec) implements Command {}
@@ -220,7 +248,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
 
   record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
 
-  record DrainTimedOut(String modelId, long epoch) implements Command {}
+  record DrainTimedOut(String modelId, long epoch, Duration drainTimeout) implements Command {}
 
   enum ReportTick implements Command {
     INSTANCE
@@ -269,6 +297,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   private final ReclaimNegotiator negotiator;
   private final IdleEvictionPolicy idle;
   private final GpuDemand demand;
+  private final GpuHandOff handOffs;
   private String poolLost = "";
   private int gatherers;
 
@@ -291,6 +320,8 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     this.idle = new IdleEvictionPolicy(Duration.ofNanos(negotiator.idleThresholdNanos()));
     this.demand = new GpuDemand(ctx.getSystem().settings().config().getDuration("prism.placement.rate-window"));
     models.wire(books, admission);
+    this.handOffs = new GpuHandOff(ctx, gpu, models, admission, books, timers,
+        g -> ClusterSharding.get(ctx.getSystem()).entityRefFor(TYPE_KEY, g.entityId()));
   }
 
   @Override
@@ -300,12 +331,14 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
         .onMessage(LoadModel.class, m -> run(() -> models.loadModel(m)))
         .onMessage(UnloadModel.class, m -> run(() -> models.unloadModel(m)))
         .onMessage(UpdateModel.class, m -> run(() -> models.updateModel(m)))
-        .onMessage(HandOff.class, m -> run(() -> handOff(m)))
-        .onMessage(Drained.class, m -> run(() -> drained(m.modelId(), "drained")))
-        .onMessage(DrainTimedOut.class, m -> run(() -> {
-          GpuModels.Entry e = models.get(m.modelId());
-          if (e != null && e.movedEpoch == m.epoch()) drained(m.modelId(), "drain timed out");
+        .onMessage(HandOff.class, m -> run(() -> {
+          handOffs.handOff(m);
+          getContext().getSelf().tell(ReportTick.INSTANCE);
         }))
+        .onMessage(Drained.class, m -> run(() -> handOffs.drained(m.modelId(), "drained")))
+        .onMessage(DrainTimedOut.class, m -> run(() -> handOffs.drainTimedOut(m)))
+        .onMessage(HandedOver.class, m -> run(() -> handOffs.handedOver(m)))
+        .onMessage(Resume.class, m -> run(() -> handOffs.resume(m)))
         .onMessage(Generate.class, this::onGenerate)
         .onMessage(Tokenize.class, m -> run(() -> m.replyTo().tell(Tokenizing.answer(m.request(), models.get(m.request().modelId()), gpu))))
         .onMessage(GetStatus.class, m -> gather(m.replyTo()))
@@ -361,44 +394,6 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return this;
   }
 
-  private void handOff(HandOff h) {
-    GpuModels.Entry e = models.get(h.modelId());
-    if (e == null || e.unloading || (e.movedTo != null && e.movedEpoch >= h.epoch())) return;
-    e.movedTo = h.to();
-    e.movedEpoch = h.epoch();
-    List<Generate> redirected = new ArrayList<>(admission.takeQueued(h.modelId()));
-    redirected.addAll(e.early);
-    e.early.clear();
-    redirected.forEach(g -> redirect(g, e));
-    books.event(GpuEvent.HANDED_OFF, h.modelId(), "now serves on " + h.to() + " (epoch " + h.epoch() + "); " + redirected.size()
-        + " queued requests redirected; the running ones finish here");
-    if (e.ready) {
-      e.ref.tell(ModelActor.Drain.INSTANCE);
-      timers.startSingleTimer("drain-" + h.modelId(), new DrainTimedOut(h.modelId(), h.epoch()), h.drainTimeout());
-    } else {
-      drained(h.modelId(), "not ready");
-    }
-    getContext().getSelf().tell(ReportTick.INSTANCE);
-  }
-
-  private void drained(String modelId, String how) {
-    GpuModels.Entry e = models.get(modelId);
-    if (e == null || e.movedTo == null || e.unloading) return;
-    timers.cancel("drain-" + modelId);
-    books.event(GpuEvent.HANDED_OFF, modelId, how + "; unloading (it serves on " + e.movedTo + ")");
-    models.unloadModel(new UnloadModel(modelId));
-  }
-
-  /** Sends {@code g} back to its frontend with the model's new GPU (or refuses it, retryable, without one). */
-  private void redirect(Generate g, GpuModels.Entry e) {
-    if (g.frontend() != null) {
-      g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt(), e.movedTo, e.movedEpoch));
-    } else {
-      g.replyTo().tell(new GenerationEvent.Rejected(g.request().requestId(), new Rejection.Unavailable(
-          "model '" + e.spec.id() + "' moved to " + e.movedTo + "; retry", "model", 1)));
-    }
-  }
-
   /** Tells a request that came through a frontend (so has a {@code RequestRelay}) that this GPU holds it now. */
   private void queued(Generate g) {
     if (g.frontend() != null) g.replyTo().tell(new GenerationEvent.Queued(g.request().requestId(), gpu, getContext().getSelf(), g.attempt()));
@@ -407,7 +402,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   private Behavior<Command> onGenerate(Generate g) {
     GpuModels.Entry e = models.get(g.request().modelId());
     if (e != null && e.movedTo != null && !e.unloading) {
-      redirect(g, e);
+      handOffs.redirect(g, e);
     } else if (e == null || e.unloading) {
       if (g.frontend() != null) {
         g.frontend().tell(new Frontend.Misrouted(g.request(), g.replyTo(), gpu, g.attempt(), null, 0));

@@ -60,6 +60,10 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * Rejected}), and every page and the weight bytes go back to the pool ({@link PagePoolActor.Leave}).
  * On stop (unload) the same happens with the message "model ... was unloaded".
  *
+ * <p>Live migration ({@link ModelTransfer}): a source told to {@link HandOver} at the drain timeout
+ * takes its requests out of the engine and gives them to the GPU actor for the target; a target
+ * {@link Resume}s each by recompute, and its stream goes on where it was.
+ *
  * <p>Cancellation: {@link Cancel}, or the requester stopping (a client that disconnects stops its
  * stream actor, which this actor watches), frees the request's blocks at once.
  */
@@ -81,6 +85,15 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
    * it has no request left, it tells the GPU actor ({@link GpuActor.Drained}), at once if it has none.
    */
   public enum Drain implements Command { INSTANCE }
+
+  /**
+   * From the GPU actor, when a hand-off's drain timeout ends: every request still here continues on
+   * {@code to} by recompute ({@link ModelTransfer#handOver}); the answer is {@link GpuActor.HandedOver}.
+   */
+  public record HandOver(GpuId to) implements Command {}
+
+  /** From the GPU actor: a request a migration's source handed over; it continues here ({@link ModelTransfer#resume}). */
+  public record Resume(GpuActor.Resume handOver) implements Command {}
 
   /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
   public record InjectFault(String message) implements Command {}
@@ -203,6 +216,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelIntake intake;
   private final ModelMemoryClient memory;
   private final ModelReports reports;
+  private final ModelTransfer transfer;
   private final HostCopies copies;
   private final ModelStore store;
   private boolean stepScheduled;
@@ -226,6 +240,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.requests = new ModelRequests(ctx, RequesterGone::new);
     this.intake = new ModelIntake(engine, requests, ctx.getSelf(), clock);
     intake.gpu(gpu);
+    this.transfer = new ModelTransfer(engine, requests, ctx.getSelf(), gpu, clock);
     this.reports = new ModelReports(engine, lease, settings, prefillSpeed);
     this.copies = new HostCopies(store.hostTier(), gpu.entityId() + "/" + spec.id(), ctx.getSelf(), clock, (long) (engine.weightBytes() / 10.0));
     reports.copies(copies);
@@ -312,6 +327,20 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessageEquals(Drain.INSTANCE, () -> {
           drain = Math.max(drain, 1);
           reportProgress(true);
+          return this;
+        })
+        .onMessage(HandOver.class, m -> {
+          parent.tell(new GpuActor.HandedOver(spec.id(), m.to(), transfer.handOver(m.to(), spec.id())));
+          memory.afterStep(); // the pages of the requests handed over may go back
+          reportProgress(true); // Drained follows: nothing is left
+          return this;
+        })
+        .onMessage(Resume.class, m -> {
+          if (transfer.resume(m.handOver(), spec.id())) {
+            feedEngine();
+            ensureStepping();
+            reportProgress(false);
+          }
           return this;
         })
         .onMessageEquals(Shutdown.INSTANCE, Behaviors::stopped)

@@ -72,6 +72,35 @@ final class ModelRequests {
     maxTokens.put(r.requestId(), r.params().maxTokens());
   }
 
+  /**
+   * A request handed over to another GPU ({@link ModelTransfer}): forgotten here without a last
+   * event (the target sends it), reported ended to the GPU actor's admission.
+   *
+   * @return its requester, or null if it was neither pending nor in flight
+   */
+  ActorRef<GenerationEvent> handedOver(String requestId) {
+    ActorRef<GenerationEvent> to = inflight.remove(requestId);
+    Pending p = pending.remove(requestId);
+    if (to == null && p != null) to = p.replyTo();
+    if (to == null) return null;
+    watched.remove(to, requestId);
+    awaitingFirstToken.remove(requestId);
+    maxTokens.remove(requestId);
+    ended.add(requestId);
+    return to;
+  }
+
+  /**
+   * A request taken over from another GPU, already in the engine: watched like one started here;
+   * it awaits its first token only if none was generated yet.
+   */
+  void resumed(GenerationRequest r, ActorRef<GenerationEvent> replyTo, boolean awaitingFirst) {
+    watched.add(replyTo, r.requestId());
+    inflight.put(r.requestId(), replyTo);
+    if (awaitingFirst) awaitingFirstToken.put(r.requestId(), r.arrivalNanos());
+    maxTokens.put(r.requestId(), r.params().maxTokens());
+  }
+
   /** Arrival of the oldest request in the engine that has no first token yet, or {@link Long#MAX_VALUE}. */
   long oldestWithoutFirstToken() {
     long oldest = Long.MAX_VALUE;

@@ -24,6 +24,12 @@ final class CatalogEntry {
   long epoch;
   /** Read from the replicated catalog by a new singleton and not yet reported resident by a GPU. */
   boolean restored;
+  /**
+   * Its instances were placed by an earlier singleton (found in GPU reports after a failover): for
+   * {@code restore-grace} after this singleton started, no instance is added ({@link ReplicaManager}),
+   * since GPUs that have not reported yet may hold more.
+   */
+  boolean inherited;
   /** The migration under way, or null. */
   Migration migration;
   /** Its instances beyond the first ({@link ReplicaManager}), in the order they were added. */

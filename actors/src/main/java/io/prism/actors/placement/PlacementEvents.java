@@ -3,13 +3,13 @@ package io.prism.actors.placement;
 import io.prism.actors.GpuId;
 import io.prism.actors.ModelSpec;
 import io.prism.actors.gpu.GpuActor;
-import io.prism.actors.placement.GlobalPlacementActor.Command;
-import io.prism.actors.placement.GlobalPlacementActor.GpuReport;
-import io.prism.actors.placement.GlobalPlacementActor.ModelLost;
-import io.prism.actors.placement.GlobalPlacementActor.RegisterModel;
-import io.prism.actors.placement.GlobalPlacementActor.UnregisterModel;
+import io.prism.actors.placement.PlacementProtocol.Command;
+import io.prism.actors.placement.PlacementProtocol.GpuReport;
+import io.prism.actors.placement.PlacementProtocol.ModelLost;
+import io.prism.actors.placement.PlacementProtocol.RegisterModel;
+import io.prism.actors.placement.PlacementProtocol.UnregisterModel;
 import io.prism.runtime.engine.Rejection;
-import io.prism.actors.placement.GlobalPlacementActor.Resident;
+import io.prism.actors.placement.PlacementProtocol.Resident;
 import io.prism.actors.placement.ModelInfo.State;
 import java.util.List;
 import java.util.Map;
@@ -76,6 +76,13 @@ final class PlacementEvents {
     }
   }
 
+  /**
+   * A GPU's report. Its first one to this singleton may list models this singleton does not place
+   * there yet: after a failover, those are the old singleton's instances. The first GPU to report a
+   * model becomes its first instance; every other GPU whose first report lists it becomes a ready
+   * replica ({@link ReplicaManager#adopt}), so no instance is dropped or loaded twice; a model over
+   * its catalog {@code maxReplicas} gives the excess back at the next replica check.
+   */
   void gpuReport(GpuReport r) {
     GpuReport previous = reports.put(r.gpu(), r);
     gpuIds.computeIfAbsent(r.gpu(), g -> gpuIds.size());
@@ -88,10 +95,14 @@ final class PlacementEvents {
       if (e == null) { // adopted after a singleton failover
         e = new CatalogEntry(res.spec(), System.currentTimeMillis() / 1000);
         catalog.put(res.spec().id(), e);
+        e.inherited = true;
         planner.ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
       } else if (e.state != State.READY && (r.gpu().equals(e.gpu) || (e.restored && e.gpu == null))) {
+        if (e.restored) e.inherited = true;
         e.restored = false;
         planner.ready(e, r.gpu(), res.maxModelLen(), res.weightBytes());
+      } else if (previous == null && e.state == State.READY && !e.hasInstanceOn(r.gpu()) && (e.migration == null || !r.gpu().equals(e.migration.to))) {
+        replicas.adopt(e, r.gpu()); // a GPU's first report to this singleton: a copy the old singleton placed (a replica)
       }
     }
     if (previous == null || (previous.budgetBytes() <= 0 && r.budgetBytes() > 0)) { // joined, or its first whole report

@@ -96,7 +96,7 @@ final class PlacementPlanner {
       GpuId to = view.target(mv);
       if (e != null && e.migration == null && e.state == State.READY && to != null && !e.hasInstanceOn(to)) proposed.add(mv);
     }
-    List<Move> allowed = migrations.budget.admit(proposed, now, view.currentKvpr());
+    List<Move> allowed = migrations.budget.admitByReduction(proposed, now, view.demands, view.capacities); // the largest KVPR reduction first
     rounds++;
     lastRound = why + ": " + plan.reason() + "; " + allowed.size() + " of " + proposed.size() + " migrations within the budget";
     for (Move mv : allowed) {

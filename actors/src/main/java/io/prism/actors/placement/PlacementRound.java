@@ -1,8 +1,8 @@
 package io.prism.actors.placement;
 
 import io.prism.actors.GpuId;
-import io.prism.actors.placement.GlobalPlacementActor.GpuReport;
-import io.prism.actors.placement.GlobalPlacementActor.Resident;
+import io.prism.actors.placement.PlacementProtocol.GpuReport;
+import io.prism.actors.placement.PlacementProtocol.Resident;
 import io.prism.actors.placement.ModelInfo.State;
 import io.prism.runtime.policy.GpuCapacity;
 import io.prism.runtime.policy.InstanceTarget;

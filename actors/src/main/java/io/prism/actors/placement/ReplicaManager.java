@@ -3,9 +3,9 @@ package io.prism.actors.placement;
 import io.prism.actors.GpuId;
 import io.prism.actors.gpu.GpuActor;
 import io.prism.actors.placement.CatalogEntry.Replica;
-import io.prism.actors.placement.GlobalPlacementActor.GpuReport;
-import io.prism.actors.placement.GlobalPlacementActor.Instance;
-import io.prism.actors.placement.GlobalPlacementActor.Resident;
+import io.prism.actors.placement.PlacementProtocol.GpuReport;
+import io.prism.actors.placement.PlacementProtocol.Instance;
+import io.prism.actors.placement.PlacementProtocol.Resident;
 import io.prism.actors.placement.ModelInfo.State;
 import io.prism.runtime.policy.InstanceTarget;
 import io.prism.runtime.policy.MigrationBudget;
@@ -64,6 +64,7 @@ final class ReplicaManager {
   private final PlacementSettings settings;
   private final Logger log;
   private final ArrayDeque<PlacementView.ReplicaChange> recent = new ArrayDeque<>();
+  private final long startNanos = System.nanoTime();
 
   ReplicaManager(Map<String, CatalogEntry> catalog, Map<GpuId, GpuReport> reports, Map<GpuId, Integer> gpuIds, MigrationBudget budget,
       Function<GpuId, RecipientRef<GpuActor.Command>> gpus, ActorRef<GpuActor.LoadReply> loadReplies, PlacementSettings settings, Logger log) {
@@ -118,6 +119,10 @@ final class ReplicaManager {
   }
 
   private void add(CatalogEntry e, PlacementRound view, Set<GpuId> excluded, String reason, long now) {
+    if (e.inherited && now - startNanos < settings.restoreGrace().toNanos()) {
+      log.debug("Model {} is overloaded ({}) but GPUs may still report instances of the previous singleton: none added yet", e.id(), reason);
+      return;
+    }
     if (budget.coolingDown(e.id(), now)) {
       log.debug("Model {} is overloaded but in its cooldown: no instance added yet ({})", e.id(), reason);
       return;
@@ -173,6 +178,23 @@ final class ReplicaManager {
     note(e.id(), victim, "removed", reason);
     log.info("Removing the instance of model {} on {} ({}); it hands off to {}", e.id(), victim, reason, e.gpu);
     gpus.apply(victim).tell(new GpuActor.HandOff(e.id(), e.gpu, e.epoch, settings.drainTimeout()));
+  }
+
+  /**
+   * A ready instance of {@code e} found on {@code gpu} by its GPU's first report (after a singleton
+   * failover): it joins as a ready replica with a new epoch. Above the catalog's {@code maxReplicas}
+   * the next {@link #check} gives the excess back (hand-off, no cooldown).
+   */
+  void adopt(CatalogEntry e, GpuId gpu) {
+    e.inherited = true;
+    Integer from = gpuIds.get(e.gpu);
+    Integer to = gpuIds.get(gpu);
+    Replica r = new Replica(gpu, new Move(e.id(), from == null ? List.of() : List.of(from), List.of(to), "adopted"));
+    r.ready = true;
+    e.replicas.add(r);
+    e.epoch++;
+    note(e.id(), gpu, "adopted", "its GPU reports it; the first instance is on " + e.gpu + " (max replicas " + e.spec.maxReplicas() + ")");
+    log.info("Model {}: adopted its instance on {} as a replica (first on {}, max replicas {})", e.id(), gpu, e.gpu, e.spec.maxReplicas());
   }
 
   /** Drops replicas that did not load within {@code load-timeout}. */

@@ -90,6 +90,7 @@ final class AllowListClassResolver extends DefaultClassResolver {
       ModelMemory.class, ModelMemory.RunningSequence.class, ModelOutlook.class, Slo.class,
       ModelActor.Outcome.class, GlobalPlacementActor.MoveProblem.class,
       io.prism.runtime.engine.GeneratedLogprobs.class, io.prism.runtime.engine.GeneratedLogprobs.Candidate.class,
+      io.prism.runtime.engine.RequestResumption.class, io.prism.runtime.engine.RequestResumption.Choice.class,
       io.prism.runtime.structured.StructuredOutput.class, io.prism.runtime.structured.ToolCallFormat.class);
 
   /** Sealed Prism value types whose permitted subclasses are allowed. */

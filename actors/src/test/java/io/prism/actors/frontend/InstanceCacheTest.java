@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.prism.actors.GpuId;
-import io.prism.actors.placement.GlobalPlacementActor.Instance;
+import io.prism.actors.placement.PlacementProtocol.Instance;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;

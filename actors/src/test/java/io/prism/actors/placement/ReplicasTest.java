@@ -238,4 +238,40 @@ class ReplicasTest {
     rig.placement().tell(new GlobalPlacementActor.MoveModel("m", gpu(2), reply.ref()));
     assertEquals(GlobalPlacementActor.MoveProblem.BUSY, assertInstanceOf(GlobalPlacementActor.MoveFailed.class, reply.receiveMessage()).problem());
   }
+
+  @Test
+  void aNewSingletonAdoptsTheReplicasGpusReportAndGivesBackWhatExceedsMaxReplicas() {
+    ReplicaScaling.Limits limits = new ReplicaScaling.Limits(4, 10.0, 1, 1, 0.001, 100);
+    Rig old = rig(MigrationBudget.Limits.UNBOUNDED, limits);
+    old.report(0, resident("m", 0, 10, 2));
+    old.rebalance();
+    assertEquals(List.of(2), old.loadsOf("m", Duration.ofSeconds(5), 1, 2));
+    testKit.stop(old.placement()); // the singleton fails over: a new one knows only what GPUs report
+
+    PlacementSettings settings = PlacementSettings.DEFAULTS.withLimits(MigrationBudget.Limits.UNBOUNDED).withReplicas(limits, Duration.ZERO);
+    Rig rig = new Rig(testKit.spawn(GlobalPlacementActor.create(g -> old.probes().get(g).ref(), settings, false)), old.probes(), new long[] {1, 1, 1});
+    // m (max 2) on GPUs 0 and 2; "solo" (max 1) on GPUs 0 and 1 (a migration the old singleton had not flipped yet)
+    rig.report(0, resident("m", 0, 10, 2), resident("solo", 0, 0, 0));
+    rig.report(1, resident("busy", 4000, 0, 4), resident("solo", 0, 0, 0));
+    rig.report(2, resident("m", 0, 9, 2));
+
+    GlobalPlacementActor.Located m = located(rig);
+    assertEquals(gpu(0), m.model().gpu());
+    assertEquals(List.of(gpu(0), gpu(2)), m.instances().stream().map(GlobalPlacementActor.Instance::gpu).toList(), "both instances are kept");
+    assertEquals(9, m.instances().get(1).queued());
+    // "solo" gave its copy above max_replicas 1 back when GPU 1 first reported
+    GpuActor.HandOff handOff = rig.next(1, GpuActor.HandOff.class, Duration.ofSeconds(5));
+    assertTrue(handOff != null && handOff.modelId().equals("solo"), "the copy of solo above max_replicas 1 hands off: " + handOff);
+    assertEquals(gpu(0), handOff.to());
+    rig.rebalance(); // m is overloaded, but at max_replicas: no third instance
+    assertTrue(rig.loadsOf("m", QUIET, 0, 1, 2).isEmpty(), "nothing is loaded again");
+    GlobalPlacementActor.Located solo = assertInstanceOf(GlobalPlacementActor.Located.class, rig.resolve("solo"));
+    assertEquals(List.of(gpu(0)), solo.instances().stream().map(GlobalPlacementActor.Instance::gpu).toList());
+    assertEquals(2, located(rig).instances().size(), "m keeps both instances");
+    // solo adopted on GPU 1 and given back at its first report; then m adopted on GPU 2
+    assertEquals(List.of("adopted", "removed", "adopted"), rig.view().replicaChanges().stream().map(PlacementView.ReplicaChange::change).toList());
+
+    rig.report(2, resident("m", 0, 9, 2)); // later reports adopt nothing more
+    assertEquals(1, rig.view().replicaChanges().stream().filter(c -> c.change().equals("adopted") && c.modelId().equals("m")).count());
+  }
 }

@@ -200,6 +200,38 @@ public final class ModelEngine implements AutoCloseable {
   }
 
   /**
+   * Takes request {@code requestId} out of this engine mid-generation, without an event, to continue
+   * on another instance of the model ({@link #resume} there): live migration's recompute after the
+   * drain timeout. Its blocks are freed now (full ones stay in the prefix cache).
+   *
+   * @return what the other engine needs, or null if no such request is in flight
+   */
+  public RequestResumption suspend(String requestId) {
+    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    return requests.suspend(requestId);
+  }
+
+  /**
+   * Continues a request {@link #suspend suspended} by another instance of this model: it waits
+   * like a preempted sequence, recomputes prompt and generated tokens, and goes on exactly where it
+   * was (see {@link RequestResumption}); its events carry on from the next token index and no token
+   * is emitted twice. Rejected as {@link #submit} rejects (closed, id in use, does not fit).
+   *
+   * @throws IllegalArgumentException if {@code r}'s choices do not fit its request ({@link RequestResumption#requireConsistent})
+   */
+  public Admission resume(RequestResumption r) {
+    r.requireConsistent();
+    Rejection reason = check(r.request());
+    if (reason != null) {
+      rejected++;
+      return new Admission.Rejected(reason);
+    }
+    requests.resume(r, clock.getAsLong());
+    lastActivityNanos = clock.getAsLong();
+    return new Admission.Accepted(r.requestId());
+  }
+
+  /**
    * One engine iteration: plans a batch, runs the forward pass, samples, applies the stop rules.
    * With the weights evicted it only delivers pending events (a stalled step if work waits).
    *

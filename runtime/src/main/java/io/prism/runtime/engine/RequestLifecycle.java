@@ -42,6 +42,8 @@ final class RequestLifecycle {
   private final ContinuousBatcher batcher;
   private final SplittableRandom seeds = new SplittableRandom();
   long generatedTokens, finished, cancelled, failed;
+  /** Requests handed to another engine ({@link #suspend}) and taken from one ({@link #resume}). */
+  long suspended, resumed;
 
   RequestLifecycle(Tokenizer tokenizer, ModelConfig config, EngineOptions options, ContinuousBatcher batcher) {
     this.tokenizer = tokenizer;
@@ -61,10 +63,74 @@ final class RequestLifecycle {
   }
 
   private RequestState newState(RequestGroup g, int choice) {
-    Long seed = g.request.params().choiceSeed(choice);
+    Long given = g.request.params().choiceSeed(choice);
+    long seed = given != null ? given : seeds.nextLong();
     int[] prompt = g.request.promptTokens();
-    return new RequestState(g.request, g, choice, new SplittableRandom(seed != null ? seed : seeds.nextLong()),
-        new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]), Constraints.newState(g.request, tokenizer));
+    return new RequestState(g.request, g, choice, seed, new SplittableRandom(seed), new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]),
+        Constraints.newState(g.request, tokenizer));
+  }
+
+  /**
+   * Takes request {@code requestId} out of this engine without an event: its running choices'
+   * blocks are freed (full ones stay in the prefix cache) and it is forgotten; what another engine
+   * needs to continue it is returned ({@link RequestResumption}). Null if no such request is in flight.
+   */
+  RequestResumption suspend(String requestId) {
+    RequestGroup g = groups.get(requestId);
+    if (g == null) return null;
+    List<RequestResumption.Choice> choices = new ArrayList<>();
+    for (int j = 0; j < g.sequences.length; j++) {
+      Sequence s = g.sequences[j];
+      if (s == null) continue; // ended, or not forked yet
+      RequestState st = states.remove(s.requestId());
+      int[] out = s.outputTokens();
+      choices.add(new RequestResumption.Choice(j, out, st.seed, g.request.params().temperature() == 0f ? 0 : out.length));
+      batcher.remove(s);
+      g.sequences[j] = null;
+    }
+    groups.remove(requestId);
+    suspended++;
+    return new RequestResumption(g.request, g.forked, g.completionTokens, choices);
+  }
+
+  /**
+   * Continues {@code r} here: each running choice becomes a waiting sequence holding prompt and
+   * generated tokens (none computed: the next schedules recompute them, less what the prefix cache
+   * holds), its generator re-seeded and advanced by its draws, and its streaming text, stop-string,
+   * penalty and grammar state rebuilt by replaying its tokens silently. The caller checked that the
+   * request fits ({@link ModelEngine#check}).
+   *
+   * @param now the engine clock, as the choices' first-token time (their first token was sent elsewhere)
+   */
+  void resume(RequestResumption r, long now) {
+    GenerationRequest req = r.request();
+    RequestGroup g = new RequestGroup(req);
+    g.forked = r.forked();
+    g.completionTokens = r.finishedCompletionTokens();
+    g.choicesLeft = r.forked() ? r.choices().size() : req.params().n();
+    int[] prompt = req.promptTokens();
+    for (RequestResumption.Choice c : r.choices()) {
+      Sequence s = new Sequence(RequestGroup.sequenceId(req.requestId(), c.choice()), prompt, prompt.length + req.params().maxTokens());
+      SplittableRandom rng = new SplittableRandom(c.seed());
+      for (int d = 0; d < c.draws(); d++) rng.nextFloat();
+      RequestState st = new RequestState(req, g, c.choice(), c.seed(), rng, new StreamingDetokenizer(tokenizer, prompt[prompt.length - 1]),
+          Constraints.newState(req, tokenizer));
+      for (int t : c.outputTokens()) { // as onToken did for each of them on the source, without events
+        if (st.constraint != null) st.constraint.advance(t);
+        s.appendToken(t);
+        if (st.counts != null) st.counts.addOutput(t);
+        st.stops.append(st.detokenizer.next(t));
+      }
+      if (c.outputTokens().length > 0) {
+        st.hasFirstToken = true;
+        st.firstTokenNanos = now;
+      }
+      g.sequences[c.choice()] = s;
+      states.put(s.requestId(), st);
+      batcher.add(s);
+    }
+    groups.put(req.requestId(), g);
+    resumed++;
   }
 
   /** Whether sampling {@code s} now must {@link #fork} it: choice 0 of an {@code n > 1} request, about to sample its first token. */

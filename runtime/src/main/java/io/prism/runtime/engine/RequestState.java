@@ -18,6 +18,8 @@ final class RequestState {
   final RequestGroup group;
   final int choice;
   final RandomGenerator rng;
+  /** The seed {@link #rng} started from (kept for a {@link RequestResumption}). */
+  final long seed;
   final StreamingDetokenizer detokenizer;
   final StopStringMatcher stops;
   final TokenCounts counts;
@@ -26,8 +28,9 @@ final class RequestState {
   boolean hasFirstToken;
   long firstTokenNanos;
 
-  RequestState(GenerationRequest request, RequestGroup group, int choice, RandomGenerator rng, StreamingDetokenizer detokenizer,
+  RequestState(GenerationRequest request, RequestGroup group, int choice, long seed, RandomGenerator rng, StreamingDetokenizer detokenizer,
       ConstraintState constraint) {
+    this.seed = seed;
     this.constraint = constraint;
     this.request = request;
     this.group = group;

@@ -63,4 +63,30 @@ class MigrationBudgetTest {
     List<Move> all = List.of(move("a", 0, 1), move("b", 0, 1), move("c", 1, 0));
     assertEquals(all, b.admit(all, 0));
   }
+
+  @Test
+  void aTightBudgetGoesToTheMovesThatLowerKvprMostAndSkipsMovesThatDoNotPayAlone() {
+    // GPU 0 is hot (a: 400, b: 100), GPU 1 cool (c: 10), GPU 2 warm (d: 200); 10 GB each, 1 GB weights per model
+    long gb = 1_000_000_000L;
+    java.time.Duration tpot = java.time.Duration.ofMillis(50);
+    List<ModelDemand> demands = List.of(ModelDemand.of("a", 400, 1000, tpot, gb, 0), ModelDemand.of("b", 100, 1000, tpot, gb, 0),
+        ModelDemand.of("c", 10, 1000, tpot, gb, 1), ModelDemand.of("d", 200, 1000, tpot, gb, 2));
+    List<GpuCapacity> gpus = List.of(new GpuCapacity(0, 10 * gb), new GpuCapacity(1, 10 * gb), new GpuCapacity(2, 10 * gb));
+    Move bToOne = new Move("b", List.of(0), List.of(1), "t");
+    Move aToOne = new Move("a", List.of(0), List.of(1), "t");
+    Move dToZero = new Move("d", List.of(2), List.of(0), "t"); // onto the hot GPU: pays only if a left it too
+    Move cToTwo = new Move("c", List.of(1), List.of(2), "t");
+    MigrationBudget oneMove = new MigrationBudget(new MigrationBudget.Limits(java.time.Duration.ZERO, 1, 1));
+    // KVPR (demand / KV bytes): GPU 0 1.25e-3, GPU 1 2.2e-5, GPU 2 4.4e-4. Moving b to GPU 1 leaves 8.9e-4 as the larger
+    // of the pair; moving a (the larger demand, first in Algorithm 1's order) leaves 1.0e-3 on GPU 1; d onto GPU 0 and c onto GPU 2 raise it
+    List<Move> one = oneMove.admitByReduction(List.of(dToZero, aToOne, bToOne, cToTwo), 0, demands, gpus);
+    assertEquals(List.of("b"), one.stream().map(Move::modelId).toList(), "the move that lowers the hotter GPU of its pair most");
+    MigrationBudget twoPerGpu = new MigrationBudget(new MigrationBudget.Limits(java.time.Duration.ZERO, 2, 4));
+    List<Move> more = twoPerGpu.admitByReduction(List.of(dToZero, aToOne, bToOne, cToTwo), 0, demands, gpus);
+    assertEquals(List.of("b"), more.stream().map(Move::modelId).toList(),
+        "after b moved, a onto GPU 1 would make it the hot one, and d or c raise their pair: none is made although the budget allows it");
+    assertEquals(3, twoPerGpu.refusedCount());
+    assertEquals(List.of(bToOne, aToOne, dToZero, cToTwo), new MigrationBudget(MigrationBudget.Limits.UNBOUNDED)
+        .admitByReduction(List.of(dToZero, bToOne, aToOne, cToTwo), 0, demands, gpus), "unbounded: every proposed move passes, hottest source first");
+  }
 }

@@ -18,8 +18,10 @@ import java.util.Map;
  * <pre>
  *   models=8  rate=5 (requests/s, all models)  duration=600 (s)  seed=1  gpus=1,2,3,4,6,8
  *   ttftScale=5  tpotScale=5  zipf=1.0  on=60  off=150 (s)  compression=10  traces=(../shared/traces)
- *   verbose=false (true: per-model rows)
+ *   verbose=false (true: per-model rows)  policies=(all; or names, comma-separated: Prism,Prism-unbounded)
  *   cooldown=600 (s)  perGpu=1  perRound=2 (Prism's migration budget, see MigrationBudget)
+ *   replicas=2 (the Prism-replicas row: up to this many instances per model, added and removed by the
+ *   server's ReplicaScaling, see SimReplicas; 1: no such row)
  * </pre>
  * Run: {@code java -cp runtime/target/classes io.prism.runtime.policy.sim.PrismSimBenchmark models=8 rate=5}.
  */
@@ -78,17 +80,23 @@ public final class PrismSimBenchmark {
         Integer.toString(d.migrationLimits().maxPerRound()))));
     SimPolicy prism = new SimPolicy(d.name(), d.elasticKv(), d.idleEviction(), d.eagerEviction(), d.relocation(), d.deadlineAdmission(),
         d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits);
-    List<SimPolicy> policies = List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION);
-    System.out.println("gpus  policy           attain   ttft    tpot   goodput  rejected  activations  migrations  evictions  preemptions");
+    int replicas = Integer.parseInt(a.getOrDefault("replicas", "2"));
+    List<SimPolicy> all = new ArrayList<>(List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS,
+        SimPolicy.STATIC_PARTITION));
+    if (replicas > 1) all.add(1, prism.withMaxReplicas("Prism-replicas", replicas));
+    List<String> only = a.containsKey("policies") ? List.of(a.get("policies").split(",")) : null;
+    List<SimPolicy> policies = all.stream().filter(p -> only == null || only.contains(p.name())).toList();
+    System.out.println("gpus  policy           attain   ttft    tpot   goodput  rejected  activations  migrations  migr/10min  evictions  preemptions"
+        + "  replicas+/-");
     Map<String, Integer> gpusFor99 = new LinkedHashMap<>();
     Map<String, Integer> gpusFor99Ttft = new LinkedHashMap<>();
     for (int g : gpuCounts) {
       for (SimPolicy p : policies) {
         SimResult r = Simulator.run(w, slos, p, gpu, g);
         SimCounters c = r.counters();
-        System.out.printf(Locale.ROOT, "%4d  %-15s %6.2f%% %6.2f%% %6.2f%% %8.2f %9d %12d %11d %10d %12d%n", g, p.name(),
+        System.out.printf(Locale.ROOT, "%4d  %-15s %6.2f%% %6.2f%% %6.2f%% %8.2f %9d %12d %11d %11d %10d %12d %7d/%d%n", g, p.name(),
             100 * r.attainment(), 100 * r.ttftAttainment(), 100 * r.tpotAttainment(), r.goodput(), c.rejected(), c.activations(),
-            c.migrations(), c.evictions(), c.preemptions());
+            c.migrations(), c.maxMigrationsIn(600_000_000_000L), c.evictions(), c.preemptions(), c.replicasAdded(), c.replicasRemoved());
         if (verbose) {
           for (SimResult.ModelStats m : r.models()) {
             System.out.printf(Locale.ROOT, "        %-22s n=%5d ttft %6.2f%% tpot %6.2f%% both %6.2f%% rejected %4d unfinished %3d p95 ttft %7.0f ms tpot %6.1f ms%n",

@@ -11,6 +11,10 @@ public final class SimCounters {
   int evictions;
   int preemptions;
   int rejected;
+  int replicasAdded;
+  int replicasRemoved;
+  /** Simulated times at which migrations started (their decisions), in order. */
+  final java.util.List<Long> migrationStartNanos = new java.util.ArrayList<>();
 
   /** Weight loads onto a GPU after the start (activations of evicted or unplaced models, and migration targets). */
   public int activations() {
@@ -35,5 +39,28 @@ public final class SimCounters {
   /** Requests refused: Moore-Hodgson rejections, or requests for a model that is not placed. */
   public int rejected() {
     return rejected;
+  }
+
+  /**
+   * The most migrations started within any window of {@code windowNanos} (half-open, sliding over
+   * the run, drain included): the churn bound to compare with "at most 20 per 10 minutes".
+   */
+  public int maxMigrationsIn(long windowNanos) {
+    int best = 0;
+    for (int i = 0, j = 0; i < migrationStartNanos.size(); i++) {
+      while (migrationStartNanos.get(i) - migrationStartNanos.get(j) >= windowNanos) j++;
+      best = Math.max(best, i - j + 1);
+    }
+    return best;
+  }
+
+  /** Replicas added ({@link SimReplicas}); each is also an activation. */
+  public int replicasAdded() {
+    return replicasAdded;
+  }
+
+  /** Replicas removed. */
+  public int replicasRemoved() {
+    return replicasRemoved;
   }
 }

@@ -33,6 +33,6 @@ final class SimInstance {
 
   /** True iff it accepts new prefills. */
   boolean serving() {
-    return ready && !draining && model.serving == this;
+    return ready && !draining && (model.serving == this || model.replicas.contains(this));
   }
 }

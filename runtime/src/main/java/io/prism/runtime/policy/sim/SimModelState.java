@@ -10,6 +10,9 @@ final class SimModelState {
   final ArrayDeque<SimRequest> queue = new ArrayDeque<>(); // waiting for prefill; preempted ones at the front
   SimInstance serving; // where prefills go; null when evicted or never placed
   SimInstance activating; // an activation (or migration target) under way
+  final java.util.List<SimInstance> replicas = new java.util.ArrayList<>(); // ready instances beyond serving (SimReplicas)
+  SimInstance addingReplica; // a replica being loaded
+  io.prism.runtime.policy.ReplicaScaling.Trend trend = io.prism.runtime.policy.ReplicaScaling.Trend.NONE;
   boolean awaitingActivation; // in the simulator's pending list
   long lastActivityNanos;
 
@@ -20,5 +23,20 @@ final class SimModelState {
 
   String id() {
     return spec.modelId();
+  }
+
+  /** The instance on {@code g} that takes new prefills of this model (the serving one or a replica), or null. */
+  SimInstance instanceOn(SimGpu g) {
+    if (serving != null && serving.gpu == g) return serving;
+    for (SimInstance r : replicas) if (r.gpu == g) return r;
+    return null;
+  }
+
+  /** Every instance that takes new prefills: the serving one first, then the replicas. */
+  java.util.List<SimInstance> servingInstances() {
+    java.util.List<SimInstance> out = new java.util.ArrayList<>();
+    if (serving != null) out.add(serving);
+    out.addAll(replicas);
+    return out;
   }
 }

@@ -33,11 +33,30 @@ import java.time.Duration;
  * @param placementInterval how often relocation runs
  * @param migrationLimits churn bounds on relocation ({@link MigrationBudget}): cooldown per model,
  *     concurrent migrations per GPU, migrations per round
+ * @param maxReplicas instances a model may have ({@code >= 1}; above 1 the server's {@code
+ *     ReplicaScaling} adds and removes them, {@link SimReplicas})
  */
 public record SimPolicy(String name, boolean elasticKv, boolean idleEviction, boolean eagerEviction, boolean relocation,
     boolean deadlineAdmission,
     boolean slackPreemption, Duration idleThreshold, double tau, double relativeTau, Duration placementInterval,
-    MigrationBudget.Limits migrationLimits) {
+    MigrationBudget.Limits migrationLimits, int maxReplicas) {
+  public SimPolicy {
+    if (maxReplicas < 1) throw new IllegalArgumentException("maxReplicas must be >= 1, got " + maxReplicas);
+  }
+
+  /** A policy with one instance per model (no replicas). */
+  public SimPolicy(String name, boolean elasticKv, boolean idleEviction, boolean eagerEviction, boolean relocation, boolean deadlineAdmission,
+      boolean slackPreemption, Duration idleThreshold, double tau, double relativeTau, Duration placementInterval,
+      MigrationBudget.Limits migrationLimits) {
+    this(name, elasticKv, idleEviction, eagerEviction, relocation, deadlineAdmission, slackPreemption, idleThreshold, tau, relativeTau,
+        placementInterval, migrationLimits, 1);
+  }
+
+  /** This policy named {@code newName} with up to {@code n} instances per model ({@link SimReplicas}). */
+  public SimPolicy withMaxReplicas(String newName, int n) {
+    return new SimPolicy(newName, elasticKv, idleEviction, eagerEviction, relocation, deadlineAdmission, slackPreemption, idleThreshold, tau,
+        relativeTau, placementInterval, migrationLimits, n);
+  }
 
   /**
    * Prism: KVPR placement + relocation, idle eviction when memory is needed, Moore-Hodgson

@@ -111,7 +111,8 @@ final class SimulatedEngine {
     long newBytes = 0;
     for (SimRequest r : order) {
       if (budget == 0) break;
-      SimInstance target = r.instance != null ? r.instance : r.model.serving;
+      SimInstance target = r.instance != null ? r.instance : r.model.instanceOn(g);
+      if (target == null) continue;
       if (inst != null && target != inst) continue;
       if (r.instance == null) { // not admitted yet: its whole prompt's KV must fit
         long need = kvBytesFor(r.model, r.prefillTokens());
@@ -172,7 +173,7 @@ final class SimulatedEngine {
     g.busy = true;
     g.prefillTurn = false;
     SimRequest first = chunks.get(0).request();
-    SimInstance inst = first.instance != null ? first.instance : first.model.serving;
+    SimInstance inst = first.instance != null ? first.instance : first.model.instanceOn(g);
     long tokens = 0;
     for (Chunk c : chunks) {
       SimRequest r = c.request();
@@ -321,6 +322,6 @@ final class SimulatedEngine {
     r.model.queue.addFirst(r);
     sim.counters.preemptions++;
     sim.releaseIfDrained(owner);
-    if (r.model.serving != null && r.model.serving.gpu != owner.gpu) kick(r.model.serving.gpu);
+    for (SimInstance i : r.model.servingInstances()) if (i.gpu != owner.gpu) kick(i.gpu);
   }
 }

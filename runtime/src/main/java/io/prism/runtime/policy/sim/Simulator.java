@@ -73,8 +73,9 @@ public final class Simulator {
   private final IdleEvictionPolicy idlePolicy;
   final ReclaimPolicy reclaimPolicy;
   final SimCounters counters = new SimCounters();
-  private final SimulatedEngine steps;
-  private final MigrationBudget migrationBudget;
+  final SimulatedEngine steps;
+  final MigrationBudget migrationBudget;
+  private final SimReplicas replicas = new SimReplicas(this);
   /** Migrations started by relocation and not yet serving on their target, by model id. */
   private final Map<String, Move> migrating = new HashMap<>();
 
@@ -109,6 +110,7 @@ public final class Simulator {
     initialPlacement();
     if (policy.eagerEviction()) schedule(EVICTION_TICK_NANOS, this::evictionTick);
     if (policy.relocation()) schedule(policy.placementInterval().toNanos(), this::relocationTick);
+    if (policy.maxReplicas() > 1) schedule(SimReplicas.CHECK_INTERVAL_NANOS, replicas::check);
     List<Workload.Arrival> arrivals = workload.arrivals();
     int next = 0;
     long endNanos = workload.durationNanos() + DRAIN_NANOS;
@@ -171,7 +173,7 @@ public final class Simulator {
     }
     m.queue.addLast(r);
     if (m.serving != null) {
-      steps.kick(m.serving.gpu);
+      for (SimInstance i : m.servingInstances()) steps.kick(i.gpu);
     } else if (m.activating == null) {
       requestActivation(m);
     }
@@ -208,7 +210,8 @@ public final class Simulator {
     if (inst.kvBytes != 0) throw new IllegalStateException("removing " + inst.model.id() + " with " + inst.kvBytes + " KV bytes held");
     inst.gpu.instances.remove(inst);
     inst.gpu.weightBytes -= inst.weightBytes();
-    if (inst.model.serving == inst) inst.model.serving = null;
+    inst.model.replicas.remove(inst);
+    if (inst.model.serving == inst) inst.model.serving = inst.model.replicas.isEmpty() ? null : inst.model.replicas.remove(0);
   }
 
   // ---- time sharing: idle eviction and activation ----
@@ -259,7 +262,7 @@ public final class Simulator {
   }
 
   /** Room for the weights, with the watermark left for KV. */
-  private long roomNeeded(SimModelState m) {
+  long roomNeeded(SimModelState m) {
     return m.spec.profile().weightBytes() + gpu.memoryBudgetBytes() / 100;
   }
 
@@ -288,7 +291,7 @@ public final class Simulator {
       for (SimInstance i : g.instances) {
         boolean evicted = entry.getValue().stream().anyMatch(a -> a instanceof ReclaimAction.EvictWeights e && e.modelId().equals(i.model.id()));
         if (evicted) continue;
-        if (i.serving()) demands.add(demand(i.model, g.id));
+        if (i.serving()) demands.add(replicas.demandOf(i));
         else pinned += i.weightBytes();
       }
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
@@ -339,7 +342,7 @@ public final class Simulator {
     counters.evictions++;
   }
 
-  private ModelDemand demand(SimModelState m, int gpuId) {
+  ModelDemand demand(SimModelState m, int gpuId) {
     return ModelDemand.of(m.id(), rates.tokensPerSecond(m.id(), now), m.spec.profile().kvBytesPerToken(), m.slo.tpot(),
         m.spec.profile().weightBytes(), gpuId);
   }
@@ -377,17 +380,18 @@ public final class Simulator {
     for (SimGpu g : gpus) {
       long pinned = 0;
       for (SimInstance i : g.instances) {
-        if (i.serving() && i.model.activating == null) demands.add(demand(i.model, g.id));
+        if (i.serving() && i.model.activating == null && i.model.addingReplica == null) demands.add(replicas.demandOf(i));
         else pinned += i.weightBytes();
       }
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
     }
     Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
-    for (Move mv : migrationBudget.admit(p.migrations(), now, KvprPlacement.currentKvpr(demands, caps))) {
+    for (Move mv : migrationBudget.admitByReduction(replicas.migratable(p.migrations()), now, demands, caps)) {
       SimModelState m = models.get(mv.modelId());
       SimGpu target = gpus.get(mv.toGpus().get(0));
       if (target.freeBytes() >= roomNeeded(m)) {
         migrationBudget.started(mv, now);
+        counters.migrationStartNanos.add(now);
         migrating.put(m.id(), mv);
         startActivation(m, target);
       }

@@ -138,4 +138,19 @@ class SimulatorTest {
       assertEquals(a.counters().activations(), b.counters().activations());
     }
   }
+
+  @Test
+  void aModelOverloadingItsGpuGetsAReplicaFromTheServersReplicaScalingAndServesMore() {
+    // one model, 60 requests/s of 4000-token prompts for 60 s: ~1.4 s of prefill per second on one GPU; the other GPU is empty
+    List<Workload.Arrival> arrivals = new java.util.ArrayList<>();
+    for (int i = 0; i < 3600; i++) arrivals.add(new Workload.Arrival("h" + i, "hot", i * S / 60, 4000, 10));
+    Workload w = Workload.of(List.of(model("hot", TINY, 60)), arrivals, 60 * S);
+    Slo slo = new Slo(Duration.ofSeconds(2), Duration.ofSeconds(1));
+    SimResult one = Simulator.run(w, slos(w, slo), SimPolicy.PRISM, GPU, 2);
+    SimResult two = Simulator.run(w, slos(w, slo), SimPolicy.PRISM.withMaxReplicas("Prism-replicas", 2), GPU, 2);
+    assertEquals(0, one.counters().replicasAdded());
+    assertEquals(1, two.counters().replicasAdded(), "one replica, on the empty GPU, once the queue stayed over 8 for 3 checks");
+    assertTrue(two.attainment() > one.attainment() + 0.2, "two instances serve what one cannot: " + one.attainment() + " -> " + two.attainment());
+    assertTrue(two.counters().rejected() < one.counters().rejected());
+  }
 }
