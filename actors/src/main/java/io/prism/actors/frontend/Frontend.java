@@ -217,7 +217,8 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   }
 
   private Behavior<Command> onGenerate(Generate m) {
-    ActorRef<GenerationEvent> relay = getContext().spawn(RequestRelay.create(m.request().requestId(), m.replyTo(), settings.deliveryTimeout()),
+    ActorRef<GenerationEvent> relay = getContext().spawn(RequestRelay.create(m.request().requestId(), m.replyTo(), settings.deliveryTimeout(),
+        settings.startGrace(), settings.tokenTimeout()),
         "relay-" + (++relays));
     return route(new Pending(m.request(), relay, 0, deadline()));
   }

@@ -113,8 +113,11 @@ public sealed interface GenerationEvent extends PrismMessage {
    * The GPU actor took the request (queued at its admission, or waiting for its model to load).
    *
    * @param gpuActor the GPU actor itself, to watch until the model starts the request
+   * @param startWithinMillis the model's TTFT SLO in milliseconds: local admission only keeps a
+   *     request it expects to start within it, so the relay refuses the request (retryable) if it
+   *     has not started {@code prism.frontend.start-grace} after that; 0 or less: no such bound
    */
-  record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt) implements Routing {}
+  record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt, long startWithinMillis) implements Routing {}
 
   /** The relay's own notice: the actor the request was waiting on stopped, or its GPU did not answer in time. */
   record PathLost(String requestId, String why, boolean started, int attempt) implements Routing {}

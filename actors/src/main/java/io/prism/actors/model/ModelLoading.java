@@ -10,6 +10,7 @@ import io.prism.actors.pool.PagePoolActor;
 import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.PrefillSpeed;
 import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.TokenSampler;
 import io.prism.runtime.memory.KvCache;
@@ -30,6 +31,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * its {@link PageLease}, measures the prefill speed, gives the pages back, reports {@link
  * GpuActor.ModelReady} and becomes the running actor with the messages stashed meanwhile. If
  * anything fails it reports {@link GpuActor.ModelLoadFailed}, gives back what it took and stops.
+ *
+ * <p>The prefill-speed measurement ({@link io.prism.runtime.engine.PrefillSpeed.Probe}) runs one
+ * timed pass per {@link ModelActor.MeasurePass} message: the device's thread is shared with its other
+ * models (dispatcher throughput 1), so their steps run between the passes instead of waiting for all
+ * of them (on a cold JVM the first host passes take seconds each on a loaded machine).
  */
 final class ModelLoading {
   private final ActorContext<ModelActor.Command> ctx;
@@ -121,11 +127,11 @@ final class ModelLoading {
     }
     ForwardBackend backend = null;
     ModelEngine engine = null;
-    double prefill;
+    PrefillSpeed.Probe probe;
     try {
       backend = device.load(model, kv);
       engine = new ModelEngine(model, backend, lease, settings.engine(), TokenSampler.HOST, clock);
-      prefill = engine.measurePrefillTokensPerSecond();
+      probe = engine.prefillProbe();
     } catch (RuntimeException e) {
       if (engine != null) engine.close();
       else {
@@ -134,6 +140,42 @@ final class ModelLoading {
       }
       return failLoad(ModelActor.rootMessage(e), lease);
     }
+    ctx.getSelf().tell(ModelActor.MeasurePass.INSTANCE);
+    return measuring(model, weightBytes, j, lease, engine, probe);
+  }
+
+  /** The engine runs; its prefill speed is being measured, one pass per {@link ModelActor.MeasurePass}. */
+  private Behavior<ModelActor.Command> measuring(LoadedModel model, long weightBytes, ModelActor.Joined j, PageLease lease, ModelEngine engine,
+      PrefillSpeed.Probe probe) {
+    return Behaviors.receive(ModelActor.Command.class)
+        .onMessageEquals(ModelActor.MeasurePass.INSTANCE, () -> {
+          boolean more;
+          try {
+            more = probe.pass();
+          } catch (RuntimeException e) {
+            probe.close();
+            engine.close();
+            return failLoad(ModelActor.rootMessage(e), lease);
+          }
+          if (more) {
+            ctx.getSelf().tell(ModelActor.MeasurePass.INSTANCE);
+            return Behaviors.same();
+          }
+          probe.close();
+          return ready(model, weightBytes, j, lease, engine, probe.tokensPerSecond());
+        })
+        .onMessageEquals(ModelActor.Shutdown.INSTANCE, () -> { // unloaded while measuring: give back what the load took
+          probe.close();
+          engine.close();
+          pool.tell(new PagePoolActor.Leave(spec.id(), lease.takeUnmapped(0, Integer.MAX_VALUE)));
+          return Behaviors.stopped();
+        })
+        .onMessage(ModelActor.Command.class, this::whileLoading)
+        .build();
+  }
+
+  private Behavior<ModelActor.Command> ready(LoadedModel model, long weightBytes, ModelActor.Joined j, PageLease lease, ModelEngine engine,
+      double prefill) {
     pool.tell(new PagePoolActor.Return(model.id(), lease.takeUnmapped(0, Integer.MAX_VALUE), null));
     // With time sharing the other models' weights can leave: a request may use the budget beside this model's own weights.
     int capacity = settings.policies().evictIdleModels()
@@ -146,37 +188,38 @@ final class ModelLoading {
   }
 
   private Behavior<ModelActor.Command> common(org.apache.pekko.actor.typed.javadsl.BehaviorBuilder<ModelActor.Command> b) {
-    return b
-        .onMessageEquals(ModelActor.Shutdown.INSTANCE, Behaviors::stopped)
-        .onMessage(ModelActor.UpdateSpec.class, m -> {
-          spec = m.spec();
-          return Behaviors.same();
-        })
-        .onMessage(ModelActor.Run.class, m -> {
-          if (stash.isFull()) {
-            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Overloaded(
-                "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
-          } else {
-            stash.stash(m);
-          }
-          return Behaviors.same();
-        })
-        .onAnyMessage(m -> {
-          if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
-          if (m instanceof ModelActor.GetMemory g) { // loading: nothing to give (answered so a negotiation need not wait for it)
-            g.replyTo().tell(new GpuActor.MemoryReply(g.negotiationId(), spec.id(), new io.prism.runtime.policy.ModelMemory(spec.id(), spec.slo(),
-                false, 0, 0, 0, 0, 0, 0, java.util.List.of())));
-            return Behaviors.same();
-          }
-          if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
-              || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry
-              || m instanceof ModelActor.DropHostCopy) {
-            return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
-          }
-          if (!stash.isFull()) stash.stash(m);
-          return Behaviors.same();
-        })
-        .build();
+    return b.onMessage(ModelActor.Command.class, this::whileLoading).build();
+  }
+
+  /** Any message but the one a loading state waits for: unload, new spec, requests stashed, queries answered or dropped. */
+  private Behavior<ModelActor.Command> whileLoading(ModelActor.Command m) {
+    if (m == ModelActor.Shutdown.INSTANCE) return Behaviors.stopped();
+    if (m instanceof ModelActor.UpdateSpec u) {
+      spec = u.spec();
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.Run r) {
+      if (stash.isFull()) {
+        r.replyTo().tell(new GenerationEvent.Rejected(r.request().requestId(), new Rejection.Overloaded(
+            "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
+      } else {
+        stash.stash(r);
+      }
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
+    if (m instanceof ModelActor.GetMemory g) { // loading: nothing to give (answered so a negotiation need not wait for it)
+      g.replyTo().tell(new GpuActor.MemoryReply(g.negotiationId(), spec.id(), new io.prism.runtime.policy.ModelMemory(spec.id(), spec.slo(),
+          false, 0, 0, 0, 0, 0, 0, java.util.List.of())));
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
+        || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry
+        || m instanceof ModelActor.DropHostCopy) {
+      return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
+    }
+    if (!stash.isFull()) stash.stash(m);
+    return Behaviors.same();
   }
 
   private Behavior<ModelActor.Command> failLoad(String reason, PageLease lease) {

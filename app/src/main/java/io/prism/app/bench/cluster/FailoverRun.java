@@ -41,10 +41,13 @@ public final class FailoverRun {
    * @param gpusPerNode host devices per node
    * @param gpuMemory budget of each device
    * @param logBase directory under which each run gets its own directory of node logs
+   * @param clientRetries retries of a retryable failure, as the OpenAI clients make them ({@link SteadyLoad}; their default 2)
    */
   public record Settings(int nodes, int models, String modelSource, double ratePerModel, int promptTokens, int maxTokens, Duration requestTimeout,
-      Duration warmup, Duration observe, Path profile, Map<String, String> nodeProperties, int gpusPerNode, String gpuMemory, Path logBase) {
+      Duration warmup, Duration observe, Path profile, Map<String, String> nodeProperties, int gpusPerNode, String gpuMemory, Path logBase,
+      int clientRetries) {
     public Settings {
+      if (clientRetries < 0) throw new IllegalArgumentException("clientRetries must be >= 0, got " + clientRetries);
       if (nodes < 2) throw new IllegalArgumentException("nodes must be >= 2 (a failover needs a survivor), got " + nodes);
       if (models < 1) throw new IllegalArgumentException("models must be >= 1, got " + models);
       nodeProperties = Map.copyOf(nodeProperties);
@@ -98,7 +101,7 @@ public final class FailoverRun {
       List<LocalNode> entries = new ArrayList<>(c.live());
       entries.remove(target);
       SteadyLoad load = new SteadyLoad(c.http(), new SteadyLoad.Options(ids, settings.ratePerModel(), settings.promptTokens(), settings.maxTokens(),
-          settings.requestTimeout()), entries);
+          settings.requestTimeout(), settings.clientRetries()), entries);
       List<RequestRecord> records = null;
       load.start();
       try {

@@ -35,10 +35,12 @@ import org.junit.jupiter.api.Timeout;
 @Tag("cluster")
 class FailoverClusterTest {
   private static final double RECOVERY_GOAL_SECONDS = 15;
+  /** The OpenAI clients' default: a retryable 503 (x-should-retry: true) is retried twice before it is a failure. */
+  private static final int CLIENT_RETRIES = 2;
 
   private static FailoverRun.Settings settings(Duration observe) {
     return new FailoverRun.Settings(3, 3, "random:stories260K", 2, 16, 32, Duration.ofSeconds(15), Duration.ofSeconds(3), observe,
-        FailoverBenchCommand.findUpwards(Path.of("conf/cluster-3-nodes.conf")), Map.of(), 1, "128MiB", Path.of("target/prism-cluster-tests"));
+        FailoverBenchCommand.findUpwards(Path.of("conf/cluster-3-nodes.conf")), Map.of(), 1, "128MiB", Path.of("target/prism-cluster-tests"), CLIENT_RETRIES);
   }
 
   private static FailoverRow run(FailoverScenario s, Duration observe) throws Exception {
