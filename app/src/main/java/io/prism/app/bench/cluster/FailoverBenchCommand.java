@@ -143,7 +143,8 @@ public final class FailoverBenchCommand implements Callable<Integer> {
     Config r = PrismConfig.load(c);
     String[] keys = {"pekko.cluster.failure-detector.heartbeat-interval", "pekko.cluster.failure-detector.acceptable-heartbeat-pause",
         "pekko.cluster.failure-detector.threshold", "pekko.cluster.downing-provider-class", "pekko.cluster.split-brain-resolver.active-strategy",
-        "pekko.cluster.split-brain-resolver.stable-after", "pekko.cluster.down-removal-margin", "pekko.cluster.singleton.hand-over-retry-interval",
+        "pekko.cluster.split-brain-resolver.stable-after", "pekko.cluster.split-brain-resolver.down-all-when-unstable",
+        "pekko.cluster.singleton-proxy.singleton-identification-interval", "pekko.cluster.down-removal-margin", "pekko.cluster.singleton.hand-over-retry-interval",
         "prism.frontend.placement-cache-ttl", "prism.frontend.resolve-timeout", "prism.frontend.lookup-timeout", "prism.frontend.delivery-timeout",
         "prism.frontend.start-grace", "prism.frontend.token-timeout", "prism.placement.restore-grace", "prism.node.ask-timeout",
         "prism.node.drain-timeout"};
