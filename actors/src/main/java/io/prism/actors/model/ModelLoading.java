@@ -49,6 +49,9 @@ final class ModelLoading {
   private final StashBuffer<ModelActor.Command> stash;
   private final TimerScheduler<ModelActor.Command> timers;
   private final GpuId gpu;
+  /** Load phases ({@link System#nanoTime()}): started, host copy ready, joined the pool, engine up; for one log line. */
+  private final long startedNanos = System.nanoTime();
+  private long hostCopyNanos, joinedNanos, engineNanos, measureBusyNanos;
 
   ModelLoading(ActorContext<ModelActor.Command> ctx, ModelSpec spec, GpuId gpu, Device device, ActorRef<PagePoolActor.Command> pool,
       ModelStore store, PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, StashBuffer<ModelActor.Command> stash,
@@ -74,6 +77,7 @@ final class ModelLoading {
   }
 
   private Behavior<ModelActor.Command> onLoaded(LoadedModel model) {
+    hostCopyNanos = System.nanoTime();
     KvCache kv;
     long weightBytes;
     try {
@@ -125,6 +129,7 @@ final class ModelLoading {
     if (settings.policies().evictIdleModels()) {
       lease.timeSharedCapacity((int) ((settings.memoryBudgetBytes() - weightBytes) / device.memory().granularity()));
     }
+    joinedNanos = System.nanoTime();
     ForwardBackend backend = null;
     ModelEngine engine = null;
     PrefillSpeed.Probe probe;
@@ -140,6 +145,7 @@ final class ModelLoading {
       }
       return failLoad(ModelActor.rootMessage(e), lease);
     }
+    engineNanos = System.nanoTime();
     ctx.getSelf().tell(ModelActor.MeasurePass.INSTANCE);
     return measuring(model, weightBytes, j, lease, engine, probe);
   }
@@ -150,8 +156,10 @@ final class ModelLoading {
     return Behaviors.receive(ModelActor.Command.class)
         .onMessageEquals(ModelActor.MeasurePass.INSTANCE, () -> {
           boolean more;
+          long passStart = System.nanoTime();
           try {
             more = probe.pass();
+            measureBusyNanos += System.nanoTime() - passStart;
           } catch (RuntimeException e) {
             probe.close();
             engine.close();
@@ -162,6 +170,12 @@ final class ModelLoading {
             return Behaviors.same();
           }
           probe.close();
+          long now = System.nanoTime();
+          ctx.getLog().info("Model {} loaded on {} in {} ms: host copy {} ms, pool join {} ms, device load and engine {} ms, prefill speed {} tok/s "
+              + "measured in {} passes ({} ms on the device thread, {} ms with its other work between the passes)", spec.id(), gpu,
+              (now - startedNanos) / 1_000_000, (hostCopyNanos - startedNanos) / 1_000_000, (joinedNanos - hostCopyNanos) / 1_000_000,
+              (engineNanos - joinedNanos) / 1_000_000, Math.round(probe.tokensPerSecond()), probe.passes(), measureBusyNanos / 1_000_000,
+              (now - engineNanos) / 1_000_000);
           return ready(model, weightBytes, j, lease, engine, probe.tokensPerSecond());
         })
         .onMessageEquals(ModelActor.Shutdown.INSTANCE, () -> { // unloaded while measuring: give back what the load took
