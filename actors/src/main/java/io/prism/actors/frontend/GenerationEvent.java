@@ -119,6 +119,14 @@ public sealed interface GenerationEvent extends PrismMessage {
    */
   record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt, long startWithinMillis) implements Routing {}
 
+  /**
+   * From the {@link Frontend} to each of its relays: the cluster node {@code host:port} became
+   * unreachable (or is leaving or removed). A relay whose request waits on that node gives it {@code
+   * prism.frontend.unreachable-grace} to show it is alive (a start, a token), then ends it. {@code
+   * requestId} is empty and {@code attempt} -1: it is about every request on that node.
+   */
+  record NodeUnreachable(String requestId, String host, int port, int attempt) implements Routing {}
+
   /** The relay's own notice: the actor the request was waiting on stopped, or its GPU did not answer in time. */
   record PathLost(String requestId, String why, boolean started, int attempt) implements Routing {}
 }

@@ -33,6 +33,13 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *       waiting for the HTTP idle timeout.
  * </ol>
  *
+ * When the {@link Frontend} tells the relay that the node of its request's GPU is unreachable
+ * ({@link GenerationEvent.NodeUnreachable}), a request sent there but not taken gets a retryable 503
+ * at once, and a queued or started one must show a sign of life (its start, a token) within {@code
+ * unreachableGrace}, else it ends as above: a crashed node's requests end within failure detection
+ * plus the grace instead of at the node's removal, while a node that only stalls keeps the streams
+ * that still deliver tokens.
+ *
  * Routing events of an older attempt (before a GPU sent the request back) are ignored. The relay
  * watches the requester too: when it stops (the client went away), the relay stops, and the model
  * actor, which watches the relay, cancels the request. It stops itself after the last event.
@@ -50,6 +57,7 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
   private static final Object DELIVERY = "delivery";
   private static final Object START = "start";
   private static final Object TOKENS = "tokens";
+  private static final Object UNREACHABLE = "unreachable";
   /** Seconds a client is told to wait before retrying a request whose path was lost. */
   static final long RETRY_AFTER_SECONDS = 2;
 
@@ -58,6 +66,8 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
   private final Duration deliveryTimeout;
   private final Duration startGrace;
   private final Duration tokenTimeout;
+  private final Duration unreachableGrace;
+  private String upstreamNode = "";
   private long startWithinMillis;
   private final TimerScheduler<GenerationEvent> timers;
   private Phase phase = Phase.NEW;
@@ -74,24 +84,23 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
    * @param deliveryTimeout how long a GPU actor has to take a request sent to it
    */
   public static Behavior<GenerationEvent> create(String requestId, ActorRef<GenerationEvent> requester, Duration deliveryTimeout) {
-    return create(requestId, requester, deliveryTimeout, FrontendSettings.DEFAULT_START_GRACE, FrontendSettings.DEFAULT_TOKEN_TIMEOUT);
+    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new RequestRelay(ctx, timers, requestId, requester, deliveryTimeout,
+        FrontendSettings.DEFAULT_START_GRACE, FrontendSettings.DEFAULT_TOKEN_TIMEOUT, FrontendSettings.DEFAULT_UNREACHABLE_GRACE)));
   }
 
   /**
    * @param requestId the request this relay serves
    * @param requester where the client's events go (an HTTP stream actor, a test probe)
    * @param deliveryTimeout how long a GPU actor has to take a request sent to it
-   * @param startGrace how long past the model's TTFT SLO a queued request may wait to start
-   * @param tokenTimeout the longest gap between two events of a started request
+   * @param settings the bounds: {@code deliveryTimeout}, {@code startGrace}, {@code tokenTimeout}, {@code unreachableGrace}
    */
-  public static Behavior<GenerationEvent> create(String requestId, ActorRef<GenerationEvent> requester, Duration deliveryTimeout,
-      Duration startGrace, Duration tokenTimeout) {
-    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new RequestRelay(ctx, timers, requestId, requester, deliveryTimeout, startGrace,
-        tokenTimeout)));
+  public static Behavior<GenerationEvent> create(String requestId, ActorRef<GenerationEvent> requester, FrontendSettings settings) {
+    return Behaviors.withTimers(timers -> Behaviors.setup(ctx -> new RequestRelay(ctx, timers, requestId, requester, settings.deliveryTimeout(),
+        settings.startGrace(), settings.tokenTimeout(), settings.unreachableGrace())));
   }
 
   private RequestRelay(ActorContext<GenerationEvent> ctx, TimerScheduler<GenerationEvent> timers, String requestId,
-      ActorRef<GenerationEvent> requester, Duration deliveryTimeout, Duration startGrace, Duration tokenTimeout) {
+      ActorRef<GenerationEvent> requester, Duration deliveryTimeout, Duration startGrace, Duration tokenTimeout, Duration unreachableGrace) {
     super(ctx);
     this.timers = timers;
     this.requestId = requestId;
@@ -99,6 +108,7 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
     this.deliveryTimeout = deliveryTimeout;
     this.startGrace = startGrace;
     this.tokenTimeout = tokenTimeout;
+    this.unreachableGrace = unreachableGrace;
     ctx.watch(requester);
   }
 
@@ -108,9 +118,11 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
         .onMessage(GenerationEvent.Dispatched.class, this::onDispatched)
         .onMessage(GenerationEvent.Queued.class, this::onQueued)
         .onMessage(GenerationEvent.PathLost.class, this::onPathLost)
+        .onMessage(GenerationEvent.NodeUnreachable.class, this::onNodeUnreachable)
         .onMessage(GenerationEvent.Started.class, this::onStarted)
         .onMessage(GenerationEvent.Chunk.class, c -> {
           completionTokens++; // over all choices, as usage counts them
+          timers.cancel(UNREACHABLE); // a token: the node is alive
           armTokenTimer();
           requester.tell(c);
           return this;
@@ -136,7 +148,9 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
     if (d.attempt() < attempt || phase == Phase.STARTED) return this;
     attempt = d.attempt();
     timers.cancel(START);
+    timers.cancel(UNREACHABLE);
     follow(null, "");
+    upstreamNode = d.gpu().host() + ":" + d.gpu().port();
     phase = Phase.DISPATCHED;
     upstreamName = "GPU " + d.gpu();
     timers.startSingleTimer(DELIVERY, new GenerationEvent.PathLost(requestId, "timeout", false, attempt), deliveryTimeout);
@@ -147,8 +161,10 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
     if (q.attempt() < attempt || phase == Phase.STARTED) return this;
     attempt = q.attempt();
     timers.cancel(DELIVERY);
+    timers.cancel(UNREACHABLE);
     phase = Phase.QUEUED;
     follow(q.gpuActor(), "GPU " + q.gpu());
+    upstreamNode = q.gpu().host() + ":" + q.gpu().port();
     startWithinMillis = q.startWithinMillis();
     if (startWithinMillis > 0) {
       timers.startSingleTimer(START, new GenerationEvent.PathLost(requestId, "start", false, attempt), Duration.ofMillis(startWithinMillis).plus(startGrace));
@@ -161,7 +177,9 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
   private Behavior<GenerationEvent> onStarted(GenerationEvent.Started s) {
     timers.cancel(DELIVERY);
     timers.cancel(START);
+    timers.cancel(UNREACHABLE); // started: the node is alive
     armTokenTimer();
+    upstreamNode = s.gpu().host() + ":" + s.gpu().port();
     phase = Phase.STARTED;
     promptTokens = s.promptTokens();
     modelId = s.modelId();
@@ -174,7 +192,33 @@ public final class RequestRelay extends AbstractBehavior<GenerationEvent> {
     timers.startSingleTimer(TOKENS, new GenerationEvent.PathLost(requestId, "tokens", true, attempt), tokenTimeout);
   }
 
+  private Behavior<GenerationEvent> onNodeUnreachable(GenerationEvent.NodeUnreachable n) {
+    if (!upstreamNode.equals(n.host() + ":" + n.port())) return this;
+    if (phase == Phase.DISPATCHED) { // sent there, not taken: it will not be
+      requester.tell(new GenerationEvent.Rejected(requestId, new Rejection.Unavailable(
+          upstreamName + " is on an unreachable node; retry", "model", RETRY_AFTER_SECONDS)));
+      return Behaviors.stopped();
+    }
+    if (phase == Phase.QUEUED || phase == Phase.STARTED) {
+      timers.startSingleTimer(UNREACHABLE, new GenerationEvent.PathLost(requestId, "unreachable", phase == Phase.STARTED, attempt), unreachableGrace);
+    }
+    return this;
+  }
+
   private Behavior<GenerationEvent> onPathLost(GenerationEvent.PathLost p) {
+    if ("unreachable".equals(p.why())) {
+      if (p.attempt() != attempt) return this;
+      String why = upstreamName + " is on an unreachable node and gave no sign of life for " + unreachableGrace.toMillis() + " ms";
+      getContext().getLog().info("Request {}: {}; ending it", requestId, why);
+      if (phase == Phase.STARTED) {
+        requester.tell(new GenerationEvent.Completed(requestId, FinishReason.FAILED, "", promptTokens, completionTokens, why));
+      } else if (phase == Phase.QUEUED) {
+        requester.tell(new GenerationEvent.Rejected(requestId, new Rejection.Unavailable(why + "; retry", "model", RETRY_AFTER_SECONDS)));
+      } else {
+        return this;
+      }
+      return Behaviors.stopped(); // the GPU and model actors watch this relay: the request is dropped there
+    }
     if ("tokens".equals(p.why())) {
       if (phase != Phase.STARTED) return this;
       getContext().getLog().warn("Request {}: no event from {} for {} ms; ending it as failed", requestId, upstreamName, tokenTimeout.toMillis());
