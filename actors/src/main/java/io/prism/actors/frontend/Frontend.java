@@ -129,6 +129,7 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   }
 
   private static final int MAX_ATTEMPTS = 3;
+  private static final String RELAY_PREFIX = "relay-";
 
   private final ActorRef<GlobalPlacementActor.Command> placement;
   private final Function<GpuId, RecipientRef<GpuActor.Command>> gpus;
@@ -217,8 +218,8 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
   }
 
   private Behavior<Command> onGenerate(Generate m) {
-    ActorRef<GenerationEvent> relay = getContext().spawn(RequestRelay.create(m.request().requestId(), m.replyTo(), settings.deliveryTimeout()),
-        "relay-" + (++relays));
+    ActorRef<GenerationEvent> relay = getContext().spawn(RequestRelay.create(m.request().requestId(), m.replyTo(), settings),
+        RELAY_PREFIX + (++relays));
     return route(new Pending(m.request(), relay, 0, deadline()));
   }
 
@@ -362,6 +363,10 @@ public final class Frontend extends AbstractBehavior<Frontend.Command> {
       lostNodes.remove(node);
     } else if (lostNodes.add(node)) {
       cache.forgetWhere(this::lost);
+      GenerationEvent.NodeUnreachable notice = new GenerationEvent.NodeUnreachable("", n.host(), n.port(), -1);
+      for (ActorRef<Void> child : getContext().getChildren()) { // the relays of requests in flight: those on that node watch for a sign of life
+        if (child.path().name().startsWith(RELAY_PREFIX)) child.<GenerationEvent>unsafeUpcast().tell(notice);
+      }
       getContext().getLog().info("Node {} is unreachable or leaving: no request goes to its GPUs until it is back", node);
     }
     return this;

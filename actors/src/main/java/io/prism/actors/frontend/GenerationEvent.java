@@ -113,8 +113,19 @@ public sealed interface GenerationEvent extends PrismMessage {
    * The GPU actor took the request (queued at its admission, or waiting for its model to load).
    *
    * @param gpuActor the GPU actor itself, to watch until the model starts the request
+   * @param startWithinMillis the model's TTFT SLO in milliseconds: local admission only keeps a
+   *     request it expects to start within it, so the relay refuses the request (retryable) if it
+   *     has not started {@code prism.frontend.start-grace} after that; 0 or less: no such bound
    */
-  record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt) implements Routing {}
+  record Queued(String requestId, GpuId gpu, ActorRef<GpuActor.Command> gpuActor, int attempt, long startWithinMillis) implements Routing {}
+
+  /**
+   * From the {@link Frontend} to each of its relays: the cluster node {@code host:port} became
+   * unreachable (or is leaving or removed). A relay whose request waits on that node gives it {@code
+   * prism.frontend.unreachable-grace} to show it is alive (a start, a token), then ends it. {@code
+   * requestId} is empty and {@code attempt} -1: it is about every request on that node.
+   */
+  record NodeUnreachable(String requestId, String host, int port, int attempt) implements Routing {}
 
   /**
    * The request, already started, continues on another GPU by recompute (live migration: it was

@@ -395,8 +395,10 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
   }
 
   /** Tells a request that came through a frontend (so has a {@code RequestRelay}) that this GPU holds it now. */
-  private void queued(Generate g) {
-    if (g.frontend() != null) g.replyTo().tell(new GenerationEvent.Queued(g.request().requestId(), gpu, getContext().getSelf(), g.attempt()));
+  private void queued(Generate g, GpuModels.Entry e) {
+    if (g.frontend() != null) {
+      g.replyTo().tell(new GenerationEvent.Queued(g.request().requestId(), gpu, getContext().getSelf(), g.attempt(), e.spec.ttftSlo().toMillis()));
+    }
   }
 
   private Behavior<Command> onGenerate(Generate g) {
@@ -416,10 +418,10 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
             "model '" + e.spec.id() + "' is loading and has " + e.early.size() + " requests waiting; retry later", 1)));
       } else {
         e.early.add(g);
-        queued(g);
+        queued(g, e);
       }
     } else if (admission.accept(g, e)) {
-      queued(g);
+      queued(g, e);
       admission.round(models::get, books);
     }
     return this;

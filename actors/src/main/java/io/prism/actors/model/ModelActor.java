@@ -179,6 +179,9 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   record LoadFailed(String reason) implements Command {}
 
+  /** Loading: time the next prefill-speed pass (one per message, so the device's other models step in between). */
+  enum MeasurePass implements Command { INSTANCE }
+
   /** The model read again from its source for an activation from the disk tier, in {@code readNanos}. */
   record Reloaded(LoadedModel model, long readNanos) implements Command, NoSerializationVerificationNeeded {}
 

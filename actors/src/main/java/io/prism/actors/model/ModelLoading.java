@@ -10,6 +10,7 @@ import io.prism.actors.pool.PagePoolActor;
 import io.prism.runtime.engine.Device;
 import io.prism.runtime.engine.ForwardBackend;
 import io.prism.runtime.engine.ModelEngine;
+import io.prism.runtime.engine.PrefillSpeed;
 import io.prism.runtime.engine.Rejection;
 import io.prism.runtime.engine.TokenSampler;
 import io.prism.runtime.memory.KvCache;
@@ -30,6 +31,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * its {@link PageLease}, measures the prefill speed, gives the pages back, reports {@link
  * GpuActor.ModelReady} and becomes the running actor with the messages stashed meanwhile. If
  * anything fails it reports {@link GpuActor.ModelLoadFailed}, gives back what it took and stops.
+ *
+ * <p>The prefill-speed measurement ({@link io.prism.runtime.engine.PrefillSpeed.Probe}) runs one
+ * timed pass per {@link ModelActor.MeasurePass} message: the device's thread is shared with its other
+ * models (dispatcher throughput 1), so their steps run between the passes instead of waiting for all
+ * of them (on a cold JVM the first host passes take seconds each on a loaded machine).
  */
 final class ModelLoading {
   private final ActorContext<ModelActor.Command> ctx;
@@ -43,6 +49,9 @@ final class ModelLoading {
   private final StashBuffer<ModelActor.Command> stash;
   private final TimerScheduler<ModelActor.Command> timers;
   private final GpuId gpu;
+  /** Load phases ({@link System#nanoTime()}): started, host copy ready, joined the pool, engine up; for one log line. */
+  private final long startedNanos = System.nanoTime();
+  private long hostCopyNanos, joinedNanos, engineNanos, measureBusyNanos;
 
   ModelLoading(ActorContext<ModelActor.Command> ctx, ModelSpec spec, GpuId gpu, Device device, ActorRef<PagePoolActor.Command> pool,
       ModelStore store, PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, StashBuffer<ModelActor.Command> stash,
@@ -68,6 +77,7 @@ final class ModelLoading {
   }
 
   private Behavior<ModelActor.Command> onLoaded(LoadedModel model) {
+    hostCopyNanos = System.nanoTime();
     KvCache kv;
     long weightBytes;
     try {
@@ -119,13 +129,14 @@ final class ModelLoading {
     if (settings.policies().evictIdleModels()) {
       lease.timeSharedCapacity((int) ((settings.memoryBudgetBytes() - weightBytes) / device.memory().granularity()));
     }
+    joinedNanos = System.nanoTime();
     ForwardBackend backend = null;
     ModelEngine engine = null;
-    double prefill;
+    PrefillSpeed.Probe probe;
     try {
       backend = device.load(model, kv);
       engine = new ModelEngine(model, backend, lease, settings.engine(), TokenSampler.HOST, clock);
-      prefill = engine.measurePrefillTokensPerSecond();
+      probe = engine.prefillProbe();
     } catch (RuntimeException e) {
       if (engine != null) engine.close();
       else {
@@ -134,6 +145,51 @@ final class ModelLoading {
       }
       return failLoad(ModelActor.rootMessage(e), lease);
     }
+    engineNanos = System.nanoTime();
+    ctx.getSelf().tell(ModelActor.MeasurePass.INSTANCE);
+    return measuring(model, weightBytes, j, lease, engine, probe);
+  }
+
+  /** The engine runs; its prefill speed is being measured, one pass per {@link ModelActor.MeasurePass}. */
+  private Behavior<ModelActor.Command> measuring(LoadedModel model, long weightBytes, ModelActor.Joined j, PageLease lease, ModelEngine engine,
+      PrefillSpeed.Probe probe) {
+    return Behaviors.receive(ModelActor.Command.class)
+        .onMessageEquals(ModelActor.MeasurePass.INSTANCE, () -> {
+          boolean more;
+          long passStart = System.nanoTime();
+          try {
+            more = probe.pass();
+            measureBusyNanos += System.nanoTime() - passStart;
+          } catch (RuntimeException e) {
+            probe.close();
+            engine.close();
+            return failLoad(ModelActor.rootMessage(e), lease);
+          }
+          if (more) {
+            ctx.getSelf().tell(ModelActor.MeasurePass.INSTANCE);
+            return Behaviors.same();
+          }
+          probe.close();
+          long now = System.nanoTime();
+          ctx.getLog().info("Model {} loaded on {} in {} ms: host copy {} ms, pool join {} ms, device load and engine {} ms, prefill speed {} tok/s "
+              + "measured in {} passes ({} ms on the device thread, {} ms with its other work between the passes)", spec.id(), gpu,
+              (now - startedNanos) / 1_000_000, (hostCopyNanos - startedNanos) / 1_000_000, (joinedNanos - hostCopyNanos) / 1_000_000,
+              (engineNanos - joinedNanos) / 1_000_000, Math.round(probe.tokensPerSecond()), probe.passes(), measureBusyNanos / 1_000_000,
+              (now - engineNanos) / 1_000_000);
+          return ready(model, weightBytes, j, lease, engine, probe.tokensPerSecond());
+        })
+        .onMessageEquals(ModelActor.Shutdown.INSTANCE, () -> { // unloaded while measuring: give back what the load took
+          probe.close();
+          engine.close();
+          pool.tell(new PagePoolActor.Leave(spec.id(), lease.takeUnmapped(0, Integer.MAX_VALUE)));
+          return Behaviors.stopped();
+        })
+        .onMessage(ModelActor.Command.class, this::whileLoading)
+        .build();
+  }
+
+  private Behavior<ModelActor.Command> ready(LoadedModel model, long weightBytes, ModelActor.Joined j, PageLease lease, ModelEngine engine,
+      double prefill) {
     pool.tell(new PagePoolActor.Return(model.id(), lease.takeUnmapped(0, Integer.MAX_VALUE), null));
     // With time sharing the other models' weights can leave: a request may use the budget beside this model's own weights.
     int capacity = settings.policies().evictIdleModels()
@@ -146,37 +202,38 @@ final class ModelLoading {
   }
 
   private Behavior<ModelActor.Command> common(org.apache.pekko.actor.typed.javadsl.BehaviorBuilder<ModelActor.Command> b) {
-    return b
-        .onMessageEquals(ModelActor.Shutdown.INSTANCE, Behaviors::stopped)
-        .onMessage(ModelActor.UpdateSpec.class, m -> {
-          spec = m.spec();
-          return Behaviors.same();
-        })
-        .onMessage(ModelActor.Run.class, m -> {
-          if (stash.isFull()) {
-            m.replyTo().tell(new GenerationEvent.Rejected(m.request().requestId(), new Rejection.Overloaded(
-                "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
-          } else {
-            stash.stash(m);
-          }
-          return Behaviors.same();
-        })
-        .onAnyMessage(m -> {
-          if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
-          if (m instanceof ModelActor.GetMemory g) { // loading: nothing to give (answered so a negotiation need not wait for it)
-            g.replyTo().tell(new GpuActor.MemoryReply(g.negotiationId(), spec.id(), new io.prism.runtime.policy.ModelMemory(spec.id(), spec.slo(),
-                false, 0, 0, 0, 0, 0, 0, java.util.List.of())));
-            return Behaviors.same();
-          }
-          if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
-              || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry
-              || m instanceof ModelActor.DropHostCopy) {
-            return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
-          }
-          if (!stash.isFull()) stash.stash(m);
-          return Behaviors.same();
-        })
-        .build();
+    return b.onMessage(ModelActor.Command.class, this::whileLoading).build();
+  }
+
+  /** Any message but the one a loading state waits for: unload, new spec, requests stashed, queries answered or dropped. */
+  private Behavior<ModelActor.Command> whileLoading(ModelActor.Command m) {
+    if (m == ModelActor.Shutdown.INSTANCE) return Behaviors.stopped();
+    if (m instanceof ModelActor.UpdateSpec u) {
+      spec = u.spec();
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.Run r) {
+      if (stash.isFull()) {
+        r.replyTo().tell(new GenerationEvent.Rejected(r.request().requestId(), new Rejection.Overloaded(
+            "model '" + spec.id() + "' is loading and has " + stash.size() + " requests waiting; retry later", 1)));
+      } else {
+        stash.stash(r);
+      }
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.InjectFault f) throw new IllegalStateException("injected fault: " + f.message());
+    if (m instanceof ModelActor.GetMemory g) { // loading: nothing to give (answered so a negotiation need not wait for it)
+      g.replyTo().tell(new GpuActor.MemoryReply(g.negotiationId(), spec.id(), new io.prism.runtime.policy.ModelMemory(spec.id(), spec.slo(),
+          false, 0, 0, 0, 0, 0, 0, java.util.List.of())));
+      return Behaviors.same();
+    }
+    if (m instanceof ModelActor.GetStatus || m instanceof ModelActor.Reclaim
+        || m instanceof ModelActor.EvictIfIdle || m instanceof ModelActor.Step || m instanceof ModelActor.ActivationRetry
+        || m instanceof ModelActor.DropHostCopy) {
+      return Behaviors.same(); // not serving yet: nothing to report or give (the GPU actor's waits are bounded)
+    }
+    if (!stash.isFull()) stash.stash(m);
+    return Behaviors.same();
   }
 
   private Behavior<ModelActor.Command> failLoad(String reason, PageLease lease) {

@@ -150,7 +150,8 @@ public final class GlobalPlacementActor extends AbstractBehavior<PlacementProtoc
     this.migrations = new MigrationCoordinator(gpus, loadReplies, timers, ctx.getLog(), settings);
     this.replicas = new ReplicaManager(catalog, reports, gpuIds, migrations.budget, gpus, loadReplies, settings, ctx.getLog());
     this.planner = new PlacementPlanner(catalog, reports, gpuIds, kvpr, policy, settings, migrations, gpus, loadReplies, replicas, ctx.getLog());
-    this.events = new PlacementEvents(catalog, reports, gpuIds, planner, migrations, replicas, gpus, settings, timers, ctx.getLog());
+    this.events = new PlacementEvents(catalog, reports, gpuIds, planner, migrations, replicas, gpus, settings, timers, ctx.getLog(),
+        watchCluster ? PlacementEvents.upNodes(Cluster.get(ctx.getSystem())) : java.util.Set::of);
     if (store == null) events.catalogLoaded(List.of()); // nothing to restore
     if (!settings.roundInterval().isZero()) timers.startTimerWithFixedDelay(RoundTick.INSTANCE, settings.roundInterval());
     if (!settings.replicaCheckInterval().isZero()) timers.startTimerWithFixedDelay(ReplicaTick.INSTANCE, settings.replicaCheckInterval());

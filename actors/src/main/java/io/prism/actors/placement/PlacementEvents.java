@@ -11,7 +11,13 @@ import io.prism.actors.placement.PlacementProtocol.UnregisterModel;
 import io.prism.runtime.engine.Rejection;
 import io.prism.actors.placement.PlacementProtocol.Resident;
 import io.prism.actors.placement.ModelInfo.State;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -37,11 +43,13 @@ final class PlacementEvents {
   private final PlacementSettings settings;
   private final TimerScheduler<Command> timers;
   private final Logger log;
+  private final Supplier<Set<String>> upNodes;
   private boolean catalogRead;
+  private boolean restoring;
 
   PlacementEvents(Map<String, CatalogEntry> catalog, Map<GpuId, GpuReport> reports, Map<GpuId, Integer> gpuIds, PlacementPlanner planner,
       MigrationCoordinator migrations, ReplicaManager replicas, Function<GpuId, RecipientRef<GpuActor.Command>> gpus, PlacementSettings settings,
-      TimerScheduler<Command> timers, Logger log) {
+      TimerScheduler<Command> timers, Logger log, Supplier<Set<String>> upNodes) {
     this.catalog = catalog;
     this.reports = reports;
     this.gpuIds = gpuIds;
@@ -52,12 +60,30 @@ final class PlacementEvents {
     this.settings = settings;
     this.timers = timers;
     this.log = log;
+    this.upNodes = upNodes;
+  }
+
+  /**
+   * The nodes ({@code host:port}, as in {@link GpuId}) that are up and reachable in {@code cluster}'s
+   * current state, for the restore grace's early end; read on the singleton's thread.
+   */
+  static Supplier<Set<String>> upNodes(Cluster cluster) {
+    return () -> {
+      Set<String> up = new HashSet<>();
+      Set<Member> unreachable = new HashSet<>();
+      cluster.state().getUnreachable().forEach(unreachable::add);
+      for (Member m : cluster.state().getMembers()) {
+        if (m.status() == MemberStatus.up() && !unreachable.contains(m)) up.add(m.address().host().get() + ":" + m.address().port().get());
+      }
+      return up;
+    };
   }
 
   /**
    * A new singleton's view of the replicated catalog: models no GPU has reported yet wait {@code
    * restore-grace} for a report that they are resident (the old singleton's placements survive on
-   * live GPUs), then are placed.
+   * live GPUs), then are placed; the grace ends early once every up and reachable node has reported
+   * a GPU (a node without GPUs keeps it to its full length).
    */
   void catalogLoaded(List<ModelSpec> specs) {
     catalogRead = true;
@@ -72,8 +98,23 @@ final class PlacementEvents {
     if (restored > 0) {
       log.info("Restored {} models from the replicated catalog; placing those no GPU reports within {} ms", restored,
           settings.restoreGrace().toMillis());
+      restoring = true;
       timers.startSingleTimer(GlobalPlacementActor.RestoreGraceOver.INSTANCE, settings.restoreGrace());
+      endGraceIfAllReported();
     }
+  }
+
+  /** Ends the restore grace now if every up node has reported a GPU since this singleton started. */
+  private void endGraceIfAllReported() {
+    if (!restoring) return;
+    Set<String> up = upNodes.get();
+    if (up.isEmpty()) return;
+    Set<String> reported = new HashSet<>();
+    for (GpuId g : reports.keySet()) reported.add(g.host() + ":" + g.port());
+    if (!reported.containsAll(up)) return;
+    log.info("Every up node ({}) reported its GPUs: placing the restored models none holds now, without waiting out the restore grace", up.size());
+    timers.cancel(GlobalPlacementActor.RestoreGraceOver.INSTANCE);
+    restoreGraceOver();
   }
 
   /**
@@ -112,6 +153,7 @@ final class PlacementEvents {
       replicas.check(planner.drainingGpus());
       if (settings.policy().equals("kvpr")) planner.spreadTo(r.gpu());
     }
+    endGraceIfAllReported();
   }
 
   void loadReply(GpuActor.LoadReply reply) {
@@ -239,6 +281,7 @@ final class PlacementEvents {
 
   /** The grace after a restore is over: restored models no GPU reported resident are placed. */
   void restoreGraceOver() {
+    restoring = false;
     for (CatalogEntry e : catalog.values()) {
       if (e.restored && e.state == State.LOADING && e.gpu == null) {
         e.restored = false;

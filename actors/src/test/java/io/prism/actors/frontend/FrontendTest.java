@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -209,7 +210,7 @@ class FrontendTest {
     GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
     TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
-    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0));
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
     g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
     g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
     assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
@@ -229,10 +230,136 @@ class FrontendTest {
     answerLookup(rig, GPU_A);
     GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
     TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
-    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0));
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
     client.expectNoMessage(Duration.ofMillis(500)); // longer than the delivery bound: queued, so it waits
     gpuActor.stop();
     GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(3)));
     assertTrue(r.rejection().retryAfterSeconds() > 0);
+  }
+
+  /** A rig whose relays refuse a queued request 300 ms past its start bound and end a stream silent for 500 ms. */
+  private static Rig stallBoundRig() {
+    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
+    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
+    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
+        Duration.ofMillis(50), Duration.ofMillis(300), 5, Duration.ofSeconds(30), Duration.ofMillis(300), Duration.ofMillis(500),
+        Duration.ofMillis(400));
+    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
+  }
+
+  @Test
+  void aQueuedRequestNotStartedWithinItsTtftSloPlusGraceIsRefusedWithARetryAndLeavesTheGpu() {
+    Rig rig = stallBoundRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    answerLookup(rig, GPU_A);
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<Object> relayWatch = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 400)); // the GPU's device stalls: never started
+    client.expectNoMessage(Duration.ofMillis(300)); // within the TTFT SLO: it waits
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, client.receiveMessage(Duration.ofSeconds(3)));
+    assertEquals(Rejection.Kind.UNAVAILABLE, r.kind());
+    assertTrue(r.rejection().retryAfterSeconds() > 0, "retryable: " + r.rejection());
+    assertTrue(r.rejection().message().contains("did not start"), r.rejection().message());
+    relayWatch.expectTerminated(g.replyTo(), Duration.ofSeconds(3)); // the GPU and model actors watch the relay: its stop drops the request there
+  }
+
+  @Test
+  void aStartedRequestThatStartsInTimeIsNotRefusedByTheStartBound() {
+    Rig rig = stallBoundRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    answerLookup(rig, GPU_A);
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 100));
+    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
+    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
+    for (int i = 0; i < 4; i++) { // 4 x 200 ms: past the start bound (400 ms) and the token bound's 500 ms in total, never a gap of 500 ms
+      client.expectNoMessage(Duration.ofMillis(200));
+      g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
+      assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
+    }
+    g.replyTo().tell(new GenerationEvent.Completed("r1", io.prism.runtime.engine.FinishReason.LENGTH, "", 3, 4, ""));
+    assertEquals(io.prism.runtime.engine.FinishReason.LENGTH,
+        assertInstanceOf(GenerationEvent.Completed.class, client.receiveMessage()).reason());
+  }
+
+  @Test
+  void aStreamWithNoTokenForTheTokenTimeoutEndsAsFailedWithTheTokensSoFar() {
+    Rig rig = stallBoundRig();
+    TestProbe<GenerationEvent> client = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    answerLookup(rig, GPU_A);
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
+    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
+    g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
+    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
+    assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
+    client.expectNoMessage(Duration.ofMillis(300)); // the device stalls; within the token bound nothing happens
+    GenerationEvent.Completed done = assertInstanceOf(GenerationEvent.Completed.class, client.receiveMessage(Duration.ofSeconds(3)));
+    assertEquals(io.prism.runtime.engine.FinishReason.FAILED, done.reason());
+    assertEquals(1, done.completionTokens());
+    TestProbe<Object> relayWatch = testKit.createTestProbe();
+    relayWatch.expectTerminated(g.replyTo(), Duration.ofSeconds(3)); // the model actor watches the relay: it cancels the request
+  }
+
+  /** A rig with long stall bounds and an unreachable grace of 400 ms. */
+  private static Rig unreachableRig() {
+    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
+    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
+    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
+        Duration.ofMillis(50), Duration.ofSeconds(30), 5, Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(60),
+        Duration.ofMillis(400));
+    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
+  }
+
+  @Test
+  void requestsOnANodeThatBecomesUnreachableEndUnlessTheyShowASignOfLifeWithinTheGrace() {
+    Rig rig = unreachableRig();
+    TestProbe<GenerationEvent> queuedClient = testKit.createTestProbe();
+    TestProbe<GenerationEvent> silentClient = testKit.createTestProbe();
+    TestProbe<GenerationEvent> liveClient = testKit.createTestProbe();
+    TestProbe<GenerationEvent> otherNodeClient = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("q", "m", 5), queuedClient.ref()));
+    answerLookup(rig, GPU_A);
+    GpuActor.Generate q = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("s", "m", 5), silentClient.ref()));
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("l", "m", 5), liveClient.ref()));
+    GpuActor.Generate silent = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    GpuActor.Generate live = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
+    q.replyTo().tell(new GenerationEvent.Queued("q", GPU_A, gpuActor.ref(), 0, 60_000));
+    for (GpuActor.Generate g : List.of(silent, live)) {
+      g.replyTo().tell(new GenerationEvent.Queued(g.request().requestId(), GPU_A, gpuActor.ref(), 0, 60_000));
+      g.replyTo().tell(new GenerationEvent.Started(g.request().requestId(), "m", GPU_A, 3, model.ref()));
+    }
+    assertInstanceOf(GenerationEvent.Started.class, silentClient.receiveMessage());
+    assertInstanceOf(GenerationEvent.Started.class, liveClient.receiveMessage());
+    // a request on GPU_B (another node) is not concerned
+    TestProbe<GpuActor.Command> gpuActorB = testKit.createTestProbe();
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("o", "m", 5), otherNodeClient.ref()));
+    GpuActor.Generate other = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class); // cached placement: GPU_A
+    other.replyTo().tell(new GenerationEvent.Queued("o", GPU_B, gpuActorB.ref(), 0, 60_000)); // a GPU that took it after a redirect
+
+    rig.frontend().tell(new Frontend.NodeAvailability(GPU_A.host(), GPU_A.port(), false)); // GPU_A's node crashed (or stalls)
+    for (int i = 0; i < 4; i++) { // the live stream keeps delivering tokens past the grace (4 x 200 ms)
+      live.replyTo().tell(new GenerationEvent.Chunk("l", "a", 7, 0));
+      assertInstanceOf(GenerationEvent.Chunk.class, liveClient.receiveMessage());
+      liveClient.expectNoMessage(Duration.ofMillis(200));
+    }
+    GenerationEvent.Rejected r = assertInstanceOf(GenerationEvent.Rejected.class, queuedClient.receiveMessage(Duration.ofSeconds(3)));
+    assertTrue(r.rejection().retryAfterSeconds() > 0, "queued: retryable " + r.rejection());
+    GenerationEvent.Completed cut = assertInstanceOf(GenerationEvent.Completed.class, silentClient.receiveMessage(Duration.ofSeconds(3)));
+    assertEquals(io.prism.runtime.engine.FinishReason.FAILED, cut.reason());
+    live.replyTo().tell(new GenerationEvent.Completed("l", io.prism.runtime.engine.FinishReason.LENGTH, "", 3, 4, ""));
+    assertEquals(io.prism.runtime.engine.FinishReason.LENGTH, assertInstanceOf(GenerationEvent.Completed.class, liveClient.receiveMessage()).reason());
+    otherNodeClient.expectNoMessage(Duration.ofMillis(300)); // still waiting on GPU_B, whose node is fine
   }
 }

@@ -41,7 +41,12 @@ class ClusterFailoverTest {
   }
 
   private PrismNode node(String name, Address seed) {
-    String extra = "prism.placement.round-interval = 0s\n" + (seed == null ? "" : "pekko.cluster.seed-nodes = [\"" + seed + "\"]\nprism.node.join-self = off\n");
+    return node(name, seed, "");
+  }
+
+  private PrismNode node(String name, Address seed, String config) {
+    String extra = config + "\nprism.placement.round-interval = 0s\n"
+        + (seed == null ? "" : "pekko.cluster.seed-nodes = [\"" + seed + "\"]\nprism.node.join-self = off\n");
     PrismNode n = PrismNode.start(name, TestSupport.config(extra), List.of(new HostDevice(0, 64 * 1024, 1)), ModelStore.fileLoader());
     nodes.add(n);
     return n;
@@ -80,9 +85,11 @@ class ClusterFailoverTest {
   }
 
   @Test
-  void aNewSingletonRestoresTheReplicatedCatalogAndPlacesTheModelsOfTheNodeItLost() throws Exception {
-    PrismNode a = node("prism-failover", null); // oldest: runs the placement singleton
-    PrismNode b = node("prism-failover", address(a));
+  void aNewSingletonRestoresTheReplicatedCatalogAndPlacesTheModelsOfTheNodeItLostOnceEveryUpNodeReported() throws Exception {
+    // a restore grace far beyond the test's bound: the lost model is placed because every up node (b) reported its GPU
+    String grace = "prism.placement.restore-grace = 10m";
+    PrismNode a = node("prism-failover", null, grace); // oldest: runs the placement singleton
+    PrismNode b = node("prism-failover", address(a), grace);
     awaitGpus(a, 2);
     placeOn(a, "on-a", a.localGpus().get(0));
     placeOn(a, "on-b", b.localGpus().get(0));

@@ -460,6 +460,18 @@ public final class ModelEngine implements AutoCloseable {
     return PrefillSpeed.measure(backend, blocks, Math.min(options.prefillChunk(), config.maxSeqLen()), clock);
   }
 
+  /**
+   * {@link #measurePrefillTokensPerSecond()} one pass at a time ({@link PrefillSpeed.Probe}): the
+   * caller runs {@link PrefillSpeed.Probe#pass()} until it returns false, reads the speed and closes
+   * the probe, before serving.
+   *
+   * @throws IllegalStateException if closed
+   */
+  public PrefillSpeed.Probe prefillProbe() {
+    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    return PrefillSpeed.Probe.start(backend, blocks, Math.min(options.prefillChunk(), config.maxSeqLen()), clock);
+  }
+
   /** Counters since construction. */
   public EngineStats stats() {
     return new EngineStats(stepper.steps, stepper.stalledSteps, stepper.computedTokens, batcher.cachedTokens(), requests.generatedTokens, batcher.preemptions(),

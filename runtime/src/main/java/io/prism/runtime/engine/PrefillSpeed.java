@@ -65,29 +65,112 @@ public final class PrefillSpeed {
    * @throws IllegalArgumentException if {@code tokens} is out of range
    */
   static double measure(ForwardBackend backend, BlockManager blocks, int tokens, LongSupplier clockNanos) {
-    ModelConfig c = backend.config();
-    if (tokens < 1 || tokens > c.maxSeqLen()) throw new IllegalArgumentException("tokens must be in [1, " + c.maxSeqLen() + "], got " + tokens);
-    double fallback = estimate(c, FALLBACK_FLOPS_PER_SECOND);
-    if (!backend.weightsResident()) return fallback;
-    int numBlocks = (tokens + blocks.blockSize() - 1) / blocks.blockSize();
-    if (!(blocks.allocate(numBlocks) instanceof BlockManager.Allocation.Granted g)) return fallback;
-    try {
-      int[] ids = new int[tokens];
-      for (int i = 0; i < tokens; i++) ids[i] = (3 + i) % c.vocabSize();
-      ForwardBatch batch = new ForwardBatch(List.of(new ForwardBatch.Entry(ids, 0, g.blockIds(), true)));
-      float[][] logits = {new float[c.vocabSize()]};
-      long best = Long.MAX_VALUE;
-      long spent = 0;
-      for (int pass = 0; pass < MAX_PASSES && (pass < MIN_PASSES || spent < BUDGET_NANOS); pass++) {
-        long start = clockNanos.getAsLong();
-        backend.forward(batch, logits);
-        long elapsed = clockNanos.getAsLong() - start;
-        spent += Math.max(0, elapsed);
-        best = Math.min(best, elapsed);
+    try (Probe p = Probe.start(backend, blocks, tokens, clockNanos)) {
+      while (p.pass()) {
+        // one timed prefill per call
       }
-      return best > 0 ? tokens * 1e9 / best : fallback;
-    } finally {
-      blocks.free(g.blockIds());
+      return p.tokensPerSecond();
+    }
+  }
+
+  /**
+   * {@link #measure} one pass at a time, so that a caller sharing its thread with other work (a
+   * device's one engine thread, stepping its other models) can let that work run between passes:
+   * call {@link #pass()} until it returns false, then read {@link #tokensPerSecond()}; {@link
+   * #close()} frees the borrowed KV blocks (also when abandoned early). A cold JVM's first host passes
+   * take seconds on a loaded machine; one pass at a time they no longer stall a neighbour's steps for
+   * all of them at once.
+   *
+   * <p>Threading: the engine thread, like the block manager and backend it uses.
+   */
+  public static final class Probe implements AutoCloseable {
+    private final ForwardBackend backend;
+    private final BlockManager blocks;
+    private final LongSupplier clockNanos;
+    private final int tokens;
+    private final double fallback;
+    private final int[] blockIds; // null: cannot time (weights evicted, no KV memory)
+    private final ForwardBatch batch;
+    private final float[][] logits;
+    private long best = Long.MAX_VALUE;
+    private long spent;
+    private int passes;
+    private boolean closed;
+
+    private Probe(ForwardBackend backend, BlockManager blocks, int tokens, LongSupplier clockNanos, double fallback, int[] blockIds) {
+      this.backend = backend;
+      this.blocks = blocks;
+      this.tokens = tokens;
+      this.clockNanos = clockNanos;
+      this.fallback = fallback;
+      this.blockIds = blockIds;
+      ModelConfig c = backend.config();
+      if (blockIds == null) {
+        this.batch = null;
+        this.logits = null;
+      } else {
+        int[] ids = new int[tokens];
+        for (int i = 0; i < tokens; i++) ids[i] = (3 + i) % c.vocabSize();
+        this.batch = new ForwardBatch(List.of(new ForwardBatch.Entry(ids, 0, blockIds, true)));
+        this.logits = new float[][] {new float[c.vocabSize()]};
+      }
+    }
+
+    /**
+     * Borrows the KV blocks of a prefill of {@code tokens} tokens (ids {@code 3, 4, ...} modulo the
+     * vocabulary size); times nothing yet.
+     *
+     * @throws IllegalArgumentException if {@code tokens} is not in {@code [1, maxSeqLen]}
+     */
+    public static Probe start(ForwardBackend backend, BlockManager blocks, int tokens, LongSupplier clockNanos) {
+      ModelConfig c = backend.config();
+      if (tokens < 1 || tokens > c.maxSeqLen()) throw new IllegalArgumentException("tokens must be in [1, " + c.maxSeqLen() + "], got " + tokens);
+      double fallback = estimate(c, FALLBACK_FLOPS_PER_SECOND);
+      if (!backend.weightsResident()) return new Probe(backend, blocks, tokens, clockNanos, fallback, null);
+      int numBlocks = (tokens + blocks.blockSize() - 1) / blocks.blockSize();
+      if (!(blocks.allocate(numBlocks) instanceof BlockManager.Allocation.Granted g)) return new Probe(backend, blocks, tokens, clockNanos, fallback, null);
+      return new Probe(backend, blocks, tokens, clockNanos, fallback, g.blockIds());
+    }
+
+    /**
+     * Runs one timed prefill if more are wanted ({@link #MIN_PASSES}, then more until {@link
+     * #BUDGET_NANOS} is spent, at most {@link #MAX_PASSES}).
+     *
+     * @return whether another pass is wanted
+     * @throws IllegalStateException if closed
+     */
+    public boolean pass() {
+      if (closed) throw new IllegalStateException("prefill probe is closed");
+      if (!wantsMore()) return false;
+      long start = clockNanos.getAsLong();
+      backend.forward(batch, logits);
+      long elapsed = clockNanos.getAsLong() - start;
+      spent += Math.max(0, elapsed);
+      best = Math.min(best, elapsed);
+      passes++;
+      return wantsMore();
+    }
+
+    private boolean wantsMore() {
+      return blockIds != null && passes < MAX_PASSES && (passes < MIN_PASSES || spent < BUDGET_NANOS);
+    }
+
+    /** Passes run so far. */
+    public int passes() {
+      return passes;
+    }
+
+    /** Tokens per second of the fastest pass so far, or the {@link #estimate} fallback when it could not time. */
+    public double tokensPerSecond() {
+      return passes > 0 && best > 0 && best != Long.MAX_VALUE ? tokens * 1e9 / best : fallback;
+    }
+
+    /** Frees the borrowed blocks (never cached). Idempotent. */
+    @Override
+    public void close() {
+      if (closed) return;
+      closed = true;
+      if (blockIds != null) blocks.free(blockIds);
     }
   }
 }

@@ -261,4 +261,29 @@ class EngineReclaimHooksTest {
     assertEquals(estimate, timed.measurePrefillTokensPerSecond(), "evicted: nothing to time");
     timed.close();
   }
+
+  @Test
+  void prefillProbeTimesOnePassPerCallAndGivesItsBlocksBackWhenClosedEvenIfAbandoned() {
+    PagePool pool = new PagePool(fx.memory, 1024 * EngineFixture.PAGE, 0);
+    long[] ticks = {0};
+    ModelEngine e = fx.engine("p", pool, OPTIONS, () -> ticks[0] += MS); // every reading 1 ms later: each pass takes 1 ms
+    PrefillSpeed.Probe p = e.prefillProbe();
+    assertTrue(e.usedBlocks() > 0, "it borrows the blocks of one prefill");
+    int calls = 1;
+    while (p.pass()) calls++;
+    assertEquals(calls, p.passes(), "one pass per call");
+    assertEquals(PrefillSpeed.MAX_PASSES, p.passes(), "1 ms passes never spend the 250 ms budget: capped");
+    assertEquals(false, p.pass(), "no pass after the last");
+    assertEquals(PrefillSpeed.MAX_PASSES, p.passes());
+    assertEquals(OPTIONS.prefillChunk() * 1000.0, p.tokensPerSecond(), 1e-9);
+    p.close();
+    assertEquals(0, e.usedBlocks(), "the blocks it borrowed are back");
+
+    PrefillSpeed.Probe abandoned = e.prefillProbe();
+    assertTrue(abandoned.pass());
+    abandoned.close();
+    abandoned.close(); // idempotent
+    assertEquals(0, e.usedBlocks(), "an abandoned probe gives its blocks back too");
+    e.close();
+  }
 }

@@ -82,6 +82,11 @@ public final class FailoverBenchCommand implements Callable<Integer> {
   @Option(names = "--node-opt", paramLabel = "KEY=VALUE", description = "setting of every node as -DKEY=VALUE (wins over the profile; repeatable)")
   Map<String, String> nodeOptions = new LinkedHashMap<>();
 
+  @Option(names = "--client-retries", defaultValue = "2",
+      description = "retries of a retryable failure (x-should-retry: true, 408/409/429/5xx without x-should-retry: false, a lost connection), "
+          + "as the OpenAI clients make them; 0 counts every such failure (default: ${DEFAULT-VALUE})")
+  int clientRetries;
+
   @Option(names = "--log-dir", defaultValue = "target/prism-cluster", description = "node logs go under it (default: ${DEFAULT-VALUE})")
   Path logDir;
 
@@ -93,10 +98,10 @@ public final class FailoverBenchCommand implements Callable<Integer> {
     for (String s : scenarios) chosen.add(FailoverScenario.parse(s));
     Path profilePath = "none".equals(profile) ? null : findUpwards(Path.of(profile));
     FailoverRun.Settings settings = new FailoverRun.Settings(nodes, models, model, rate, promptTokens, maxTokens, requestTimeout, warmup, duration,
-        profilePath, nodeOptions, gpusPerNode, gpuMemory, logDir);
+        profilePath, nodeOptions, gpusPerNode, gpuMemory, logDir, clientRetries);
     out.printf("prism bench failover: %d nodes x %d host GPU(s), %d x %s, %.1f req/s per model (%d-token prompts, %d tokens), client bound %d s,"
-        + " %d s warm-up, %d s after the event; profile %s%n", nodes, gpusPerNode, models, model, rate, promptTokens, maxTokens,
-        requestTimeout.toSeconds(), warmup.toSeconds(), duration.toSeconds(), profilePath == null ? "none" : profilePath);
+        + " %d s warm-up, %d s after the event, %d client retries; profile %s%n", nodes, gpusPerNode, models, model, rate, promptTokens, maxTokens,
+        requestTimeout.toSeconds(), warmup.toSeconds(), duration.toSeconds(), clientRetries, profilePath == null ? "none" : profilePath);
     out.println(settingsLine(profilePath, nodeOptions));
     out.flush();
     List<FailoverRow> rows = new ArrayList<>();
@@ -106,7 +111,7 @@ public final class FailoverBenchCommand implements Callable<Integer> {
         rows.add(run.run(s));
       } catch (Exception e) {
         err.println("prism bench failover: scenario " + s.label() + " could not run: " + e);
-        rows.add(new FailoverRow(s.label(), "-", 0, 0, 0, 0, -1, Double.NaN, Double.NaN, false, "COULD NOT RUN: " + e.getMessage(), Map.of()));
+        rows.add(new FailoverRow(s.label(), "-", 0, 0, 0, 0, 0, -1, Double.NaN, Double.NaN, false, "COULD NOT RUN: " + e.getMessage(), Map.of()));
       }
     }
     out.println(FailoverRow.header());
@@ -138,8 +143,11 @@ public final class FailoverBenchCommand implements Callable<Integer> {
     Config r = PrismConfig.load(c);
     String[] keys = {"pekko.cluster.failure-detector.heartbeat-interval", "pekko.cluster.failure-detector.acceptable-heartbeat-pause",
         "pekko.cluster.failure-detector.threshold", "pekko.cluster.downing-provider-class", "pekko.cluster.split-brain-resolver.active-strategy",
-        "pekko.cluster.split-brain-resolver.stable-after", "pekko.cluster.down-removal-margin", "pekko.cluster.singleton.hand-over-retry-interval",
-        "prism.frontend.placement-cache-ttl", "prism.frontend.resolve-timeout", "prism.node.ask-timeout"};
+        "pekko.cluster.split-brain-resolver.stable-after", "pekko.cluster.split-brain-resolver.down-all-when-unstable",
+        "pekko.cluster.singleton-proxy.singleton-identification-interval", "pekko.cluster.down-removal-margin", "pekko.cluster.singleton.hand-over-retry-interval",
+        "prism.frontend.placement-cache-ttl", "prism.frontend.resolve-timeout", "prism.frontend.lookup-timeout", "prism.frontend.delivery-timeout",
+        "prism.frontend.start-grace", "prism.frontend.token-timeout", "prism.placement.restore-grace", "prism.node.ask-timeout",
+        "prism.node.drain-timeout"};
     StringBuilder sb = new StringBuilder("settings:");
     for (String k : keys) {
       String shortKey = k.replace("pekko.cluster.", "").replace("prism.", "");

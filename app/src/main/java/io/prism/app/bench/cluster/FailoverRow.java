@@ -23,7 +23,8 @@ import java.util.TreeMap;
  * @param scenario the scenario's name
  * @param target what the event hit (node and role)
  * @param sent requests sent
- * @param ok requests that succeeded
+ * @param ok requests that succeeded (on the first attempt or on a client retry)
+ * @param retried of those, requests that succeeded only on a client retry (after a retryable 503 or a lost connection)
  * @param failed requests that failed (error status, error frame, cut stream, connection failure)
  * @param hung requests with no complete answer within the client's bound
  * @param unaffectedFailed failed plus hung requests for models not on the event's node, -1 if not applicable
@@ -33,7 +34,7 @@ import java.util.TreeMap;
  * @param notes scenario-specific facts (exit time after SIGTERM, rejoin), empty if none
  * @param failures distinct failure details (status and body excerpt) with their counts
  */
-public record FailoverRow(String scenario, String target, int sent, int ok, int failed, int hung, int unaffectedFailed, double firstOkSeconds,
+public record FailoverRow(String scenario, String target, int sent, int ok, int retried, int failed, int hung, int unaffectedFailed, double firstOkSeconds,
     double steadySeconds, boolean catalogIntact, String notes, Map<String, Integer> failures) {
 
   /**
@@ -45,11 +46,14 @@ public record FailoverRow(String scenario, String target, int sent, int ok, int 
    */
   public static FailoverRow of(String scenario, String target, List<RequestRecord> records, Set<String> affected, boolean allAffected,
       long eventNanos, boolean catalogIntact, String notes) {
-    int ok = 0, failed = 0, hung = 0, unaffected = 0;
+    int ok = 0, retried = 0, failed = 0, hung = 0, unaffected = 0;
     Map<String, Integer> failures = new TreeMap<>();
     for (RequestRecord r : records) {
       switch (r.outcome()) {
-        case OK -> ok++;
+        case OK -> {
+          ok++;
+          if (r.attempts() > 1) retried++;
+        }
         case FAILED -> failed++;
         case HUNG -> hung++;
       }
@@ -68,7 +72,7 @@ public record FailoverRow(String scenario, String target, int sent, int ok, int 
     if (after.isEmpty() || lastBad == after.size() - 1) steady = Double.NaN;
     else if (lastBad < 0) steady = 0;
     else steady = after.get(lastBad + 1).sentSecondsAfter(eventNanos);
-    return new FailoverRow(scenario, target, records.size(), ok, failed, hung, allAffected ? -1 : unaffected, firstOk, steady, catalogIntact,
+    return new FailoverRow(scenario, target, records.size(), ok, retried, failed, hung, allAffected ? -1 : unaffected, firstOk, steady, catalogIntact,
         notes, failures);
   }
 
@@ -81,13 +85,13 @@ public record FailoverRow(String scenario, String target, int sent, int ok, int 
 
   /** Header line of the table. */
   public static String header() {
-    return String.format(Locale.ROOT, "%-20s %-18s %6s %6s %6s %6s %10s %10s %9s %8s  %s", "scenario", "target", "sent", "ok", "failed", "hung",
+    return String.format(Locale.ROOT, "%-20s %-18s %6s %6s %7s %6s %6s %10s %10s %9s %8s  %s", "scenario", "target", "sent", "ok", "retried", "failed", "hung",
         "unaff_fail", "first_ok_s", "steady_s", "catalog", "notes");
   }
 
   /** This row, aligned with {@link #header()}. */
   public String line() {
-    return String.format(Locale.ROOT, "%-20s %-18s %6d %6d %6d %6d %10s %10s %9s %8s  %s", scenario, target, sent, ok, failed, hung,
+    return String.format(Locale.ROOT, "%-20s %-18s %6d %6d %7d %6d %6d %10s %10s %9s %8s  %s", scenario, target, sent, ok, retried, failed, hung,
         unaffectedFailed < 0 ? "-" : String.valueOf(unaffectedFailed), unaffectedFailed < 0 ? "-" : seconds(firstOkSeconds),
         unaffectedFailed < 0 ? "-" : seconds(steadySeconds),
         catalogIntact ? "intact" : "BROKEN", notes);

@@ -81,12 +81,17 @@ public final class LocalCluster implements AutoCloseable {
   private final Path modelsDir;
   private final ClusterHttp http = new ClusterHttp();
   private final Thread killer;
+  /** Set before the shutdown hook kills the nodes: a process started after it is killed by its launcher. */
+  private volatile boolean killing;
 
   private LocalCluster(Options options, List<LocalNode> nodes, Path modelsDir) {
     this.options = options;
     this.nodes = List.copyOf(nodes);
     this.modelsDir = modelsDir;
-    this.killer = new Thread(() -> nodes.forEach(LocalNode::kill9), "local-cluster-killer");
+    this.killer = new Thread(() -> {
+      killing = true;
+      nodes.forEach(LocalNode::kill9);
+    }, "local-cluster-killer");
     Runtime.getRuntime().addShutdownHook(killer);
   }
 
@@ -198,6 +203,7 @@ public final class LocalCluster implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     pb.environment().remove("PRISM_MODELS");
     node.started(pb.start(), log);
+    if (killing) node.kill9(); // the JVM is exiting and its hook may have passed this node already: no orphan
   }
 
   /**

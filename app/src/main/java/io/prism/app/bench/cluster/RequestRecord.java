@@ -10,8 +10,14 @@ package io.prism.app.bench.cluster;
  * @param outcome how it ended
  * @param status HTTP status, -1 if none came (connection failed, or hung)
  * @param detail the error (body excerpt or exception), empty when ok
+ * @param attempts attempts made (1, plus the client's retries; {@link SteadyLoad})
  */
-public record RequestRecord(String model, String node, long sentNanos, long endNanos, Outcome outcome, int status, String detail) {
+public record RequestRecord(String model, String node, long sentNanos, long endNanos, Outcome outcome, int status, String detail, int attempts) {
+  /** One attempt. */
+  public RequestRecord(String model, String node, long sentNanos, long endNanos, Outcome outcome, int status, String detail) {
+    this(model, node, sentNanos, endNanos, outcome, status, detail, 1);
+  }
+
   /** How a request ended. */
   public enum Outcome {
     /** 200 and a stream that ran to {@code data: [DONE]} without an error frame. */

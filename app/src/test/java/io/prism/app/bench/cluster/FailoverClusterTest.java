@@ -23,11 +23,12 @@ import org.junit.jupiter.api.Timeout;
  * rolling restart fail nothing; every model is still listed and servable at the end; a restarted
  * node gets models.
  *
- * <p>They fail on the code before the fixes of issue 10 (hence the tag: {@code cluster} is left out
- * of the default {@code mvn test}; run them with {@code mvn -Pcluster test -pl app -am}). Each test
- * is bounded (JUnit timeout: 3 min, rejoin 4 min, rolling restart 5.5 min; on an idle 2-core machine
- * a kill test takes about 1.5 min, most of it three JVMs starting; on one shared with other builds
- * up to 2.5 min) and stops every process it started by PID, also when it fails (the
+ * <p>Tagged {@code cluster}: left out of the quick {@code mvn test}, run by {@code .ci/run} (and the
+ * README's test commands) as {@code mvn -Pcluster test -pl app -am}. Clients retry as the OpenAI
+ * clients do ({@link SteadyLoad}: a retryable 503 or a lost connection twice), so "failed" is what
+ * such a client sees. Each test is bounded (JUnit timeout: 5 min, rejoin 7 min, rolling restart 10
+ * min; on an idle 2-core machine a kill test takes about 1.5 min, most of it three JVMs starting; on
+ * one shared with other builds up to 4 min) and stops every process it started by PID, also when it fails (the
  * launcher's close, and its shutdown hook if the test JVM exits). Node logs: {@code
  * app/target/prism-cluster-tests/<time>-<scenario>/}. The test JVM's class path (surefire's, which has
  * this module's classes and all its dependencies) starts the nodes.
@@ -35,10 +36,12 @@ import org.junit.jupiter.api.Timeout;
 @Tag("cluster")
 class FailoverClusterTest {
   private static final double RECOVERY_GOAL_SECONDS = 15;
+  /** The OpenAI clients' default: a retryable 503 (x-should-retry: true) is retried twice before it is a failure. */
+  private static final int CLIENT_RETRIES = 2;
 
   private static FailoverRun.Settings settings(Duration observe) {
     return new FailoverRun.Settings(3, 3, "random:stories260K", 2, 16, 32, Duration.ofSeconds(15), Duration.ofSeconds(3), observe,
-        FailoverBenchCommand.findUpwards(Path.of("conf/cluster-3-nodes.conf")), Map.of(), 1, "128MiB", Path.of("target/prism-cluster-tests"));
+        FailoverBenchCommand.findUpwards(Path.of("conf/cluster-3-nodes.conf")), Map.of(), 1, "128MiB", Path.of("target/prism-cluster-tests"), CLIENT_RETRIES);
   }
 
   private static FailoverRow run(FailoverScenario s, Duration observe) throws Exception {
@@ -64,19 +67,19 @@ class FailoverClusterTest {
   }
 
   @Test
-  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void killOfAModelNodeHangsNothingAndItsModelsServeAgainWithin15Seconds() throws Exception {
     assertSurvived(run(FailoverScenario.KILL_MODEL_NODE, Duration.ofSeconds(20)));
   }
 
   @Test
-  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void killOfTheSingletonNodeHangsNothingLosesNoModelAndItsModelsServeAgainWithin15Seconds() throws Exception {
     assertSurvived(run(FailoverScenario.KILL_SINGLETON_NODE, Duration.ofSeconds(20)));
   }
 
   @Test
-  @Timeout(value = 180, unit = TimeUnit.SECONDS)
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
   void sigtermWithRequestsInFlightDrainsWithoutAFailedRequestAndExits() throws Exception {
     FailoverRow r = run(FailoverScenario.SIGTERM, Duration.ofSeconds(20));
     assertEquals(0, r.failed(), "a SIGTERM must fail no request" + explain(r));
@@ -86,7 +89,7 @@ class FailoverClusterTest {
   }
 
   @Test
-  @Timeout(value = 240, unit = TimeUnit.SECONDS)
+  @Timeout(value = 420, unit = TimeUnit.SECONDS)
   void restartedNodeRejoinsAndGetsModels() throws Exception {
     FailoverRow r = run(FailoverScenario.REJOIN, Duration.ofSeconds(20));
     assertTrue(r.notes().contains("; got "), "the restarted node must get models" + explain(r));
@@ -96,7 +99,7 @@ class FailoverClusterTest {
   }
 
   @Test
-  @Timeout(value = 330, unit = TimeUnit.SECONDS)
+  @Timeout(value = 600, unit = TimeUnit.SECONDS)
   void rollingRestartOfEveryNodeFailsNoRequest() throws Exception {
     FailoverRow r = run(FailoverScenario.ROLLING_RESTART, Duration.ofSeconds(5));
     assertEquals(0, r.failed(), "a rolling restart must fail no request" + explain(r));

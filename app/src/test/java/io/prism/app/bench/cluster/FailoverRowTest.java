@@ -31,10 +31,12 @@ class FailoverRowTest {
         r("a", 5, 6.25, Outcome.OK), // first success ends at 6.25 s
         r("a", 7, 7.5, Outcome.FAILED), // the last failure of an affected model
         r("a", 9, 9.5, Outcome.OK), // steady from its send time, 9 s
-        r("a", 11, 11.5, Outcome.OK)));
+        r("a", 11, 11.5, Outcome.OK),
+        new RequestRecord("b", "node1", EVENT + 12 * S, EVENT + 15 * S, Outcome.OK, 200, "", 2))); // served on the client's retry
     FailoverRow row = FailoverRow.of("kill", "node2", rs, Set.of("a"), false, EVENT, true, "");
-    assertEquals(9, row.sent());
-    assertEquals(5, row.ok());
+    assertEquals(10, row.sent());
+    assertEquals(6, row.ok());
+    assertEquals(1, row.retried(), "the ok one that needed a retry");
     assertEquals(3, row.failed());
     assertEquals(1, row.hung());
     assertEquals(1, row.unaffectedFailed());

@@ -68,6 +68,65 @@ class SteadyLoadTest {
     }
   }
 
+  @Test
+  @Timeout(value = 30, unit = TimeUnit.SECONDS)
+  void retriesRetryableFailuresAsTheOpenAiClientsDoAndNothingElse() throws Exception {
+    ExecutorService threads = Executors.newCachedThreadPool();
+    Map<String, java.util.concurrent.atomic.AtomicInteger> tries = new java.util.concurrent.ConcurrentHashMap<>();
+    HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 64);
+    server.setExecutor(threads);
+    server.createContext("/v1/completions", ex -> {
+      String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      String model = body.substring(body.indexOf("\"model\":\"") + 9, body.indexOf("\",\"prompt\""));
+      int n = tries.computeIfAbsent(body, b -> new java.util.concurrent.atomic.AtomicInteger()).incrementAndGet();
+      try (ex) {
+        switch (model) {
+          case "flaky" -> { // a retryable 503 on the first attempt (a node leaving), then served
+            if (n == 1) {
+              ex.getResponseHeaders().add("x-should-retry", "true");
+              ex.getResponseHeaders().add("Retry-After", "1");
+              send(ex, 503, "{\"error\":{\"message\":\"leaving\"}}");
+            } else {
+              send(ex, 200, "data: {\"choices\":[{\"text\":\"a\",\"finish_reason\":null}]}\n\ndata: [DONE]\n\n");
+            }
+          }
+          case "final" -> { // not retryable: x-should-retry: false (an SLO the model cannot meet)
+            ex.getResponseHeaders().add("x-should-retry", "false");
+            send(ex, 503, "{\"error\":{\"message\":\"slo\"}}");
+          }
+          case "bad" -> send(ex, 400, "{\"error\":{\"message\":\"bad field\"}}");
+          default -> { // always retryable: given up after 2 retries
+            ex.getResponseHeaders().add("x-should-retry", "true");
+            send(ex, 503, "{\"error\":{\"message\":\"down\"}}");
+          }
+        }
+      }
+    });
+    server.start();
+    try {
+      LocalNode node = new LocalNode(0, server.getAddress().getPort(), 1);
+      List<String> models = List.of("flaky", "final", "bad", "down");
+      SteadyLoad load = new SteadyLoad(new ClusterHttp(), new SteadyLoad.Options(models, 2, 4, 8, BOUND, 2), List.of(node));
+      load.start();
+      LockSupport.parkNanos(Duration.ofMillis(1200).toNanos()); // a load window, not a wait for an event
+      List<RequestRecord> records = load.stopAndAwait();
+      Map<String, List<RequestRecord>> byModel = records.stream().collect(Collectors.groupingBy(RequestRecord::model));
+      assertEquals(models.size(), byModel.size(), records.toString());
+      for (RequestRecord r : byModel.get("flaky")) {
+        assertTrue(r.ok() && r.attempts() == 2, r.toString());
+        assertTrue(r.latencySeconds() >= 1.0, "waited Retry-After: " + r);
+      }
+      byModel.get("final").forEach(r -> assertTrue(r.outcome() == Outcome.FAILED && r.attempts() == 1, r.toString()));
+      byModel.get("bad").forEach(r -> assertTrue(r.outcome() == Outcome.FAILED && r.attempts() == 1 && r.status() == 400, r.toString()));
+      byModel.get("down").forEach(r -> assertTrue(r.outcome() == Outcome.FAILED && r.attempts() == 3 && r.status() == 503, r.toString()));
+      int sentToServer = tries.values().stream().mapToInt(java.util.concurrent.atomic.AtomicInteger::get).sum();
+      assertEquals(records.stream().mapToInt(RequestRecord::attempts).sum(), sentToServer);
+    } finally {
+      server.stop(0);
+      threads.shutdownNow();
+    }
+  }
+
   private static void answer(HttpExchange ex, CountDownLatch release) throws IOException {
     String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
     String model = body.substring(body.indexOf("\"model\":\"") + 9, body.indexOf("\",\"prompt\""));
