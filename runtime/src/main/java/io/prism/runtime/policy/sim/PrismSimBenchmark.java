@@ -20,6 +20,7 @@ import java.util.Map;
  *   ttftScale=5  tpotScale=5  zipf=1.0  on=60  off=150 (s)  compression=10  traces=(../shared/traces)
  *   verbose=false (true: per-model rows)
  *   cooldown=600 (s)  perGpu=1  perRound=2 (Prism's migration budget, see MigrationBudget)
+ *   noGuard=false (true: also Prism without the TPOT co-location guard, TpotColocation)
  * </pre>
  * Run: {@code java -cp runtime/target/classes io.prism.runtime.policy.sim.PrismSimBenchmark models=8 rate=5}.
  */
@@ -77,8 +78,11 @@ public final class PrismSimBenchmark {
         Integer.toString(d.migrationLimits().maxConcurrentPerGpu()))), Integer.parseInt(a.getOrDefault("perRound",
         Integer.toString(d.migrationLimits().maxPerRound()))));
     SimPolicy prism = new SimPolicy(d.name(), d.elasticKv(), d.idleEviction(), d.eagerEviction(), d.relocation(), d.deadlineAdmission(),
-        d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits);
-    List<SimPolicy> policies = List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION);
+        d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits, d.tpotGuard(), d.maxResidentModels(),
+        d.swapOverhead(), d.requestGroups());
+    List<SimPolicy> policies = new ArrayList<>(List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER));
+    if (Boolean.parseBoolean(a.getOrDefault("noGuard", "false"))) policies.add(prism.withTpotGuard(false).named("Prism-no-guard"));
+    policies.addAll(List.of(SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION, SimPolicy.SERVERLESS_LLM, SimPolicy.QLM));
     System.out.println("gpus  policy           attain   ttft    tpot   goodput  rejected  activations  migrations  evictions  preemptions");
     Map<String, Integer> gpusFor99 = new LinkedHashMap<>();
     Map<String, Integer> gpusFor99Ttft = new LinkedHashMap<>();

@@ -114,6 +114,7 @@ final class SimulatedEngine {
       SimInstance target = r.instance != null ? r.instance : r.model.serving;
       if (inst != null && target != inst) continue;
       if (r.instance == null) { // not admitted yet: its whole prompt's KV must fit
+        if (target.groupClosed && !r.resumed()) continue; // QLM: this model's request group is over
         long need = kvBytesFor(r.model, r.prefillTokens());
         if (newBytes + need > available(target, true)) continue;
         newBytes += need;
