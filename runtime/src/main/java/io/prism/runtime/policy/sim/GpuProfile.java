@@ -29,6 +29,14 @@ public record GpuProfile(String name, long memoryBudgetBytes, double hbmBytesPer
   public static final GpuProfile H100 = new GpuProfile("H100-80GB", 72_000_000_000L, 3.35e12 * 0.8, 989e12 * 0.5, 25e9,
       1_000_000L, 100_000_000L);
 
+  /**
+   * H200 SXM 141 GB: 125 GB for weights and KV (the rest for workspace), 4.8 TB/s HBM at 80%, 989
+   * TFLOP/s bf16 at 50%, 49 GB/s host link (our H200 copied 16.06 GB of pinned weights in 0.327 s,
+   * {@code prism bench engine}), 1 ms per step, 100 ms per activation.
+   */
+  public static final GpuProfile H200 = new GpuProfile("H200-141GB", 125_000_000_000L, 4.8e12 * 0.8, 989e12 * 0.5, 49e9,
+      1_000_000L, 100_000_000L);
+
   /** Prefill throughput of {@code m} in tokens per second (compute part only). */
   public double prefillTokensPerSecond(ModelProfile m) {
     return effectiveFlops / (2 * m.params());

@@ -11,6 +11,12 @@ public final class SimCounters {
   int evictions;
   int preemptions;
   int rejected;
+  int peakResidentModels;
+
+  /** Most models whose weights one GPU held at once (being loaded included), checked at every step and activation. */
+  public int peakResidentModels() {
+    return peakResidentModels;
+  }
 
   /** Weight loads onto a GPU after the start (activations of evicted or unplaced models, and migration targets). */
   public int activations() {

@@ -89,9 +89,9 @@ public final class Simulator {
     this.idlePolicy = new IdleEvictionPolicy(policy.idleThreshold());
     this.reclaimPolicy = new ReclaimPolicy(policy.idleThreshold());
     // one-model-per-GPU: a waiting model takes the GPU as soon as the resident one is quiet
-    // (prism.gpu.swap-idle-after = 0 in the real baselines); the keep-alive is the eager eviction
-    this.activationPolicy = policy.maxResidentModels() > 0 ? new ReclaimPolicy(Duration.ZERO, policy.maxResidentModels()) : reclaimPolicy;
-    for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes()));
+    // (idle 1 ns: nothing queued or running; prism.gpu.swap-idle-after = 1ms in the real baselines); the keep-alive is the eager eviction
+    this.activationPolicy = policy.maxResidentModels() > 0 ? new ReclaimPolicy(Duration.ofNanos(1), policy.maxResidentModels()) : reclaimPolicy;
+    for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes(), policy.maxResidentModels()));
     for (Workload.SimModel m : workload.models()) {
       Slo slo = slos.get(m.modelId());
       if (slo == null) throw new IllegalArgumentException("no SLO for model " + m.modelId());
@@ -132,6 +132,7 @@ public final class Simulator {
         events.poll().action().run();
       }
     }
+    for (SimGpu g : gpus) counters.peakResidentModels = Math.max(counters.peakResidentModels, g.peakInstances);
     return SimResult.of(policy.name(), gpus.size(), models.values(), requests, workload.durationNanos(), counters);
   }
 
@@ -431,6 +432,7 @@ public final class Simulator {
     g.weightBytes += inst.weightBytes();
     m.activating = inst;
     counters.activations++;
+    g.checkInvariants();
     schedule(now + gpu.activationNanos(m.spec.profile()) + policy.swapOverhead().toNanos(), () -> onReady(inst));
   }
 
