@@ -149,7 +149,7 @@ public final class Simulator {
           m.spec.profile().weightBytes(), -1));
     }
     List<GpuCapacity> caps = gpus.stream().map(g -> new GpuCapacity(g.id, g.budgetBytes)).toList();
-    Placement p = new KvprPlacement(0).place(demands, caps);
+    Placement p = guarded(new KvprPlacement(0)).place(demands, caps);
     Map<Integer, Integer> residents = new HashMap<>();
     p.assignment().forEach((id, gs) -> {
       // one-model-per-GPU systems start with the first model placed on each GPU (the busiest: KVPR
@@ -414,6 +414,14 @@ public final class Simulator {
     return TpotColocation.admits(resident, member(m));
   }
 
+  /** {@code p} with the TPOT co-location guard over every model when the policy has it. */
+  private KvprPlacement guarded(KvprPlacement p) {
+    if (!policy.tpotGuard()) return p;
+    Map<String, TpotColocation.Member> members = new HashMap<>();
+    for (SimModelState m : models.values()) members.put(m.id(), member(m));
+    return p.withTpotGuard(members);
+  }
+
   private TpotColocation.Member member(SimModelState m) {
     long context = 0;
     if (m.serving != null) for (SimRequest r : m.serving.running) context += r.contextTokens;
@@ -465,7 +473,7 @@ public final class Simulator {
       }
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
     }
-    Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
+    Placement p = guarded(new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau())).place(demands, caps);
     for (Move mv : migrationBudget.admit(p.migrations(), now, KvprPlacement.currentKvpr(demands, caps))) {
       SimModelState m = models.get(mv.modelId());
       SimGpu target = gpus.get(mv.toGpus().get(0));
