@@ -28,7 +28,7 @@ import picocli.CommandLine.Option;
  * Simulator} with each policy's {@link ReplayPolicy#sim()}; {@link GpuCountSearch} doubles then
  * bisects the GPU count). SLOs as the paper sets them: each model's P95 alone on a dedicated GPU of
  * the profile times {@code --slo-scale} ({@link SloCalibration}). The GPU profile is a built-in one
- * ({@code --profile h100}, {@code h200}) or the cost model a replay's calibration printed ({@code
+ * ({@code --profile h100}, {@code h200}, {@code cpu}) or the cost model a replay's calibration printed ({@code
  * --sim-profile HBM_GBps,PREFILL_GFLOPs,STEP_ms} with {@code --gpu-memory}). Prints one row per
  * policy: GPUs needed, attainment there and with one GPU fewer, and the counts simulated.
  *
@@ -69,7 +69,7 @@ public final class PlanCommand implements Callable<Integer> {
       description = "policies (names of prism bench replay; 'all' for the ablations too) (default: ${DEFAULT-VALUE})")
   List<String> policies;
 
-  @Option(names = "--profile", defaultValue = "h200", description = "built-in GPU profile: h100 or h200 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--profile", defaultValue = "h200", description = "built-in GPU profile: h100, h200 or cpu (a host device of the replay rig) (default: ${DEFAULT-VALUE})")
   String profile;
 
   @Option(names = "--sim-profile", paramLabel = "HBM_GBps,PREFILL_GFLOPs,STEP_ms",
@@ -140,7 +140,8 @@ public final class PlanCommand implements Callable<Integer> {
       return switch (profile.toLowerCase(Locale.ROOT)) {
         case "h100" -> GpuProfile.H100;
         case "h200" -> GpuProfile.H200;
-        default -> throw new CommandLine.ParameterException(spec.commandLine(), "--profile: h100 or h200, got '" + profile + "'");
+        case "cpu" -> GpuProfile.HOST_CPU;
+        default -> throw new CommandLine.ParameterException(spec.commandLine(), "--profile: h100, h200 or cpu, got '" + profile + "'");
       };
     }
     String[] v = simProfile.split(",");

@@ -12,7 +12,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Prints SLO attainment against the number of GPUs for Prism, MuxServe++ and a static partition on
+ * Prints SLO attainment against the number of GPUs for Prism (and its variants), MuxServe++, a static
+ * partition, ServerlessLLM-like and QLM-like ({@link SimPolicy}) on
  * one trace-driven workload (the paper's claim to check: the same attainment with about half the
  * GPUs). Arguments are {@code key=value}; defaults in brackets:
  * <pre>
