@@ -274,6 +274,7 @@ public final class GpuActor extends AbstractBehavior<GpuActor.Command> {
     return Behaviors.<Command>supervise(Behaviors.withTimers(timers -> Behaviors.setup(ctx -> {
       long incarnation = ThreadLocalRandom.current().nextLong();
       PagePool pool = new PagePool(device.memory(), settings.memoryBudgetBytes(), settings.reservePages());
+      pool.setMaxResidentOwners(settings.policies().maxResidentModels());
       ActorRef<PagePoolActor.Command> poolRef = ctx.spawn(PagePoolActor.create(gpu, device.description(), pool, settings.policies(), ctx.getSelf()),
           "page-pool", DispatcherSelector.fromConfig(PrismSettings.dispatcherId(device.index())));
       ctx.watchWith(poolRef, new PoolStopped());

@@ -26,13 +26,25 @@ import java.time.Duration;
  * @param swapIdleAfter {@code prism.gpu.swap-idle-after}: when a model needs room for its weights
  *     (loading, or activation after eviction), reclaim may evict models idle at least this long,
  *     least recently used first (time sharing: a GPU serves more models than it holds at once)
+ * @param maxResidentModels {@code prism.gpu.max-resident-models}: most models whose weights the GPU
+ *     holds at once, 0 for no limit; 1 is the one-model-per-GPU serving of the ServerlessLLM-like
+ *     and QLM-like baselines (the page pool refuses a second model's weights; reclaim evicts the
+ *     resident one once it is idle for {@code swap-idle-after})
+ * @param swapOverhead {@code prism.gpu.swap-overhead}: extra time every activation of evicted
+ *     weights takes before the model steps again (the engine restart of a QLM model swap); 0 for
+ *     Prism's pre-initialised engines
+ * @param requestGroups {@code prism.gpu.request-groups}: QLM's request groups: when a model's
+ *     weights cannot come in because of the residency limit, the resident models start no new
+ *     sequence for half the waiting model's TTFT SLO, so their current group ends and the swap happens
  */
 public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, boolean deadlineAdmission, Duration reclaimTimeout,
-    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps, int maxQueuedRequests, Duration swapIdleAfter) {
+    Duration reclaimRetry, int eventLogSize, boolean checkInvariants, int traceSteps, int maxQueuedRequests, Duration swapIdleAfter,
+    int maxResidentModels, Duration swapOverhead, boolean requestGroups) {
 
   /** The defaults of {@code reference.conf}. */
   public static final GpuPolicySettings DEFAULTS =
-      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0, 4096, Duration.ofSeconds(1));
+      new GpuPolicySettings(Duration.ofSeconds(45), true, true, Duration.ofSeconds(5), Duration.ofMillis(20), 100, false, 0, 4096, Duration.ofSeconds(1),
+          0, Duration.ZERO, false);
 
   public GpuPolicySettings {
     if (idleEviction == null || idleEviction.isNegative()) throw new IllegalArgumentException("prism.gpu.idle-eviction must be >= 0, got " + idleEviction);
@@ -43,6 +55,12 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     if (eventLogSize < 1) throw new IllegalArgumentException("prism.gpu.event-log-size must be >= 1, got " + eventLogSize);
     if (traceSteps < 0) throw new IllegalArgumentException("prism.gpu.trace-steps must be >= 0, got " + traceSteps);
     if (swapIdleAfter == null || swapIdleAfter.isNegative()) throw new IllegalArgumentException("prism.gpu.swap-idle-after must be >= 0, got " + swapIdleAfter);
+    if (maxResidentModels < 0) throw new IllegalArgumentException("prism.gpu.max-resident-models must be >= 0, got " + maxResidentModels);
+    if (swapOverhead == null || swapOverhead.isNegative()) throw new IllegalArgumentException("prism.gpu.swap-overhead must be >= 0, got " + swapOverhead);
+    if (maxResidentModels > 0 && !evictIdleModels) {
+      throw new IllegalArgumentException("prism.gpu.max-resident-models = " + maxResidentModels + " needs prism.gpu.evict-idle-models = on "
+          + "(a model can only take the GPU when the resident one is evicted)");
+    }
     if (maxQueuedRequests < 1) throw new IllegalArgumentException("prism.gpu.max-queued-requests must be >= 1, got " + maxQueuedRequests);
   }
 
@@ -56,6 +74,7 @@ public record GpuPolicySettings(Duration idleEviction, boolean evictIdleModels, 
     Config g = prism.getConfig("gpu");
     return new GpuPolicySettings(g.getDuration("idle-eviction"), g.getBoolean("evict-idle-models"), g.getBoolean("deadline-admission"),
         g.getDuration("reclaim-timeout"), g.getDuration("reclaim-retry"), g.getInt("event-log-size"), g.getBoolean("check-invariants"),
-        g.getInt("trace-steps"), g.getInt("max-queued-requests"), g.getDuration("swap-idle-after"));
+        g.getInt("trace-steps"), g.getInt("max-queued-requests"), g.getDuration("swap-idle-after"), g.getInt("max-resident-models"),
+        g.getDuration("swap-overhead"), g.getBoolean("request-groups"));
   }
 }

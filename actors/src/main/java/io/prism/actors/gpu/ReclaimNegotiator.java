@@ -90,7 +90,7 @@ final class ReclaimNegotiator {
     this.idleThresholdNanos = threshold.toNanos();
     Duration swapAfter = !policies.evictIdleModels() ? threshold
         : policies.swapIdleAfter().compareTo(threshold) < 0 ? policies.swapIdleAfter() : threshold;
-    this.swap = new ReclaimPolicy(swapAfter);
+    this.swap = new ReclaimPolicy(swapAfter, policies.maxResidentModels());
     this.swapThresholdNanos = swapAfter.toNanos();
   }
 
@@ -164,7 +164,7 @@ final class ReclaimNegotiator {
       return;
     }
     if (plan instanceof ReclaimPlan.Insufficient no) {
-      String held = m.prefillAtRisk() ? holdLooser(e) : "";
+      String held = m.prefillAtRisk() ? holdLooser(e) : m.forWeights() && policies.requestGroups() ? endGroups(e, n.memories) : "";
       books.refused(m.modelId(), purpose, no.reason() + held);
       finish(ModelActor.Outcome.REFUSED);
       return;
@@ -219,7 +219,8 @@ final class ReclaimNegotiator {
       memories.add(keep ? mm : new ModelMemory(mm.modelId(), mm.slo(), mm.resident(), mm.heldPages(), mm.emptyPages(), mm.cachedBlockPages(),
           mm.minPages(), mm.idleNanos(), mm.weightPages(), List.of()));
     }
-    return (swapping(m, snapshot) ? swap : reclaim).plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk),
+    return (swapping(m, snapshot) ? swap : reclaim).plan(new ReclaimPolicy.Requester(modelId, e.spec.slo(), pages, running || prefillAtRisk,
+            m.forWeights()),
         new ReclaimPolicy.PoolState(m.freePages(), m.reservePages()), memories);
   }
 
@@ -247,6 +248,23 @@ final class ReclaimNegotiator {
       }
     }
     return held.isEmpty() ? "" : "; " + held + " start no new sequences for " + nanos / 1_000_000 + " ms";
+  }
+
+  /**
+   * QLM's request groups ({@code prism.gpu.request-groups}): {@code waiting}'s weights cannot come
+   * in, so the resident models start no new sequence for half its TTFT SLO; what they admitted
+   * finishes, they go idle and the next negotiation swaps them out.
+   */
+  private String endGroups(GpuModels.Entry waiting, Map<String, ModelMemory> snapshot) {
+    long nanos = MemoryAsk.holdNanos(waiting.spec.ttftSlo().toNanos(), policies.reclaimRetry().toNanos());
+    List<String> held = new ArrayList<>();
+    for (ModelMemory mm : snapshot.values()) {
+      GpuModels.Entry other = models.apply(mm.modelId());
+      if (other == null || other == waiting || !mm.resident()) continue;
+      other.ref.tell(new ModelActor.HoldAdmissions(nanos, waiting.spec.id()));
+      held.add(mm.modelId());
+    }
+    return held.isEmpty() ? "" : "; request group of " + held + " ends: no new sequences for " + nanos / 1_000_000 + " ms";
   }
 
   /** The pool reported what a giver's steps freed (negotiation id -1: an idle eviction). */

@@ -33,7 +33,8 @@ import org.apache.pekko.actor.typed.ActorRef;
  * <p>Activation: the weight bytes accounted at load are reserved by the pool ({@link
  * PagePoolActor.Activate}), through a negotiation if there is no room, then {@link
  * ModelEngine#activate(LoadedModel)}; {@link GpuActor.Activated} reports how long it took since the first
- * request waited for it. In the disk tier (the host copy was dropped, {@code HostTier}) the model is
+ * request waited for it; with {@code prism.gpu.swap-overhead} (the QLM-like baseline's engine
+ * restart) the model steps again only that long after. In the disk tier (the host copy was dropped, {@code HostTier}) the model is
  * read again from its source first, before any GPU memory is reserved. Plain state of the model actor.
  */
 final class ModelMemoryClient {
@@ -72,6 +73,8 @@ final class ModelMemoryClient {
   private LoadedModel reloaded;
   private long askedAtNanos;
   private int wishSent = -1;
+  /** End of the engine restart after an activation ({@code prism.gpu.swap-overhead}); MIN_VALUE: none under way. */
+  private long restartUntilNanos = Long.MIN_VALUE;
 
   ModelMemoryClient(ModelEngine engine, PageLease lease, ModelSpec spec, PrismSettings settings, ActorRef<PagePoolActor.Command> pool,
       ActorRef<ModelActor.Command> self, LongSupplier clock, Actor actor) {
@@ -102,6 +105,7 @@ final class ModelMemoryClient {
    * @return true if the step must wait for the pool's or the GPU actor's answer
    */
   boolean holdStep(long oldestWithoutFirstToken) {
+    if (restartUntilNanos != Long.MIN_VALUE && clock.getAsLong() < restartUntilNanos) return true; // swap overhead: the timer steps it
     int per = engine.physicalPagesPerPageId();
     int need = engine.pagesWanted() * per;
     int avail = lease.availableTo(lease.owner());
@@ -221,6 +225,16 @@ final class ModelMemoryClient {
    * disk tier the model is first read again ({@link Actor#reload()}).
    */
   void tryActivate() {
+    if (restartUntilNanos != Long.MIN_VALUE) { // the engine restart of a swap (prism.gpu.swap-overhead)
+      long left = restartUntilNanos - clock.getAsLong();
+      if (left > 0) {
+        actor.activateLater(Duration.ofNanos(left));
+      } else {
+        restartUntilNanos = Long.MIN_VALUE;
+        actor.stepSoon();
+      }
+      return;
+    }
     if (negotiating && clock.getAsLong() - askedAtNanos > 2 * settings.policies().reclaimTimeout().toNanos()) {
       negotiating = false; // the answer was lost (an actor died): every wait has a bound
       ask.answered(false, clock.getAsLong());
@@ -258,7 +272,13 @@ final class ModelMemoryClient {
       long took = Math.max(0, clock.getAsLong() - Math.max(0, activationStartNanos));
       activationStartNanos = -1;
       actor.activated(took, from);
-      actor.stepSoon();
+      Duration restart = settings.policies().swapOverhead();
+      if (restart.isZero()) {
+        actor.stepSoon();
+      } else { // QLM-like: the serving engine restarts before it steps again
+        restartUntilNanos = clock.getAsLong() + restart.toNanos();
+        actor.activateLater(restart);
+      }
     } else if (activationNegotiates) {
       negotiating = true; // the GPU actor's PagesReady follows
       askedAtNanos = clock.getAsLong();

@@ -20,14 +20,17 @@ import java.util.Map;
  *       GPU has after weights ({@code max_pages}), no eviction, first come first served.
  *   <li>{@code muxserve++}: MuxServe with kvcached, the paper's strongest baseline: elastic KV shared
  *       by the models of a GPU, no eviction, no relocation, first come first served.
- *   <li>{@code serverlessllm}: ServerlessLLM-like: a model idle for {@code serverlessKeepAlive} (2 s)
- *       is unloaded to host memory, a request for it cold-starts it from host memory, first come
- *       first served, KV capped at an equal share (no sharing). Missing: at most one resident model
- *       per GPU (two busy models stay resident together here).
- *   <li>{@code qlm}: QLM-like: requests ordered by TTFT deadline across the GPU's models (QLM's
- *       request groups in its virtual queue, here Moore-Hodgson admission), models swapped out when
- *       idle for 2 s and in on demand, KV capped at an equal share. Missing: grouping a model's queued
- *       requests to one swap-in, and QLM's engine restart cost per swap.
+ *   <li>{@code serverlessllm}: ServerlessLLM-like ({@link SimPolicy#SERVERLESS_LLM}): one resident
+ *       model per GPU ({@code prism.gpu.max-resident-models = 1}: the page pool refuses a second
+ *       model's weights), a model idle for {@link SimPolicy#SERVERLESS_KEEP_ALIVE} (2 s) is unloaded to
+ *       host memory, a request for another model cold-starts it from host memory as soon as the
+ *       resident one is quiet ({@code swap-idle-after = 1ms}), first come first served, no KV sharing.
+ *       Missing: its live migration of running inference and locality-aware server choice.
+ *   <li>{@code qlm}: QLM-like ({@link SimPolicy#QLM}): one resident model per GPU as above; requests
+ *       ordered by TTFT deadline (Moore-Hodgson admission); a waiting model's swap ends the resident
+ *       model's request group ({@code prism.gpu.request-groups}: it starts no new sequence for half
+ *       the waiting model's TTFT SLO) and every swap-in pays {@link SimPolicy#QLM_SWAP_OVERHEAD} of
+ *       engine restart ({@code prism.gpu.swap-overhead}) beside the weight copy.
  *   <li>{@code prism}: everything on: elastic KV, eviction of models idle 45 s (on a timer and by
  *       reclaim), deadline admission, KVPR placement rounds with live migration ({@code
  *       prism.placement.*}); the baselines are placed by free memory and never move.
@@ -49,7 +52,7 @@ public record ReplayPolicy(String name, String reproduces, Map<String, Object> s
   }
 
   /** Idle time after which the serverless baselines unload a model. */
-  public static final Duration SERVERLESS_KEEP_ALIVE = Duration.ofSeconds(2);
+  public static final Duration SERVERLESS_KEEP_ALIVE = SimPolicy.SERVERLESS_KEEP_ALIVE;
 
   /** Every policy, baselines first, then Prism and its ablations. */
   public static final List<ReplayPolicy> ALL = List.of(
@@ -57,10 +60,10 @@ public record ReplayPolicy(String name, String reproduces, Map<String, Object> s
           SimPolicy.STATIC_PARTITION),
       of("muxserve++", "MuxServe++: elastic KV, no eviction, no relocation, FCFS", false, null, false, false,
           SimPolicy.MUXSERVE_PLUS_PLUS),
-      of("serverlessllm", "ServerlessLLM-like: idle models unloaded after 2 s, cold start from host memory, no KV sharing, FCFS", true,
-          SERVERLESS_KEEP_ALIVE, false, true, sim("ServerlessLLM", false, true, true, false, false, SERVERLESS_KEEP_ALIVE)),
-      of("qlm", "QLM-like: deadline-ordered request groups, models swapped out after 2 s idle and in on demand, no KV sharing", true,
-          SERVERLESS_KEEP_ALIVE, true, true, sim("QLM", false, true, true, false, true, SERVERLESS_KEEP_ALIVE)),
+      oneResident(of("serverlessllm", "ServerlessLLM-like: one resident model per GPU, unloaded after 2 s idle, cold start from host memory, FCFS",
+          true, SERVERLESS_KEEP_ALIVE, false, false, SimPolicy.SERVERLESS_LLM), false),
+      oneResident(of("qlm", "QLM-like: one resident model per GPU, deadline-ordered request groups, a swap ends a group and restarts the engine",
+          true, SERVERLESS_KEEP_ALIVE, true, false, SimPolicy.QLM), true),
       of("prism", "Prism: elastic KV, idle eviction (45 s), deadline admission", true, null, true, false,
           sim("Prism", true, true, true, true, true, IdleEvictionPolicy.DEFAULT_IDLE_THRESHOLD)),
       of("prism-no-placement", "Prism without KVPR placement rounds and live migration (placed by free memory)", true, null, true, false,
@@ -102,9 +105,20 @@ public record ReplayPolicy(String name, String reproduces, Map<String, Object> s
     return new ReplayPolicy(name, reproduces, s, staticShare, sim);
   }
 
+  /** {@code p} with one resident model per GPU, swaps as soon as the resident is quiet; QLM also with request groups and the restart cost. */
+  private static ReplayPolicy oneResident(ReplayPolicy p, boolean qlm) {
+    Map<String, Object> s = new LinkedHashMap<>(p.settings());
+    s.put("prism.gpu.max-resident-models", 1);
+    s.put("prism.gpu.swap-idle-after", "1ms");
+    s.put("prism.gpu.swap-overhead", (qlm ? SimPolicy.QLM_SWAP_OVERHEAD.toMillis() : 0) + "ms");
+    s.put("prism.gpu.request-groups", qlm ? "on" : "off");
+    return new ReplayPolicy(p.name(), p.reproduces(), s, p.staticShare(), p.sim());
+  }
+
   private static SimPolicy sim(String name, boolean elasticKv, boolean idleEviction, boolean eager, boolean relocation, boolean admission,
       Duration idle) {
+    // Prism and its ablations keep the TPOT co-location guard on relocation and activation (TpotColocation)
     return new SimPolicy(name, elasticKv, idleEviction, eager, relocation, admission, admission, idle, KvprPlacement.DEFAULT_TAU, 0.5,
-        Duration.ofSeconds(60), io.prism.runtime.policy.MigrationBudget.Limits.DEFAULT);
+        Duration.ofSeconds(60), io.prism.runtime.policy.MigrationBudget.Limits.DEFAULT, 1, true, 0, Duration.ZERO, false);
   }
 }

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 /**
  * The {@code prism} command line (picocli), run by the {@code ./prism} launcher at the repository
  * root. Subcommands: {@code serve} (the server), {@code generate} (one prompt on the CPU, streamed to stdout) and {@code bench
- * cpu} (decode throughput of the host forward pass); the server adds its own.
+ * cpu} (decode throughput of the host forward pass), {@code bench ...} and {@code plan} (GPUs each
+ * policy needs, from the simulator); the server adds its own.
  *
  * <p>Exit codes: 0 success, 1 a failure while running (message on stderr), 2 a usage error.
  */
@@ -20,7 +21,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "prism 0.1.0-SNAPSHOT",
     description = "Prism: multi-LLM serving runtime (Java). Run a subcommand with --help for its options.",
-    subcommands = {ServeCommand.class, GenerateCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {ServeCommand.class, GenerateCommand.class, BenchCommand.class, io.prism.app.bench.PlanCommand.class,
+        CommandLine.HelpCommand.class})
 public final class PrismCli implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -138,15 +138,38 @@ public final class PagePool implements PageSource {
   }
 
   /**
+   * Limits how many owners may have weights reserved at once (one-model-per-GPU serving:
+   * ServerlessLLM, QLM). Owners already resident stay; {@link #reserveWeights} refuses a new one
+   * beyond the limit, and {@link #checkInvariants} checks it.
+   *
+   * @param maxResidentOwners {@code >= 0}; 0: no limit
+   * @throws IllegalArgumentException if negative
+   */
+  public void setMaxResidentOwners(int maxResidentOwners) {
+    if (maxResidentOwners < 0) throw new IllegalArgumentException("maxResidentOwners must be >= 0, got " + maxResidentOwners);
+    this.maxResidentOwners = maxResidentOwners;
+  }
+
+  /** Owners whose weights are reserved now, in name order. */
+  public List<String> residentOwners() {
+    return owners.resident();
+  }
+
+  /**
    * Accounts {@code bytes} of weights to {@code owner} (added to what it already has). Reserve pages
    * are released to the driver if that makes the weights fit; held pages are never touched.
    *
-   * @return false, changing nothing, if the weights do not fit beside the held pages
+   * @return false, changing nothing, if the weights do not fit beside the held pages, or if {@code
+   *     owner} has none reserved and {@link #setMaxResidentOwners the residency limit} is reached
    * @throws IllegalArgumentException if {@code bytes < 0} or the owner is empty
    */
   public boolean reserveWeights(String owner, long bytes) {
     checkOwner(owner);
     if (bytes < 0) throw new IllegalArgumentException("weight bytes must be >= 0, got " + bytes);
+    if (maxResidentOwners > 0) {
+      PoolOwners.Owner o = owners.get(owner);
+      if ((o == null || !o.hasWeights) && owners.resident().size() >= maxResidentOwners) return false;
+    }
     long over = owners.weightBytes() + bytes + (long) createdPages * pageBytes - budgetBytes;
     if (over > 0) {
       long pagesToDrop = (over + pageBytes - 1) / pageBytes;
@@ -337,6 +360,10 @@ public final class PagePool implements PageSource {
     if (createdPages != held + reserve.size()) {
       throw new IllegalStateException("created pages " + createdPages + " != held " + held + " + reserve " + reserve.size());
     }
+    List<String> resident = owners.resident();
+    if (maxResidentOwners > 0 && resident.size() > maxResidentOwners) {
+      throw new IllegalStateException("weights of " + resident + " are resident at once; the limit is " + maxResidentOwners);
+    }
     long weightBytes = owners.weightBytes();
     if (weightBytes + (long) createdPages * pageBytes > budgetBytes) {
       throw new IllegalStateException("weights " + weightBytes + " B + " + createdPages + " pages x " + pageBytes
@@ -349,6 +376,8 @@ public final class PagePool implements PageSource {
     return "PagePool[budget=" + budgetBytes + " B, weights=" + owners.weightBytes() + " B, created=" + createdPages
         + ", reserve=" + reserve.size() + ", held=" + holdings() + "]";
   }
+
+  private int maxResidentOwners;
 
   private PhysicalPage createPage() {
     PhysicalPage p = memory.create();

@@ -55,6 +55,15 @@ final class PoolOwners {
     return weightBytes;
   }
 
+  /** Owners with weights reserved, in name order. */
+  java.util.List<String> resident() {
+    java.util.List<String> out = new java.util.ArrayList<>();
+    owners.forEach((name, o) -> {
+      if (o.hasWeights) out.add(name);
+    });
+    return out;
+  }
+
   long reserveWanted() {
     return reserveWanted;
   }

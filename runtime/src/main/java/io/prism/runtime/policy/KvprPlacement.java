@@ -2,6 +2,7 @@ package io.prism.runtime.policy;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -62,12 +63,29 @@ public final class KvprPlacement implements PlacementPolicy {
   }
 
   private KvprPlacement(double tau, double relativeThreshold) {
+    this(tau, relativeThreshold, Map.of());
+  }
+
+  private KvprPlacement(double tau, double relativeThreshold, Map<String, TpotColocation.Member> tpotMembers) {
     if (!(tau >= 0) || Double.isInfinite(tau)) throw new IllegalArgumentException("tau must be finite and >= 0, got " + tau);
     if (!(relativeThreshold >= 0) || Double.isInfinite(relativeThreshold)) {
       throw new IllegalArgumentException("relativeThreshold must be finite and >= 0, got " + relativeThreshold);
     }
     this.tau = tau;
     this.relativeThreshold = relativeThreshold;
+    this.tpotMembers = Map.copyOf(tpotMembers);
+  }
+
+  /**
+   * This policy with the TPOT co-location guard ({@link TpotColocation}): a model goes only to GPUs
+   * where every model placed there in this round keeps its TPOT SLO beside it, lowest KVPR among
+   * those; if there are too few such GPUs, KVPR alone decides. Models without an entry in {@code
+   * members} are not guarded (nor counted on their GPU).
+   *
+   * @param members model id -> its decode step, prefill chunk and TPOT SLO
+   */
+  public KvprPlacement withTpotGuard(Map<String, TpotColocation.Member> members) {
+    return new KvprPlacement(tau, relativeThreshold, members);
   }
 
   /**
@@ -77,7 +95,7 @@ public final class KvprPlacement implements PlacementPolicy {
    * @throws IllegalArgumentException if negative or not finite
    */
   public KvprPlacement withRelativeThreshold(double relativeThreshold) {
-    return new KvprPlacement(tau, relativeThreshold);
+    return new KvprPlacement(tau, relativeThreshold, tpotMembers);
   }
 
   /** The relative migration threshold (0 unless set by {@link #withRelativeThreshold}). */
@@ -106,6 +124,7 @@ public final class KvprPlacement implements PlacementPolicy {
     List<Move> moves = new ArrayList<>();
     List<String> unplaced = new ArrayList<>();
     int kept = 0;
+    Map<Integer, List<TpotColocation.Member>> guarded = new HashMap<>(); // members placed so far, by GPU
     for (ModelDemand m : order) {
       long w = m.shardWeightBytes();
       double d = m.shardKvDemand();
@@ -114,6 +133,12 @@ public final class KvprPlacement implements PlacementPolicy {
       if (candidates.size() < m.tensorParallelDegree()) {
         unplaced.add(m.modelId());
         continue;
+      }
+      TpotColocation.Member member = tpotMembers.get(m.modelId());
+      if (member != null) {
+        List<Integer> fitting = new ArrayList<>();
+        for (int g : candidates) if (TpotColocation.admits(guarded.getOrDefault(g, List.of()), member)) fitting.add(g);
+        if (fitting.size() >= m.tensorParallelDegree()) candidates = fitting;
       }
       candidates.sort(Comparator.<Integer>comparingDouble(g -> ledger.kvprWith(g, w, d))
           .thenComparing(g -> -ledger.freeBytes(g)).thenComparing(g -> g)); // ties (e.g. idle models): most free memory
@@ -138,6 +163,7 @@ public final class KvprPlacement implements PlacementPolicy {
         }
       }
       ledger.add(chosen, w, d);
+      if (member != null) for (int g : chosen) guarded.computeIfAbsent(g, k -> new ArrayList<>()).add(member);
       assignment.put(m.modelId(), chosen);
       if (reason == null) {
         kept++;
@@ -166,6 +192,8 @@ public final class KvprPlacement implements PlacementPolicy {
     }
     return ledger.kvprByGpu();
   }
+
+  private final Map<String, TpotColocation.Member> tpotMembers;
 
   private static double score(GpuLedger ledger, List<Integer> set, long w, double d) {
     double s = 0;

@@ -14,6 +14,12 @@ import java.util.Set;
  * Reclaim negotiation on one GPU when a model needs pages that the pool's free pages do not cover
  * (issue 5; Prism's memory ballooning, arXiv 2505.04021). Steps, cheapest and least harmful first:
  * <ol>
+ *   <li>Residency limit (only with {@code maxResidentModels > 0} and a requester that asks for its
+ *       weights): as many resident models as keep the GPU at {@code maxResidentModels} with the
+ *       requester among them are evicted first ({@link ReclaimAction.EvictWeights}), whatever the
+ *       pages say; they must be idle as in step 4 (longest idle first), else the plan is {@link
+ *       ReclaimPlan.Insufficient}. This is one-model-per-GPU serving (ServerlessLLM, Fu et al., OSDI
+ *       2024; QLM, Patke et al., SoCC 2024) with {@code maxResidentModels = 1}.
  *   <li>{@link ReclaimAction.TakeReserve}: the pool's pre-mapped reserve.
  *   <li>{@link ReclaimAction.ReclaimEmptyPages}: empty pages other models hold (most empty pages
  *       first, then model id). The requester's own empty pages are not listed: it uses them before asking.
@@ -47,11 +53,18 @@ public final class ReclaimPolicy {
    * @param pagesNeeded pages it needs, {@code > 0}
    * @param mayPreempt true iff running sequences may be preempted for it (a decode step that cannot
    *     grow; false for admitting a new prefill, which waits instead)
+   * @param forWeights true iff the pages are for its weights (a load or an activation): the
+   *     residency limit applies
    */
-  public record Requester(String modelId, Slo slo, int pagesNeeded, boolean mayPreempt) {
+  public record Requester(String modelId, Slo slo, int pagesNeeded, boolean mayPreempt, boolean forWeights) {
     public Requester {
       if (pagesNeeded <= 0) throw new IllegalArgumentException("pagesNeeded of " + modelId + " must be > 0, got " + pagesNeeded);
       if (slo == null) throw new IllegalArgumentException("slo of " + modelId + " must not be null");
+    }
+
+    /** A requester of KV pages (not weights). */
+    public Requester(String modelId, Slo slo, int pagesNeeded, boolean mayPreempt) {
+      this(modelId, slo, pagesNeeded, mayPreempt, false);
     }
   }
 
@@ -70,11 +83,27 @@ public final class ReclaimPolicy {
   }
 
   private final long idleThresholdNanos;
+  private final int maxResidentModels;
 
   /** @param idleThreshold idle time after which a model's weights may be evicted, {@code >= 0} */
   public ReclaimPolicy(Duration idleThreshold) {
+    this(idleThreshold, 0);
+  }
+
+  /**
+   * @param idleThreshold idle time after which a model's weights may be evicted, {@code >= 0}
+   * @param maxResidentModels most models whose weights the GPU holds at once, {@code >= 0} (0: no limit)
+   */
+  public ReclaimPolicy(Duration idleThreshold, int maxResidentModels) {
     if (idleThreshold == null || idleThreshold.isNegative()) throw new IllegalArgumentException("idleThreshold must be >= 0, got " + idleThreshold);
+    if (maxResidentModels < 0) throw new IllegalArgumentException("maxResidentModels must be >= 0, got " + maxResidentModels);
     this.idleThresholdNanos = idleThreshold.toNanos();
+    this.maxResidentModels = maxResidentModels;
+  }
+
+  /** Most models whose weights the GPU holds at once (0: no limit). */
+  public int maxResidentModels() {
+    return maxResidentModels;
   }
 
   /** With {@link IdleEvictionPolicy#DEFAULT_IDLE_THRESHOLD}. */
@@ -95,25 +124,51 @@ public final class ReclaimPolicy {
     for (ModelMemory m : models) if (!ids.add(m.modelId())) throw new IllegalArgumentException("duplicate model id " + m.modelId());
     int fromFree = Math.min(pool.freePages(), requester.pagesNeeded());
     int missing = requester.pagesNeeded() - fromFree;
-    if (missing == 0) return new ReclaimPlan.Granted(fromFree, List.of(), 0);
-
     List<ReclaimAction> actions = new ArrayList<>();
     Map<String, Integer> taken = new HashMap<>(); // pages already planned away from each model
-    int[] found = new int[5]; // pages reachable per step, for the shortage reason
+    Set<String> evicted = new HashSet<>();
     int got = 0;
+
+    // 0. residency limit: make the requester's weights the only ones beyond maxResidentModels - 1
+    if (maxResidentModels > 0 && requester.forWeights()) {
+      List<ModelMemory> residents = models.stream().filter(m -> !m.modelId().equals(requester.modelId()) && m.resident()).toList();
+      int excess = residents.size() + 1 - maxResidentModels;
+      if (excess > 0) {
+        List<ModelMemory> quiet = new ArrayList<>(residents.stream().filter(m -> m.running().isEmpty() && m.idleNanos() >= idleThresholdNanos).toList());
+        if (quiet.size() < excess) {
+          return new ReclaimPlan.Insufficient(fromFree, String.format(Locale.ROOT,
+              "%s needs its weights on a GPU that holds at most %d resident model(s); resident: %s, of which idle at least %d ms: %s",
+              requester.modelId(), maxResidentModels, residents.stream().map(ModelMemory::modelId).toList(), idleThresholdNanos / 1_000_000,
+              quiet.stream().map(ModelMemory::modelId).toList()));
+        }
+        quiet.sort(Comparator.comparingLong(ModelMemory::idleNanos).reversed().thenComparing(ModelMemory::modelId));
+        for (ModelMemory m : quiet.subList(0, excess)) {
+          int n = m.weightPages() + m.heldPages();
+          actions.add(new ReclaimAction.EvictWeights(m.modelId(), n));
+          taken.merge(m.modelId(), n, Integer::sum);
+          evicted.add(m.modelId());
+          got += n;
+        }
+      }
+    }
+    if (missing <= got) return new ReclaimPlan.Granted(fromFree, actions, got);
+
+    int[] found = new int[5]; // pages reachable per step, for the shortage reason
+    found[3] = got;
 
     // 1. reserve
     int reserve = pool.reservePages();
     found[0] = reserve;
-    if (reserve > 0) {
-      int n = Math.min(reserve, missing);
+    if (reserve > 0 && got < missing) {
+      int n = Math.min(reserve, missing - got);
       actions.add(new ReclaimAction.TakeReserve(n));
       got += n;
     }
 
     // 2. empty pages of other models
     List<ModelMemory> withEmpty = new ArrayList<>(models.stream()
-        .filter(m -> !m.modelId().equals(requester.modelId()) && m.emptyPages() > 0 && !busyAndStricter(m, requester)).toList());
+        .filter(m -> !m.modelId().equals(requester.modelId()) && !evicted.contains(m.modelId()) && m.emptyPages() > 0
+            && !busyAndStricter(m, requester)).toList());
     withEmpty.sort(Comparator.comparingInt(ModelMemory::emptyPages).reversed().thenComparing(ModelMemory::modelId));
     for (ModelMemory m : withEmpty) {
       int n = Math.min(m.emptyPages(), headroom(m, taken));
@@ -128,7 +183,8 @@ public final class ReclaimPolicy {
 
     // 3. cached blocks: requester's own first, then loosest SLO first
     List<ModelMemory> withCache = new ArrayList<>(models.stream()
-        .filter(m -> m.cachedBlockPages() > 0 && (m.modelId().equals(requester.modelId()) || !busyAndStricter(m, requester))).toList());
+        .filter(m -> m.cachedBlockPages() > 0 && !evicted.contains(m.modelId())
+            && (m.modelId().equals(requester.modelId()) || !busyAndStricter(m, requester))).toList());
     withCache.sort(Comparator.<ModelMemory>comparingInt(m -> m.modelId().equals(requester.modelId()) ? 0 : 1)
         .thenComparing((a, b) -> b.slo().compareStrictness(a.slo()))
         .thenComparing(Comparator.comparingInt(ModelMemory::cachedBlockPages).reversed())
@@ -146,11 +202,10 @@ public final class ReclaimPolicy {
 
     // 4. evict weights of idle models
     List<ModelMemory> idle = new ArrayList<>(models.stream()
-        .filter(m -> !m.modelId().equals(requester.modelId()) && m.resident() && m.running().isEmpty()
+        .filter(m -> !m.modelId().equals(requester.modelId()) && !evicted.contains(m.modelId()) && m.resident() && m.running().isEmpty()
             && m.idleNanos() >= idleThresholdNanos)
         .toList());
     idle.sort(Comparator.comparingLong(ModelMemory::idleNanos).reversed().thenComparing(ModelMemory::modelId));
-    Set<String> evicted = new HashSet<>();
     for (ModelMemory m : idle) {
       int n = m.weightPages() + m.heldPages() - taken.getOrDefault(m.modelId(), 0);
       found[3] += n;

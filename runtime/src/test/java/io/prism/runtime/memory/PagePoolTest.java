@@ -235,4 +235,28 @@ class PagePoolTest {
     assertThrows(IllegalArgumentException.class, () -> pool.reserveWeights("a", -1));
     assertThrows(IllegalArgumentException.class, () -> new PagePool(memory, -1, 0));
   }
+
+  @Test
+  void residencyLimitRefusesASecondModelsWeightsUntilTheFirstReleasesThem() {
+    PagePool pool = new PagePool(memory, 100 * PAGE, 0);
+    pool.setMaxResidentOwners(1);
+    assertTrue(pool.reserveWeights("a", 10 * PAGE));
+    assertTrue(pool.reserveWeights("a", PAGE), "the resident owner may grow its weights");
+    assertFalse(pool.reserveWeights("b", PAGE), "room for b's weights, but a is resident");
+    assertEquals(List.of("a"), pool.residentOwners());
+    assertEquals(0, pool.weightBytesOf("b"));
+    granted(pool.acquire("b", 2)); // KV pages are not weights: the limit does not apply
+    pool.checkInvariants();
+    pool.releaseWeights("a");
+    assertTrue(pool.reserveWeights("b", 10 * PAGE));
+    assertEquals(List.of("b"), pool.residentOwners());
+    pool.checkInvariants();
+    pool.setMaxResidentOwners(0);
+    assertTrue(pool.reserveWeights("a", 10 * PAGE), "no limit");
+    assertEquals(List.of("a", "b"), pool.residentOwners());
+    pool.setMaxResidentOwners(1); // lowered below what is resident: the check names both
+    IllegalStateException e = assertThrows(IllegalStateException.class, pool::checkInvariants);
+    assertTrue(e.getMessage().contains("[a, b]"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> pool.setMaxResidentOwners(-1));
+  }
 }

@@ -170,4 +170,24 @@ class KvprPlacementTest {
       for (GpuCapacity gc : gs) assertTrue(weights.getOrDefault(gc.gpuId(), 0L) < gc.memoryBudgetBytes());
     }
   }
+
+  @Test
+  void tpotGuardKeepsATightModelOffTheGpuOfABigModelEvenAtHigherKvpr() {
+    long ms = 1_000_000L;
+    // big (rate 100) goes first, to the roomy GPU 0; KVPR alone would put tight (rate 50) there too
+    // (GPU 1 is small, so its KVPR would be far higher)
+    List<ModelDemand> models = List.of(model("big", 100, 10, -1), model("tight", 50, 10, -1));
+    List<GpuCapacity> gpus = gpus(100_000, 200);
+    Placement plain = new KvprPlacement(0).place(models, gpus);
+    assertEquals(List.of(0), plain.assignment().get("tight"), "KVPR alone puts tight beside big: " + plain.assignment());
+    Map<String, TpotColocation.Member> members = Map.of(
+        "big", new TpotColocation.Member("big", 300 * ms, 12 * ms, 43 * ms),
+        "tight", new TpotColocation.Member("tight", 30 * ms, 3 * ms, 5 * ms));
+    Placement guarded = new KvprPlacement(0).withTpotGuard(members).place(models, gpus);
+    assertEquals(List.of(0), guarded.assignment().get("big"));
+    assertEquals(List.of(1), guarded.assignment().get("tight"), "the guard keeps tight's 30 ms TPOT away from big's 43 ms chunk");
+    // with only one GPU the guard gives way: the model is still placed
+    Placement one = new KvprPlacement(0).withTpotGuard(members).place(models, gpus(100_000));
+    assertEquals(List.of(0), one.assignment().get("tight"));
+  }
 }

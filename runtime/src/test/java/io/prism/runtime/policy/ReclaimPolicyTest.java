@@ -108,4 +108,41 @@ class ReclaimPolicyTest {
         () -> policy.plan(new Requester("r", MID, 1, false), new PoolState(0, 0), List.of(model("a", LOOSE, 0, 0, 0, 0, 0, 0),
             model("a", LOOSE, 0, 0, 0, 0, 0, 0))));
   }
+
+  @Test
+  void residencyLimitEvictsTheQuietResidentForWeightsEvenWhenFreePagesWouldDo() {
+    ReclaimPolicy oneResident = new ReclaimPolicy(java.time.Duration.ZERO, 1);
+    // 100 free pages cover the 10 weight pages, but a is resident and the GPU holds one model
+    ModelMemory a = model("a", MID, 4, 4, 0, 0, 3 * MS, 10);
+    ReclaimPlan plan = oneResident.plan(new Requester("b", MID, 10, false, true), new PoolState(100, 0), List.of(a));
+    ReclaimPlan.Granted g = assertInstanceOf(ReclaimPlan.Granted.class, plan);
+    assertEquals(List.of(new EvictWeights("a", 14)), g.actions());
+    // the same ask for KV pages (not weights) is unaffected by the limit
+    assertEquals(new ReclaimPlan.Granted(10, List.of(), 0), oneResident.plan(new Requester("b", MID, 10, false), new PoolState(100, 0), List.of(a)));
+    // without a limit nothing is evicted
+    assertEquals(new ReclaimPlan.Granted(10, List.of(), 0),
+        new ReclaimPolicy(java.time.Duration.ZERO).plan(new Requester("b", MID, 10, false, true), new PoolState(100, 0), List.of(a)));
+  }
+
+  @Test
+  void residencyLimitRefusesWhileTheResidentIsBusyAndKeepsTheLimitOfTwo() {
+    ReclaimPolicy oneResident = new ReclaimPolicy(java.time.Duration.ZERO, 1);
+    ModelMemory busy = model("a", LOOSE, 4, 0, 0, 0, 0, 10, new RunningSequence("a1", 4, S));
+    ReclaimPlan plan = oneResident.plan(new Requester("b", STRICT, 10, true, true), new PoolState(100, 5), List.of(busy));
+    ReclaimPlan.Insufficient no = assertInstanceOf(ReclaimPlan.Insufficient.class, plan);
+    assertTrue(no.reason().contains("at most 1 resident"), no.reason());
+
+    // two may be resident: of three, the longest idle one goes; an evicted model does not count
+    ReclaimPolicy twoResident = new ReclaimPolicy(java.time.Duration.ofMillis(10), 2);
+    ModelMemory x = model("x", MID, 2, 2, 0, 0, 50 * MS, 8);
+    ModelMemory y = model("y", MID, 0, 0, 0, 0, 80 * MS, 8);
+    ModelMemory gone = new ModelMemory("z", MID, false, 0, 0, 0, 0, 900 * MS, 8, List.of());
+    ReclaimPlan.Granted g = assertInstanceOf(ReclaimPlan.Granted.class,
+        twoResident.plan(new Requester("w", MID, 8, false, true), new PoolState(50, 0), List.of(x, y, gone)));
+    assertEquals(List.of(new EvictWeights("y", 8)), g.actions());
+    // one idle too short (5 ms < 10 ms) beside a busy one: refused
+    ModelMemory fresh = model("f", MID, 0, 0, 0, 0, 5 * MS, 8);
+    assertInstanceOf(ReclaimPlan.Insufficient.class,
+        twoResident.plan(new Requester("w", MID, 8, false, true), new PoolState(50, 0), List.of(fresh, busy)));
+  }
 }

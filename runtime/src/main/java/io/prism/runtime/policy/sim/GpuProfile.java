@@ -29,6 +29,22 @@ public record GpuProfile(String name, long memoryBudgetBytes, double hbmBytesPer
   public static final GpuProfile H100 = new GpuProfile("H100-80GB", 72_000_000_000L, 3.35e12 * 0.8, 989e12 * 0.5, 25e9,
       1_000_000L, 100_000_000L);
 
+  /**
+   * H200 SXM 141 GB: 125 GB for weights and KV (the rest for workspace), 4.8 TB/s HBM at 80%, 989
+   * TFLOP/s bf16 at 50%, 49 GB/s host link (our H200 copied 16.06 GB of pinned weights in 0.327 s,
+   * {@code prism bench engine}), 1 ms per step, 100 ms per activation.
+   */
+  public static final GpuProfile H200 = new GpuProfile("H200-141GB", 125_000_000_000L, 4.8e12 * 0.8, 989e12 * 0.5, 49e9,
+      1_000_000L, 100_000_000L);
+
+  /**
+   * One host (CPU) device of {@code prism bench replay}'s default rig, as its calibration fitted it
+   * on our shared 2-core build machine (stories260K and stories15M alone, one forward thread): 160
+   * MiB for weights and KV, 1.70 GB/s effective weight reads, 7.47 GFLOP/s prefill, 1.29 ms per
+   * step; 5 GB/s host copy and 5 ms per activation as the replay assumes for host devices.
+   */
+  public static final GpuProfile HOST_CPU = new GpuProfile("host-cpu", 160L << 20, 1.701e9, 7.472e9, 5e9, 1_288_000L, 5_000_000L);
+
   /** Prefill throughput of {@code m} in tokens per second (compute part only). */
   public double prefillTokensPerSecond(ModelProfile m) {
     return effectiveFlops / (2 * m.params());

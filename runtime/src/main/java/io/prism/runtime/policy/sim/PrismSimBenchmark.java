@@ -12,7 +12,8 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Prints SLO attainment against the number of GPUs for Prism, MuxServe++ and a static partition on
+ * Prints SLO attainment against the number of GPUs for Prism (and its variants), MuxServe++, a static
+ * partition, ServerlessLLM-like and QLM-like ({@link SimPolicy}) on
  * one trace-driven workload (the paper's claim to check: the same attainment with about half the
  * GPUs). Arguments are {@code key=value}; defaults in brackets:
  * <pre>
@@ -22,6 +23,7 @@ import java.util.Map;
  *   cooldown=600 (s)  perGpu=1  perRound=2 (Prism's migration budget, see MigrationBudget)
  *   replicas=2 (the Prism-replicas row: up to this many instances per model, added and removed by the
  *   server's ReplicaScaling, see SimReplicas; 1: no such row)
+ *   noGuard=false (true: also Prism without the TPOT co-location guard, TpotColocation)
  * </pre>
  * Run: {@code java -cp runtime/target/classes io.prism.runtime.policy.sim.PrismSimBenchmark models=8 rate=5}.
  */
@@ -79,10 +81,12 @@ public final class PrismSimBenchmark {
         Integer.toString(d.migrationLimits().maxConcurrentPerGpu()))), Integer.parseInt(a.getOrDefault("perRound",
         Integer.toString(d.migrationLimits().maxPerRound()))));
     SimPolicy prism = new SimPolicy(d.name(), d.elasticKv(), d.idleEviction(), d.eagerEviction(), d.relocation(), d.deadlineAdmission(),
-        d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits);
+        d.slackPreemption(), d.idleThreshold(), d.tau(), d.relativeTau(), d.placementInterval(), limits, 1, d.tpotGuard(), d.maxResidentModels(),
+        d.swapOverhead(), d.requestGroups());
     int replicas = Integer.parseInt(a.getOrDefault("replicas", "2"));
-    List<SimPolicy> all = new ArrayList<>(List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER, SimPolicy.MUXSERVE_PLUS_PLUS,
-        SimPolicy.STATIC_PARTITION));
+    List<SimPolicy> all = new ArrayList<>(List.of(prism, SimPolicy.PRISM_UNBOUNDED, SimPolicy.PRISM_EAGER));
+    if (Boolean.parseBoolean(a.getOrDefault("noGuard", "false"))) all.add(prism.withTpotGuard(false).named("Prism-no-guard"));
+    all.addAll(List.of(SimPolicy.MUXSERVE_PLUS_PLUS, SimPolicy.STATIC_PARTITION, SimPolicy.SERVERLESS_LLM, SimPolicy.QLM));
     if (replicas > 1) all.add(1, prism.withMaxReplicas("Prism-replicas", replicas));
     List<String> only = a.containsKey("policies") ? List.of(a.get("policies").split(",")) : null;
     List<SimPolicy> policies = all.stream().filter(p -> only == null || only.contains(p.name())).toList();

@@ -15,6 +15,12 @@ public final class SimCounters {
   int replicasRemoved;
   /** Simulated times at which migrations started (their decisions), in order. */
   final java.util.List<Long> migrationStartNanos = new java.util.ArrayList<>();
+  int peakResidentModels;
+
+  /** Most models whose weights one GPU held at once (being loaded included), checked at every step and activation. */
+  public int peakResidentModels() {
+    return peakResidentModels;
+  }
 
   /** Weight loads onto a GPU after the start (activations of evicted or unplaced models, and migration targets). */
   public int activations() {

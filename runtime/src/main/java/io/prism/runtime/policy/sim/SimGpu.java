@@ -13,9 +13,14 @@ final class SimGpu {
   boolean busy;
   boolean prefillTurn = true; // alternate prefill and decode rounds when both are pending
 
-  SimGpu(int id, long budgetBytes) {
+  final int maxResidentModels; // 0: no limit
+  /** Most instances (weights resident or being loaded) held at once over the run. */
+  int peakInstances;
+
+  SimGpu(int id, long budgetBytes, int maxResidentModels) {
     this.id = id;
     this.budgetBytes = budgetBytes;
+    this.maxResidentModels = maxResidentModels;
   }
 
   long freeBytes() {
@@ -24,6 +29,11 @@ final class SimGpu {
 
   /** Checks the ledger against the instances (the simulator's version of the page-conservation invariant). */
   void checkInvariants() {
+    peakInstances = Math.max(peakInstances, instances.size());
+    if (maxResidentModels > 0 && instances.size() > maxResidentModels) {
+      throw new IllegalStateException("GPU " + id + " holds the weights of " + instances.stream().map(i -> i.model.id()).toList()
+          + " at once; the limit is " + maxResidentModels);
+    }
     long w = 0;
     long kv = 0;
     for (SimInstance i : instances) {

@@ -16,6 +16,7 @@ final class SimInstance {
   final List<SimRequest> running = new ArrayList<>(); // decoding
   long kvBytes;
   long quotaBytes = Long.MAX_VALUE; // static partition: KV bytes this instance may hold
+  boolean groupClosed; // QLM: another model's request group is next on this GPU; admit no new prefill
 
   SimInstance(SimModelState model, SimGpu gpu) {
     this.model = model;

@@ -21,6 +21,12 @@ final class SimModelState {
     this.slo = slo;
   }
 
+  /** TTFT deadline of its oldest waiting request that has not started ({@link Long#MAX_VALUE}: none). */
+  long headDeadlineNanos() {
+    for (SimRequest r : queue) if (!r.resumed()) return r.deadlineNanos;
+    return Long.MAX_VALUE;
+  }
+
   String id() {
     return spec.modelId();
   }

@@ -115,6 +115,7 @@ final class SimulatedEngine {
       if (target == null) continue;
       if (inst != null && target != inst) continue;
       if (r.instance == null) { // not admitted yet: its whole prompt's KV must fit
+        if (target.groupClosed && !r.resumed()) continue; // QLM: this model's request group is over
         long need = kvBytesFor(r.model, r.prefillTokens());
         if (newBytes + need > available(target, true)) continue;
         newBytes += need;

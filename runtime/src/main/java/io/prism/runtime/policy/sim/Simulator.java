@@ -14,6 +14,8 @@ import io.prism.runtime.policy.ReclaimAction;
 import io.prism.runtime.policy.ReclaimPlan;
 import io.prism.runtime.policy.ReclaimPolicy;
 import io.prism.runtime.policy.Slo;
+import io.prism.runtime.policy.TpotColocation;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -72,6 +74,7 @@ public final class Simulator {
   final RateEstimator rates = new RateEstimator();
   private final IdleEvictionPolicy idlePolicy;
   final ReclaimPolicy reclaimPolicy;
+  private final ReclaimPolicy activationPolicy;
   final SimCounters counters = new SimCounters();
   final SimulatedEngine steps;
   final MigrationBudget migrationBudget;
@@ -86,7 +89,10 @@ public final class Simulator {
     this.gpu = gpu;
     this.idlePolicy = new IdleEvictionPolicy(policy.idleThreshold());
     this.reclaimPolicy = new ReclaimPolicy(policy.idleThreshold());
-    for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes()));
+    // one-model-per-GPU: a waiting model takes the GPU as soon as the resident one is quiet
+    // (idle 1 ns: nothing queued or running; prism.gpu.swap-idle-after = 1ms in the real baselines); the keep-alive is the eager eviction
+    this.activationPolicy = policy.maxResidentModels() > 0 ? new ReclaimPolicy(Duration.ofNanos(1), policy.maxResidentModels()) : reclaimPolicy;
+    for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes(), policy.maxResidentModels()));
     for (Workload.SimModel m : workload.models()) {
       Slo slo = slos.get(m.modelId());
       if (slo == null) throw new IllegalArgumentException("no SLO for model " + m.modelId());
@@ -128,6 +134,7 @@ public final class Simulator {
         events.poll().action().run();
       }
     }
+    for (SimGpu g : gpus) counters.peakResidentModels = Math.max(counters.peakResidentModels, g.peakInstances);
     return SimResult.of(policy.name(), gpus.size(), models.values(), requests, workload.durationNanos(), counters);
   }
 
@@ -144,8 +151,12 @@ public final class Simulator {
           m.spec.profile().weightBytes(), -1));
     }
     List<GpuCapacity> caps = gpus.stream().map(g -> new GpuCapacity(g.id, g.budgetBytes)).toList();
-    Placement p = new KvprPlacement(0).place(demands, caps);
+    Placement p = guarded(new KvprPlacement(0)).place(demands, caps);
+    Map<Integer, Integer> residents = new HashMap<>();
     p.assignment().forEach((id, gs) -> {
+      // one-model-per-GPU systems start with the first model placed on each GPU (the busiest: KVPR
+      // places by pressure, descending); the others are activated on demand
+      if (policy.maxResidentModels() > 0 && residents.merge(gs.get(0), 1, Integer::sum) > policy.maxResidentModels()) return;
       SimInstance inst = new SimInstance(models.get(id), gpus.get(gs.get(0)));
       inst.ready = true;
       inst.gpu.instances.add(inst);
@@ -259,6 +270,37 @@ public final class Simulator {
         awaiting.remove(m);
       }
     }
+    if (policy.requestGroups()) closeGroups();
+  }
+
+  /**
+   * QLM's request groups, earliest deadline first: for each model waiting to be swapped in (oldest
+   * TTFT deadline first), the GPU whose resident models' next waiting request has the latest
+   * deadline (none waiting: latest of all) closes its current group (its models admit no new
+   * prefill; what they admitted finishes), if the waiting model's deadline is the earlier one. So
+   * the resident model becomes quiet and is swapped out. A GPU closes for one waiting model at most.
+   */
+  private void closeGroups() {
+    for (SimGpu g : gpus) for (SimInstance i : g.instances) i.groupClosed = false;
+    List<SimModelState> waiting = new ArrayList<>(awaiting);
+    waiting.sort(Comparator.comparingLong(SimModelState::headDeadlineNanos).thenComparing(SimModelState::id));
+    java.util.Set<SimGpu> closed = new java.util.HashSet<>();
+    for (SimModelState m : waiting) {
+      SimGpu best = null;
+      long bestDeadline = Long.MIN_VALUE;
+      for (SimGpu g : gpus) {
+        if (closed.contains(g) || g.instances.isEmpty()) continue;
+        long head = Long.MAX_VALUE;
+        for (SimInstance i : g.instances) head = Math.min(head, i.model.headDeadlineNanos());
+        if (head > bestDeadline) {
+          bestDeadline = head;
+          best = g;
+        }
+      }
+      if (best == null || m.headDeadlineNanos() >= bestDeadline) continue;
+      closed.add(best);
+      for (SimInstance i : best.instances) i.groupClosed = true;
+    }
   }
 
   /** Room for the weights, with the watermark left for KV. */
@@ -269,19 +311,32 @@ public final class Simulator {
   private boolean tryActivate(SimModelState m) {
     long need = roomNeeded(m);
     Map<Integer, List<ReclaimAction>> plans = new LinkedHashMap<>();
+    int limit = policy.maxResidentModels();
     for (SimGpu g : gpus) {
       long free = g.freeBytes();
-      if (free >= need) {
+      // with a residency limit, an activating or draining instance holds the GPU until it serves or leaves
+      if (limit > 0 && g.instances.stream().anyMatch(i -> !i.serving())) continue;
+      if (free >= need && (limit == 0 || g.instances.size() < limit)) {
         plans.put(g.id, List.of());
         continue;
       }
       int freePages = (int) Math.max(0, free / RECLAIM_PAGE_BYTES);
       int pagesNeeded = (int) ((need + RECLAIM_PAGE_BYTES - 1) / RECLAIM_PAGE_BYTES) - freePages;
-      ReclaimPlan plan = reclaimPolicy.plan(new ReclaimPolicy.Requester(m.id(), m.slo, Math.max(1, pagesNeeded), false),
+      ReclaimPlan plan = activationPolicy.plan(new ReclaimPolicy.Requester(m.id(), m.slo, Math.max(1, pagesNeeded), false, true),
           new ReclaimPolicy.PoolState(freePages, 0), memories(g, RECLAIM_PAGE_BYTES));
       if (plan instanceof ReclaimPlan.Granted granted) plans.put(g.id, granted.actions());
     }
     if (plans.isEmpty()) return false;
+    if (policy.tpotGuard()) { // where every model keeps its TPOT beside the others, if there is such a GPU
+      Map<Integer, List<ReclaimAction>> fitting = new LinkedHashMap<>();
+      plans.forEach((id, actions) -> {
+        if (tpotFits(gpus.get(id), m)) fitting.put(id, actions);
+      });
+      if (!fitting.isEmpty()) {
+        plans.clear();
+        plans.putAll(fitting);
+      }
+    }
     // Among GPUs with room, the lowest KVPR (models about to be evicted excluded).
     List<ModelDemand> demands = new ArrayList<>();
     List<GpuCapacity> caps = new ArrayList<>();
@@ -319,7 +374,9 @@ public final class Simulator {
     for (SimInstance i : g.instances) {
       if (!i.serving() && i.running.isEmpty()) continue;
       SimModelState m = i.model;
-      boolean quiet = m.queue.isEmpty() && !i.busy();
+      // a model whose request group is closed (QLM) is quiet once its admitted requests are done:
+      // its queued ones wait for its next turn
+      boolean quiet = (m.queue.isEmpty() || i.groupClosed) && !i.busy();
       List<ModelMemory.RunningSequence> running = new ArrayList<>();
       for (SimRequest r : i.running) {
         long slack = io.prism.runtime.policy.DecodePreemptionPolicy.slackNanos(r.firstTokenNanos, r.generated - 1, m.slo.tpot(), now);
@@ -328,7 +385,7 @@ public final class Simulator {
       // A draining instance shares its model's id with the serving one: report it under a suffixed id.
       String id = i.serving() ? m.id() : m.id() + "@draining";
       out.add(new ModelMemory(id, m.slo, i.serving(), (int) ((i.kvBytes + unitBytes - 1) / unitBytes), 0, 0, 0,
-          quiet && i.serving() ? now - m.lastActivityNanos : 0, (int) ((i.weightBytes() + unitBytes - 1) / unitBytes), running));
+          quiet && i.serving() ? (i.groupClosed ? Long.MAX_VALUE / 4 : now - m.lastActivityNanos) : 0, (int) ((i.weightBytes() + unitBytes - 1) / unitBytes), running));
     }
     return out;
   }
@@ -337,9 +394,42 @@ public final class Simulator {
   void evict(SimGpu g, String modelId) {
     SimInstance victim = g.instances.stream().filter(i -> i.serving() && i.model.id().equals(modelId)).findFirst()
         .orElseThrow(() -> new IllegalStateException("no evictable instance of " + modelId + " on GPU " + g.id));
-    if (victim.busy() || !victim.model.queue.isEmpty()) throw new IllegalStateException("evicting busy model " + modelId);
+    if (victim.busy() || (!victim.model.queue.isEmpty() && !victim.groupClosed)) throw new IllegalStateException("evicting busy model " + modelId);
     removeInstance(victim);
     counters.evictions++;
+    SimModelState m = victim.model;
+    if (!m.queue.isEmpty() && !m.awaitingActivation) { // QLM: its next request group waits for its turn (not now: this GPU is being given away)
+      m.awaitingActivation = true;
+      awaiting.add(m);
+      scheduleRetry();
+    }
+  }
+
+  /**
+   * With the policy's TPOT guard: whether {@code m} may serve on {@code g} beside the models serving
+   * there ({@link TpotColocation}); each model's decode step at its running context now, its prefill
+   * chunk at {@link #PREFILL_CHUNK_TOKENS} tokens. Always true without the guard.
+   */
+  private boolean tpotFits(SimGpu g, SimModelState m) {
+    if (!policy.tpotGuard()) return true;
+    List<TpotColocation.Member> resident = new ArrayList<>();
+    for (SimInstance i : g.instances) if (i.model != m && (i.serving() || i.model.activating == i)) resident.add(member(i.model));
+    return TpotColocation.admits(resident, member(m));
+  }
+
+  /** {@code p} with the TPOT co-location guard over every model when the policy has it. */
+  private KvprPlacement guarded(KvprPlacement p) {
+    if (!policy.tpotGuard()) return p;
+    Map<String, TpotColocation.Member> members = new HashMap<>();
+    for (SimModelState m : models.values()) members.put(m.id(), member(m));
+    return p.withTpotGuard(members);
+  }
+
+  private TpotColocation.Member member(SimModelState m) {
+    long context = 0;
+    if (m.serving != null) for (SimRequest r : m.serving.running) context += r.contextTokens;
+    ModelProfile p = m.spec.profile();
+    return new TpotColocation.Member(m.id(), m.slo.tpot().toNanos(), gpu.decodeStepNanos(p, context), gpu.prefillNanos(p, PREFILL_CHUNK_TOKENS));
   }
 
   ModelDemand demand(SimModelState m, int gpuId) {
@@ -353,7 +443,8 @@ public final class Simulator {
     g.weightBytes += inst.weightBytes();
     m.activating = inst;
     counters.activations++;
-    schedule(now + gpu.activationNanos(m.spec.profile()), () -> onReady(inst));
+    g.checkInvariants();
+    schedule(now + gpu.activationNanos(m.spec.profile()) + policy.swapOverhead().toNanos(), () -> onReady(inst));
   }
 
   private void onReady(SimInstance inst) {
@@ -385,11 +476,11 @@ public final class Simulator {
       }
       caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
     }
-    Placement p = new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau()).place(demands, caps);
+    Placement p = guarded(new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau())).place(demands, caps);
     for (Move mv : migrationBudget.admitByReduction(replicas.migratable(p.migrations()), now, demands, caps)) {
       SimModelState m = models.get(mv.modelId());
       SimGpu target = gpus.get(mv.toGpus().get(0));
-      if (target.freeBytes() >= roomNeeded(m)) {
+      if (target.freeBytes() >= roomNeeded(m) && tpotFits(target, m)) {
         migrationBudget.started(mv, now);
         counters.migrationStartNanos.add(now);
         migrating.put(m.id(), mv);

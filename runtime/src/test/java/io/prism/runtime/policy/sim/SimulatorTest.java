@@ -153,4 +153,61 @@ class SimulatorTest {
     assertTrue(two.attainment() > one.attainment() + 0.2, "two instances serve what one cannot: " + one.attainment() + " -> " + two.attainment());
     assertTrue(two.counters().rejected() < one.counters().rejected());
   }
+
+  @Test
+  void oneModelPerGpuBaselinesSwapModelsThatWouldFitTogetherAndQlmPaysTheRestart() {
+    // Two 2 GB models fit on one 100 GB GPU together. Requests alternate a, b, a, b one second apart.
+    List<Workload.Arrival> arrivals = new ArrayList<>();
+    for (int i = 0; i < 6; i++) arrivals.add(new Workload.Arrival(String.format("r%d", i), i % 2 == 0 ? "a" : "b", i * S, 100, 3));
+    Workload w = Workload.of(List.of(model("a", TINY, 1), model("b", TINY, 1)), arrivals, 6 * S);
+    Map<String, Slo> slo = slos(w, LOOSE);
+
+    SimResult mux = Simulator.run(w, slo, SimPolicy.MUXSERVE_PLUS_PLUS, GPU, 1);
+    assertEquals(0, mux.counters().activations());
+    assertEquals(2, mux.counters().peakResidentModels());
+
+    // ServerlessLLM-like: a starts resident; each later request finds the other model resident and
+    // quiet, evicts it and cold-starts (2 GB / 10 GB/s = 200 ms): 5 swaps, never two models at once
+    // (SimGpu checks it at every step and activation)
+    SimResult sllm = Simulator.run(w, slo, SimPolicy.SERVERLESS_LLM, GPU, 1);
+    assertEquals(1, sllm.counters().peakResidentModels());
+    assertEquals(5, sllm.counters().activations());
+    assertEquals(5, sllm.counters().evictions());
+    assertEquals(1.0, sllm.attainment());
+    // b's requests wait for the activation, then 2.2 ms of prefill
+    assertEquals(200_000_000L + 2_200_000L, sllm.models().get(1).p95TtftNanos());
+
+    // QLM-like: the same swaps (requests 5 s apart now, longer than a swap), each with the engine restart on top
+    List<Workload.Arrival> apart = new ArrayList<>();
+    for (Workload.Arrival a : arrivals) apart.add(new Workload.Arrival(a.requestId(), a.modelId(), a.arrivalNanos() * 5, 100, 3));
+    SimResult qlm = Simulator.run(Workload.of(w.models(), apart, 30 * S), slo, SimPolicy.QLM, GPU, 1);
+    assertEquals(1, qlm.counters().peakResidentModels());
+    assertEquals(5, qlm.counters().activations());
+    assertEquals(200_000_000L + SimPolicy.QLM_SWAP_OVERHEAD.toNanos() + 2_200_000L, qlm.models().get(1).p95TtftNanos());
+  }
+
+  @Test
+  void qlmEndsTheResidentRequestGroupWhenAnEarlierDeadlineWaits() {
+    // a is resident and gets a steady stream (one request per 100 ms, 50 tokens each); b's one
+    // request at 1 s has a tighter TTFT deadline. ServerlessLLM-like keeps serving a while it is
+    // never quiet: b waits until a's stream ends at 10 s. QLM closes a's group: b is served early.
+    Slo aSlo = new Slo(Duration.ofSeconds(60), Duration.ofSeconds(1));
+    Slo bSlo = new Slo(Duration.ofSeconds(5), Duration.ofSeconds(1));
+    List<Workload.Arrival> arrivals = new ArrayList<>();
+    for (int i = 0; i < 100; i++) arrivals.add(new Workload.Arrival(String.format("a%03d", i), "a", i * 100 * MS, 100, 50));
+    arrivals.add(new Workload.Arrival("b", "b", S, 100, 2));
+    Workload w = Workload.of(List.of(model("a", TINY, 10), model("b", TINY, 1)), arrivals, 10 * S);
+    Map<String, Slo> slo = new LinkedHashMap<>();
+    slo.put("a", aSlo);
+    slo.put("b", bSlo);
+    SimResult sllm = Simulator.run(w, slo, SimPolicy.SERVERLESS_LLM, GPU, 1);
+    SimResult qlm = Simulator.run(w, slo, SimPolicy.QLM, GPU, 1);
+    long sllmB = sllm.models().get(1).p95TtftNanos();
+    long qlmB = qlm.models().get(1).p95TtftNanos();
+    assertTrue(sllmB > 5 * S, "ServerlessLLM-like: b waits for a's stream to end, TTFT " + sllmB / MS + " ms");
+    assertTrue(qlmB < 5 * S, "QLM-like: a's group ends for b's earlier deadline, TTFT " + qlmB / MS + " ms");
+    assertEquals(1, qlm.models().get(1).bothMet());
+    assertEquals(1, qlm.counters().peakResidentModels());
+    assertEquals(0, qlm.models().get(0).unfinished(), "a's requests that waited get their next group");
+  }
 }
