@@ -90,7 +90,19 @@ final class ModelReports {
     }
     return new ModelOutlook(modelId, prefillTokensPerSecond > 0 ? prefillTokensPerSecond : 1e4, decodeStepNanos,
         Math.max(1, settings.engine().prefillChunk()), Math.max(1, settings.engine().maxRunningSequences()), java.util.Arrays.copyOf(remaining, n),
-        engine.weightsResident(), copies == null ? activationNanos : copies.expectedActivationNanos(engine));
+        engine.weightsResident(), expectedActivationNanos());
+  }
+
+  /**
+   * The activation time admission should expect: 0 when resident; else the last activation measured
+   * from the tier the weights are in now, or, before the first from that tier, the last activation of
+   * any kind (at first the assumed 10 GB/s): a tier never measured must not count as free, or every
+   * first token after it is late against its estimate and inflates admission's slowdown for all models.
+   */
+  private long expectedActivationNanos() {
+    if (engine.weightsResident()) return 0;
+    long measured = copies == null ? 0 : copies.expectedActivationNanos(engine);
+    return measured > 0 ? measured : activationNanos;
   }
 
   /**

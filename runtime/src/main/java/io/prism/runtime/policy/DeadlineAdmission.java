@@ -71,6 +71,7 @@ public final class DeadlineAdmission {
   private final boolean enabled;
   private final Map<String, Entry> queue = new LinkedHashMap<>();
   private final Map<String, QueuedRequest> committed = new HashMap<>(); // admitted, no first token yet
+  private final Map<String, Double> committedSlowdown = new HashMap<>(); // the slowdown their costs were made with
   private final Set<String> deferredOnce = new HashSet<>();
   private final Map<String, Counts> counts = new TreeMap<>();
   private final Map<String, ModelOutlook> outlooks = new HashMap<>();
@@ -138,6 +139,7 @@ public final class DeadlineAdmission {
   public void firstTokens(List<String> requestIds) {
     for (String id : requestIds) {
       committed.remove(id);
+      committedSlowdown.remove(id);
       predictedFirstToken.remove(id);
     }
   }
@@ -188,6 +190,7 @@ public final class DeadlineAdmission {
   public void ended(List<String> requestIds) {
     for (String id : requestIds) {
       committed.remove(id);
+      committedSlowdown.remove(id);
       predictedFirstToken.remove(id);
       queue.remove(id);
       deferredOnce.remove(id);
@@ -207,11 +210,18 @@ public final class DeadlineAdmission {
     ended(ids);
   }
 
-  /** Estimated prefill time of admitted requests without a first token yet. */
+  /**
+   * Estimated prefill time of admitted requests without a first token yet, at the current {@link
+   * #slowdown()}: each was costed with the slowdown of its admission, which is rescaled to today's,
+   * so that a burst of late first tokens does not leave inflated estimates behind once the slowdown
+   * has decayed.
+   */
   public long committedNanos() {
-    long sum = 0;
-    for (QueuedRequest q : committed.values()) sum += q.estimatedPrefillNanos();
-    return sum;
+    double sum = 0;
+    for (QueuedRequest q : committed.values()) {
+      sum += q.estimatedPrefillNanos() / committedSlowdown.getOrDefault(q.requestId(), 1.0) * slowdown;
+    }
+    return (long) Math.min(Long.MAX_VALUE / 2, sum);
   }
 
   /** Requests queued, all models. */
@@ -329,6 +339,7 @@ public final class DeadlineAdmission {
       queue.remove(q.requestId());
       deferredOnce.remove(q.requestId());
       committed.put(q.requestId(), q);
+      committedSlowdown.put(q.requestId(), slowdown);
       counts.get(q.modelId()).admitted++;
       admitted.computeIfAbsent(q.modelId(), k -> new ArrayList<>()).add(q.requestId());
     }

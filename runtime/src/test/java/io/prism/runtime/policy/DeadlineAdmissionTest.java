@@ -46,6 +46,24 @@ class DeadlineAdmissionTest {
   }
 
   @Test
+  void workAdmittedDuringASlowdownIsRescaledOnceTheSlowdownHasDecayed() {
+    DeadlineAdmission a = admission(true);
+    enqueue(a, "m", "s0", 0, 100, Duration.ofSeconds(10));
+    assertEquals(List.of("s0"), a.round(0).admitted().get("m"));
+    a.firstTokens(List.of("s0"), 2000 * MS); // predicted at 100 ms, came at 2 s (an activation the estimate missed)
+    double inflated = a.slowdown();
+    assertTrue(inflated > 5, "a first token 20x late raises the slowdown: " + inflated);
+    for (int i = 1; i <= 4; i++) enqueue(a, "m", "s" + i, 2000 * MS, 100, Duration.ofSeconds(10));
+    assertEquals(4, a.round(2000 * MS).admitted().get("m").size());
+    assertTrue(a.committedNanos() > 4 * 100 * MS * 4, "admitted at the inflated slowdown: " + a.committedNanos() / MS + " ms");
+    enqueue(a, "m", "s5", 22_000 * MS, 100, Duration.ofSeconds(10)); // 20 s without news: the slowdown has decayed
+    assertEquals(List.of("s5"), a.round(22_000 * MS).admitted().get("m"));
+    assertTrue(a.slowdown() < 1.01, "decayed: " + a.slowdown());
+    assertTrue(a.committedNanos() <= 5 * 100 * MS + MS, "five prefills of 100 ms at today's speed, not the burst's: " + a.committedNanos() / MS + " ms");
+    assertTrue(a.committedNanos() >= 5 * 100 * MS - MS);
+  }
+
+  @Test
   void defersARequestThatFitsAloneButNotWithTheOthersAndAdmitsItOnceWorkIsDone() {
     DeadlineAdmission a = admission(true);
     enqueue(a, "m", "short", 0, 50, Duration.ofMillis(100)); // 50 ms, due at 100
