@@ -57,7 +57,9 @@ class FrontendTest {
   private static Rig impatientRig(Duration lookupTimeout, Duration giveUp) {
     TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
     Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
-    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), lookupTimeout, giveUp, Duration.ofMillis(50),
+    // a cache TTL of 1 ns: every cached placement is expired by the next message (1 ms was not always
+    // over on a quiet machine, and the background refresh a test expects never came)
+    FrontendSettings s = new FrontendSettings(Duration.ofNanos(1), Duration.ofSeconds(5), lookupTimeout, giveUp, Duration.ofMillis(50),
         Duration.ofMillis(300), 5);
     return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
   }
