@@ -69,6 +69,28 @@ class FrontendTest {
     rig.placement().expectMessageClass(GlobalPlacementActor.Resolve.class).replyTo().tell(new GlobalPlacementActor.Located("m", readyOn(gpu), 0));
   }
 
+  /**
+   * Request r1 for model m through {@code rig}'s frontend, looked up on GPU A, queued (TTFT SLO 60 s),
+   * started by a model actor (a probe) and one token streamed; the client has received
+   * Started and the Chunk.
+   */
+  private static StartedStream streamWithOneToken(Rig rig, TestProbe<GenerationEvent> client) {
+    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
+    answerLookup(rig, GPU_A);
+    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
+    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
+    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
+    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
+    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
+    g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
+    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
+    assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
+    return new StartedStream(g, model);
+  }
+
+  /** A started stream: the GPU's Generate (its {@code replyTo} is the request's relay) and the model actor's probe. */
+  private record StartedStream(GpuActor.Generate generate, TestProbe<io.prism.actors.model.ModelActor.Command> model) {}
+
   private static ModelInfo readyOn(GpuId gpu) {
     return new ModelInfo(TestSupport.spec("m", "stories260K.bin"), 0, ModelInfo.State.READY, gpu, 512, 1, "");
   }
@@ -207,17 +229,7 @@ class FrontendTest {
   void aStreamWhoseModelActorStopsEndsWithAFailureAndTheTokensSoFar() {
     Rig rig = impatientRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
-    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    answerLookup(rig, GPU_A);
-    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
-    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
-    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
-    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
-    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
-    g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
-    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
-    assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
-    model.stop(); // its node died
+    streamWithOneToken(rig, client).model().stop(); // its node died
     GenerationEvent.Completed done = assertInstanceOf(GenerationEvent.Completed.class, client.receiveMessage(Duration.ofSeconds(3)));
     assertEquals(io.prism.runtime.engine.FinishReason.FAILED, done.reason());
     assertEquals(1, done.completionTokens());
@@ -293,16 +305,7 @@ class FrontendTest {
   void aStreamWithNoTokenForTheTokenTimeoutEndsAsFailedWithTheTokensSoFar() {
     Rig rig = stallBoundRig();
     TestProbe<GenerationEvent> client = testKit.createTestProbe();
-    rig.frontend().tell(new Frontend.Generate(TestSupport.greedy("r1", "m", 5), client.ref()));
-    answerLookup(rig, GPU_A);
-    GpuActor.Generate g = rig.gpus().get(GPU_A).expectMessageClass(GpuActor.Generate.class);
-    TestProbe<GpuActor.Command> gpuActor = testKit.createTestProbe();
-    TestProbe<io.prism.actors.model.ModelActor.Command> model = testKit.createTestProbe();
-    g.replyTo().tell(new GenerationEvent.Queued("r1", GPU_A, gpuActor.ref(), 0, 60_000));
-    g.replyTo().tell(new GenerationEvent.Started("r1", "m", GPU_A, 3, model.ref()));
-    g.replyTo().tell(new GenerationEvent.Chunk("r1", "a", 7, 0));
-    assertInstanceOf(GenerationEvent.Started.class, client.receiveMessage());
-    assertInstanceOf(GenerationEvent.Chunk.class, client.receiveMessage());
+    GpuActor.Generate g = streamWithOneToken(rig, client).generate();
     client.expectNoMessage(Duration.ofMillis(300)); // the device stalls; within the token bound nothing happens
     GenerationEvent.Completed done = assertInstanceOf(GenerationEvent.Completed.class, client.receiveMessage(Duration.ofSeconds(3)));
     assertEquals(io.prism.runtime.engine.FinishReason.FAILED, done.reason());
