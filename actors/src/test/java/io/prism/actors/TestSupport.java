@@ -31,11 +31,11 @@ public final class TestSupport {
    * GPU reports, plus {@code extra} overrides.
    */
   public static Config config(String extra) {
-    Config c = ConfigFactory.parseString(extra + "\n"
-            + "pekko.actor.serialize-messages = on\n"
+    Config c = ConfigFactory.parseString("pekko.actor.serialize-messages = on\n"
             + "pekko.remote.artery.canonical.port = 0\n"
             + "prism.gpu.report-interval = 200ms\n"
-            + "prism.engine.max-running-sequences = 16\n");
+            + "prism.engine.max-running-sequences = 16\n"
+            + extra + "\n"); // the test's own keys win over these defaults
     return PrismNode.withGpuDispatchers(PrismConfig.load(c), 4);
   }
 

@@ -39,9 +39,18 @@ class RecomputeMigrationTest {
   private static PrismNode node;
   private static ActorTestKit kit;
 
+  /**
+   * One running sequence per model and {@link #QUEUED} requests sent before the move: the source
+   * has {@code QUEUED x 252} decode steps of work at the flip, far more than the move takes on any
+   * machine (the model is 1 MB), so requests are certainly left at a 5 ms drain timeout; they are
+   * the running one and those waiting in the source's engine queue.
+   */
+  private static final int QUEUED = 40;
+
   @BeforeAll
   static void start() {
-    node = PrismNode.start("recompute-migration-test", TestSupport.config("prism.placement.round-interval = 0s\nprism.placement.drain-timeout = 5ms\n"),
+    node = PrismNode.start("recompute-migration-test",
+        TestSupport.config("prism.placement.round-interval = 0s\nprism.placement.drain-timeout = 5ms\nprism.engine.max-running-sequences = 1\n"),
         List.of(new HostDevice(0, 64 * 1024, 1), new HostDevice(1, 64 * 1024, 1)), ModelStore.fileLoader());
     kit = ActorTestKit.create(node.system());
   }
@@ -70,19 +79,19 @@ class RecomputeMigrationTest {
     GpuId target = node.localGpus().stream().filter(g -> !g.equals(source)).findFirst().orElseThrow();
 
     List<TestProbe<GenerationEvent>> probes = new ArrayList<>();
-    for (int i = 0; i < 4; i++) probes.add(send("warm-" + i));
+    for (int i = 0; i < QUEUED; i++) probes.add(send("queued-" + i));
+    // the source is generating before the move starts
+    GenerationEvent firstEvent = probes.get(0).receiveMessage(TIMEOUT);
+    assertInstanceOf(GenerationEvent.Started.class, firstEvent);
     CompletableFuture<GlobalPlacementActor.MoveReply> move = node.move("recomputed", target).toCompletableFuture();
-    // load under way on the target: keep the source busy so requests are mid-generation at the flip
-    for (int i = 0; !move.isDone() && i < 8; i++) {
-      probes.add(send("during-" + i));
-      Thread.sleep(150); // pacing of the offered load (2 shared cores), not synchronisation
-    }
     assertInstanceOf(GlobalPlacementActor.Moved.class, move.get(60, TimeUnit.SECONDS));
     for (int i = 0; i < 4; i++) probes.add(send("after-" + i));
 
     String oracle = TestSupport.oracle();
     for (TestProbe<GenerationEvent> p : probes) {
-      List<GenerationEvent> events = TestSupport.collect(p, TIMEOUT);
+      List<GenerationEvent> events = new ArrayList<>();
+      if (p == probes.get(0)) events.add(firstEvent);
+      events.addAll(TestSupport.collect(p, TIMEOUT));
       assertInstanceOf(GenerationEvent.Started.class, events.get(0), "no request is rejected: " + events);
       int started = 0;
       int index = 0;
