@@ -54,7 +54,7 @@ class DashboardRoutesTest extends JUnit5RouteTest {
 
   private static GpuStatus.ModelStatus model(String id, long weightBytes, int held, int kept, int waiting, int running, boolean resident, int queued) {
     return new GpuStatus.ModelStatus(id, weightBytes, held, kept, held / 2, waiting, running, true, 0, 0, 0, 0, resident, 0, 0, 0, Integer.MAX_VALUE,
-        Duration.ofSeconds(50), Duration.ofSeconds(20), 1000.0, 0, 64, new ModelBooks(queued, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        Duration.ofSeconds(50), Duration.ofSeconds(20), 1000.0, 0, 0, 0, 64, new ModelBooks(queued, 0, 0, 0, 0, 0, 0, 0, 0, 0),
         resident ? GpuStatus.WeightTierStatus.RESIDENT : new GpuStatus.WeightTierStatus("host", weightBytes, 0, 0, 0, 0));
   }
 

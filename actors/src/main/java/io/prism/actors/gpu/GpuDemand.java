@@ -19,6 +19,7 @@ import java.util.Map;
 final class GpuDemand {
   private final RateEstimator rates;
   private final Map<String, Long> lastComputed = new HashMap<>();
+  private final Map<String, long[]> lastSteps = new HashMap<>(); // decode step, prefill chunk (ns), as last reported
 
   /** @param window the rate's averaging window */
   GpuDemand(Duration window) {
@@ -39,6 +40,7 @@ final class GpuDemand {
     long kvBytesPerToken = 1;
     int waiting = queued;
     int running = 0;
+    long[] steps = lastSteps.getOrDefault(id, new long[2]);
     if (status != null) {
       long before = lastComputed.getOrDefault(id, 0L);
       long delta = status.computedTokens() >= before ? status.computedTokens() - before : status.computedTokens();
@@ -48,14 +50,17 @@ final class GpuDemand {
       kvBytesPerToken = Math.max(1, status.kvBytesPerToken());
       waiting += status.waiting();
       running = status.running();
+      steps = new long[] {status.decodeStepNanos(), status.prefillChunkNanos()};
+      lastSteps.put(id, steps);
     }
     return new GlobalPlacementActor.Resident(spec, maxModelLen, weightBytes, resident, rates.tokensPerSecond(id, now), kvBytesPerToken,
-        waiting, running);
+        waiting, running, steps[0], steps[1]);
   }
 
   /** Forgets a model that left the GPU. */
   void forget(String modelId) {
     lastComputed.remove(modelId);
+    lastSteps.remove(modelId);
     rates.forget(modelId);
   }
 }

@@ -64,6 +64,11 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    * @param ttftSlo its TTFT SLO
    * @param tpotSlo its TPOT SLO
    * @param prefillTokensPerSecond its prefill speed measured at load (local admission's estimate)
+   * @param decodeStepNanos its measured time of one step without prefill (moving average; 0 before
+   *     its first decode step)
+   * @param prefillChunkNanos one full prefill chunk ({@code prism.engine.prefill-chunk} tokens) at its
+   *     measured prefill speed; with {@code decodeStepNanos} what the placement's TPOT co-location
+   *     guard needs ({@link io.prism.runtime.policy.TpotColocation})
    * @param computedTokens tokens its forward passes computed since the instance started (prefill and
    *     decode; the placement's token rate is measured from it)
    * @param kvBytesPerToken KV-cache bytes one token of it occupies (all layers, K and V)
@@ -71,8 +76,8 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
    */
   public record ModelStatus(String modelId, long weightBytes, int pagesHeld, int pagesKept, int pageIdsHeld, int waiting, int running,
       boolean progressing, long finished, long cancelled, long failed, long preemptions, boolean resident, long lastActivityNanos, long steps,
-      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, long computedTokens, long kvBytesPerToken, ModelBooks books,
-      WeightTierStatus tiers)
+      int minPages, int maxPages, Duration ttftSlo, Duration tpotSlo, double prefillTokensPerSecond, long decodeStepNanos, long prefillChunkNanos, long computedTokens,
+      long kvBytesPerToken, ModelBooks books, WeightTierStatus tiers)
       implements PrismMessage {
     /** Pages in use by requests in flight. */
     public int pagesInUse() {
@@ -82,8 +87,8 @@ public record GpuStatus(GpuId gpu, String description, long incarnation, long bu
     /** This status with other books. */
     public ModelStatus withBooks(ModelBooks b) {
       return new ModelStatus(modelId, weightBytes, pagesHeld, pagesKept, pageIdsHeld, waiting, running, progressing, finished, cancelled, failed,
-          preemptions, resident, lastActivityNanos, steps, minPages, maxPages, ttftSlo, tpotSlo, prefillTokensPerSecond, computedTokens,
-          kvBytesPerToken, b, tiers);
+          preemptions, resident, lastActivityNanos, steps, minPages, maxPages, ttftSlo, tpotSlo, prefillTokensPerSecond, decodeStepNanos,
+          prefillChunkNanos, computedTokens, kvBytesPerToken, b, tiers);
     }
   }
 

@@ -51,6 +51,11 @@ final class ModelReports {
     else if (stalledSinceNanos < 0) stalledSinceNanos = System.nanoTime();
   }
 
+  /** One full prefill chunk at the measured prefill speed (0 before a measurement). */
+  private long prefillChunkNanos() {
+    return prefillTokensPerSecond > 0 ? (long) (Math.max(1, settings.engine().prefillChunk()) * 1e9 / prefillTokensPerSecond) : 0;
+  }
+
   /** The instance's host tier books: its tier status and the activation time to expect from its tier. */
   void copies(HostCopies c) {
     copies = c;
@@ -119,7 +124,7 @@ final class ModelReports {
     GpuStatus.ModelStatus s = new GpuStatus.ModelStatus(spec.id(), engine.weightBytes(), lease.heldPages(), kept, engine.pageIdsHeld(),
         engine.waitingCount() + admittedNotFed, engine.runningCount(), !stuck, st.finished(), st.cancelled(), st.failed(), st.preemptions(),
         engine.weightsResident(), engine.lastActivityNanos(), st.steps(), lease.minPagesOf(lease.owner()), lease.maxPagesOf(lease.owner()),
-        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, st.computedTokens(), engine.kvBytesPerToken(), ModelBooks.EMPTY,
+        spec.ttftSlo(), spec.tpotSlo(), prefillTokensPerSecond, decodeStepNanos, prefillChunkNanos(), st.computedTokens(), engine.kvBytesPerToken(), ModelBooks.EMPTY,
         copies == null ? GpuStatus.WeightTierStatus.RESIDENT : copies.status(engine));
     return new ModelReport(s, violation, checks);
   }

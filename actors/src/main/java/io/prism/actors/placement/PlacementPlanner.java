@@ -88,7 +88,7 @@ final class PlacementPlanner {
     if (reports.isEmpty() || !settings.policy().equals("kvpr")) return;
     PlacementRound view = new PlacementRound(catalog.values(), reports, gpuIds, drainingGpus(), null);
     if (view.demands.isEmpty()) return;
-    Placement plan = view.place(kvpr);
+    Placement plan = view.place(settings.tpotGuard() ? kvpr.withTpotGuard(view.tpotMembers) : kvpr);
     long now = System.nanoTime();
     List<Move> proposed = new ArrayList<>();
     for (Move mv : plan.migrations()) {
@@ -169,8 +169,10 @@ final class PlacementPlanner {
     String node = e.gpu.host() + ":" + e.gpu.port();
     long weights = e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
     double demand = evicted.tokensPerSecond() * Math.max(1, evicted.kvBytesPerToken()) / (e.spec.tpotSlo().toNanos() / 1e9);
-    java.util.Optional<InstanceTarget.Candidate> best = InstanceTarget.choose(
-        view.candidates(java.util.Set.of(), g -> (g.host() + ":" + g.port()).equals(node)), weights, demand);
+    List<InstanceTarget.Candidate> candidates = view.candidates(java.util.Set.of(), g -> (g.host() + ":" + g.port()).equals(node));
+    io.prism.runtime.policy.TpotColocation.Member member = settings.tpotGuard() ? PlacementRound.member(e.id(), e, evicted) : null;
+    List<InstanceTarget.Candidate> keeping = candidates.stream().filter(c -> view.tpotAdmits(view.gpuOf.get(c.gpuId()), member)).toList();
+    java.util.Optional<InstanceTarget.Candidate> best = InstanceTarget.choose(keeping.isEmpty() ? candidates : keeping, weights, demand);
     GpuId to = best.map(c -> view.gpuOf.get(c.gpuId())).orElse(null);
     if (to == null || to.equals(e.gpu)) return false;
     String reason = String.format(java.util.Locale.ROOT, "reactivate where it fits: KVPR %.4g on %s with it, %s", best.get().kvprWith(weights, demand),

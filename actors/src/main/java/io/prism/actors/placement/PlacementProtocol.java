@@ -68,9 +68,17 @@ public interface PlacementProtocol {
    * @param kvBytesPerToken KV-cache bytes per token
    * @param queued requests waiting (at the GPU's admission and in the engine)
    * @param running requests in its running batch
+   * @param decodeStepNanos its measured step time without prefill (moving average), 0 if not measured yet
+   * @param prefillChunkNanos one full prefill chunk at its measured prefill speed, 0 if not known
    */
   public record Resident(ModelSpec spec, int maxModelLen, long weightBytes, boolean weightsResident, double tokensPerSecond, long kvBytesPerToken,
-      int queued, int running) implements PrismMessage {}
+      int queued, int running, long decodeStepNanos, long prefillChunkNanos) implements PrismMessage {
+    /** A model without step measurements (a fresh instance, or a test). */
+    public Resident(ModelSpec spec, int maxModelLen, long weightBytes, boolean weightsResident, double tokensPerSecond, long kvBytesPerToken,
+        int queued, int running) {
+      this(spec, maxModelLen, weightBytes, weightsResident, tokensPerSecond, kvBytesPerToken, queued, running, 0, 0);
+    }
+  }
 
   /**
    * Moves a model to {@code gpu} by live migration; replies when it serves there ({@link Moved}) or

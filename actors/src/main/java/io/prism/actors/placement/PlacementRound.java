@@ -11,6 +11,7 @@ import io.prism.runtime.policy.ModelDemand;
 import io.prism.runtime.policy.Move;
 import io.prism.runtime.policy.Placement;
 import io.prism.runtime.policy.PlacementPolicy;
+import io.prism.runtime.policy.TpotColocation;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -35,6 +36,9 @@ import java.util.Set;
  * demand their GPU reports for them, under ids {@code <model>}{@value #REPLICA_MARK}{@code <gpu>}
  * that match no catalog entry, so the policy's proposals for them are ignored: replicas are added
  * and removed, never migrated.
+ *
+ * <p>The TPOT co-location guard ({@link TpotColocation}) sees each model whose weights are resident
+ * and whose GPU reported a measured decode step, with that step and its prefill chunk time.
  */
 final class PlacementRound {
   final List<ModelDemand> demands = new ArrayList<>();
@@ -43,6 +47,9 @@ final class PlacementRound {
   /** Separates a model id from its replica's GPU in the ids of replica demands. */
   static final String REPLICA_MARK = "\u0000replica@";
   private final Map<String, Double> kvDemandByModel = new HashMap<>();
+  /** The TPOT guard's members of this view, by demand id: resident models with a measured decode step. */
+  final Map<String, TpotColocation.Member> tpotMembers = new HashMap<>();
+  private final Map<String, Integer> gpuOfDemand = new HashMap<>();
 
   /**
    * @param entries the catalog
@@ -131,16 +138,52 @@ final class PlacementRound {
    * @return null if no GPU's budget can hold {@code weightBytes}
    */
   GpuId timeShared(long weightBytes) {
+    return timeShared(weightBytes, null);
+  }
+
+  /**
+   * As {@link #timeShared(long)}, among the GPUs where {@code joining} keeps every TPOT SLO ({@link
+   * #tpotAdmits}) if there are any, else among all.
+   */
+  GpuId timeShared(long weightBytes, TpotColocation.Member joining) {
+    boolean anyAdmits = false;
+    for (GpuCapacity c : capacities) anyAdmits |= c.memoryBudgetBytes() >= weightBytes && tpotAdmits(gpuOf.get(c.gpuId()), joining);
     Map<Integer, Double> kvpr = currentKvpr();
     GpuCapacity best = null;
     for (GpuCapacity c : capacities) {
       if (c.memoryBudgetBytes() < weightBytes) continue;
+      if (anyAdmits && !tpotAdmits(gpuOf.get(c.gpuId()), joining)) continue;
       if (best == null || kvpr.get(c.gpuId()) < kvpr.get(best.gpuId())
           || (kvpr.get(c.gpuId()).equals(kvpr.get(best.gpuId())) && c.memoryBudgetBytes() > best.memoryBudgetBytes())) {
         best = c;
       }
     }
     return best == null ? null : gpuOf.get(best.gpuId());
+  }
+
+  /**
+   * {@code e} as the TPOT guard sees it, from the report {@code r} of one of its instances (null:
+   * no measured decode step, not guarded).
+   */
+  static TpotColocation.Member member(String demandId, CatalogEntry e, Resident r) {
+    if (r == null || r.decodeStepNanos() <= 0) return null;
+    return new TpotColocation.Member(demandId, e.spec.tpotSlo().toNanos(), r.decodeStepNanos(), Math.max(0, r.prefillChunkNanos()));
+  }
+
+  /**
+   * Whether {@code joining} keeps every TPOT SLO on {@code gpu} beside the guarded models resident
+   * there now ({@link TpotColocation#admits}); true for a null {@code joining}.
+   */
+  boolean tpotAdmits(GpuId gpu, TpotColocation.Member joining) {
+    if (joining == null) return true;
+    List<TpotColocation.Member> there = new ArrayList<>();
+    Integer id = null;
+    for (Map.Entry<Integer, GpuId> g : gpuOf.entrySet()) if (g.getValue().equals(gpu)) id = g.getKey();
+    if (id == null) return true;
+    for (Map.Entry<String, Integer> d : gpuOfDemand.entrySet()) {
+      if (d.getValue().equals(id) && !d.getKey().equals(joining.modelId())) there.add(tpotMembers.get(d.getKey()));
+    }
+    return TpotColocation.admits(there, joining);
   }
 
   /** The GPU a move's first target id names. */
@@ -152,9 +195,14 @@ final class PlacementRound {
     return e.weightBytes > 0 ? e.weightBytes : e.spec.estimatedBytes();
   }
 
-  private static ModelDemand demand(String demandId, CatalogEntry e, GpuReport report, int gpuId) {
+  private ModelDemand demand(String demandId, CatalogEntry e, GpuReport report, int gpuId) {
     Resident r = null;
     if (report != null) for (Resident x : report.models()) if (x.spec().id().equals(e.id())) r = x;
+    TpotColocation.Member member = member(demandId, e, r);
+    if (member != null && r.weightsResident()) {
+      tpotMembers.put(demandId, member);
+      gpuOfDemand.put(demandId, gpuId);
+    }
     double rate = r == null ? 0 : r.tokensPerSecond();
     long kv = r == null ? 1 : Math.max(1, r.kvBytesPerToken());
     long weights = r != null && !r.weightsResident() ? 0 : weightsOf(e);

@@ -26,15 +26,19 @@ import java.time.Duration;
  * @param replicaCheckInterval how often models with {@code max_replicas > 1} are checked for
  *     overload and underload ({@code 0}: only with placement rounds)
  * @param replicas the thresholds of {@link ReplicaScaling}
+ * @param tpotGuard rounds and time-shared activations put a model only where every model of the GPU
+ *     keeps its TPOT SLO beside the others, by the step times the GPUs report ({@link
+ *     io.prism.runtime.policy.TpotColocation}, the simulator's Prism guard); models without a
+ *     measured decode step yet are not guarded
  */
 public record PlacementSettings(String policy, Duration roundInterval, double tau, double relativeTau, MigrationBudget.Limits limits,
     Duration loadTimeout, Duration drainTimeout, int recentMigrations, Duration catalogTimeout, Duration restoreGrace, Duration replicaCheckInterval,
-    ReplicaScaling.Limits replicas) {
+    ReplicaScaling.Limits replicas, boolean tpotGuard) {
 
   /** Defaults for tests without a config: KVPR, no periodic rounds, default churn bounds. */
   public static final PlacementSettings DEFAULTS = new PlacementSettings("kvpr", Duration.ZERO, KvprPlacement.DEFAULT_TAU, 0.5,
       MigrationBudget.Limits.DEFAULT, Duration.ofMinutes(5), Duration.ofMinutes(10), 50, Duration.ofSeconds(3), Duration.ofMillis(1500), Duration.ZERO,
-      ReplicaScaling.Limits.DEFAULT);
+      ReplicaScaling.Limits.DEFAULT, true);
 
   public PlacementSettings {
     if (!policy.equals("kvpr") && !policy.equals("most-free")) {
@@ -61,7 +65,8 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
     return new PlacementSettings(c.getString("policy"), c.getDuration("round-interval"), c.getDouble("tau"), c.getDouble("relative-tau"),
         new MigrationBudget.Limits(c.getDuration("migration-cooldown"), c.getInt("max-migrations-per-gpu"), c.getInt("max-migrations-per-round")),
         c.getDuration("load-timeout"), c.getDuration("drain-timeout"), c.getInt("recent-migrations"), c.getDuration("catalog-timeout"),
-        c.getDuration("restore-grace"), c.getDuration("replicas.check-interval"), replicaLimits(c.getConfig("replicas")));
+        c.getDuration("restore-grace"), c.getDuration("replicas.check-interval"), replicaLimits(c.getConfig("replicas")),
+        c.getBoolean("tpot-guard"));
   }
 
   private static ReplicaScaling.Limits replicaLimits(Config r) {
@@ -76,24 +81,30 @@ public record PlacementSettings(String policy, Duration roundInterval, double ta
   /** With other churn bounds. */
   public PlacementSettings withLimits(MigrationBudget.Limits l) {
     return new PlacementSettings(policy, roundInterval, tau, relativeTau, l, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
-        replicas);
+        replicas, tpotGuard);
   }
 
   /** With another round interval. */
   public PlacementSettings withRoundInterval(Duration d) {
     return new PlacementSettings(policy, d, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
-        replicas);
+        replicas, tpotGuard);
   }
 
   /** With other replica thresholds, checked every {@code interval} ({@code 0}: with rounds only). */
   public PlacementSettings withReplicas(ReplicaScaling.Limits r, Duration interval) {
     return new PlacementSettings(policy, roundInterval, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace,
-        interval, r);
+        interval, r, tpotGuard);
+  }
+
+  /** With the TPOT co-location guard on or off. */
+  public PlacementSettings withTpotGuard(boolean on) {
+    return new PlacementSettings(policy, roundInterval, tau, relativeTau, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace,
+        replicaCheckInterval, replicas, on);
   }
 
   /** With other migration thresholds. */
   public PlacementSettings withTau(double absolute, double relative) {
     return new PlacementSettings(policy, roundInterval, absolute, relative, limits, loadTimeout, drainTimeout, recentMigrations, catalogTimeout, restoreGrace, replicaCheckInterval,
-        replicas);
+        replicas, tpotGuard);
   }
 }

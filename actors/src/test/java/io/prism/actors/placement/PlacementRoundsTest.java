@@ -71,9 +71,12 @@ class PlacementRoundsTest {
   }
 
   private static Rig rig(int gpus, MigrationBudget.Limits limits) {
+    return rig(gpus, PlacementSettings.DEFAULTS.withLimits(limits));
+  }
+
+  private static Rig rig(int gpus, PlacementSettings settings) {
     Map<GpuId, TestProbe<GpuActor.Command>> probes = new TreeMap<>();
     for (int i = 0; i < gpus; i++) probes.put(gpu(i), testKit.createTestProbe());
-    PlacementSettings settings = PlacementSettings.DEFAULTS.withLimits(limits);
     return new Rig(testKit.spawn(GlobalPlacementActor.create(g -> probes.get(g).ref(), settings, false)), probes);
   }
 
@@ -199,5 +202,36 @@ class PlacementRoundsTest {
     GpuActor.LoadModel again = rig.probes().get(gpu(1)).expectMessageClass(GpuActor.LoadModel.class);
     again.replyTo().tell(new GpuActor.LoadFailed(gpu(1), "m", "out of memory"));
     assertEquals(GlobalPlacementActor.MoveProblem.FAILED, assertInstanceOf(GlobalPlacementActor.MoveFailed.class, reply.receiveMessage()).problem());
+  }
+
+  /**
+   * The TPOT co-location guard in a live round: GPU 0 holds hot models {@code a} and {@code b}, GPU
+   * 1 holds {@code x}, whose 512-token prefill chunk takes 95 ms. By KV pressure alone {@code b}
+   * belongs beside {@code x}; there a token of {@code b} could wait for both decode steps and
+   * {@code x}'s chunk (5 + 5 + 95 ms), over the 100 ms TPOT SLO of both. With the guard on (the
+   * default) {@code b} stays; with it off the same reports move it.
+   */
+  @Test
+  void aRoundDoesNotMoveAModelWhereTheReportedStepTimesWouldBreakATpotSlo() {
+    long ms = 1_000_000;
+    for (boolean guard : new boolean[] {true, false}) {
+      PlacementSettings settings = PlacementSettings.DEFAULTS.withLimits(MigrationBudget.Limits.UNBOUNDED).withTau(PlacementSettings.DEFAULTS.tau(), 0)
+          .withTpotGuard(guard);
+      Rig rig = rig(2, settings);
+      rig.report(1, List.of(new GlobalPlacementActor.Resident(spec("x"), 512, WEIGHTS, true, 3500, KV_PER_TOKEN, 0, 1, 5 * ms, 95 * ms)));
+      rig.report(0, List.of(new GlobalPlacementActor.Resident(spec("a"), 512, WEIGHTS, true, 4000, KV_PER_TOKEN, 0, 1, 5 * ms, 5 * ms),
+          new GlobalPlacementActor.Resident(spec("b"), 512, WEIGHTS, true, 3000, KV_PER_TOKEN, 0, 1, 5 * ms, 5 * ms)));
+      PlacementView view = rig.rebalance();
+      Map<String, GpuId> moving = new TreeMap<>();
+      for (PlacementView.MigrationView m : view.inFlight()) moving.put(m.modelId(), m.to());
+      Map<String, GpuActor.LoadModel> loads = loads(rig, Duration.ofMillis(200));
+      if (guard) {
+        assertEquals(Map.of(), moving, "with the guard b stays beside a: " + view.lastRound());
+        assertTrue(loads.isEmpty(), "no load was asked for: " + loads.keySet());
+      } else {
+        assertEquals(Map.of("b", gpu(1)), moving, "without the guard KV pressure moves b beside x: " + view.lastRound());
+        assertTrue(loads.containsKey("b@" + gpu(1)), loads.keySet().toString());
+      }
+    }
   }
 }
