@@ -25,7 +25,9 @@ import java.util.Locale;
  * @param e2eNanos written to end of response (-1: never sent)
  * @param ttftMet ended {@code OK} with TTFT within the model's SLO
  * @param tpotMet ended {@code OK} with TPOT within the model's SLO (a single token meets it)
- * @param error the error text or code, empty if none
+ * @param error empty if none; for a rejection {@code "<status> <code>: <message>"} from the OpenAI
+ *     error envelope (e.g. {@code 503 slo_unattainable: ... estimated TTFT 812 ms ...}), so the
+ *     estimate that refused it is in the CSV; otherwise the error text
  */
 public record ReplayRecord(String policy, double rateScale, String requestId, String modelId, long arrivalNanos, long sentNanos, int promptTokens,
     int maxTokens, Outcome outcome, int status, long ttftNanos, double tpotNanos, int completionTokens, long e2eNanos, boolean ttftMet,
@@ -75,11 +77,24 @@ public record ReplayRecord(String policy, double rateScale, String requestId, St
     boolean ok = outcome == Outcome.OK;
     boolean ttftMet = ok && ttft >= 0 && ttft <= slo.ttft().toNanos();
     boolean tpotMet = ok && (tpot < 0 || tpot <= slo.tpot().toNanos());
-    String error = r.error() == null ? "" : outcome == Outcome.REJECTED ? r.status() + " " + AdmissionReport.errorCode(r.error()) : r.error();
+    String error = r.error() == null ? "" : outcome == Outcome.REJECTED ? rejection(r.status(), r.error()) : r.error();
     long sent = r.sentNanos() < 0 ? -1 : r.sentNanos() - startNanos;
     return new ReplayRecord(policy, rateScale, requestId, modelId, arrivalNanos, sent, promptTokens, maxTokens, outcome, r.status(), ttft, tpot,
         r.completionTokens(), r.sentNanos() < 0 ? -1 : r.endNanos() - r.sentNanos(), ttftMet, tpotMet, error);
   }
+
+  /** {@code "<status> <code>: <message>"} of an OpenAI error envelope; without a message, {@code "<status> <code>"}. */
+  static String rejection(int status, String body) {
+    String head = status + " " + AdmissionReport.errorCode(body);
+    try {
+      com.fasterxml.jackson.databind.JsonNode message = MAPPER.readTree(body).path("error").path("message");
+      return message.isTextual() && !message.asText().isEmpty() ? head + ": " + message.asText() : head;
+    } catch (IOException | RuntimeException notJson) {
+      return head;
+    }
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper MAPPER = new com.fasterxml.jackson.databind.ObjectMapper();
 
   /** Writes this record as one CSV line (see {@link #CSV_HEADER}). */
   public void writeCsv(Writer w) throws IOException {
