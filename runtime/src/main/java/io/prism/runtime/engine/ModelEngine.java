@@ -39,39 +39,20 @@ import java.util.function.LongSupplier;
  * #step()}. If {@link ForwardBackend#forward} throws, the exception propagates and the state is as
  * before the step; call {@link #failAll(String)} to end everything.
  *
- * <p><b>Memory on a shared GPU</b> (issue 5). The GPU actor negotiates between the models of one
- * pool by calling, on the engine thread: {@link #pagesWanted()} (is this model short?), {@link
- * EngineMemory#modelMemory} and {@link #runningSequences()} (inputs of {@code ReclaimPolicy}), then
- * the reclaim hooks {@link #releaseEmptyPages}, {@link #dropCachedBlocks}, {@link #preemptForMemory}
- * and {@link #evict()}. Page ids are this model's unit; a page id is {@link
- * #physicalPagesPerPageId()} pool pages. The engine never refills the pool's reserve: the loop that
- * owns the pool calls {@link PagePool#refillReserve()} between steps, off the critical path.
- *
- * <p><b>Weights and time sharing</b>: weights are accounted by the caller. Evicting an idle model:
- * {@code engine.evict(); pool.releaseWeights(engine.owner());}. Activating it (a request arrived;
- * {@link #submit} accepts requests while evicted and {@link #step()} waits, counting stalled steps):
- * free room through the reclaim path until {@code pool.reserveWeights(engine.owner(),
- * engine.weightBytes())} succeeds, then {@code engine.activate()}. Threading: not thread-safe;
- * confined to the GPU's engine thread, which also owns the pool.
+ * <p><b>Memory on a shared GPU and time sharing</b>: the page-id accounting, the reclaim hooks the
+ * GPU actor drives ({@link #pagesWanted()}, {@link #releaseEmptyPages}, {@link #dropCachedBlocks},
+ * {@link #preemptForMemory}) and the weights' eviction and activation ({@link #evict()}, {@link
+ * #activate()}) are inherited from the package-private {@code ModelInstanceMemory}, whose class
+ * comment gives the negotiation and the activation sequence. This class is the request side.
+ * Threading: not thread-safe; confined to the GPU's engine thread, which also owns the pool.
  */
-public final class ModelEngine implements AutoCloseable {
-  private final LoadedModel model;
+public final class ModelEngine extends ModelInstanceMemory implements AutoCloseable {
   private final ModelConfig config;
-  private final ForwardBackend backend;
-  private final PageSource pool;
   private final EngineOptions options;
-  private final LongSupplier clock;
-  private final BlockManager blocks;
-  private final ContinuousBatcher batcher;
   private final EngineMemory memory;
   private final RequestLifecycle requests;
   private final List<SequenceEvent> pending = new ArrayList<>();
   private final EngineStep stepper;
-  private final WeightResidency weights;
-  private boolean closed;
-  private long lastActivityNanos;
-  /** Weight bytes the pool held for this model when it was last evicted: what activation takes back (0 before). */
-  private long evictedPoolWeightBytes;
   private long rejected;
 
   /** An engine that samples with {@link Sampler#sample} and reads {@link System#nanoTime()}. */
@@ -97,21 +78,20 @@ public final class ModelEngine implements AutoCloseable {
    */
   public ModelEngine(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler,
       LongSupplier clockNanos) {
-    EngineChecks.requireCompatible(model, backend, pool, options, sampler, clockNanos);
-    this.model = model;
+    super(checked(model, backend, pool, options, sampler, clockNanos), backend, pool, options, clockNanos);
     this.config = model.config();
-    this.backend = backend;
-    this.pool = pool;
     this.options = options;
-    this.clock = clockNanos;
-    this.blocks = new BlockManager(backend.kvCache(), pool, model.id(), options.prefixCaching(), options.reservePageIds());
-    if (!backend.weightsResident()) blocks.wantReserve(false);
-    this.batcher = new ContinuousBatcher(blocks, options.maxBatchTokens(), options.maxRunningSequences(), options.prefillChunk());
     this.requests = new RequestLifecycle(model.tokenizer(), config, options, batcher);
     this.memory = new EngineMemory(this, blocks, batcher, pool, requests.states);
-    this.weights = new WeightResidency(backend, blocks);
     this.stepper = new EngineStep(backend, batcher, requests, sampler, new LogitRows(config.vocabSize(), options.maxRunningSequences()), clock);
     this.lastActivityNanos = clock.getAsLong();
+  }
+
+  /** {@code model}, once {@link EngineChecks#requireCompatible} accepts the arguments (before the superclass uses them). */
+  private static LoadedModel checked(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler,
+      LongSupplier clockNanos) {
+    EngineChecks.requireCompatible(model, backend, pool, options, sampler, clockNanos);
+    return model;
   }
 
   /**
@@ -138,19 +118,9 @@ public final class ModelEngine implements AutoCloseable {
     return model;
   }
 
-  /** KV-cache bytes one token occupies in this engine's cache (all layers, K and V; KVPR's {@code kv_size}). */
-  public long kvBytesPerToken() {
-    return model.config().kvBytesPerToken(backend.kvCache().elementBytes());
-  }
-
   /** The static limits its requests must fit (immutable, shareable with the GPU's admission). */
   public RequestLimits requestLimits() {
     return RequestLimits.of(model.id(), config, backend.kvCache());
-  }
-
-  /** This engine's owner name in the page pool ({@code model.id()}). */
-  public String owner() {
-    return blocks.owner();
   }
 
   /**
@@ -184,8 +154,7 @@ public final class ModelEngine implements AutoCloseable {
         : requests.groups.containsKey(r.requestId()) || requests.states.containsKey(r.requestId())
             ? new Rejection.InvalidRequest(null, "request id " + r.requestId() + " is already in flight")
         : Constraints.problem(r) != null ? Constraints.problem(r)
-        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), backend.weightsResident() ? 0 // the bytes the pool will reserve
-            : evictedPoolWeightBytes > 0 ? evictedPoolWeightBytes : backend.weightBytes());
+        : Admissions.problem(r, config, backend.kvCache(), pool, model.id(), weightBytesToReserve());
   }
 
   /**
@@ -207,7 +176,7 @@ public final class ModelEngine implements AutoCloseable {
    * @return what the other engine needs, or null if no such request is in flight
    */
   public RequestResumption suspend(String requestId) {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    requireOpen();
     return requests.suspend(requestId);
   }
 
@@ -239,7 +208,7 @@ public final class ModelEngine implements AutoCloseable {
    * @throws IllegalStateException if the engine is closed
    */
   public List<SequenceEvent> step() {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    requireOpen();
     List<SequenceEvent> events = new ArrayList<>(pending);
     pending.clear();
     if (batcher.hasUnfinished()) stepper.run(events, now -> lastActivityNanos = now);
@@ -278,174 +247,15 @@ public final class ModelEngine implements AutoCloseable {
   }
 
   /** Requests accepted and not yet finished (waiting plus running; a request of {@code n} choices counts once). */
+  @Override
   public int inFlight() {
     return requests.groups.size();
   }
 
-  /**
-   * When this model last received a request, ran a forward pass or was activated, on the engine's
-   * clock. {@link EngineMemory#idleNanos} counts from here, and is 0 while requests are in flight.
-   */
-  public long lastActivityNanos() {
-    return lastActivityNanos;
-  }
-
-  /** Page ids of the KV cache currently mapped (each is {@link #physicalPagesPerPageId()} pool pages). */
-  public int pageIdsHeld() {
-    return blocks.pageIdsMapped();
-  }
-
-  /** Pool pages behind one page id of this model ({@code 2 * layers}). */
-  public int physicalPagesPerPageId() {
-    return blocks.physicalPagesPerPageId();
-  }
-
-  /** KV blocks in use by running sequences. */
-  public int usedBlocks() {
-    return blocks.usedBlocks();
-  }
-
-  /** Mapped page ids with no used or cached block, kept as this model's own reserve. */
-  public int emptyPageIds() {
-    return blocks.emptyPageIds();
-  }
-
-  /**
-   * Gives back up to {@code maxPageIds} {@link #emptyPageIds() empty page ids} to the pool.
-   *
-   * @return page ids released
-   */
-  public int releaseEmptyPages(int maxPageIds) {
-    return blocks.releaseEmptyPages(maxPageIds);
-  }
-
-  /** Mapped page ids holding only cached blocks of finished or preempted requests. */
-  public int cachedPageIds() {
-    return blocks.cachedPageIds();
-  }
-
-  /**
-   * Evicts the cached blocks of up to {@code maxPageIds} {@link #cachedPageIds() cache-only page
-   * ids}, least recently used first, and gives those page ids back to the pool.
-   *
-   * @return page ids released
-   */
-  public int dropCachedBlocks(int maxPageIds) {
-    return blocks.dropCachedBlocks(maxPageIds);
-  }
-
-  /**
-   * Page ids this model needs beyond its own free and cached blocks for its next step to run every
-   * running sequence's next chunk and admit the waiting requests the token budget allows; 0 if none
-   * or if its weights are evicted; capped by the room its pool maximum leaves (at a lowered maximum
-   * it waits, or preempts its own sequences, instead of asking). What the pool could grant is not
-   * subtracted: the GPU actor negotiates only when {@code pagesWanted() * physicalPagesPerPageId() >
-   * pool.availableTo(owner())}.
-   */
-  public int pagesWanted() {
-    return backend.weightsResident() ? memory.pageIdsWanted(true) : 0;
-  }
-
-  /** Like {@link #pagesWanted()} for the running sequences only (those may preempt others: decode cannot wait). */
-  public int pagesWantedForRunning() {
-    return backend.weightsResident() ? memory.pageIdsWanted(false) : 0;
-  }
-
-  /**
-   * Preempts the running sequence {@code requestId} (recompute later; its output does not change)
-   * and gives back to the pool every page id its blocks leave without a used block, cached blocks
-   * in them evicted. The GPU actor's decode preemption under memory pressure.
-   *
-   * @return false if no such sequence is running
-   */
-  public boolean preemptForMemory(String requestId) {
-    return batcher.preemptAndRelease(requestId) >= 0;
-  }
-
-  /** The running sequences, oldest admission first, for {@code DecodePreemptionPolicy}. */
-  public List<RunningSequenceInfo> runningSequences() {
-    return memory.runningSequences();
-  }
-
   /** This model's memory as {@code ReclaimPolicy} sees it, and its activity; see {@link EngineMemory}. */
+  @Override
   public EngineMemory memory() {
     return memory;
-  }
-
-  /** Whether the weights are on the device ({@link ForwardBackend#weightsResident()}). */
-  public boolean weightsResident() {
-    return backend.weightsResident();
-  }
-
-  /** Bytes of weights to reserve in the pool when resident ({@link ForwardBackend#weightBytes()}). */
-  public long weightBytes() {
-    return backend.weightBytes();
-  }
-
-  /**
-   * Evicts the weights keeping a host copy ({@link #evict(boolean)} with {@code true}).
-   *
-   * @throws IllegalStateException if requests are in flight ({@link #inFlight()} {@code > 0}) or closed
-   * @throws UnsupportedOperationException if the backend cannot evict
-   */
-  public void evict() {
-    evict(true);
-  }
-
-  /**
-   * Evicts the weights (time sharing): drops the prefix cache and every page id (this model then
-   * holds no pages), withdraws its reserve wish, and evicts the backend's weights to the host tier
-   * if {@code keepHostCopy}, else to the disk tier (the next activation reloads them). The caller
-   * then calls {@code pool.releaseWeights(owner())} and accounts {@link #hostCopyBytes()} in the
-   * node's host tier. No-op if already evicted.
-   *
-   * @throws IllegalStateException if requests are in flight ({@link #inFlight()} {@code > 0}) or closed
-   * @throws UnsupportedOperationException if the backend cannot evict
-   */
-  public void evict(boolean keepHostCopy) {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
-    long poolBytes = pool.weightBytesOf(model.id());
-    weights.evict(model.id(), inFlight(), keepHostCopy);
-    if (poolBytes > 0) evictedPoolWeightBytes = poolBytes;
-  }
-
-  /**
-   * Brings the weights back after {@link #evict()} from the host copy. The caller has reserved
-   * {@link #weightBytes()} in the pool first. No-op if resident.
-   *
-   * @throws IllegalStateException if closed, or if the host copy was dropped ({@link #weightTier()} DISK)
-   */
-  public void activate() {
-    if (weightTier() == WeightTier.DISK) throw new IllegalStateException("the host copy of " + model.id() + " was dropped; activate it with the model read again");
-    activate(null);
-  }
-
-  /**
-   * Brings the weights back: from the host copy, or, in the disk tier, from {@code reloaded} (the
-   * model read again from its file, or its config for {@code random:} weights the device
-   * generates). The caller has reserved {@link #weightBytes()} in the pool first. No-op if resident.
-   *
-   * @throws IllegalStateException if closed
-   * @throws IllegalArgumentException if a reload is needed and {@code reloaded} is null or of another shape
-   */
-  public void activate(LoadedModel reloaded) {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
-    if (weights.activate(reloaded)) lastActivityNanos = clock.getAsLong();
-  }
-
-  /** Where the weights are: GPU (resident), HOST (evicted with a host copy) or DISK (evicted without). */
-  public WeightTier weightTier() {
-    return weights.tier();
-  }
-
-  /** Bytes of host memory the backend holds for activation ({@link ForwardBackend#hostCopyBytes()}). */
-  public long hostCopyBytes() {
-    return closed ? 0 : backend.hostCopyBytes();
-  }
-
-  /** Frees the host copy ({@link ForwardBackend#dropHostCopy()}); an evicted model moves to the disk tier. No-op when closed. */
-  public void dropHostCopy() {
-    if (!closed) backend.dropHostCopy();
   }
 
   /**
@@ -456,7 +266,7 @@ public final class ModelEngine implements AutoCloseable {
    * @return prompt tokens per second
    */
   public double measurePrefillTokensPerSecond() {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    requireOpen();
     return PrefillSpeed.measure(backend, blocks, Math.min(options.prefillChunk(), config.maxSeqLen()), clock);
   }
 
@@ -468,7 +278,7 @@ public final class ModelEngine implements AutoCloseable {
    * @throws IllegalStateException if closed
    */
   public PrefillSpeed.Probe prefillProbe() {
-    if (closed) throw new IllegalStateException("model engine " + model.id() + " is closed");
+    requireOpen();
     return PrefillSpeed.Probe.start(backend, blocks, Math.min(options.prefillChunk(), config.maxSeqLen()), clock);
   }
 

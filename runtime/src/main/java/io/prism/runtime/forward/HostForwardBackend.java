@@ -38,9 +38,11 @@ import java.util.List;
  * <p>Matrix products run as {@link PackedGemm#gemm} over all tokens of the step, split by output
  * row blocks across a {@link WorkerPool} of {@code threads} threads (the caller included), so each weight
  * is read from memory once per step whatever the batch. The backend keeps its own copy of every
- * matrix in {@link PackedMatrix} layout, built once in the constructor: host memory for weights is
- * about twice the checkpoint's while both copies are referenced. Results are bit-for-bit
- * independent of batch composition and of how a prompt is chunked.
+ * matrix in {@link PackedMatrix} layout ({@link PackedWeights}), built once in the constructor: host
+ * memory for weights is about twice the checkpoint's while both copies are referenced. Attention
+ * over the paged cache is {@link PagedAttention}'s; a step's activations live in {@link
+ * StepBuffers}; this class orchestrates the layers. Results are bit-for-bit independent of batch
+ * composition and of how a prompt is chunked.
  *
  * <p>Threading: {@link #forward} is called from one thread at a time (the engine thread). The KV
  * cache is not closed by {@link #close()}; its owner closes it.
@@ -58,36 +60,10 @@ public final class HostForwardBackend implements ForwardBackend {
   private final int hidden;
   private final float[] invFreq; // [headDim / 2]
   private final PagedAttention attention;
-  // Packed copies of the matrices (PackedMatrix layout), one per layer.
-  private PackedMatrix[] wq; // [layers] of [qDim, dim]
-  private PackedMatrix[] wk; // [layers] of [kvDim, dim]
-  private PackedMatrix[] wv; // [layers] of [kvDim, dim]
-  private PackedMatrix[] wo; // [layers] of [dim, qDim]
-  private PackedMatrix[] w1; // [layers] of [hidden, dim]
-  private PackedMatrix[] w2; // [layers] of [dim, hidden]
-  private PackedMatrix[] w3; // [layers] of [hidden, dim]
-  private PackedMatrix classifier; // [vocab, dim]
-  private long packedBytes;
+  private PackedWeights packed; // the matrices in PackedMatrix layout; null while evicted without a host copy
   private final long weightBytes;
   private boolean resident = true;
-
-  // Step buffers, grown on demand ([capTokens, width] row-major).
-  private int capTokens;
-  private float[] x; // [T, dim] residual stream
-  private float[] xb; // [T, dim] normed input / attention output
-  private float[] q; // [T, qDim]
-  private float[] att; // [T, qDim] attention output
-  private float[] k; // [T, kvDim]
-  private float[] v; // [T, kvDim]
-  private float[] hb; // [T, hidden]
-  private float[] hb2; // [T, hidden]
-  private float[] xt; // [max(dim, qDim, hidden), T] the current GEMM input, tokens innermost
-  private float[] cos; // [T, headDim / 2]
-  private float[] sin; // [T, headDim / 2]
-  private int[] pos; // [T] position of each token
-  private int[] entryOf; // [T] entry index of each token
-  private float[] logitsBuf = new float[0]; // [R, vocab]
-  private float[] finalX = new float[0]; // [R, dim]
+  private final StepBuffers buffers;
 
   /**
    * @param weights float32 weights (shared, read-only)
@@ -122,49 +98,12 @@ public final class HostForwardBackend implements ForwardBackend {
     this.hidden = cfg.hiddenDim();
     this.invFreq = RopeFrequencies.inverseFrequencies(cfg);
     this.attention = new PagedAttention(cfg, kv.blockSize(), kv.blocksPerPage(), threads);
-    pack(weights);
+    this.buffers = new StepBuffers(cfg);
+    this.packed = PackedWeights.pack(weights, cfg, pool);
     long vectors = (long) cfg.numLayers() * 2 * dim + dim
         + (weights.bq != null ? (long) cfg.numLayers() * (qDim + 2L * kvDim) : 0)
         + (weights.qNorm != null ? 2L * cfg.numLayers() * headDim : 0);
-    this.weightBytes = packedBytes + ((long) cfg.vocabSize() * dim + vectors) * Float.BYTES;
-  }
-
-  /** Packs every matrix of {@code weights} ({@link PackedMatrix} layout) in parallel. */
-  private void pack(ModelWeights weights) {
-    ModelConfig cfg = c;
-    int layers = cfg.numLayers();
-    PackedMatrix[] q = new PackedMatrix[layers], k = new PackedMatrix[layers], v = new PackedMatrix[layers], o = new PackedMatrix[layers];
-    PackedMatrix[] f1 = new PackedMatrix[layers], f2 = new PackedMatrix[layers], f3 = new PackedMatrix[layers];
-    PackedMatrix[] cls = new PackedMatrix[1];
-    pool.run(7 * layers + 1, 1, (from, to, worker) -> {
-      for (int i = from; i < to; i++) {
-        int l = i / 7;
-        switch (i == 7 * layers ? -1 : i % 7) {
-          case -1 -> cls[0] = PackedMatrix.pack(weights.classifier, 0, cfg.vocabSize(), dim);
-          case 0 -> q[l] = PackedMatrix.pack(weights.wq, (long) l * qDim * dim, qDim, dim);
-          case 1 -> k[l] = PackedMatrix.pack(weights.wk, (long) l * kvDim * dim, kvDim, dim);
-          case 2 -> v[l] = PackedMatrix.pack(weights.wv, (long) l * kvDim * dim, kvDim, dim);
-          case 3 -> o[l] = PackedMatrix.pack(weights.wo, (long) l * dim * qDim, dim, qDim);
-          case 4 -> f1[l] = PackedMatrix.pack(weights.w1, (long) l * hidden * dim, hidden, dim);
-          case 5 -> f2[l] = PackedMatrix.pack(weights.w2, (long) l * dim * hidden, dim, hidden);
-          default -> f3[l] = PackedMatrix.pack(weights.w3, (long) l * hidden * dim, hidden, dim);
-        }
-      }
-    });
-    wq = q;
-    wk = k;
-    wv = v;
-    wo = o;
-    w1 = f1;
-    w2 = f2;
-    w3 = f3;
-    classifier = cls[0];
-    long bytes = classifier.bytes();
-    for (int l = 0; l < layers; l++) {
-      bytes += wq[l].bytes() + wk[l].bytes() + wv[l].bytes() + wo[l].bytes() + w1[l].bytes() + w2[l].bytes() + w3[l].bytes();
-    }
-    packedBytes = bytes;
-    w = weights;
+    this.weightBytes = packed.bytes + ((long) cfg.vocabSize() * dim + vectors) * Float.BYTES;
   }
 
   @Override
@@ -212,9 +151,7 @@ public final class HostForwardBackend implements ForwardBackend {
   @Override
   public void dropHostCopy() {
     if (resident || w == null) return;
-    wq = wk = wv = wo = w1 = w2 = w3 = null;
-    classifier = null;
-    packedBytes = 0;
+    packed = null;
     w = null;
   }
 
@@ -250,7 +187,8 @@ public final class HostForwardBackend implements ForwardBackend {
           || s.vocabSize() != c.vocabSize()) {
         throw new IllegalArgumentException("reloaded model " + s.name() + " has another shape than " + c.name());
       }
-      pack(source.weights());
+      packed = PackedWeights.pack(source.weights(), c, pool);
+      w = source.weights();
     }
     resident = true;
   }
@@ -266,7 +204,9 @@ public final class HostForwardBackend implements ForwardBackend {
     List<ForwardBatch.Entry> entries = batch.entries();
     int numTokens = BatchChecks.validate(entries, logits, c, kv);
     if (numTokens == 0) return;
-    ensureCapacity(numTokens);
+    final StepBuffers s = buffers;
+    final PackedWeights pw = packed;
+    s.ensureTokens(numTokens);
     final int T = numTokens;
     // Embed tokens, record positions and rotary angles.
     int half = headDim / 2;
@@ -274,93 +214,93 @@ public final class HostForwardBackend implements ForwardBackend {
     for (int e = 0; e < entries.size(); e++) {
       ForwardBatch.Entry en = entries.get(e);
       for (int i = 0; i < en.tokens().length; i++, t++) {
-        System.arraycopy(w.tokenEmbedding, en.tokens()[i] * dim, x, t * dim, dim);
+        System.arraycopy(w.tokenEmbedding, en.tokens()[i] * dim, s.x, t * dim, dim);
         int p = en.startPos() + i;
-        pos[t] = p;
-        entryOf[t] = e;
+        s.pos[t] = p;
+        s.entryOf[t] = e;
         for (int j = 0; j < half; j++) {
           float angle = p * invFreq[j];
-          cos[t * half + j] = (float) Math.cos(angle);
-          sin[t * half + j] = (float) Math.sin(angle);
+          s.cos[t * half + j] = (float) Math.cos(angle);
+          s.sin[t * half + j] = (float) Math.sin(angle);
         }
       }
     }
-    final int pq = wq[0].blocks(), pkv = wk[0].blocks(), ph = w1[0].blocks(), pd = wo[0].blocks();
+    final int pq = pw.wq[0].blocks(), pkv = pw.wk[0].blocks(), ph = pw.w1[0].blocks(), pd = pw.wo[0].blocks();
     for (int l = 0; l < c.numLayers(); l++) {
       final int layer = l;
-      for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
-      final float[] in1 = input(xb, T, dim);
-      final PackedMatrix mq = wq[l], mk = wk[l], mv = wv[l];
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
+      final float[] in1 = s.gemmInput(s.xb, T, dim);
+      final PackedMatrix mq = pw.wq[l], mk = pw.wk[l], mv = pw.wv[l];
       pool.run(pq + 2 * pkv, blockChunk(pq + 2 * pkv), (from, to, worker) -> {
-        segment(mq, in1, T, q, qDim, from, to, 0);
-        segment(mk, in1, T, k, kvDim, from, to, pq);
-        segment(mv, in1, T, v, kvDim, from, to, pq + pkv);
+        segment(mq, in1, T, s.q, qDim, from, to, 0);
+        segment(mk, in1, T, s.k, kvDim, from, to, pq);
+        segment(mv, in1, T, s.v, kvDim, from, to, pq + pkv);
       });
       for (int i = 0; i < T; i++) {
         if (w.bq != null) {
-          HostKernels.add(q, i * qDim, w.bq, layer * qDim, qDim);
-          HostKernels.add(k, i * kvDim, w.bk, layer * kvDim, kvDim);
-          HostKernels.add(v, i * kvDim, w.bv, layer * kvDim, kvDim);
+          HostKernels.add(s.q, i * qDim, w.bq, layer * qDim, qDim);
+          HostKernels.add(s.k, i * kvDim, w.bk, layer * kvDim, kvDim);
+          HostKernels.add(s.v, i * kvDim, w.bv, layer * kvDim, kvDim);
         }
         if (w.qNorm != null) {
-          HostKernels.headNorm(q, i * qDim, qDim, headDim, w.qNorm, layer * headDim, c.normEps());
-          HostKernels.headNorm(k, i * kvDim, kvDim, headDim, w.kNorm, layer * headDim, c.normEps());
+          HostKernels.headNorm(s.q, i * qDim, qDim, headDim, w.qNorm, layer * headDim, c.normEps());
+          HostKernels.headNorm(s.k, i * kvDim, kvDim, headDim, w.kNorm, layer * headDim, c.normEps());
         }
-        HostKernels.rope(q, i * qDim, qDim, headDim, cos, sin, i * half);
-        HostKernels.rope(k, i * kvDim, kvDim, headDim, cos, sin, i * half);
+        HostKernels.rope(s.q, i * qDim, qDim, headDim, s.cos, s.sin, i * half);
+        HostKernels.rope(s.k, i * kvDim, kvDim, headDim, s.cos, s.sin, i * half);
       }
       final float[][] kPages = memory.pageArrays(kv.keys(layer));
       final float[][] vPages = memory.pageArrays(kv.values(layer));
-      attention.writeKv(entries, entryOf, pos, T, k, v, kPages, vPages);
+      attention.writeKv(entries, s.entryOf, s.pos, T, s.k, s.v, kPages, vPages);
       // Work items: (token, run of heads); whole tokens when there are enough tokens to keep every thread busy.
       final int headsPerItem = Math.max(1, Math.min(c.numHeads(), c.numHeads() * T / (4 * pool.threads())));
       final int itemsPerToken = (c.numHeads() + headsPerItem - 1) / headsPerItem;
       pool.run(T * itemsPerToken, 1, (from, to, worker) -> {
         for (int item = from; item < to; item++) {
           int tok = item / itemsPerToken, h0 = (item % itemsPerToken) * headsPerItem;
-          attention.attend(entries.get(entryOf[tok]).blockTable(), pos[tok], tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), q, kPages, vPages, att,
-              worker);
+          attention.attend(entries.get(s.entryOf[tok]).blockTable(), s.pos[tok], tok, h0, Math.min(c.numHeads(), h0 + headsPerItem), s.q, kPages, vPages,
+              s.att, worker);
         }
       });
-      final float[] in2 = input(att, T, qDim);
-      final PackedMatrix mo = wo[l];
-      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, x, 0, dim, from, to, true));
-      for (int i = 0; i < T; i++) HostKernels.rmsnorm(xb, i * dim, x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
-      final float[] in3 = input(xb, T, dim);
-      final PackedMatrix m1 = w1[l], m3 = w3[l];
+      final float[] in2 = s.gemmInput(s.att, T, qDim);
+      final PackedMatrix mo = pw.wo[l];
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, s.x, 0, dim, from, to, true));
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
+      final float[] in3 = s.gemmInput(s.xb, T, dim);
+      final PackedMatrix m1 = pw.w1[l], m3 = pw.w3[l];
       pool.run(ph, blockChunk(ph), (from, to, worker) -> {
-        PackedGemm.gemm(m1, in3, T, hb, 0, hidden, from, to, false);
-        PackedGemm.gemm(m3, in3, T, hb2, 0, hidden, from, to, false);
+        PackedGemm.gemm(m1, in3, T, s.hb, 0, hidden, from, to, false);
+        PackedGemm.gemm(m3, in3, T, s.hb2, 0, hidden, from, to, false);
         int r0 = from * PackedMatrix.BLOCK, r1 = Math.min(hidden, to * PackedMatrix.BLOCK);
-        for (int i = 0; i < T; i++) HostKernels.siluMul(hb, i * hidden + r0, hb2, i * hidden + r0, r1 - r0);
+        for (int i = 0; i < T; i++) HostKernels.siluMul(s.hb, i * hidden + r0, s.hb2, i * hidden + r0, r1 - r0);
       });
-      final float[] in4 = input(hb, T, hidden);
-      final PackedMatrix m2 = w2[l];
-      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(m2, in4, T, x, 0, dim, from, to, true));
+      final float[] in4 = s.gemmInput(s.hb, T, hidden);
+      final PackedMatrix m2 = pw.w2[l];
+      pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(m2, in4, T, s.x, 0, dim, from, to, true));
     }
-    classify(entries, logits);
+    classify(entries, logits, s, pw.classifier);
   }
 
   /** Final norm and classifier for the last token of each entry that wants logits. */
-  private void classify(List<ForwardBatch.Entry> entries, float[][] logits) {
+  private void classify(List<ForwardBatch.Entry> entries, float[][] logits, StepBuffers s, PackedMatrix classifier) {
     int rows = 0;
     for (ForwardBatch.Entry e : entries) if (e.wantLogits()) rows++;
     if (rows == 0) return;
     int vocab = c.vocabSize();
-    if (finalX.length < rows * dim) finalX = new float[rows * dim];
-    if (logitsBuf.length < (long) rows * vocab) logitsBuf = new float[rows * vocab];
+    s.ensureLogitRows(rows, vocab);
     int r = 0, t = 0;
     for (ForwardBatch.Entry e : entries) {
       t += e.tokens().length;
-      if (e.wantLogits()) HostKernels.rmsnorm(finalX, r++ * dim, x, (t - 1) * dim, w.finalNorm, 0, dim, c.normEps());
+      if (e.wantLogits()) HostKernels.rmsnorm(s.finalX, r++ * dim, s.x, (t - 1) * dim, w.finalNorm, 0, dim, c.normEps());
     }
     final int R = rows;
-    final float[] in = input(finalX, R, dim);
+    final float[] in = s.gemmInput(s.finalX, R, dim);
+    final float[] out = s.logits;
     pool.run(classifier.blocks(), blockChunk(classifier.blocks()), (from, to, worker) ->
-        PackedGemm.gemm(classifier, in, R, logitsBuf, 0, vocab, from, to, false));
+        PackedGemm.gemm(classifier, in, R, out, 0, vocab, from, to, false));
     r = 0;
     for (int e = 0; e < entries.size(); e++) {
-      if (entries.get(e).wantLogits()) System.arraycopy(logitsBuf, r++ * vocab, logits[e], 0, vocab);
+      if (entries.get(e).wantLogits()) System.arraycopy(out, r++ * vocab, logits[e], 0, vocab);
     }
   }
 
@@ -370,36 +310,10 @@ public final class HostForwardBackend implements ForwardBackend {
     if (a < b) PackedGemm.gemm(m, in, T, y, 0, yStride, a, b, false);
   }
 
-  /** The GEMM input for {@code T} tokens of width {@code cols}: {@code a} itself for one token, else its transpose in {@link #xt}. */
-  private float[] input(float[] a, int T, int cols) {
-    if (T == 1) return a;
-    if (xt.length < T * cols) xt = new float[T * cols];
-    PackedGemm.transpose(a, 0, cols, T, cols, xt);
-    return xt;
-  }
-
+  /** Output-row blocks per work item of a GEMM over {@code blocks} blocks: about four items per thread, an even count, at least 2. */
   private int blockChunk(int blocks) {
     int target = Math.max(2, blocks / (pool.threads() * 4));
     return (target + 1) & ~1;
-  }
-
-  private void ensureCapacity(int T) {
-    if (T <= capTokens) return;
-    int cap = Math.max(T, capTokens * 2);
-    x = new float[cap * dim];
-    xb = new float[cap * dim];
-    q = new float[cap * qDim];
-    att = new float[cap * qDim];
-    k = new float[cap * kvDim];
-    v = new float[cap * kvDim];
-    hb = new float[cap * hidden];
-    hb2 = new float[cap * hidden];
-    xt = new float[cap * Math.max(Math.max(dim, qDim), hidden)];
-    cos = new float[cap * (headDim / 2)];
-    sin = new float[cap * (headDim / 2)];
-    pos = new int[cap];
-    entryOf = new int[cap];
-    capTokens = cap;
   }
 
   /** Stops the worker threads. The KV cache stays open (its owner closes it). */

@@ -305,7 +305,7 @@ final class SimulatedEngine {
     for (SimInstance i : g.instances) for (SimRequest r : i.running) running.put(r.arrival.requestId(), r);
     for (ReclaimAction a : granted.actions()) {
       if (a instanceof ReclaimAction.EvictWeights e) {
-        sim.evict(g, e.modelId());
+        sim.control.evict(g, e.modelId());
       } else if (a instanceof ReclaimAction.PreemptDecode p) {
         preempt(running.get(p.sequenceId()));
       } else {

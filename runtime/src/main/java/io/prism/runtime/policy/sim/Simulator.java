@@ -1,21 +1,15 @@
 package io.prism.runtime.policy.sim;
 
 import io.prism.runtime.policy.GpuCapacity;
-import io.prism.runtime.policy.IdleEvictionPolicy;
 import io.prism.runtime.policy.KvprPlacement;
 import io.prism.runtime.policy.MigrationBudget;
-import io.prism.runtime.policy.ModelActivity;
 import io.prism.runtime.policy.ModelDemand;
 import io.prism.runtime.policy.ModelMemory;
-import io.prism.runtime.policy.Move;
 import io.prism.runtime.policy.Placement;
 import io.prism.runtime.policy.RateEstimator;
-import io.prism.runtime.policy.ReclaimAction;
-import io.prism.runtime.policy.ReclaimPlan;
 import io.prism.runtime.policy.ReclaimPolicy;
 import io.prism.runtime.policy.Slo;
 import io.prism.runtime.policy.TpotColocation;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -37,13 +31,14 @@ import java.util.PriorityQueue;
  * budget; the ledger is checked against the instances after every step ({@link SimGpu#checkInvariants}).
  *
  * <p>Prism's control loops: under memory pressure, {@link ReclaimPolicy} (evict models idle past
- * the threshold, then preempt by slack); with eager eviction also every second
- * ({@link IdleEvictionPolicy}); activation of an evicted or unplaced model on its first request, on the GPU {@link KvprPlacement} picks among
- * those where {@link ReclaimPolicy} finds room for the weights (retried every 50 ms until it fits);
- * relocation every {@code placementInterval} with {@link RateEstimator} rates (a migrating model
- * serves on the source until the target is ready, then the source drains).
+ * the threshold, then preempt by slack) in the engine loop ({@link SimulatedEngine}); with eager
+ * eviction also every second, activation of an evicted or unplaced model on its first request, and
+ * relocation every {@code placementInterval} with {@link RateEstimator} rates ({@link
+ * SimControlLoops}); replicas ({@link SimReplicas}).
  *
- * <p>Not thread-safe; one {@link #run} per instance.
+ * <p>This class owns the clock, the event queue and its main loop, the placement at start, and the
+ * request and instance accounting (arrival, rejection, completion, KV freed, instances removed).
+ * Not thread-safe; one {@link #run} per instance.
  */
 public final class Simulator {
   static final int BLOCK_TOKENS = 16;
@@ -52,8 +47,6 @@ public final class Simulator {
   static final int MAX_DECODE_BATCH = 256;
   static final long RECLAIM_PAGE_BYTES = 2L << 20;
   private static final long SECOND = 1_000_000_000L;
-  private static final long EVICTION_TICK_NANOS = SECOND;
-  private static final long ACTIVATION_RETRY_NANOS = 50_000_000L;
   /** Requests still running this long after the last arrival count as missed. */
   static final long DRAIN_NANOS = 120 * SECOND;
 
@@ -69,29 +62,21 @@ public final class Simulator {
   private long seq;
   long now;
   private int outstanding;
-  private final List<SimModelState> awaiting = new ArrayList<>();
-  private boolean retryScheduled;
   final RateEstimator rates = new RateEstimator();
-  private final IdleEvictionPolicy idlePolicy;
   final ReclaimPolicy reclaimPolicy;
-  private final ReclaimPolicy activationPolicy;
   final SimCounters counters = new SimCounters();
   final SimulatedEngine steps;
   final MigrationBudget migrationBudget;
-  private final SimReplicas replicas = new SimReplicas(this);
-  /** Migrations started by relocation and not yet serving on their target, by model id. */
-  private final Map<String, Move> migrating = new HashMap<>();
+  final SimReplicas replicas = new SimReplicas(this);
+  /** Eviction, activation, request groups and relocation. */
+  final SimControlLoops control;
 
   private Simulator(Workload workload, Map<String, Slo> slos, SimPolicy policy, GpuProfile gpu, int numGpus) {
     if (numGpus <= 0) throw new IllegalArgumentException("numGpus must be > 0, got " + numGpus);
     this.workload = workload;
     this.policy = policy;
     this.gpu = gpu;
-    this.idlePolicy = new IdleEvictionPolicy(policy.idleThreshold());
     this.reclaimPolicy = new ReclaimPolicy(policy.idleThreshold());
-    // one-model-per-GPU: a waiting model takes the GPU as soon as the resident one is quiet
-    // (idle 1 ns: nothing queued or running; prism.gpu.swap-idle-after = 1ms in the real baselines); the keep-alive is the eager eviction
-    this.activationPolicy = policy.maxResidentModels() > 0 ? new ReclaimPolicy(Duration.ofNanos(1), policy.maxResidentModels()) : reclaimPolicy;
     for (int i = 0; i < numGpus; i++) gpus.add(new SimGpu(i, gpu.memoryBudgetBytes(), policy.maxResidentModels()));
     for (Workload.SimModel m : workload.models()) {
       Slo slo = slos.get(m.modelId());
@@ -100,6 +85,7 @@ public final class Simulator {
     }
     this.steps = new SimulatedEngine(this);
     this.migrationBudget = new MigrationBudget(policy.migrationLimits());
+    this.control = new SimControlLoops(this);
   }
 
   /**
@@ -114,8 +100,7 @@ public final class Simulator {
 
   private SimResult run() {
     initialPlacement();
-    if (policy.eagerEviction()) schedule(EVICTION_TICK_NANOS, this::evictionTick);
-    if (policy.relocation()) schedule(policy.placementInterval().toNanos(), this::relocationTick);
+    control.start();
     if (policy.maxReplicas() > 1) schedule(SimReplicas.CHECK_INTERVAL_NANOS, replicas::check);
     List<Workload.Arrival> arrivals = workload.arrivals();
     int next = 0;
@@ -186,7 +171,7 @@ public final class Simulator {
     if (m.serving != null) {
       for (SimInstance i : m.servingInstances()) steps.kick(i.gpu);
     } else if (m.activating == null) {
-      requestActivation(m);
+      control.requestActivation(m);
     }
   }
 
@@ -217,7 +202,8 @@ public final class Simulator {
     if (inst.draining && !inst.busy()) removeInstance(inst);
   }
 
-  private void removeInstance(SimInstance inst) {
+  /** Takes {@code inst} off its GPU (its KV already freed); a replica left takes over serving. */
+  void removeInstance(SimInstance inst) {
     if (inst.kvBytes != 0) throw new IllegalStateException("removing " + inst.model.id() + " with " + inst.kvBytes + " KV bytes held");
     inst.gpu.instances.remove(inst);
     inst.gpu.weightBytes -= inst.weightBytes();
@@ -225,143 +211,9 @@ public final class Simulator {
     if (inst.model.serving == inst) inst.model.serving = inst.model.replicas.isEmpty() ? null : inst.model.replicas.remove(0);
   }
 
-  // ---- time sharing: idle eviction and activation ----
-
-  private void evictionTick() {
-    for (SimGpu g : gpus) {
-      List<ModelActivity> activity = new ArrayList<>();
-      Map<String, SimInstance> byId = new HashMap<>();
-      for (SimInstance i : g.instances) {
-        if (!i.serving()) continue;
-        activity.add(new ModelActivity(i.model.id(), true, i.model.lastActivityNanos,
-            i.model.queue.size() + i.prefilling.size() + i.running.size()));
-        byId.put(i.model.id(), i);
-      }
-      for (String id : idlePolicy.modelsToEvict(activity, now)) {
-        removeInstance(byId.get(id));
-        counters.evictions++;
-      }
-    }
-    retryActivations();
-    schedule(now + EVICTION_TICK_NANOS, this::evictionTick);
-  }
-
-  private void requestActivation(SimModelState m) {
-    if (tryActivate(m) || m.awaitingActivation) return;
-    m.awaitingActivation = true;
-    awaiting.add(m);
-    scheduleRetry();
-  }
-
-  private void scheduleRetry() {
-    if (retryScheduled || awaiting.isEmpty()) return;
-    retryScheduled = true;
-    schedule(now + ACTIVATION_RETRY_NANOS, () -> {
-      retryScheduled = false;
-      retryActivations();
-      scheduleRetry();
-    });
-  }
-
-  private void retryActivations() {
-    for (SimModelState m : new ArrayList<>(awaiting)) {
-      if (m.serving != null || m.activating != null || tryActivate(m)) {
-        m.awaitingActivation = false;
-        awaiting.remove(m);
-      }
-    }
-    if (policy.requestGroups()) closeGroups();
-  }
-
-  /**
-   * QLM's request groups, earliest deadline first: for each model waiting to be swapped in (oldest
-   * TTFT deadline first), the GPU whose resident models' next waiting request has the latest
-   * deadline (none waiting: latest of all) closes its current group (its models admit no new
-   * prefill; what they admitted finishes), if the waiting model's deadline is the earlier one. So
-   * the resident model becomes quiet and is swapped out. A GPU closes for one waiting model at most.
-   */
-  private void closeGroups() {
-    for (SimGpu g : gpus) for (SimInstance i : g.instances) i.groupClosed = false;
-    List<SimModelState> waiting = new ArrayList<>(awaiting);
-    waiting.sort(Comparator.comparingLong(SimModelState::headDeadlineNanos).thenComparing(SimModelState::id));
-    java.util.Set<SimGpu> closed = new java.util.HashSet<>();
-    for (SimModelState m : waiting) {
-      SimGpu best = null;
-      long bestDeadline = Long.MIN_VALUE;
-      for (SimGpu g : gpus) {
-        if (closed.contains(g) || g.instances.isEmpty()) continue;
-        long head = Long.MAX_VALUE;
-        for (SimInstance i : g.instances) head = Math.min(head, i.model.headDeadlineNanos());
-        if (head > bestDeadline) {
-          bestDeadline = head;
-          best = g;
-        }
-      }
-      if (best == null || m.headDeadlineNanos() >= bestDeadline) continue;
-      closed.add(best);
-      for (SimInstance i : best.instances) i.groupClosed = true;
-    }
-  }
-
   /** Room for the weights, with the watermark left for KV. */
   long roomNeeded(SimModelState m) {
     return m.spec.profile().weightBytes() + gpu.memoryBudgetBytes() / 100;
-  }
-
-  private boolean tryActivate(SimModelState m) {
-    long need = roomNeeded(m);
-    Map<Integer, List<ReclaimAction>> plans = new LinkedHashMap<>();
-    int limit = policy.maxResidentModels();
-    for (SimGpu g : gpus) {
-      long free = g.freeBytes();
-      // with a residency limit, an activating or draining instance holds the GPU until it serves or leaves
-      if (limit > 0 && g.instances.stream().anyMatch(i -> !i.serving())) continue;
-      if (free >= need && (limit == 0 || g.instances.size() < limit)) {
-        plans.put(g.id, List.of());
-        continue;
-      }
-      int freePages = (int) Math.max(0, free / RECLAIM_PAGE_BYTES);
-      int pagesNeeded = (int) ((need + RECLAIM_PAGE_BYTES - 1) / RECLAIM_PAGE_BYTES) - freePages;
-      ReclaimPlan plan = activationPolicy.plan(new ReclaimPolicy.Requester(m.id(), m.slo, Math.max(1, pagesNeeded), false, true),
-          new ReclaimPolicy.PoolState(freePages, 0), memories(g, RECLAIM_PAGE_BYTES));
-      if (plan instanceof ReclaimPlan.Granted granted) plans.put(g.id, granted.actions());
-    }
-    if (plans.isEmpty()) return false;
-    if (policy.tpotGuard()) { // where every model keeps its TPOT beside the others, if there is such a GPU
-      Map<Integer, List<ReclaimAction>> fitting = new LinkedHashMap<>();
-      plans.forEach((id, actions) -> {
-        if (tpotFits(gpus.get(id), m)) fitting.put(id, actions);
-      });
-      if (!fitting.isEmpty()) {
-        plans.clear();
-        plans.putAll(fitting);
-      }
-    }
-    // Among GPUs with room, the lowest KVPR (models about to be evicted excluded).
-    List<ModelDemand> demands = new ArrayList<>();
-    List<GpuCapacity> caps = new ArrayList<>();
-    for (var entry : plans.entrySet()) {
-      SimGpu g = gpus.get(entry.getKey());
-      long pinned = 0; // weights the policy cannot move: activating or draining instances
-      for (SimInstance i : g.instances) {
-        boolean evicted = entry.getValue().stream().anyMatch(a -> a instanceof ReclaimAction.EvictWeights e && e.modelId().equals(i.model.id()));
-        if (evicted) continue;
-        if (i.serving()) demands.add(replicas.demandOf(i));
-        else pinned += i.weightBytes();
-      }
-      caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
-    }
-    demands.add(demand(m, -1));
-    Placement p = new KvprPlacement(Double.MAX_VALUE).place(demands, caps);
-    List<Integer> target = p.assignment().get(m.id());
-    if (target == null) return false;
-    SimGpu g = gpus.get(target.get(0));
-    for (ReclaimAction a : plans.get(g.id)) {
-      if (a instanceof ReclaimAction.EvictWeights e) evict(g, e.modelId());
-    }
-    if (g.freeBytes() < need) return false; // the plan's page rounding was optimistic; retry later
-    startActivation(m, g);
-    return true;
   }
 
   /**
@@ -390,42 +242,16 @@ public final class Simulator {
     return out;
   }
 
-  /** Evicts the instance of {@code modelId} on {@code g} (a {@link ReclaimAction.EvictWeights} step). */
-  void evict(SimGpu g, String modelId) {
-    SimInstance victim = g.instances.stream().filter(i -> i.serving() && i.model.id().equals(modelId)).findFirst()
-        .orElseThrow(() -> new IllegalStateException("no evictable instance of " + modelId + " on GPU " + g.id));
-    if (victim.busy() || (!victim.model.queue.isEmpty() && !victim.groupClosed)) throw new IllegalStateException("evicting busy model " + modelId);
-    removeInstance(victim);
-    counters.evictions++;
-    SimModelState m = victim.model;
-    if (!m.queue.isEmpty() && !m.awaitingActivation) { // QLM: its next request group waits for its turn (not now: this GPU is being given away)
-      m.awaitingActivation = true;
-      awaiting.add(m);
-      scheduleRetry();
-    }
-  }
-
-  /**
-   * With the policy's TPOT guard: whether {@code m} may serve on {@code g} beside the models serving
-   * there ({@link TpotColocation}); each model's decode step at its running context now, its prefill
-   * chunk at {@link #PREFILL_CHUNK_TOKENS} tokens. Always true without the guard.
-   */
-  private boolean tpotFits(SimGpu g, SimModelState m) {
-    if (!policy.tpotGuard()) return true;
-    List<TpotColocation.Member> resident = new ArrayList<>();
-    for (SimInstance i : g.instances) if (i.model != m && (i.serving() || i.model.activating == i)) resident.add(member(i.model));
-    return TpotColocation.admits(resident, member(m));
-  }
-
   /** {@code p} with the TPOT co-location guard over every model when the policy has it. */
-  private KvprPlacement guarded(KvprPlacement p) {
+  KvprPlacement guarded(KvprPlacement p) {
     if (!policy.tpotGuard()) return p;
     Map<String, TpotColocation.Member> members = new HashMap<>();
     for (SimModelState m : models.values()) members.put(m.id(), member(m));
     return p.withTpotGuard(members);
   }
 
-  private TpotColocation.Member member(SimModelState m) {
+  /** {@code m} for {@link TpotColocation}: its decode step at its running context now, its prefill chunk at {@link #PREFILL_CHUNK_TOKENS} tokens. */
+  TpotColocation.Member member(SimModelState m) {
     long context = 0;
     if (m.serving != null) for (SimRequest r : m.serving.running) context += r.contextTokens;
     ModelProfile p = m.spec.profile();
@@ -437,56 +263,4 @@ public final class Simulator {
         m.spec.profile().weightBytes(), gpuId);
   }
 
-  private void startActivation(SimModelState m, SimGpu g) {
-    SimInstance inst = new SimInstance(m, g);
-    g.instances.add(inst);
-    g.weightBytes += inst.weightBytes();
-    m.activating = inst;
-    counters.activations++;
-    g.checkInvariants();
-    schedule(now + gpu.activationNanos(m.spec.profile()) + policy.swapOverhead().toNanos(), () -> onReady(inst));
-  }
-
-  private void onReady(SimInstance inst) {
-    SimModelState m = inst.model;
-    inst.ready = true;
-    m.activating = null;
-    SimInstance old = m.serving;
-    m.serving = inst;
-    Move mv = migrating.remove(m.id());
-    if (mv != null) migrationBudget.finished(mv);
-    if (old != null) {
-      old.draining = true;
-      counters.migrations++;
-      releaseIfDrained(old);
-    }
-    steps.kick(inst.gpu);
-  }
-
-  // ---- relocation ----
-
-  private void relocationTick() {
-    List<ModelDemand> demands = new ArrayList<>();
-    List<GpuCapacity> caps = new ArrayList<>();
-    for (SimGpu g : gpus) {
-      long pinned = 0;
-      for (SimInstance i : g.instances) {
-        if (i.serving() && i.model.activating == null && i.model.addingReplica == null) demands.add(replicas.demandOf(i));
-        else pinned += i.weightBytes();
-      }
-      caps.add(new GpuCapacity(g.id, Math.max(1, g.budgetBytes - pinned)));
-    }
-    Placement p = guarded(new KvprPlacement(policy.tau()).withRelativeThreshold(policy.relativeTau())).place(demands, caps);
-    for (Move mv : migrationBudget.admitByReduction(replicas.migratable(p.migrations()), now, demands, caps)) {
-      SimModelState m = models.get(mv.modelId());
-      SimGpu target = gpus.get(mv.toGpus().get(0));
-      if (target.freeBytes() >= roomNeeded(m) && tpotFits(target, m)) {
-        migrationBudget.started(mv, now);
-        counters.migrationStartNanos.add(now);
-        migrating.put(m.id(), mv);
-        startActivation(m, target);
-      }
-    }
-    schedule(now + policy.placementInterval().toNanos(), this::relocationTick);
-  }
 }
