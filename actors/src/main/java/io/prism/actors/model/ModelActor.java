@@ -2,22 +2,15 @@ package io.prism.actors.model;
 
 import io.prism.actors.GpuId;
 import io.prism.actors.ModelSpec;
-import io.prism.actors.PrismMessage;
 import io.prism.actors.PrismSettings;
 import io.prism.actors.frontend.GenerationEvent;
 import io.prism.actors.gpu.GpuActor;
-import io.prism.actors.pool.Handover;
 import io.prism.actors.pool.PagePoolActor;
 
 import io.prism.runtime.engine.Device;
-import io.prism.runtime.engine.GenerationRequest;
 import io.prism.runtime.engine.ModelEngine;
-import io.prism.runtime.engine.SequenceEvent;
 import io.prism.runtime.memory.PageLease;
-import io.prism.runtime.memory.PhysicalPage;
 import io.prism.runtime.model.LoadedModel;
-import io.prism.runtime.policy.ReclaimAction;
-import java.util.List;
 import java.util.function.LongSupplier;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -37,10 +30,10 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  * whoever asked (on any node).
  *
  * <p>Runs on its device's one-thread dispatcher (with the device's pool actor and other model
- * actors). The engine loop is a chain of {@code Step} self-messages while the engine has work: one
- * engine step per message, so requests, cancellations, pages and the other models of the device
- * interleave with the steps. A step that can schedule nothing is retried after {@code
- * prism.engine.stall-backoff} instead of spinning.
+ * actors). The engine loop ({@link ModelStepLoop}) is a chain of {@code Step} self-messages while
+ * the engine has work: one engine step per message, so requests, cancellations, pages and the other
+ * models of the device interleave with the steps. A step that can schedule nothing is retried after
+ * {@code prism.engine.stall-backoff} instead of spinning.
  *
  * <p><b>Requests</b> arrive admitted ({@link Run}, from the GPU actor's local admission, already
  * tokenized and checked): one hop from the GPU actor to the first step. {@code Started} goes to the
@@ -66,103 +59,11 @@ import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
  *
  * <p>Cancellation: {@link Cancel}, or the requester stopping (a client that disconnects stops its
  * stream actor, which this actor watches), frees the request's blocks at once.
+ *
+ * <p>Its messages are in {@link ModelProtocol} (this class implements it, so {@code ModelActor.Run}
+ * names them too); its step, timer and loading messages are its own, below.
  */
-public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
-  /** Messages of the model protocol. */
-  public sealed interface Command extends PrismMessage {}
-
-  /** An admitted request (tokenized and checked by the GPU actor): it enters the engine; events go to {@code replyTo}. */
-  public record Run(GenerationRequest request, ActorRef<GenerationEvent> replyTo) implements Command {}
-
-  /** Cancels a request; its {@code Completed(CANCELLED)} follows. Unknown ids are ignored. */
-  public record Cancel(String requestId) implements Command {}
-
-  /** Stops this instance: requests in flight fail with "unloaded", every page goes back. */
-  public enum Shutdown implements Command { INSTANCE }
-
-  /**
-   * From the GPU actor (live migration): the model serves elsewhere now; no new request comes. When
-   * it has no request left, it tells the GPU actor ({@link GpuActor.Drained}), at once if it has none.
-   */
-  public enum Drain implements Command { INSTANCE }
-
-  /**
-   * From the GPU actor, when a hand-off's drain timeout ends: every request still here continues on
-   * {@code to} by recompute ({@link ModelTransfer#handOver}); the answer is {@link GpuActor.HandedOver}.
-   */
-  public record HandOver(GpuId to) implements Command {}
-
-  /** From the GPU actor: a request a migration's source handed over; it continues here ({@link ModelTransfer#resume}). */
-  public record Resume(GpuActor.Resume handOver) implements Command {}
-
-  /** Test hook (fault injection): the actor throws {@code IllegalStateException(message)} when it handles this. */
-  public record InjectFault(String message) implements Command {}
-
-  /**
-   * From the pool actor: pages for this model (possibly none).
-   *
-   * @param negotiating the pool could not cover the ask and the GPU actor negotiates the rest
-   *     ({@link PagesReady} follows)
-   */
-  public record PagesGranted(List<PhysicalPage> pages, int capacityPages, boolean negotiating) implements Command, NoSerializationVerificationNeeded {}
-
-  /**
-   * From the pool actor: the answer to {@link PagePoolActor.Join}.
-   *
-   * @param negotiating not joined, and the GPU actor negotiates room for the weights (evicting idle
-   *     models): {@link PagesReady} follows, then join again
-   */
-  public record Joined(boolean ok, String reason, List<PhysicalPage> pages, int capacityPages, boolean negotiating)
-      implements Command, NoSerializationVerificationNeeded {}
-
-  /** From the pool actor: the answer to {@link PagePoolActor.Activate}. */
-  public record WeightsReserved(boolean ok, int capacityPages) implements Command {}
-
-  /** From the GPU actor: the negotiation this model's shortage started is over. */
-  public record PagesReady(long negotiationId, Outcome outcome) implements Command {}
-
-  /** How a negotiation ended. */
-  public enum Outcome {
-    /** Pages were freed (and granted to it by the pool): step or activate without asking again first. */
-    GRANTED,
-    /** Nothing could free enough: do not ask again for the same shortage for {@code prism.gpu.reclaim-retry}. */
-    REFUSED,
-    /** Not decided (another negotiation ran, or this one was abandoned): check again and ask afresh. */
-    RETRY
-  }
-
-  /**
-   * From the GPU actor: carry out {@code actions} (this model's steps of a reclaim plan made for
-   * {@code forModel}) on the engine as it is now, and return the pages freed to the pool with a
-   * {@link Handover} for {@code grantTo}.
-   */
-  public record Reclaim(long negotiationId, String forModel, ActorRef<Command> grantTo, int unit, List<ReclaimAction> actions,
-      long idleThresholdNanos) implements Command {}
-
-  /** From the GPU actor: evict the weights if still idle at least {@code idleThresholdNanos} with nothing in flight. */
-  public record EvictIfIdle(long idleThresholdNanos) implements Command {}
-
-  /** From the GPU actor: reply {@link GpuActor.MemoryReply} with this model's memory for negotiation {@code negotiationId}. */
-  public record GetMemory(long negotiationId, ActorRef<GpuActor.Command> replyTo) implements Command {}
-
-  /** Replies with this instance's {@link ModelReport}. */
-  public record GetStatus(ActorRef<ModelReport> replyTo) implements Command {}
-
-  /**
-   * From the GPU actor: a model with a stricter SLO has a request at risk of its TTFT SLO and no
-   * memory for it; for {@code nanos} this model starts no new sequence (its running ones go on).
-   */
-  public record HoldAdmissions(long nanos, String forModel) implements Command {}
-
-  /**
-   * From the node's host tier ({@link HostCopies}): drop the host copy of the weights (the least
-   * recently used copies make room); an evicted model falls to the disk tier.
-   */
-  public enum DropHostCopy implements Command { INSTANCE }
-
-  /** From the GPU actor: new SLO or page limits (a lowered maximum takes effect lazily). */
-  public record UpdateSpec(ModelSpec spec) implements Command {}
-
+public final class ModelActor extends AbstractBehavior<ModelProtocol.Command> implements ModelProtocol {
   /** Admitted requests handed to the engine ahead of its running batch. */
   static final int FEED_AHEAD = 8;
 
@@ -187,7 +88,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
 
   record ReloadFailed(String reason) implements Command {}
 
-  private record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
+  record RequesterGone(ActorRef<GenerationEvent> requester) implements Command {}
 
   /**
    * @param spec the model
@@ -222,10 +123,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   private final ModelTransfer transfer;
   private final HostCopies copies;
   private final ModelStore store;
-  private boolean stepScheduled;
+  private final ModelStepLoop loop;
   private RuntimeException lastFailure;
-  /** 0: serving; 1: draining; 2: drained and reported. */
-  private int drain;
 
   ModelActor(ActorContext<Command> ctx, ModelSpec spec, GpuId gpu, ModelEngine engine, PageLease lease, ActorRef<PagePoolActor.Command> pool,
       ModelStore store, PrismSettings settings, LongSupplier clock, ActorRef<GpuActor.Command> parent, TimerScheduler<Command> timers,
@@ -250,7 +149,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     this.memory = new ModelMemoryClient(engine, lease, spec, settings, pool, ctx.getSelf(), clock, new ModelMemoryClient.Actor() {
       @Override
       public void stepSoon() {
-        ensureStepping();
+        loop.ensureStepping();
       }
 
       @Override
@@ -268,9 +167,11 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         copies.activated(engine, from, nanos);
         reports.activated(nanos);
         parent.tell(new GpuActor.Activated(spec.id(), nanos));
-        reportProgress(true);
+        loop.reportProgress(true);
       }
     });
+    this.loop = new ModelStepLoop(ctx.getSelf(), spec.id(), engine, requests, intake, memory, reports, settings, pool, parent, timers,
+        e -> lastFailure = e);
     memory.syncReserveWish(); // the pool pre-creates this model's next page id
   }
 
@@ -278,7 +179,10 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
   public Receive<Command> createReceive() {
     return newReceiveBuilder()
         .onMessage(Run.class, this::onRun)
-        .onMessageEquals(Step.INSTANCE, this::onStep)
+        .onMessageEquals(Step.INSTANCE, () -> {
+          loop.step();
+          return this;
+        })
         .onMessage(PagesGranted.class, m -> guarded(() -> memory.granted(m.pages(), m.capacityPages(), m.negotiating())))
         .onMessage(PagesReady.class, m -> guarded(() -> memory.ready(m.outcome())))
         .onMessage(WeightsReserved.class, m -> guarded(() -> memory.weightsReserved(m.ok(), m.capacityPages())))
@@ -294,7 +198,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessage(EvictIfIdle.class, m -> {
           if (ModelReclaim.evictIfIdle(engine, lease, pool, spec.id(), clock.getAsLong(), m.idleThresholdNanos(), copies)) {
             memory.syncReserveWish();
-            reportProgress(true);
+            loop.reportProgress(true);
           }
           return this;
         })
@@ -309,7 +213,7 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
         .onMessage(UpdateSpec.class, m -> {
           spec = m.spec();
           memory.spec(spec);
-          ensureStepping();
+          loop.ensureStepping();
           return this;
         })
         .onMessage(HoldAdmissions.class, m -> {
@@ -318,31 +222,30 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
           return this;
         })
         .onMessageEquals(HoldExpired.INSTANCE, () -> {
-          feedEngine();
-          ensureStepping();
+          loop.feed();
+          loop.ensureStepping();
           return this;
         })
         .onMessage(Cancel.class, m -> {
-          if (engine.cancel(m.requestId())) ensureStepping(); // only a requester that got Started knows this actor
+          if (engine.cancel(m.requestId())) loop.ensureStepping(); // only a requester that got Started knows this actor
           return this;
         })
         .onMessage(RequesterGone.class, this::onRequesterGone)
         .onMessageEquals(Drain.INSTANCE, () -> {
-          drain = Math.max(drain, 1);
-          reportProgress(true);
+          loop.drain();
           return this;
         })
         .onMessage(HandOver.class, m -> {
           parent.tell(new GpuActor.HandedOver(spec.id(), m.to(), transfer.handOver(m.to(), spec.id())));
           memory.afterStep(); // the pages of the requests handed over may go back
-          reportProgress(true); // Drained follows: nothing is left
+          loop.reportProgress(true); // Drained follows: nothing is left
           return this;
         })
         .onMessage(Resume.class, m -> {
           if (transfer.resume(m.handOver(), spec.id())) {
-            feedEngine();
-            ensureStepping();
-            reportProgress(false);
+            loop.feed();
+            loop.ensureStepping();
+            loop.reportProgress(false);
           }
           return this;
         })
@@ -365,51 +268,9 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     }
     requests.addPending(r.request(), r.replyTo());
     intake.admit(r.request().requestId());
-    feedEngine();
-    ensureStepping();
-    reportProgress(false);
-    return this;
-  }
-
-  /** Hands admitted requests to the engine ({@link ModelIntake#feed}), then activates the weights if needed. */
-  private void feedEngine() {
-    intake.feed(spec.id());
-    guarded(memory::activateIfNeeded);
-  }
-
-  private Behavior<Command> onStep() {
-    stepScheduled = false;
-    if (!engine.weightsResident()) {
-      requests.deliver(engine.step()); // cancellations while evicted; nothing runs
-      reportProgress(false);
-      return this; // Step resumes when the activation is done
-    }
-    if (memory.holdStep(requests.oldestWithoutFirstToken())) return this;
-    long stalledBefore = engine.stats().stalledSteps();
-    long computedBefore = engine.stats().computedTokens();
-    long t0 = System.nanoTime();
-    List<SequenceEvent> events;
-    try {
-      events = engine.step();
-    } catch (RuntimeException e) {
-      lastFailure = e;
-      throw e;
-    }
-    long took = System.nanoTime() - t0;
-    boolean stalled = engine.stats().stalledSteps() > stalledBefore;
-    reports.observeStep(engine.stats().computedTokens() - computedBefore, took, stalled);
-    requests.deliver(events);
-    memory.afterStep();
-    // a step that computed nothing (no pages yet: retried after the stall back-off) is no forward pass: not traced
-    if (settings.policies().traceSteps() > 0 && !stalled) pool.tell(new PagePoolActor.Stepped(spec.id()));
-    reports.checkInvariants(settings.policies().checkInvariants(), "step");
-    feedEngine();
-    if (engine.hasWork()) {
-      stepScheduled = true;
-      if (stalled && events.isEmpty()) timers.startSingleTimer(Step.INSTANCE, settings.stallBackoff());
-      else getContext().getSelf().tell(Step.INSTANCE);
-    }
-    reportProgress(false);
+    loop.feed();
+    loop.ensureStepping();
+    loop.reportProgress(false);
     return this;
   }
 
@@ -422,8 +283,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     }
     reports.checkInvariants(settings.policies().checkInvariants(), "reclaim for " + r.forModel());
     memory.syncReserveWish();
-    ensureStepping();
-    reportProgress(true);
+    loop.ensureStepping();
+    loop.reportProgress(true);
     return this;
   }
 
@@ -431,8 +292,8 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
     for (String id : requests.requesterGone(g.requester())) {
       if (engine.cancel(id)) getContext().getLog().debug("Cancelled {}: its requester stopped", id);
     }
-    ensureStepping();
-    reportProgress(false);
+    loop.ensureStepping();
+    loop.reportProgress(false);
     return this;
   }
 
@@ -445,23 +306,6 @@ public final class ModelActor extends AbstractBehavior<ModelActor.Command> {
       throw e;
     }
     return this;
-  }
-
-  private void ensureStepping() {
-    if (!stepScheduled && engine.hasWork()) {
-      stepScheduled = true;
-      getContext().getSelf().tell(Step.INSTANCE);
-    }
-  }
-
-  /** Sends first tokens and ended requests (and the outlook) to the GPU actor's admission; {@code always}: even with none. */
-  private void reportProgress(boolean always) {
-    GpuActor.Progress p = requests.takeProgress(spec.id(), always, () -> reports.outlook(spec.id(), requests));
-    if (p != null) parent.tell(p);
-    if (drain == 1 && requests.size() == 0) {
-      drain = 2;
-      parent.tell(new GpuActor.Drained(spec.id()));
-    }
   }
 
   /** Ends every request (in flight: FAILED; queued: rejected), returns every page and the weights, leaves the device. */
