@@ -7,10 +7,8 @@ import io.prism.runtime.policy.sim.SimPolicy;
 import io.prism.runtime.policy.sim.SimResult;
 import io.prism.runtime.policy.sim.Simulator;
 import io.prism.runtime.policy.sim.SloCalibration;
-import io.prism.runtime.policy.sim.Traces;
 import io.prism.runtime.policy.sim.Workload;
 import java.io.PrintWriter;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,14 +38,7 @@ import picocli.CommandLine.Option;
 public final class PlanCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--trace", defaultValue = "servegen", description = "servegen, azure-code, azure-conv or mooncake (default: ${DEFAULT-VALUE})")
-  String trace;
-
-  @Option(names = "--traces", description = "folder of the trace files (default: ../shared/traces)")
-  Path traces;
-
-  @Option(names = "--models", defaultValue = "8", description = "number of models N (default: ${DEFAULT-VALUE})")
-  int numModels;
+  @CommandLine.Mixin TraceOptions workload;
 
   @Option(names = "--model-mix", split = ",", defaultValue = "random:llama-3.2-1b,random:llama-3.2-3b,random:llama-3.1-8b",
       description = "model shapes used in turn for models 0, 1, ... (default: ${DEFAULT-VALUE})")
@@ -91,26 +82,14 @@ public final class PlanCommand implements Callable<Integer> {
   @Option(names = "--backend", defaultValue = "cuda", description = "element size of weights and KV: cuda (bf16) or host (f32) (default: ${DEFAULT-VALUE})")
   String backend;
 
-  @Option(names = "--length-scale", defaultValue = "1", description = "multiplies trace prompt and output lengths (default: ${DEFAULT-VALUE})")
-  double lengthScale;
-
-  @Option(names = "--max-prompt-tokens", defaultValue = "4096", description = "cap on prompt tokens (default: ${DEFAULT-VALUE})")
-  int maxPromptTokens;
-
-  @Option(names = "--max-output-tokens", defaultValue = "1024", description = "cap on output tokens (default: ${DEFAULT-VALUE})")
-  int maxOutputTokens;
-
-  @Option(names = "--seed", defaultValue = "1", description = "workload seed (default: ${DEFAULT-VALUE})")
-  long seed;
-
   @Override
   public Integer call() {
     validate();
     PrintWriter out = spec.commandLine().getOut();
     GpuProfile gpu = gpuProfile();
-    ReplayWorkload.Options o = new ReplayWorkload.Options(ReplayWorkload.Source.parse(trace), traces != null ? traces : Traces.defaultDir(), mix,
-        numModels, rate, rateScale, duration, 1.0, Duration.ofSeconds(15), Duration.ofSeconds(35), 10, 0.375, Duration.ofSeconds(15), Duration.ZERO,
-        lengthScale, maxPromptTokens, maxOutputTokens, backend.equals("cuda") ? 2 : 4, seed);
+    ReplayWorkload.Options o = new ReplayWorkload.Options(workload.source(), workload.tracesDir(), mix,
+        workload.numModels, rate, rateScale, duration, 1.0, Duration.ofSeconds(15), Duration.ofSeconds(35), 10, 0.375, Duration.ofSeconds(15), Duration.ZERO,
+        workload.lengthScale, workload.maxPromptTokens, workload.maxOutputTokens, backend.equals("cuda") ? 2 : 4, workload.seed);
     ReplayWorkload.Built built = ReplayWorkload.build(o);
     Workload w = built.workload();
     Map<String, Slo> slos = SloCalibration.dedicated(w, gpu, sloScale, sloScale);
@@ -173,7 +152,7 @@ public final class PlanCommand implements Callable<Integer> {
     CommandLine cl = spec.commandLine();
     if (!(attainment > 0 && attainment <= 1)) throw new CommandLine.ParameterException(cl, "--attainment must be in (0, 1], got " + attainment);
     if (maxGpus < 1) throw new CommandLine.ParameterException(cl, "--max-gpus must be >= 1, got " + maxGpus);
-    if (numModels < 1) throw new CommandLine.ParameterException(cl, "--models must be >= 1, got " + numModels);
+    if (workload.numModels < 1) throw new CommandLine.ParameterException(cl, "--models must be >= 1, got " + workload.numModels);
     if (sloScale <= 0) throw new CommandLine.ParameterException(cl, "--slo-scale must be > 0, got " + sloScale);
     if (!backend.equals("cuda") && !backend.equals("host")) throw new CommandLine.ParameterException(cl, "--backend: cuda or host, got " + backend);
     if (duration.isNegative() || duration.isZero()) throw new CommandLine.ParameterException(cl, "--duration must be > 0, got " + duration);

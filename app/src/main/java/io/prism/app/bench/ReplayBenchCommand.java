@@ -4,7 +4,6 @@ import io.prism.runtime.forward.KernelWarmUp;
 import io.prism.runtime.policy.Slo;
 import io.prism.runtime.policy.sim.GpuProfile;
 import io.prism.runtime.policy.sim.SimResult;
-import io.prism.runtime.policy.sim.Traces;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -45,14 +44,7 @@ import picocli.CommandLine.Option;
 public final class ReplayBenchCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--trace", defaultValue = "servegen", description = "servegen, azure-code, azure-conv or mooncake (default: ${DEFAULT-VALUE})")
-  String trace;
-
-  @Option(names = "--traces", description = "folder of the trace files (default: ../shared/traces)")
-  Path traces;
-
-  @Option(names = "--models", defaultValue = "8", description = "number of models N (default: ${DEFAULT-VALUE})")
-  int numModels;
+  @CommandLine.Mixin TraceOptions workload;
 
   @Option(names = "--model-mix", split = ",", defaultValue = "random:stories260K,random:stories15M",
       description = "model shapes used in turn for models 0, 1, ... (GPU: random:llama-3.2-1b,random:llama-3.2-3b,random:llama-3.1-8b) (default: ${DEFAULT-VALUE})")
@@ -125,15 +117,6 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--calibration-requests", defaultValue = "16", description = "requests per shape measured alone (default: ${DEFAULT-VALUE})")
   int calibrationRequests;
 
-  @Option(names = "--length-scale", defaultValue = "1", description = "multiplies trace prompt and output lengths (default: ${DEFAULT-VALUE})")
-  double lengthScale;
-
-  @Option(names = "--max-prompt-tokens", defaultValue = "4096", description = "cap on prompt tokens (default: ${DEFAULT-VALUE})")
-  int maxPromptTokens;
-
-  @Option(names = "--max-output-tokens", defaultValue = "1024", description = "cap on output tokens (default: ${DEFAULT-VALUE})")
-  int maxOutputTokens;
-
   @Option(names = "--zipf", defaultValue = "1.0", description = "popularity exponent (default: ${DEFAULT-VALUE})")
   double zipf;
 
@@ -181,9 +164,6 @@ public final class ReplayBenchCommand implements Callable<Integer> {
   @Option(names = "--no-progress", description = "no progress bar on stderr")
   boolean noProgress;
 
-  @Option(names = "--seed", defaultValue = "1", description = "workload seed (default: ${DEFAULT-VALUE})")
-  long seed;
-
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -196,12 +176,12 @@ public final class ReplayBenchCommand implements Callable<Integer> {
     ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.prism")).setLevel(ch.qos.logback.classic.Level.WARN);
     ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("org.apache.pekko")).setLevel(ch.qos.logback.classic.Level.WARN);
     int bytesPerElement = backend.equals("cuda") ? 2 : 4;
-    ReplayWorkload.Options base = new ReplayWorkload.Options(ReplayWorkload.Source.parse(trace), traces != null ? traces : Traces.defaultDir(), mix,
-        numModels, rate, rateScale, duration, zipf, burstOn, burstOff, compression, groupFraction, groupPeriod, traceOffset, lengthScale,
-        maxPromptTokens, maxOutputTokens, bytesPerElement, seed);
+    ReplayWorkload.Options base = new ReplayWorkload.Options(workload.source(), workload.tracesDir(), mix,
+        workload.numModels, rate, rateScale, duration, zipf, burstOn, burstOff, compression, groupFraction, groupPeriod, traceOffset, workload.lengthScale,
+        workload.maxPromptTokens, workload.maxOutputTokens, bytesPerElement, workload.seed);
     ReplayServer.Rig rig = new ReplayServer.Rig(backend, gpus, gpuMemory, pageSize, threads, idleEviction);
     ReplayDriver.Limits limits = new ReplayDriver.Limits(requestTimeout, drain, maxInFlight);
-    ReplayTarget target = url != null ? ReplayTarget.remote(url, urlModels, numModels) : null;
+    ReplayTarget target = url != null ? ReplayTarget.remote(url, urlModels, workload.numModels) : null;
     List<ReplayPolicy> chosen = target != null ? List.of(ReplayPolicy.external()) : policies();
     List<Double> scales = sweep != null && !sweep.isEmpty() ? sweep : List.of(rateScale);
 
@@ -360,7 +340,7 @@ public final class ReplayBenchCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--duration must be in (0, 1h], got " + duration);
     }
     if ((ttftSlo == null) != (tpotSlo == null)) throw new IllegalArgumentException("--ttft-slo and --tpot-slo go together");
-    if (gpus < 1 || threads < 1 || numModels < 1) throw new IllegalArgumentException("--gpus, --threads and --models must be >= 1");
+    if (gpus < 1 || threads < 1 || workload.numModels < 1) throw new IllegalArgumentException("--gpus, --threads and --models must be >= 1");
     if (target <= 0 || target > 1) throw new IllegalArgumentException("--target must be in (0, 1], got " + target);
     if (sweep != null) for (double s : sweep) if (s <= 0) throw new IllegalArgumentException("--sweep scales must be > 0, got " + s);
     if (!backend.equals("host") && !backend.equals("cuda")) throw new IllegalArgumentException("--backend: host or cuda, got " + backend);
