@@ -6,7 +6,9 @@ import io.prism.runtime.chat.ChatTokenizer;
 import io.prism.runtime.memory.HostTier;
 import io.prism.runtime.model.LoadedModel;
 import io.prism.runtime.model.ModelLoader;
+import io.prism.runtime.model.ModelWeights;
 import io.prism.runtime.tokenizer.Tokenizer;
+import java.lang.ref.WeakReference;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -15,9 +17,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 
 /**
- * Host copies of the models this node serves, read from disk once per node and shared by every
- * model instance on its devices (host weights are read-only). Loading runs on a blocking executor,
- * never on a device's engine thread or the default dispatcher.
+ * Reads the models this node serves and shares their host weights (read-only) between the model
+ * instances of its devices: concurrent loads of one model read it once, and a load while another
+ * instance on this node still holds the weights (a replica, a migration's target on the same node)
+ * gets those arrays instead of reading the file again. The store itself keeps no weights alive: it
+ * refers to them weakly, so once every instance has let its copy go (evicted to the disk tier,
+ * unloaded) the garbage collector frees them and the next load reads the file; host memory is
+ * then bounded by the instances' own copies (the device budget and {@code prism.node.host-tier-bytes}),
+ * not by the number of models ever registered. Loading runs on a blocking executor, never on a
+ * device's engine thread or the default dispatcher.
  *
  * <p>Threading: thread-safe.
  */
@@ -56,7 +64,22 @@ public final class ModelStore {
   private final Loader loader;
   private final Executor blocking;
   private final HostTier hostTier;
-  private final Map<String, CompletableFuture<LoadedModel>> models = new ConcurrentHashMap<>();
+  private final Map<String, CompletableFuture<LoadedModel>> inFlight = new ConcurrentHashMap<>();
+  private final Map<String, Shared> shared = new ConcurrentHashMap<>();
+
+  /** A loaded model without its weights, and its weights as long as an instance holds them. */
+  private record Shared(LoadedModel light, WeakReference<ModelWeights> weights) {
+    static Shared of(LoadedModel m) {
+      return new Shared(m.withoutWeights(), m.weights() == null ? null : new WeakReference<>(m.weights()));
+    }
+
+    /** The model with its weights, or null once they were collected. */
+    LoadedModel get() {
+      if (weights == null) return light; // no host weights (a device generates them)
+      ModelWeights w = weights.get();
+      return w == null ? null : new LoadedModel(light.id(), light.source(), light.config(), w, light.tokenizer());
+    }
+  }
 
   /**
    * A store with an unbounded host tier (every evicted model keeps its host copy).
@@ -105,25 +128,36 @@ public final class ModelStore {
   public record Reloaded(LoadedModel model, long readNanos) {}
 
   /**
-   * The host copy of {@code spec}'s model, loading it on first use; its {@code id} is {@code
-   * spec.id()}; its tokenizer carries the model's chat template and stop tokens when its files have
-   * them ({@link ChatTokenizer#withChatFormat}). A failed load is forgotten, so the next call tries again.
+   * {@code spec}'s model with its host weights: those another instance on this node still holds,
+   * else read (once for concurrent calls); its {@code id} is {@code spec.id()}; its tokenizer carries
+   * the model's chat template and stop tokens when its files have them ({@link
+   * ChatTokenizer#withChatFormat}). A failed load is forgotten, so the next call tries again.
    */
   public CompletionStage<LoadedModel> load(ModelSpec spec) {
     String key = spec.id() + "\u0000" + spec.source();
-    CompletableFuture<LoadedModel> f = models.computeIfAbsent(key, k -> CompletableFuture.supplyAsync(() -> {
+    Shared s = shared.get(key);
+    LoadedModel held = s == null ? null : s.get();
+    if (held != null) return CompletableFuture.completedFuture(held);
+    CompletableFuture<LoadedModel> f = inFlight.computeIfAbsent(key, k -> CompletableFuture.supplyAsync(() -> {
       LoadedModel m = loader.load(spec);
       Tokenizer t = ChatTokenizer.withChatFormat(m.tokenizer(), m.source());
       return m.id().equals(spec.id()) && t == m.tokenizer() ? m : new LoadedModel(spec.id(), m.source(), m.config(), m.weights(), t);
     }, blocking));
     f.whenComplete((m, e) -> {
-      if (e != null) models.remove(key, f);
+      if (e == null) shared.put(key, Shared.of(m));
+      inFlight.remove(key, f);
     });
     return f;
   }
 
-  /** Forgets the host copy of model {@code modelId} (instances already running keep theirs). */
+  /** Whether host weights of {@code spec}'s model are still held by an instance on this node (tests). */
+  boolean holdsWeights(ModelSpec spec) {
+    Shared s = shared.get(spec.id() + "\u0000" + spec.source());
+    return s != null && s.weights() != null && s.weights().get() != null;
+  }
+
+  /** Forgets model {@code modelId} (instances already running keep their weights). */
   public void evict(String modelId) {
-    models.keySet().removeIf(k -> k.startsWith(modelId + "\u0000"));
+    shared.keySet().removeIf(k -> k.startsWith(modelId + "\u0000"));
   }
 }

@@ -91,7 +91,7 @@ public final class ModelEngine extends ModelInstanceMemory implements AutoClosea
   private static LoadedModel checked(LoadedModel model, ForwardBackend backend, PageSource pool, EngineOptions options, TokenSampler sampler,
       LongSupplier clockNanos) {
     EngineChecks.requireCompatible(model, backend, pool, options, sampler, clockNanos);
-    return model;
+    return model.withoutWeights(); // the backend holds what it uses; an engine must not pin the host arrays (disk tier)
   }
 
   /**
@@ -113,7 +113,7 @@ public final class ModelEngine extends ModelInstanceMemory implements AutoClosea
     return cut < 0 ? sequenceId : sequenceId.substring(0, cut);
   }
 
-  /** The model this engine serves. */
+  /** The model this engine serves: id, source, shape and tokenizer, without host weights ({@link LoadedModel#withoutWeights()}). */
   public LoadedModel model() {
     return model;
   }

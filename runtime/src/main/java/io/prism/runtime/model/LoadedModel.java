@@ -12,4 +12,12 @@ import io.prism.runtime.tokenizer.Tokenizer;
  *     weights only a device backend generates
  * @param tokenizer vocabulary whose size equals {@code config.vocabSize()}
  */
-public record LoadedModel(String id, String source, ModelConfig config, ModelWeights weights, Tokenizer tokenizer) {}
+public record LoadedModel(String id, String source, ModelConfig config, ModelWeights weights, Tokenizer tokenizer) {
+  /**
+   * This model without its host weights: what an engine keeps once its backend has them (so a
+   * backend that drops its host copy really frees the arrays).
+   */
+  public LoadedModel withoutWeights() {
+    return weights == null ? this : new LoadedModel(id, source, config, null, tokenizer);
+  }
+}

@@ -132,6 +132,14 @@ class RequestResumptionTest {
   }
 
   @Test
+  void anEngineKeepsTheModelWithoutItsHostWeights() {
+    Rig rig = new Rig();
+    assertNull(rig.engine.model().weights(), "the backend holds what it uses; the engine must not pin the host arrays");
+    assertEquals(model.id(), rig.engine.model().id());
+    assertNotNull(model.weights(), "the caller's model is not changed");
+  }
+
+  @Test
   void greedyRequestsMovedMidGenerationGiveTheUnmovedOutput() {
     EngineHarness expected = unmoved(greedyRequests());
     for (int steps : new int[] {2, 17, 40}) assertSameOutputs(expected, moved(greedyRequests(), steps));
