@@ -38,8 +38,9 @@ import java.util.List;
  * <p>Matrix products run as {@link PackedGemm#gemm} over all tokens of the step, split by output
  * row blocks across a {@link WorkerPool} of {@code threads} threads (the caller included), so each weight
  * is read from memory once per step whatever the batch. The backend keeps its own copy of every
- * matrix in {@link PackedMatrix} layout ({@link PackedWeights}), built once in the constructor: host
- * memory for weights is about twice the checkpoint's while both copies are referenced. Attention
+ * matrix in {@link PackedMatrix} layout ({@link PackedWeights}), built once in the constructor, and
+ * of the checkpoint only its vectors (embedding, norms, biases): the unpacked matrices are not
+ * referenced once packed, so the host memory of an instance is its {@link #weightBytes()}. Attention
  * over the paged cache is {@link PagedAttention}'s; a step's activations live in {@link
  * StepBuffers}; this class orchestrates the layers. Results are bit-for-bit independent of batch
  * composition and of how a prompt is chunked.
@@ -48,7 +49,15 @@ import java.util.List;
  * cache is not closed by {@link #close()}; its owner closes it.
  */
 public final class HostForwardBackend implements ForwardBackend {
-  private ModelWeights w; // null while evicted without a host copy
+  private Vectors w; // the checkpoint's vectors; null while evicted without a host copy
+
+  /** What the backend reads of a checkpoint besides its packed matrices (absent ones null). */
+  private record Vectors(float[] tokenEmbedding, float[] attnNorm, float[] ffnNorm, float[] finalNorm, float[] bq, float[] bk, float[] bv,
+      float[] qNorm, float[] kNorm) {
+    static Vectors of(ModelWeights m) {
+      return new Vectors(m.tokenEmbedding, m.attnNorm, m.ffnNorm, m.finalNorm, m.bq, m.bk, m.bv, m.qNorm, m.kNorm);
+    }
+  }
   private final ModelConfig c;
   private final KvCache kv;
   private final HostDeviceMemory memory;
@@ -86,7 +95,7 @@ public final class HostForwardBackend implements ForwardBackend {
       throw new IllegalArgumentException("KV cache shape (" + kv.config().numLayers() + " layers, kvDim " + kv.config().kvDim()
           + ") does not match model " + cfg.name() + " (" + cfg.numLayers() + " layers, kvDim " + cfg.kvDim() + ")");
     }
-    this.w = weights;
+    this.w = Vectors.of(weights);
     this.c = cfg;
     this.kv = kv;
     this.memory = hm;
@@ -188,7 +197,7 @@ public final class HostForwardBackend implements ForwardBackend {
         throw new IllegalArgumentException("reloaded model " + s.name() + " has another shape than " + c.name());
       }
       packed = PackedWeights.pack(source.weights(), c, pool);
-      w = source.weights();
+      w = Vectors.of(source.weights());
     }
     resident = true;
   }
@@ -214,7 +223,7 @@ public final class HostForwardBackend implements ForwardBackend {
     for (int e = 0; e < entries.size(); e++) {
       ForwardBatch.Entry en = entries.get(e);
       for (int i = 0; i < en.tokens().length; i++, t++) {
-        System.arraycopy(w.tokenEmbedding, en.tokens()[i] * dim, s.x, t * dim, dim);
+        System.arraycopy(w.tokenEmbedding(), en.tokens()[i] * dim, s.x, t * dim, dim);
         int p = en.startPos() + i;
         s.pos[t] = p;
         s.entryOf[t] = e;
@@ -228,7 +237,7 @@ public final class HostForwardBackend implements ForwardBackend {
     final int pq = pw.wq[0].blocks(), pkv = pw.wk[0].blocks(), ph = pw.w1[0].blocks(), pd = pw.wo[0].blocks();
     for (int l = 0; l < c.numLayers(); l++) {
       final int layer = l;
-      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.attnNorm, layer * dim, dim, c.normEps());
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.attnNorm(), layer * dim, dim, c.normEps());
       final float[] in1 = s.gemmInput(s.xb, T, dim);
       final PackedMatrix mq = pw.wq[l], mk = pw.wk[l], mv = pw.wv[l];
       pool.run(pq + 2 * pkv, blockChunk(pq + 2 * pkv), (from, to, worker) -> {
@@ -237,14 +246,14 @@ public final class HostForwardBackend implements ForwardBackend {
         segment(mv, in1, T, s.v, kvDim, from, to, pq + pkv);
       });
       for (int i = 0; i < T; i++) {
-        if (w.bq != null) {
-          HostKernels.add(s.q, i * qDim, w.bq, layer * qDim, qDim);
-          HostKernels.add(s.k, i * kvDim, w.bk, layer * kvDim, kvDim);
-          HostKernels.add(s.v, i * kvDim, w.bv, layer * kvDim, kvDim);
+        if (w.bq() != null) {
+          HostKernels.add(s.q, i * qDim, w.bq(), layer * qDim, qDim);
+          HostKernels.add(s.k, i * kvDim, w.bk(), layer * kvDim, kvDim);
+          HostKernels.add(s.v, i * kvDim, w.bv(), layer * kvDim, kvDim);
         }
-        if (w.qNorm != null) {
-          HostKernels.headNorm(s.q, i * qDim, qDim, headDim, w.qNorm, layer * headDim, c.normEps());
-          HostKernels.headNorm(s.k, i * kvDim, kvDim, headDim, w.kNorm, layer * headDim, c.normEps());
+        if (w.qNorm() != null) {
+          HostKernels.headNorm(s.q, i * qDim, qDim, headDim, w.qNorm(), layer * headDim, c.normEps());
+          HostKernels.headNorm(s.k, i * kvDim, kvDim, headDim, w.kNorm(), layer * headDim, c.normEps());
         }
         HostKernels.rope(s.q, i * qDim, qDim, headDim, s.cos, s.sin, i * half);
         HostKernels.rope(s.k, i * kvDim, kvDim, headDim, s.cos, s.sin, i * half);
@@ -265,7 +274,7 @@ public final class HostForwardBackend implements ForwardBackend {
       final float[] in2 = s.gemmInput(s.att, T, qDim);
       final PackedMatrix mo = pw.wo[l];
       pool.run(pd, blockChunk(pd), (from, to, worker) -> PackedGemm.gemm(mo, in2, T, s.x, 0, dim, from, to, true));
-      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.ffnNorm, layer * dim, dim, c.normEps());
+      for (int i = 0; i < T; i++) HostKernels.rmsnorm(s.xb, i * dim, s.x, i * dim, w.ffnNorm(), layer * dim, dim, c.normEps());
       final float[] in3 = s.gemmInput(s.xb, T, dim);
       final PackedMatrix m1 = pw.w1[l], m3 = pw.w3[l];
       pool.run(ph, blockChunk(ph), (from, to, worker) -> {
@@ -291,7 +300,7 @@ public final class HostForwardBackend implements ForwardBackend {
     int r = 0, t = 0;
     for (ForwardBatch.Entry e : entries) {
       t += e.tokens().length;
-      if (e.wantLogits()) HostKernels.rmsnorm(s.finalX, r++ * dim, s.x, (t - 1) * dim, w.finalNorm, 0, dim, c.normEps());
+      if (e.wantLogits()) HostKernels.rmsnorm(s.finalX, r++ * dim, s.x, (t - 1) * dim, w.finalNorm(), 0, dim, c.normEps());
     }
     final int R = rows;
     final float[] in = s.gemmInput(s.finalX, R, dim);
