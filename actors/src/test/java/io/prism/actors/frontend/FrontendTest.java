@@ -48,6 +48,13 @@ class FrontendTest {
     return new Rig(f, placement, gpus);
   }
 
+  /** A frontend with {@code settings} over a placement probe and two GPU probes. */
+  private static Rig rigWith(FrontendSettings settings) {
+    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
+    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
+    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), settings, false)), placement, gpus);
+  }
+
   /** A rig with short bounds: lookups of 3 s, delivery within 300 ms, a 1 ms cache TTL. */
   private static Rig impatientRig() {
     return impatientRig(Duration.ofSeconds(3), Duration.ofSeconds(10));
@@ -55,13 +62,11 @@ class FrontendTest {
 
   /** As {@link #impatientRig()} with the given lookup timeout and give-up bound. */
   private static Rig impatientRig(Duration lookupTimeout, Duration giveUp) {
-    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
-    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
     // a cache TTL of 1 ns: every cached placement is expired by the next message (1 ms was not always
     // over on a quiet machine, and the background refresh a test expects never came)
     FrontendSettings s = new FrontendSettings(Duration.ofNanos(1), Duration.ofSeconds(5), lookupTimeout, giveUp, Duration.ofMillis(50),
         Duration.ofMillis(300), 5);
-    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
+    return rigWith(s);
   }
 
   /** Expects the frontend's lookup of model {@code m} and answers it: {@code m} serves on {@code gpu}. */
@@ -253,12 +258,9 @@ class FrontendTest {
 
   /** A rig whose relays refuse a queued request 300 ms past its start bound and end a stream silent for 500 ms. */
   private static Rig stallBoundRig() {
-    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
-    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
-    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
+    return rigWith(new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
         Duration.ofMillis(50), Duration.ofMillis(300), 5, Duration.ofSeconds(30), Duration.ofMillis(300), Duration.ofMillis(500),
-        Duration.ofMillis(400));
-    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
+        Duration.ofMillis(400)));
   }
 
   @Test
@@ -316,12 +318,9 @@ class FrontendTest {
 
   /** A rig with long stall bounds and an unreachable grace of 400 ms. */
   private static Rig unreachableRig() {
-    TestProbe<GlobalPlacementActor.Command> placement = testKit.createTestProbe();
-    Map<GpuId, TestProbe<GpuActor.Command>> gpus = Map.of(GPU_A, testKit.createTestProbe(), GPU_B, testKit.createTestProbe());
-    FrontendSettings s = new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
+    return rigWith(new FrontendSettings(Duration.ofMillis(1), Duration.ofSeconds(5), Duration.ofSeconds(3), Duration.ofSeconds(10),
         Duration.ofMillis(50), Duration.ofSeconds(30), 5, Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(60),
-        Duration.ofMillis(400));
-    return new Rig(testKit.spawn(Frontend.create(placement.ref(), g -> gpus.get(g).ref(), s, false)), placement, gpus);
+        Duration.ofMillis(400)));
   }
 
   @Test
