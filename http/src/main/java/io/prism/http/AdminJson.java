@@ -87,6 +87,8 @@ final class AdminJson {
     mo.put("ttft_slo_ms", m.ttftSlo().toMillis());
     mo.put("tpot_slo_ms", m.tpotSlo().toMillis());
     mo.put("prefill_tokens_per_second", Math.round(m.prefillTokensPerSecond()));
+    mo.put("decode_step_ms", m.decodeStepNanos() / 1e6); // what the placement's TPOT co-location guard sees
+    mo.put("prefill_chunk_ms", m.prefillChunkNanos() / 1e6);
     ModelBooks b = m.books();
     mo.put("queued", b.queued());
     mo.put("waiting", m.waiting());

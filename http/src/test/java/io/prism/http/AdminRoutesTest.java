@@ -42,7 +42,7 @@ class AdminRoutesTest extends JUnit5RouteTest {
     route = testRoute(new PrismRoutes(api, materializer(), SETTINGS).route());
     ModelBooks books = new ModelBooks(2, 7, 1, 3, 2, 1_500_000_000L, 700_000_000L, 2, 40, 5);
     GpuStatus.ModelStatus a = new GpuStatus.ModelStatus("a", 1000, 30, 10, 3, 1, 2, true, 4, 0, 0, 6, false, 0, 99, 0, 120,
-        Duration.ofMillis(500), Duration.ofMillis(50), 2000.0, 0, 0, 0, 1024, books,
+        Duration.ofMillis(500), Duration.ofMillis(50), 2000.0, 4_500_000, 256_000_000, 0, 1024, books,
         new GpuStatus.WeightTierStatus("disk", 0, 1, 300_000_000L, 1, 1_200_000_000L));
     api.gpus = List.of(new GpuStatus(GPU, "host-cpu-0", 1, 1 << 20, 4096, 200, 50, 8, 30, 1000, List.of(a), "", true, "", 0, 17, 2,
         List.of(new GpuEvent(1_700_000_000_000L, GpuEvent.EVICTED, "a", "evicted the weights of a"))));
@@ -93,6 +93,8 @@ class AdminRoutesTest extends JUnit5RouteTest {
     assertFalse(m.get("resident").asBoolean());
     assertEquals(120, m.get("max_pages").asInt());
     assertEquals(500, m.get("ttft_slo_ms").asInt());
+    assertEquals(4.5, m.get("decode_step_ms").asDouble(), 1e-9);
+    assertEquals(256.0, m.get("prefill_chunk_ms").asDouble(), 1e-9);
     assertEquals(7, m.get("admission").get("admitted").asInt());
     assertEquals(1, m.get("admission").get("dropped").asInt());
     assertEquals(2, m.get("time_sharing").get("activations").asInt());
