@@ -158,8 +158,7 @@ final class PlacementPlanner {
    */
   boolean reactivate(CatalogEntry e) {
     if (!settings.policy().equals("kvpr") || e.state != State.READY || e.migration != null || !e.replicas.isEmpty() || e.gpu == null) return false;
-    GlobalPlacementActor.GpuReport at = reports.get(e.gpu);
-    GlobalPlacementActor.Resident evicted = at == null ? null : at.models().stream().filter(x -> x.spec().id().equals(e.id())).findFirst().orElse(null);
+    GlobalPlacementActor.Resident evicted = residentOf(e);
     if (evicted == null || evicted.weightsResident()) return false;
     java.util.Set<GpuId> exclude = new java.util.HashSet<>(drainingGpus());
     for (GlobalPlacementActor.GpuReport r : reports.values()) { // another GPU still draining a copy cannot load it again yet
@@ -181,6 +180,12 @@ final class PlacementPlanner {
     if (migrations.budget.admit(List.of(mv), System.nanoTime()).isEmpty()) return false;
     migrations.start(e, to, mv, reason, null, true);
     return true;
+  }
+
+  /** What {@code e}'s GPU last reported of it (null: no report names it). */
+  private GlobalPlacementActor.Resident residentOf(CatalogEntry e) {
+    GlobalPlacementActor.GpuReport r = e.gpu == null ? null : reports.get(e.gpu);
+    return r == null ? null : r.models().stream().filter(x -> x.spec().id().equals(e.id())).findFirst().orElse(null);
   }
 
   /** GPUs of nodes that are leaving. */
@@ -228,7 +233,7 @@ final class PlacementPlanner {
       Placement plan = view.capacities.isEmpty() ? null : view.place(policy);
       List<Integer> chosen = plan == null ? null : plan.assignment().get(e.id());
       GpuId to = chosen == null || chosen.isEmpty() ? null : view.gpuOf.get(chosen.get(0));
-      if (to == null) to = view.timeShared(e.weightBytes);
+      if (to == null) to = view.timeShared(e.weightBytes, settings.tpotGuard() ? PlacementRound.member(e.id(), e, residentOf(e)) : null);
       if (to == null) {
         staying.add(e.id());
         continue;

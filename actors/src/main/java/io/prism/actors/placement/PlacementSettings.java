@@ -26,7 +26,7 @@ import java.time.Duration;
  * @param replicaCheckInterval how often models with {@code max_replicas > 1} are checked for
  *     overload and underload ({@code 0}: only with placement rounds)
  * @param replicas the thresholds of {@link ReplicaScaling}
- * @param tpotGuard rounds and time-shared activations put a model only where every model of the GPU
+ * @param tpotGuard rounds, reactivations and a leaving node's time-shared moves put a model only where every model of the GPU
  *     keeps its TPOT SLO beside the others, by the step times the GPUs report ({@link
  *     io.prism.runtime.policy.TpotColocation}, the simulator's Prism guard); models without a
  *     measured decode step yet are not guarded
